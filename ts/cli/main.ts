@@ -1,0 +1,73 @@
+// Owns the `ringvpn` command line: parses arguments and prints results and errors for people.
+// It must not hold protocol logic; it calls config/, runtime/ and lab code.
+import { Command, Option } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { generateKeyPair, encodeKey } from '../config/keys.js';
+import { loadConfig, defaultControlSocket } from '../config/schema.js';
+import { RingvpnError } from '../config/errors.js';
+import { Daemon } from '../runtime/daemon.js';
+import { requestControl } from '../runtime/control.js';
+import { createLogger } from '../runtime/log.js';
+import { printStatus } from './status.js';
+
+const program = new Command();
+program.name('ringvpn').description('structured peer-to-peer VPN').showHelpAfterError();
+
+program.command('keygen')
+  .description('generate a static X25519 key pair; prints JSON {privateKey, publicKey}')
+  .option('-o, --out <file>', 'write the JSON to this file (mode 0600) instead of stdout')
+  .action((opts: { out?: string }) => {
+    const kp = generateKeyPair();
+    const text = JSON.stringify({ privateKey: encodeKey(kp.privateKey), publicKey: encodeKey(kp.publicKey) }, null, 2) + '\n';
+    if (opts.out) writeFileSync(opts.out, text, { mode: 0o600 });
+    else process.stdout.write(text);
+  });
+
+program.command('up')
+  .description('bring the VPN up and run in the foreground until SIGINT/SIGTERM')
+  .requiredOption('-c, --config <file>', 'JSON config file')
+  .addOption(new Option('--log-level <level>', 'override log.level').choices(['trace', 'debug', 'info', 'warn', 'error']))
+  .action(async (opts: { config: string; logLevel?: string }) => {
+    const cfg = loadConfig(opts.config);
+    if (process.getuid?.() !== 0) {
+      throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs root (or CAP_NET_ADMIN); run it with sudo');
+    }
+    const log = createLogger(opts.logLevel ?? cfg.log.level);
+    const daemon = new Daemon(cfg, log);
+    await daemon.start();
+    const stop = (sig: string): void => {
+      log.info({ signal: sig }, 'stopping');
+      void daemon.stop().then(() => process.exit(0));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+
+program.command('status')
+  .description('show peers, sessions, endpoints, counters and drops of a running daemon')
+  .option('-c, --config <file>', 'find the control socket from this config')
+  .option('-s, --socket <path>', 'control socket path')
+  .option('-d, --device <name>', 'device name (socket /run/ringvpn/<name>.sock)', 'ringvpn0')
+  .option('--json', 'print raw JSON')
+  .action(async (opts: { config?: string; socket?: string; device: string; json?: boolean }) => {
+    const path = opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
+    const status = await requestControl(path, { cmd: 'status' });
+    if (opts.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+    else printStatus(status as Parameters<typeof printStatus>[0]);
+  });
+
+program.command('demo')
+  .description('two nodes in network namespaces: bring the VPN up, show status, ping, measure, tear down (root)')
+  .option('--seconds <n>', 'throughput measurement length', '3')
+  .action(async (opts: { seconds: string }) => {
+    const { runDemo } = await import('./demo.js');
+    await runDemo({ seconds: Number(opts.seconds) });
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  const err = e as { code?: string; message?: string };
+  const code = err.code ?? 'E_INTERNAL';
+  process.stderr.write(`ringvpn: ${code}: ${err.message ?? String(e)}\n`);
+  if (code === 'E_INTERNAL' && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+  process.exit(code === 'E_NOT_ROOT' ? 77 : 1);
+});

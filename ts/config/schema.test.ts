@@ -1,0 +1,63 @@
+import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, loadConfig } from './schema.js';
+import { generateKeyPair, encodeKey, publicFromPrivate } from './keys.js';
+
+const a = generateKeyPair();
+const b = generateKeyPair();
+const good = () => ({
+  privateKey: encodeKey(a.privateKey),
+  address: '10.9.0.1/24',
+  peers: [{ publicKey: encodeKey(b.publicKey), endpoint: '192.0.2.2:51820', address: '10.9.0.2' }],
+});
+
+function errorOf(fn: () => unknown): { code: string; message: string } {
+  try { fn(); } catch (e) { return e as { code: string; message: string }; }
+  throw new Error('expected an error');
+}
+
+test('defaults are filled in', (t) => {
+  const c = parseConfig(good());
+  t.deepEqual(c.device, { mode: 'tap', name: 'ringvpn0', mtu: 1420 });
+  t.is(c.listenPort, 51820);
+  t.is(c.controlSocket, '/run/ringvpn/ringvpn0.sock');
+  t.deepEqual(c.publicKeyBytes, a.publicKey);
+});
+
+test('key pairs agree with X25519', (t) => {
+  t.deepEqual(publicFromPrivate(a.privateKey), a.publicKey);
+  t.is(a.publicKey.length, 32);
+});
+
+test('every bad key is named in the error', (t) => {
+  const bad = { ...good(), listenPort: 70000, device: { mode: 'tapp', nam: 'x' }, peers: [{ publicKey: 'short', endpoint: 'nohost', address: '10.9.0.300' }] };
+  const e = errorOf(() => parseConfig(bad, 'f.json'));
+  t.is(e.code, 'E_CONFIG');
+  for (const key of ['listenPort', 'device.mode', 'device', 'peers[0].publicKey', 'peers[0].endpoint', 'peers[0].address']) {
+    t.true(e.message.includes(`  ${key}:`), `${key} named in: ${e.message}`);
+  }
+});
+
+test('semantic checks: own key, duplicates, own address, key source', (t) => {
+  const own = { ...good(), peers: [{ publicKey: encodeKey(a.publicKey), address: '10.9.0.2' }] };
+  t.regex(errorOf(() => parseConfig(own)).message, /peers\[0\]\.publicKey: is this node's own public key/);
+  const dup = { ...good(), peers: [...good().peers, { publicKey: encodeKey(b.publicKey), address: '10.9.0.3' }] };
+  t.regex(errorOf(() => parseConfig(dup)).message, /peers\[1\]\.publicKey: same key as peers\[0\]/);
+  const addr = { ...good(), peers: [{ publicKey: encodeKey(b.publicKey), address: '10.9.0.1' }] };
+  t.regex(errorOf(() => parseConfig(addr)).message, /peers\[0\]\.address: is this node's own address/);
+  const none = { address: '10.9.0.1/24' };
+  t.regex(errorOf(() => parseConfig(none)).message, /privateKey: give exactly one/);
+});
+
+test('files: unreadable, not JSON, key file', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rvcfg-'));
+  t.is(errorOf(() => loadConfig(join(dir, 'missing.json'))).code, 'E_CONFIG_READ');
+  writeFileSync(join(dir, 'bad.json'), '{ "address": ');
+  t.regex(errorOf(() => loadConfig(join(dir, 'bad.json'))).message, /not valid JSON/);
+  writeFileSync(join(dir, 'key'), encodeKey(a.privateKey) + '\n');
+  const { privateKey: _drop, ...rest } = good();
+  writeFileSync(join(dir, 'ok.json'), JSON.stringify({ ...rest, privateKeyFile: join(dir, 'key') }));
+  t.deepEqual(loadConfig(join(dir, 'ok.json')).publicKeyBytes, a.publicKey);
+});

@@ -1,0 +1,146 @@
+// Owns the config file: its schema, defaults, and the checks that name the bad key on failure.
+// It must not touch the device, the network or the engine; it only turns text into a Config.
+import { readFileSync } from 'node:fs';
+import { isIPv4, isIP } from 'node:net';
+import { z } from 'zod';
+import { RingvpnError } from './errors.js';
+import { decodeKey, publicFromPrivate } from './keys.js';
+
+const ipv4Cidr = z.string().refine((s) => parseCidr(s) !== null, {
+  message: 'expected an IPv4 address with a prefix length, like 10.99.0.1/24',
+});
+const anyCidr = z.string().refine((s) => {
+  const [ip, len, ...rest] = s.split('/');
+  if (rest.length || ip === undefined || len === undefined || !/^\d{1,3}$/.test(len)) return false;
+  const v = isIP(ip);
+  return (v === 4 && Number(len) <= 32) || (v === 6 && Number(len) <= 128);
+}, { message: 'expected an address with a prefix length, like 10.1.0.0/16 or fd00::/64' });
+const endpoint = z.string().refine((s) => parseEndpoint(s) !== null, {
+  message: 'expected an IP address and port, like 192.0.2.7:51820 or [2001:db8::1]:51820',
+});
+const key = z.string().refine((s) => /^[A-Za-z0-9+/]{43}=$/.test(s.trim()), {
+  message: "expected a 32-byte key in base64 (44 characters ending in '='), as printed by `ringvpn keygen`",
+});
+
+const peerSchema = z.strictObject({
+  name: z.string().min(1).max(64).optional(),
+  publicKey: key,
+  endpoint: endpoint.optional(),
+  address: z.string().refine(isIPv4, { message: 'expected an IPv4 address, like 10.99.0.2' }),
+  allowedIps: z.array(anyCidr).default([]),
+});
+
+export const configSchema = z.strictObject({
+  privateKey: key.optional(),
+  privateKeyFile: z.string().min(1).optional(),
+  address: ipv4Cidr,
+  device: z.strictObject({
+    mode: z.enum(['tap', 'tun']).default('tap'),
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').default('ringvpn0'),
+    mtu: z.number().int().min(576).max(9000).default(1420),
+  }).prefault({}),
+  listenPort: z.number().int().min(1).max(65535).default(51820),
+  listenAddress: z.string().refine((s) => isIP(s) !== 0, { message: 'expected an IP address' }).default('0.0.0.0'),
+  controlSocket: z.string().min(1).optional(),
+  peers: z.array(peerSchema).default([]),
+  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type PeerConfig = z.output<typeof peerSchema> & { publicKeyBytes: Uint8Array };
+export type Config = Omit<z.output<typeof configSchema>, 'peers'> & {
+  privateKeyBytes: Uint8Array;
+  publicKeyBytes: Uint8Array;
+  controlSocket: string;
+  peers: PeerConfig[];
+};
+
+export function defaultControlSocket(deviceName: string): string {
+  return `/run/ringvpn/${deviceName}.sock`;
+}
+
+/** Validates a parsed config object; `source` names the file in error messages. */
+export function parseConfig(raw: unknown, source = 'config'): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
+    throw new RingvpnError('E_CONFIG', `${source} is not a valid ringvpn config:\n${lines.join('\n')}`);
+  }
+  const c = result.data;
+  const fail = (path: string, msg: string): never => {
+    throw new RingvpnError('E_CONFIG', `${source} is not a valid ringvpn config:\n  ${path}: ${msg}`);
+  };
+  if ((c.privateKey === undefined) === (c.privateKeyFile === undefined)) {
+    fail('privateKey', 'give exactly one of privateKey or privateKeyFile');
+  }
+  let keyText = c.privateKey;
+  if (keyText === undefined && c.privateKeyFile !== undefined) {
+    try {
+      keyText = readFileSync(c.privateKeyFile, 'utf8');
+    } catch (e) {
+      fail('privateKeyFile', `cannot read ${c.privateKeyFile}: ${(e as Error).message}`);
+    }
+  }
+  const privateKeyBytes = decodeKey(keyText ?? '', 'privateKey');
+  const publicKeyBytes = publicFromPrivate(privateKeyBytes);
+  const own = parseCidr(c.address)!;
+  const seenKeys = new Map<string, number>();
+  const seenAddr = new Map<string, number>();
+  const peers = c.peers.map((p, i) => {
+    const k = p.publicKey.trim();
+    if (k === Buffer.from(publicKeyBytes).toString('base64')) fail(`peers[${i}].publicKey`, 'is this node\'s own public key');
+    if (seenKeys.has(k)) fail(`peers[${i}].publicKey`, `same key as peers[${seenKeys.get(k)}]`);
+    seenKeys.set(k, i);
+    if (p.address === own.address) fail(`peers[${i}].address`, `is this node's own address ${own.address}`);
+    if (seenAddr.has(p.address)) fail(`peers[${i}].address`, `same address as peers[${seenAddr.get(p.address)}]`);
+    seenAddr.set(p.address, i);
+    return { ...p, publicKey: k, publicKeyBytes: decodeKey(k, `peers[${i}].publicKey`) };
+  });
+  return {
+    ...c,
+    privateKeyBytes,
+    publicKeyBytes,
+    controlSocket: c.controlSocket ?? defaultControlSocket(c.device.name),
+    peers,
+  };
+}
+
+/** Reads and validates a JSON config file. */
+export function loadConfig(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new RingvpnError('E_CONFIG_READ', `cannot read config ${path}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new RingvpnError('E_CONFIG', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseConfig(raw, path);
+}
+
+export interface Cidr { address: string; prefix: number }
+
+export function parseCidr(s: string): Cidr | null {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(s);
+  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) return null;
+  return { address: m[1]!, prefix: Number(m[2]) };
+}
+
+export function parseEndpoint(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (isIP(host) === 0 || port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+function formatPath(path: PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(top level)';
+}

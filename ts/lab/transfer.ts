@@ -1,0 +1,26 @@
+// Owns running one TCP transfer through the lab: a tcpxfer server in one namespace, a client in another.
+// It must not judge the result; callers compare checksums and sizes.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Netns } from './netns.js';
+import { sleep } from './vpnlan.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const tool = [process.execPath, '--import', join(root, 'node_modules/tsx/dist/esm/index.mjs'), join(root, 'ts/lab/tcpxfer.ts')];
+
+export interface TransferResult { bytes: number; sha256: string; seconds: number }
+
+export async function transfer(from: Netns, to: Netns, toAddr: string, bytes: number, port = 5201): Promise<{ sent: TransferResult; received: TransferResult }> {
+  const server = to.spawn([...tool, 'server', String(port)]);
+  let out = '';
+  server.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
+  const listening = new Promise<void>((resolve) => server.stderr?.on('data', (b: Buffer) => { if (b.toString().includes('listening')) resolve(); }));
+  await Promise.race([listening, sleep(10000)]);
+  const done = new Promise<void>((r) => server.once('exit', () => r()));
+  const client = await from.exec([...tool, 'client', toAddr, String(port), String(bytes)]);
+  await Promise.race([done, sleep(30000)]);
+  server.kill('SIGKILL');
+  const sent = JSON.parse(client.stdout.trim()) as TransferResult;
+  const received = JSON.parse(out.trim() || '{"bytes":0,"sha256":"","seconds":0}') as TransferResult;
+  return { sent, received };
+}
