@@ -142,7 +142,8 @@ export class Daemon {
     if (!engine) return;
     for (const a of actions) {
       if (a.kind === 'send') {
-        const to = a.peerId != null ? this.peers.get(a.peerId)?.endpoint ?? from : from;
+        // A reply goes back where the message came from; our own initiations go to the known endpoint.
+        const to = from ?? this.peers.get(a.peerId)?.endpoint ?? null;
         if (to) engine.sendFrame(to, Buffer.from(a.bytes));
       } else if (a.kind === 'established') {
         const p = this.peers.get(a.peerId);
@@ -164,6 +165,11 @@ export class Daemon {
         p.lastHandshake = this.now();
         p.handshakes += 1;
         this.log.info({ peer: p.name, endpoint: p.endpoint, initiator: s.initiator }, 'session established');
+      } else if (a.kind === 'retired') {
+        engine.removeSession(a.localIndex);
+      } else if (a.kind === 'failed') {
+        const p = this.peers.get(a.peerId);
+        this.log.warn({ peer: p?.name, endpoint: p?.endpoint, code: a.code }, 'handshake gave up after 90 s; will retry when traffic needs it');
       } else if (a.kind === 'rejected') {
         this.rejected.set(a.code, (this.rejected.get(a.code) ?? 0) + 1);
         this.log.warn({ from, code: a.code }, 'handshake rejected');

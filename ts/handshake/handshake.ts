@@ -1,0 +1,379 @@
+// Owns the per-node handshake machine: peers by static key, Noise IK initiations and responses, replay
+// protection (TAI64N timestamps), retransmission, rekey and session bookkeeping. It returns actions.
+// It must not do I/O, read clocks, set timers or draw its own randomness: `now` and `random` are injected.
+//
+// Rules (documented here because callers rely on them):
+// - Keys: initiator sendKey = k1, recvKey = k2 from Split(); the responder the reverse.
+// - A session is installed as soon as it exists (responder: after sending the response; initiator: after
+//   reading it). The newest session is the peer's "current" (send) session; the one before it is kept as
+//   "previous" for receiving; an older one is dropped and listed in the `established` action's
+//   expiredLocalIndices. Sessions that time out or belong to a removed peer come as `retired` actions.
+// - Both sides initiating at once: both handshakes complete independently (a pending initiation is not
+//   cancelled by an incoming one), so each side ends up holding both sessions; whichever it installed last
+//   is its send session, and the other side still holds that one in its two-slot window. Data flows both ways.
+// - Rekey: the side that initiated the current session starts a new handshake when it is REKEY_AFTER_TIME
+//   old; the responder side does so only at RESPONDER_REKEY_AFTER_TIME (165 s) if nothing newer appeared,
+//   so a session never lapses when the initiator is gone. Sessions expire at REJECT_AFTER_TIME.
+// - An unanswered initiation is resent with a fresh ephemeral and a fresh index after REKEY_TIMEOUT plus
+//   0..333 ms of jitter; the attempt is abandoned (action `failed`) after REKEY_ATTEMPT_TIME.
+// - Incoming: framing, then mac1 (keyed by our public key) before any DH; a bad mac1 costs no DH.
+// - Replay: an initiation whose timestamp is not greater than the greatest accepted from that static key
+//   is rejected `replay`. The greatest timestamp survives removePeer/addPeer of the same key.
+import { HandshakeState, PATTERN_IK, keyPairFromPrivate, x25519, type DhFn, type KeyPair, type Random } from './noise.js';
+import {
+  MSG_INITIATION,
+  checkMac1,
+  decodeHandshake,
+  encodeInitiation,
+  encodeResponse,
+  mac1Key,
+  type DecodeErrorCode,
+  type Initiation,
+  type Response,
+} from './messages.js';
+
+export const REKEY_TIMEOUT = 5_000;
+export const REKEY_TIMEOUT_JITTER_MAX = 333;
+export const REKEY_ATTEMPT_TIME = 90_000;
+export const REKEY_AFTER_TIME = 120_000;
+export const REJECT_AFTER_TIME = 180_000;
+export const KEEPALIVE_TIMEOUT = 10_000;
+export const RESPONDER_REKEY_AFTER_TIME = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT;
+export const TIMESTAMP_LEN = 12;
+export const DEFAULT_PROLOGUE = new TextEncoder().encode('ringvpn handshake v1');
+
+export type RejectCode =
+  | DecodeErrorCode
+  | 'bad_mac1'
+  | 'decrypt_failed'
+  | 'short_message'
+  | 'bad_dh'
+  | 'unknown_peer'
+  | 'unknown_index'
+  | 'bad_payload'
+  | 'replay'
+  | 'internal';
+
+/** What Rust's setSession needs (docs/interfaces.md). */
+export interface SessionKeys {
+  localIndex: number;
+  remoteIndex: number;
+  sendKey: Uint8Array;
+  recvKey: Uint8Array;
+  initiator: boolean;
+}
+
+export interface SessionInfo {
+  localIndex: number;
+  remoteIndex: number;
+  initiator: boolean;
+  establishedAt: number;
+}
+
+export type Action =
+  | { kind: 'send'; peerId: number; bytes: Uint8Array }
+  /** expiredLocalIndices: sessions of this peer pushed out of the two-slot window by this one (remove them). */
+  | { kind: 'established'; peerId: number; session: SessionKeys; expiredLocalIndices: number[] }
+  | { kind: 'rejected'; code: RejectCode; peerId?: number }
+  | { kind: 'retired'; peerId: number; localIndex: number; reason: 'expired' | 'peer_removed' }
+  | { kind: 'failed'; peerId: number; code: 'timeout' };
+
+export type HandshakeAction = Action;
+
+export interface PeerStatus {
+  peerId: number;
+  staticPublic: Uint8Array;
+  lastHandshakeAt: number | null;
+  current: SessionInfo | null;
+  previous: SessionInfo | null;
+  handshakeInProgress: boolean;
+}
+
+export interface HandshakerOptions {
+  staticPrivate: Uint8Array;
+  staticPublic: Uint8Array;
+  random: Random;
+  /** Both sides must use the same prologue. */
+  prologue?: Uint8Array;
+  /** For tests: observe or replace X25519. */
+  dh?: DhFn;
+}
+
+interface Pending {
+  localIndex: number;
+  hs: HandshakeState;
+  retryAt: number;
+}
+
+interface Peer {
+  id: number;
+  staticPublic: Uint8Array;
+  keyHex: string;
+  macKeyTo: Uint8Array;
+  lastSentTs: Uint8Array | null;
+  pending: Pending | null;
+  attemptStart: number | null;
+  current: SessionInfo | null;
+  previous: SessionInfo | null;
+  lastHandshakeAt: number | null;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** TAI64N label of a wall-clock time in ms: 8 bytes BE (2^62 + 10 + seconds), 4 bytes BE nanoseconds. */
+export function tai64n(nowMs: number): Uint8Array {
+  const ms = Math.max(0, Math.floor(nowMs));
+  const out = new Uint8Array(TIMESTAMP_LEN);
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64(0, (1n << 62n) + 10n + BigInt(Math.floor(ms / 1000)), false);
+  dv.setUint32(8, (ms % 1000) * 1_000_000, false);
+  return out;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return (a[i] ?? 0) - (b[i] ?? 0);
+  }
+  return a.length - b.length;
+}
+
+function incremented(ts: Uint8Array): Uint8Array {
+  const out = new Uint8Array(ts);
+  for (let i = out.length - 1; i >= 0; i--) {
+    out[i] = ((out[i] ?? 0) + 1) & 0xff;
+    if (out[i] !== 0) break;
+  }
+  return out;
+}
+
+export class Handshaker {
+  private readonly s: KeyPair;
+  private readonly random: Random;
+  private readonly prologue: Uint8Array;
+  private readonly dh: DhFn;
+  private readonly macKeyMine: Uint8Array;
+  private readonly peers = new Map<number, Peer>();
+  private readonly byKey = new Map<string, number>();
+  private readonly greatestTs = new Map<string, Uint8Array>();
+  /** Live local indices: pending initiations and installed sessions. */
+  private readonly indices = new Map<number, { peerId: number; pending: boolean }>();
+
+  constructor(o: HandshakerOptions) {
+    if (o.staticPrivate.length !== 32 || o.staticPublic.length !== 32) throw new TypeError('handshake: keys must be 32 bytes');
+    const derived = keyPairFromPrivate(o.staticPrivate);
+    if (hex(derived.publicKey) !== hex(o.staticPublic)) throw new TypeError('handshake: staticPublic does not match staticPrivate');
+    this.s = derived;
+    this.random = o.random;
+    this.prologue = new Uint8Array(o.prologue ?? DEFAULT_PROLOGUE);
+    this.dh = o.dh ?? x25519;
+    this.macKeyMine = mac1Key(this.s.publicKey);
+  }
+
+  get publicKey(): Uint8Array {
+    return new Uint8Array(this.s.publicKey);
+  }
+
+  addPeer(peerId: number, staticPublic: Uint8Array): void {
+    if (staticPublic.length !== 32) throw new TypeError('handshake: peer static key must be 32 bytes');
+    const keyHex = hex(staticPublic);
+    if (this.peers.has(peerId)) throw new Error(`handshake: peer ${peerId} already present (removePeer first)`);
+    if (this.byKey.has(keyHex)) throw new Error('handshake: static key already belongs to another peer');
+    if (keyHex === hex(this.s.publicKey)) throw new Error('handshake: a peer cannot use our own static key');
+    this.peers.set(peerId, {
+      id: peerId,
+      staticPublic: new Uint8Array(staticPublic),
+      keyHex,
+      macKeyTo: mac1Key(staticPublic),
+      lastSentTs: null,
+      pending: null,
+      attemptStart: null,
+      current: null,
+      previous: null,
+      lastHandshakeAt: null,
+    });
+    this.byKey.set(keyHex, peerId);
+  }
+
+  /** Forgets the peer; returns `retired` actions for its sessions so the caller can remove them. */
+  removePeer(peerId: number): Action[] {
+    const peer = this.peers.get(peerId);
+    if (!peer) return [];
+    const out: Action[] = [];
+    this.dropPending(peer);
+    for (const s of [peer.current, peer.previous]) {
+      if (s) out.push(this.retire(peer, s, 'peer_removed'));
+    }
+    this.peers.delete(peerId);
+    this.byKey.delete(peer.keyHex);
+    return out;
+  }
+
+  /** Starts (or restarts with a fresh ephemeral) a handshake with the peer. */
+  initiate(peerId: number, now: number): Action[] {
+    const peer = this.peers.get(peerId);
+    if (!peer) return [{ kind: 'rejected', code: 'unknown_peer', peerId }];
+    if (peer.attemptStart === null) peer.attemptStart = now;
+    return this.sendInitiation(peer, now);
+  }
+
+  receive(bytes: Uint8Array, now: number): Action[] {
+    const d = decodeHandshake(bytes);
+    if (!d.ok) return [{ kind: 'rejected', code: d.code }];
+    if (!checkMac1(this.macKeyMine, bytes)) return [{ kind: 'rejected', code: 'bad_mac1' }];
+    return d.value.type === MSG_INITIATION ? this.onInitiation(d.value, now) : this.onResponse(d.value, now);
+  }
+
+  /** Retransmissions, give-ups, expiries and rekeys due at `now`. */
+  tick(now: number): Action[] {
+    const out: Action[] = [];
+    for (const peer of this.peers.values()) {
+      if (peer.pending && now >= peer.pending.retryAt) {
+        if (now - (peer.attemptStart ?? now) >= REKEY_ATTEMPT_TIME) {
+          this.dropPending(peer);
+          peer.attemptStart = null;
+          out.push({ kind: 'failed', peerId: peer.id, code: 'timeout' });
+        } else {
+          out.push(...this.sendInitiation(peer, now));
+        }
+      }
+      for (const s of [peer.previous, peer.current]) {
+        if (s && now - s.establishedAt >= REJECT_AFTER_TIME) out.push(this.retire(peer, s, 'expired'));
+      }
+      const cur = peer.current;
+      if (cur && !peer.pending && now >= cur.establishedAt + rekeyAfter(cur)) {
+        peer.attemptStart = now;
+        out.push(...this.sendInitiation(peer, now));
+      }
+    }
+    return out;
+  }
+
+  /** The earliest time at which tick() has something to do, or null. */
+  nextTimer(): number | null {
+    let next: number | null = null;
+    const at = (t: number) => (next = next === null ? t : Math.min(next, t));
+    for (const peer of this.peers.values()) {
+      if (peer.pending) at(peer.pending.retryAt);
+      for (const s of [peer.previous, peer.current]) if (s) at(s.establishedAt + REJECT_AFTER_TIME);
+      if (peer.current && !peer.pending) at(peer.current.establishedAt + rekeyAfter(peer.current));
+    }
+    return next;
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => ({
+      peerId: p.id,
+      staticPublic: new Uint8Array(p.staticPublic),
+      lastHandshakeAt: p.lastHandshakeAt,
+      current: p.current ? { ...p.current } : null,
+      previous: p.previous ? { ...p.previous } : null,
+      handshakeInProgress: p.pending !== null,
+    }));
+  }
+
+  peerStatus(peerId: number): PeerStatus | null {
+    return this.status().find((s) => s.peerId === peerId) ?? null;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private sendInitiation(peer: Peer, now: number): Action[] {
+    this.dropPending(peer);
+    const hs = new HandshakeState({ pattern: PATTERN_IK, initiator: true, prologue: this.prologue, s: this.s, rs: peer.staticPublic, random: this.random, dh: this.dh });
+    let ts = tai64n(now);
+    if (peer.lastSentTs && compareBytes(ts, peer.lastSentTs) <= 0) ts = incremented(peer.lastSentTs);
+    const msg = hs.writeMessage(ts);
+    if (!msg.ok) return [{ kind: 'rejected', code: msg.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
+    peer.lastSentTs = ts;
+    const localIndex = this.allocIndex(peer.id, true);
+    peer.pending = { localIndex, hs, retryAt: now + REKEY_TIMEOUT + this.jitter() };
+    return [{ kind: 'send', peerId: peer.id, bytes: encodeInitiation({ sender: localIndex, noise: msg.value }, peer.macKeyTo) }];
+  }
+
+  private onInitiation(m: Initiation, now: number): Action[] {
+    const hs = new HandshakeState({ pattern: PATTERN_IK, initiator: false, prologue: this.prologue, s: this.s, random: this.random, dh: this.dh });
+    const r = hs.readMessage(m.noise);
+    if (!r.ok) return [{ kind: 'rejected', code: r.code === 'wrong_turn' || r.code === 'nonce_exhausted' ? 'internal' : r.code }];
+    const rs = hs.remoteStatic();
+    const peerId = rs ? this.byKey.get(hex(rs)) : undefined;
+    const peer = peerId === undefined ? undefined : this.peers.get(peerId);
+    if (!peer) return [{ kind: 'rejected', code: 'unknown_peer' }];
+    if (r.value.length !== TIMESTAMP_LEN) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];
+    const seen = this.greatestTs.get(peer.keyHex);
+    if (seen && compareBytes(r.value, seen) <= 0) return [{ kind: 'rejected', code: 'replay', peerId: peer.id }];
+    const w = hs.writeMessage(new Uint8Array(0));
+    const split = w.ok ? hs.split() : null;
+    if (!w.ok || !split) return [{ kind: 'rejected', code: w.ok ? 'internal' : w.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
+    this.greatestTs.set(peer.keyHex, r.value);
+    const localIndex = this.allocIndex(peer.id, false);
+    const session: SessionKeys = { localIndex, remoteIndex: m.sender, sendKey: split.c2.key()!, recvKey: split.c1.key()!, initiator: false };
+    const out = this.install(peer, session, now);
+    out.push({ kind: 'send', peerId: peer.id, bytes: encodeResponse({ sender: localIndex, receiver: m.sender, noise: w.value }, peer.macKeyTo) });
+    return out;
+  }
+
+  private onResponse(m: Response, now: number): Action[] {
+    const entry = this.indices.get(m.receiver);
+    const peer = entry?.pending ? this.peers.get(entry.peerId) : undefined;
+    const pending = peer?.pending;
+    if (!peer || !pending || pending.localIndex !== m.receiver) return [{ kind: 'rejected', code: 'unknown_index' }];
+    // Read on a copy: a forged response must not destroy the genuine pending handshake.
+    const hs = pending.hs.clone();
+    const r = hs.readMessage(m.noise);
+    if (!r.ok) return [{ kind: 'rejected', code: r.code === 'wrong_turn' || r.code === 'nonce_exhausted' ? 'internal' : r.code, peerId: peer.id }];
+    if (r.value.length !== 0) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];
+    const split = hs.split();
+    if (!split) return [{ kind: 'rejected', code: 'internal', peerId: peer.id }];
+    peer.pending = null;
+    peer.attemptStart = null;
+    this.indices.set(pending.localIndex, { peerId: peer.id, pending: false });
+    const session: SessionKeys = { localIndex: pending.localIndex, remoteIndex: m.sender, sendKey: split.c1.key()!, recvKey: split.c2.key()!, initiator: true };
+    return this.install(peer, session, now);
+  }
+
+  private install(peer: Peer, session: SessionKeys, now: number): Action[] {
+    const expiredLocalIndices: number[] = [];
+    if (peer.previous) {
+      this.indices.delete(peer.previous.localIndex);
+      expiredLocalIndices.push(peer.previous.localIndex);
+    }
+    const out: Action[] = [{ kind: 'established', peerId: peer.id, session, expiredLocalIndices }];
+    peer.previous = peer.current;
+    peer.current = { localIndex: session.localIndex, remoteIndex: session.remoteIndex, initiator: session.initiator, establishedAt: now };
+    peer.lastHandshakeAt = now;
+    return out;
+  }
+
+  private retire(peer: Peer, s: SessionInfo, reason: 'expired' | 'peer_removed'): Action {
+    this.indices.delete(s.localIndex);
+    if (peer.current === s) peer.current = null;
+    if (peer.previous === s) peer.previous = null;
+    return { kind: 'retired', peerId: peer.id, localIndex: s.localIndex, reason };
+  }
+
+  private dropPending(peer: Peer): void {
+    if (peer.pending) this.indices.delete(peer.pending.localIndex);
+    peer.pending = null;
+  }
+
+  private allocIndex(peerId: number, pending: boolean): number {
+    let idx = 0;
+    for (let i = 0; i < 64; i++) {
+      const b = this.random(4);
+      idx = ((b[0] ?? 0) | ((b[1] ?? 0) << 8) | ((b[2] ?? 0) << 16) | ((b[3] ?? 0) << 24)) >>> 0;
+      if (!this.indices.has(idx)) break;
+    }
+    while (this.indices.has(idx)) idx = (idx + 1) >>> 0; // a degenerate random source must not loop forever
+    this.indices.set(idx, { peerId, pending });
+    return idx;
+  }
+
+  private jitter(): number {
+    const b = this.random(2);
+    return (((b[0] ?? 0) | ((b[1] ?? 0) << 8)) % (REKEY_TIMEOUT_JITTER_MAX + 1)) >>> 0;
+  }
+}
+
+function rekeyAfter(s: SessionInfo): number {
+  return s.initiator ? REKEY_AFTER_TIME : RESPONDER_REKEY_AFTER_TIME;
+}

@@ -1,0 +1,92 @@
+// Owns the primitives of Noise_*_25519_ChaChaPoly_BLAKE2s on node:crypto: X25519, BLAKE2s, HMAC, HKDF, AEAD.
+// It must not keep state or throw on hostile keys or ciphertexts: failures come back as null.
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
+
+export const DHLEN = 32;
+export const HASHLEN = 32;
+export const TAGLEN = 16;
+
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+
+export type Random = (n: number) => Uint8Array;
+/** X25519 between a raw private and a raw public key; null when the result is unusable (low-order point). */
+export type DhFn = (privateKey: Uint8Array, publicKey: Uint8Array) => Uint8Array | null;
+
+export interface KeyPair {
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
+  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+  const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' });
+  return new Uint8Array(spki.subarray(SPKI_X25519.length));
+}
+
+export const x25519: DhFn = (privateKey, publicKey) => {
+  if (privateKey.length !== DHLEN || publicKey.length !== DHLEN) return null;
+  try {
+    const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+    const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' });
+    return new Uint8Array(diffieHellman({ privateKey: priv, publicKey: pub }));
+  } catch {
+    return null; // OpenSSL refuses an all-zero shared secret
+  }
+};
+
+export function keyPairFromPrivate(privateKey: Uint8Array): KeyPair {
+  return { privateKey: new Uint8Array(privateKey), publicKey: x25519PublicKey(privateKey) };
+}
+
+export function generateKeyPair(random: Random): KeyPair {
+  return keyPairFromPrivate(random(DHLEN));
+}
+
+export function blake2s(...parts: Uint8Array[]): Uint8Array {
+  const h = createHash('blake2s256');
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+export function hmacBlake2s(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const h = createHmac('blake2s256', key);
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
+/** Noise HKDF (section 4.3) with HMAC-BLAKE2s; returns 2 or 3 outputs. */
+export function hkdf(chainingKey: Uint8Array, ikm: Uint8Array, n: 2 | 3): Uint8Array[] {
+  const tempKey = hmacBlake2s(chainingKey, ikm);
+  const out1 = hmacBlake2s(tempKey, Uint8Array.of(1));
+  const out2 = hmacBlake2s(tempKey, out1, Uint8Array.of(2));
+  if (n === 2) return [out1, out2];
+  return [out1, out2, hmacBlake2s(tempKey, out2, Uint8Array.of(3))];
+}
+
+/** ChaChaPoly nonce: 32 bits of zeros then the 64-bit counter little-endian. */
+export function chachaNonce(n: bigint): Buffer {
+  const nonce = Buffer.alloc(12);
+  nonce.writeBigUInt64LE(n, 4);
+  return nonce;
+}
+
+export function aeadEncrypt(key: Uint8Array, n: bigint, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const c = createCipheriv('chacha20-poly1305', key, chachaNonce(n), { authTagLength: TAGLEN });
+  c.setAAD(ad, { plaintextLength: plaintext.length });
+  const body = Buffer.concat([c.update(plaintext), c.final()]);
+  return new Uint8Array(Buffer.concat([body, c.getAuthTag()]));
+}
+
+export function aeadDecrypt(key: Uint8Array, n: bigint, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
+  if (ciphertext.length < TAGLEN) return null;
+  try {
+    const d = createDecipheriv('chacha20-poly1305', key, chachaNonce(n), { authTagLength: TAGLEN });
+    const bodyLen = ciphertext.length - TAGLEN;
+    d.setAAD(ad, { plaintextLength: bodyLen });
+    d.setAuthTag(ciphertext.subarray(bodyLen));
+    return new Uint8Array(Buffer.concat([d.update(ciphertext.subarray(0, bodyLen)), d.final()]));
+  } catch {
+    return null;
+  }
+}
