@@ -9,8 +9,12 @@ export type ControlRequest = { cmd: string; [k: string]: unknown };
 export type ControlHandler = (req: ControlRequest) => unknown | Promise<unknown>;
 
 export async function serveControl(path: string, handler: ControlHandler): Promise<Server> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-  rmSync(path, { force: true });
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
+    rmSync(path, { force: true });
+  } catch (e) {
+    throw new RingvpnError('E_CONTROL_SOCKET', `cannot create the control socket ${path}: ${(e as Error).message}`);
+  }
   const server = createServer((sock) => {
     let buf = '';
     sock.setEncoding('utf8');

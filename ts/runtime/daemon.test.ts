@@ -1,0 +1,93 @@
+// The daemon against an in-memory data plane: two nodes handshake through fake engines that
+// deliver frames to each other, so the control-plane wiring is tested without root or a device.
+import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Daemon } from './daemon.js';
+import { requestControl } from './control.js';
+import { parseConfig } from '../config/schema.js';
+import { generateKeyPair, encodeKey } from '../config/keys.js';
+import type { DataPlane, EngineEvent, SessionKeys, EngineConfig } from './engine.js';
+
+class FakeEngine implements DataPlane {
+  events: EngineEvent[] = [];
+  sessions: Array<{ peerId: number; keys: SessionKeys }> = [];
+  removed: number[] = [];
+  peers = new Map<number, { endpoint: string | null; allowed: string[] }>();
+  keepalives = 0;
+  closed = false;
+  constructor(readonly addr: string, readonly net: Map<string, FakeEngine>, readonly notify: () => void) { net.set(addr, this); }
+  setPeer(id: number, endpoint: string | null, allowed: string[]): void { this.peers.set(id, { endpoint, allowed }); }
+  removePeer(id: number): void { this.peers.delete(id); }
+  setSession(peerId: number, keys: SessionKeys): void { this.sessions.push({ peerId, keys }); }
+  removeSession(i: number): void { this.removed.push(i); }
+  sendFrame(to: string, data: Buffer): void {
+    const dst = this.net.get(to);
+    if (!dst) return;
+    dst.events.push({ kind: 'handshake', from: this.addr, data: Buffer.from(data) });
+    setImmediate(() => dst.notify());
+  }
+  sendControl(): void {}
+  sendKeepalive(): void { this.keepalives++; }
+  drainEvents(): EngineEvent[] { const e = this.events; this.events = []; return e; }
+  stats() { return { rxBytes: 0, drops: { replay: 0 }, peers: [...this.peers.keys()].map((peerId) => ({ peerId, rxBytes: 0 })) }; }
+  localAddr(): string { return this.addr; }
+  close(): void { this.closed = true; this.net.delete(this.addr); }
+}
+
+test('two daemons handshake through the engine seam and install matching keys', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rvd-'));
+  const ka = generateKeyPair();
+  const kb = generateKeyPair();
+  const net = new Map<string, FakeEngine>();
+  const engines: FakeEngine[] = [];
+  const mk = (own: typeof ka, peer: typeof kb, i: number) => parseConfig({
+    privateKey: encodeKey(own.privateKey), address: `10.9.0.${i}/24`, controlSocket: join(dir, `n${i}.sock`),
+    listenPort: 51820, device: { name: `rvd${i}` },
+    peers: [{ publicKey: encodeKey(peer.publicKey), endpoint: `192.0.2.${3 - i}:51820`, address: `10.9.0.${3 - i}` }],
+  });
+  const log = pino({ level: 'silent' });
+  const startEngine = (cfg: EngineConfig, onEvents: () => void): DataPlane => {
+    const e = new FakeEngine(`192.0.2.${cfg.address === '10.9.0.1/24' ? 1 : 2}:51820`, net, onEvents);
+    engines.push(e);
+    return e;
+  };
+  const a = new Daemon(mk(ka, kb, 1), log, { startEngine });
+  const b = new Daemon(mk(kb, ka, 2), log, { startEngine });
+  await a.start();
+  await b.start();
+  await new Promise((r) => setTimeout(r, 200));
+  const [ea, eb] = engines as [FakeEngine, FakeEngine];
+  t.true(ea.sessions.length >= 1 && eb.sessions.length >= 1, 'both engines got sessions');
+  // Every session one side holds has its mirror on the other side.
+  for (const s of ea.sessions) {
+    const m = eb.sessions.find((x) => x.keys.localIndex === s.keys.remoteIndex);
+    t.truthy(m, 'mirror session exists');
+    t.deepEqual(m!.keys.recvKey, s.keys.sendKey);
+    t.deepEqual(m!.keys.sendKey, s.keys.recvKey);
+    t.is(m!.keys.initiator, !s.keys.initiator);
+  }
+  t.deepEqual(ea.peers.get(1), { endpoint: '192.0.2.2:51820', allowed: ['10.9.0.2/32'] });
+  const status = await requestControl(join(dir, 'n1.sock'), { cmd: 'status' }) as { peers: Array<{ lastHandshakeAgoMs: number | null }>; drops: object };
+  t.not(status.peers[0]!.lastHandshakeAgoMs, null);
+  t.deepEqual(status.drops, { replay: 0 });
+  await t.throwsAsync(requestControl(join(dir, 'n1.sock'), { cmd: 'nope' }), { message: /unknown command/ });
+  await a.stop();
+  await b.stop();
+  t.true(ea.closed && eb.closed);
+});
+
+test('a bad config never leaves a half-configured device: engine closed when the control socket fails', async (t) => {
+  const k = generateKeyPair();
+  let closed = false;
+  const dir = mkdtempSync(join(tmpdir(), 'rvd-'));
+  writeFileSync(join(dir, 'file'), '');
+  const cfg = parseConfig({ privateKey: encodeKey(k.privateKey), address: '10.9.0.1/24', controlSocket: join(dir, 'file', 'x.sock') });
+  const d = new Daemon(cfg, pino({ level: 'silent' }), {
+    startEngine: () => ({ ...new FakeEngine('x', new Map(), () => {}), close: () => { closed = true; }, setPeer() {}, localAddr: () => 'x' }) as unknown as DataPlane,
+  });
+  await t.throwsAsync(d.start(), { code: 'E_CONTROL_SOCKET' } as never);
+  t.true(closed);
+});
