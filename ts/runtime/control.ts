@@ -1,7 +1,7 @@
 // Owns the local control socket: a Unix socket speaking one JSON request and one JSON reply per line.
 // It must not know what the daemon does with a request; the daemon passes a handler.
 import { createConnection, createServer, type Server } from 'node:net';
-import { mkdirSync, rmSync, chmodSync } from 'node:fs';
+import { mkdirSync, rmSync, chmodSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RingvpnError } from '../config/errors.js';
 
@@ -11,7 +11,12 @@ export type ControlHandler = (req: ControlRequest) => unknown | Promise<unknown>
 export async function serveControl(path: string, handler: ControlHandler): Promise<Server> {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-    rmSync(path, { force: true });
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st && !st.isSocket()) throw new Error('a file that is not a socket is in the way; refusing to remove it');
+    if (st) {
+      if (await socketAnswers(path)) throw new Error('another ringvpn daemon is answering on it');
+      rmSync(path, { force: true });
+    }
   } catch (e) {
     throw new RingvpnError('E_CONTROL_SOCKET', `cannot create the control socket ${path}: ${(e as Error).message}`);
   }
@@ -77,5 +82,13 @@ export function requestControl(path: string, req: ControlRequest, timeoutMs = 30
       const why = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'is ringvpn up running?' : e.message;
       reject(new RingvpnError('E_DAEMON_NOT_RUNNING', `cannot reach the daemon at ${path}: ${why}`));
     });
+  });
+}
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection(path);
+    sock.once('connect', () => { sock.destroy(); resolve(true); });
+    sock.once('error', () => resolve(false));
   });
 }
