@@ -1,0 +1,24 @@
+//! Fuzz target: every parser in ringvpn-core (outer frame, Ethernet, ARP, IP) on arbitrary
+//! bytes. Must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ringvpn_core::{ether, frame, ip};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(frame::Frame::Transport { header, body, .. }) = frame::parse(data) {
+        assert_eq!(header.len() + body.len(), data.len());
+    }
+    if let Ok(info) = ip::parse(data) {
+        assert!(info.total_len <= data.len());
+        let _ = ip::is_ipv6_nd(data, &info);
+    }
+    let _ = ether::parse(data);
+    let _ = ether::parse_arp(data);
+    let mut out = [0u8; ether::ARP_FRAME_LEN];
+    let _ = ether::answer_arp(data, ether::DEFAULT_VIRTUAL_MAC, |ip| ip.octets()[3] & 1 == 1, &mut out);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = s.parse::<ip::IpNet>();
+        let _ = ether::parse_mac(s);
+    }
+});

@@ -1,0 +1,97 @@
+//! Owns the list of reasons a packet can be dropped, with stable snake_case codes that
+//! TypeScript and the stats output rely on (never renumber or rename; append only).
+//! Must not carry data or do any I/O: counting happens in the data plane.
+
+macro_rules! drop_reasons {
+    ($($(#[$doc:meta])* $variant:ident = $code:literal,)*) => {
+        /// Why a packet was dropped. `as u8` is the index into counters.
+        #[repr(u8)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum DropReason {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in discriminant order (`ALL[r as usize] == r`).
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)*];
+            /// Number of reasons (size of a counter array).
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Stable snake_case code.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Frame shorter than its type's minimum (e.g. DATA under header + tag).
+    ShortFrame = "short_frame",
+    /// Unknown outer type byte, or non-zero reserved bytes in a DATA/CONTROL header.
+    UnknownType = "unknown_type",
+    /// DATA/CONTROL receiver index matches no session.
+    UnknownIndex = "unknown_index",
+    /// Counter already seen or older than the replay window.
+    Replay = "replay",
+    /// Poly1305 tag did not verify.
+    AuthFailed = "auth_failed",
+    /// Session too old or counter exhausted (REJECT_AFTER_*).
+    SessionExpired = "session_expired",
+    /// No forwarding entry for the inner destination address.
+    NoRoute = "no_route",
+    /// Peer has no usable send session (TS is told with a need_session event).
+    NoSession = "no_session",
+    /// Peer has a session but no known UDP endpoint.
+    NoEndpoint = "no_endpoint",
+    /// Ethernet frame / plaintext that is neither ARP, IPv4 nor IPv6.
+    NotIp = "not_ip",
+    /// IP header fails validation (version, lengths).
+    MalformedIp = "malformed_ip",
+    /// Malformed Ethernet or ARP frame.
+    MalformedEther = "malformed_ether",
+    /// ARP request we do not answer (not routable, gratuitous, probe, or our own address).
+    ArpIgnored = "arp_ignored",
+    /// IPv6 neighbour discovery in TAP mode (no ND proxy yet).
+    Ipv6Nd = "ipv6_nd",
+    /// Packet does not fit the buffer / frame size limits.
+    Oversize = "oversize",
+    /// Decrypted packet's inner source is not in the peer's allowed prefixes.
+    SourceNotAllowed = "source_not_allowed",
+    /// Writing to the TUN/TAP device failed.
+    DeviceWrite = "device_write",
+    /// Sending on the UDP socket failed.
+    UdpSend = "udp_send",
+    /// Event queue to TypeScript was full.
+    QueueFull = "queue_full",
+}
+
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_discriminant_order_and_codes_unique() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            let s = r.as_str();
+            assert!(s
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+        }
+        let mut codes: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), DropReason::COUNT);
+        assert_eq!(DropReason::ShortFrame.as_str(), "short_frame");
+        assert_eq!(DropReason::QueueFull.to_string(), "queue_full");
+    }
+}

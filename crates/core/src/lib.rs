@@ -1,0 +1,14 @@
+//! ringvpn-core: the pure part of the data plane (frames, AEAD sessions, replay window,
+//! Ethernet/ARP/IP parsing, drop reasons). It owns formats and per-packet logic.
+//! It must not do I/O, read clocks or use randomness: time and keys come from the caller.
+
+pub mod aead;
+pub mod drop;
+pub mod ether;
+pub mod frame;
+pub mod ip;
+pub mod replay;
+pub mod session;
+
+pub use drop::DropReason;
+pub use session::Session;

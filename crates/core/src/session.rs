@@ -1,0 +1,163 @@
+//! Owns one data session (a pair of transport keys from the TS handshake): sealing and
+//! opening DATA/CONTROL frames in place, counters, replay protection and WireGuard's
+//! time/message limits. Must not read the clock (callers pass `now`) or choose keys/indices.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::aead::{Aead, DefaultAead};
+use crate::drop::DropReason;
+use crate::frame::{self, HEADER_LEN, MAX_FRAME_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
+use crate::replay::ReplayWindow;
+
+pub const REKEY_AFTER_MESSAGES: u64 = 1 << 60;
+pub const REJECT_AFTER_MESSAGES: u64 = u64::MAX - (1 << 13); // 2^64 - 2^13 - 1
+pub const REKEY_AFTER_TIME: Duration = Duration::from_secs(120);
+pub const REJECT_AFTER_TIME: Duration = Duration::from_secs(180);
+
+/// Transport keys and indices handed over by the TypeScript handshake.
+#[derive(Clone)]
+pub struct SessionKeys {
+    pub local_index: u32,
+    pub remote_index: u32,
+    pub send_key: [u8; 32],
+    pub recv_key: [u8; 32],
+    pub initiator: bool,
+}
+
+impl core::fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionKeys")
+            .field("local_index", &self.local_index)
+            .field("remote_index", &self.remote_index)
+            .field("initiator", &self.initiator)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One data session. Shared between the tx thread (`seal`, atomic counter) and the rx thread
+/// (`open`). The replay window is behind a `Mutex` that only the rx path takes, so it is
+/// uncontended (two short critical sections per packet: check, then commit).
+pub struct Session<A: Aead = DefaultAead> {
+    pub local_index: u32,
+    pub remote_index: u32,
+    pub initiator: bool,
+    pub created: Instant,
+    send: A,
+    recv: A,
+    send_counter: AtomicU64,
+    replay: Mutex<ReplayWindow>,
+}
+
+impl<A: Aead> Session<A> {
+    pub fn new(keys: &SessionKeys, created: Instant) -> Self {
+        Session {
+            local_index: keys.local_index,
+            remote_index: keys.remote_index,
+            initiator: keys.initiator,
+            created,
+            send: A::new(&keys.send_key),
+            recv: A::new(&keys.recv_key),
+            send_counter: AtomicU64::new(0),
+            replay: Mutex::new(ReplayWindow::new()),
+        }
+    }
+
+    fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.created)
+    }
+
+    /// Messages sent so far (the next send counter).
+    pub fn sent(&self) -> u64 {
+        self.send_counter.load(Ordering::Relaxed)
+    }
+
+    /// Too old or out of counters: refuses to seal and open.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.age(now) >= REJECT_AFTER_TIME || self.sent() >= REJECT_AFTER_MESSAGES
+    }
+
+    /// Time (REKEY_AFTER_TIME) or message count (REKEY_AFTER_MESSAGES) says: start a new handshake.
+    pub fn needs_rekey(&self, now: Instant) -> bool {
+        self.age(now) >= REKEY_AFTER_TIME || self.sent() >= REKEY_AFTER_MESSAGES
+    }
+
+    /// Seal a frame in place. `buf[16..16 + payload_len]` holds the plaintext; the header is
+    /// written into `buf[..16]` and the tag after the payload (so `buf` needs 16 bytes of
+    /// tailroom). Returns the frame length.
+    pub fn seal(
+        &self,
+        kind: u8,
+        buf: &mut [u8],
+        payload_len: usize,
+        now: Instant,
+    ) -> Result<usize, DropReason> {
+        if kind != TYPE_DATA && kind != TYPE_CONTROL {
+            return Err(DropReason::UnknownType);
+        }
+        let len = HEADER_LEN + payload_len + TAG_LEN;
+        if len > buf.len() || len > MAX_FRAME_LEN {
+            return Err(DropReason::Oversize);
+        }
+        if self.age(now) >= REJECT_AFTER_TIME {
+            return Err(DropReason::SessionExpired);
+        }
+        let counter = self.send_counter.fetch_add(1, Ordering::Relaxed);
+        if counter >= REJECT_AFTER_MESSAGES {
+            // Keep the counter pinned so it can never wrap around to reuse a nonce.
+            self.send_counter
+                .store(REJECT_AFTER_MESSAGES, Ordering::Relaxed);
+            return Err(DropReason::SessionExpired);
+        }
+        let (header, rest) = buf.split_at_mut(HEADER_LEN);
+        let header: &mut [u8; HEADER_LEN] = header.try_into().map_err(|_| DropReason::Oversize)?;
+        frame::write_header(header, kind, self.remote_index, counter);
+        let (payload, tail) = rest.split_at_mut(payload_len);
+        let tag = self.send.seal_in_place(counter, header, payload);
+        tail[..TAG_LEN].copy_from_slice(&tag);
+        Ok(len)
+    }
+
+    /// Open a DATA/CONTROL frame in place. Returns its type and the plaintext range in `buf`.
+    /// Order: parse, index, expiry, replay check, decrypt + verify, replay commit.
+    pub fn open(&self, buf: &mut [u8], now: Instant) -> Result<(u8, Range<usize>), DropReason> {
+        let (kind, receiver, counter) = match frame::parse(buf)? {
+            frame::Frame::Transport {
+                kind,
+                receiver,
+                counter,
+                ..
+            } => (kind, receiver, counter),
+            frame::Frame::Handshake { .. } => return Err(DropReason::UnknownType),
+        };
+        if receiver != self.local_index {
+            return Err(DropReason::UnknownIndex);
+        }
+        if self.age(now) >= REJECT_AFTER_TIME {
+            return Err(DropReason::SessionExpired);
+        }
+        if !self.replay_window().check(counter) {
+            return Err(DropReason::Replay);
+        }
+        let (header, body) = buf.split_at_mut(HEADER_LEN);
+        let plain_len = self
+            .recv
+            .open_in_place(counter, header, body)
+            .map_err(|_| DropReason::AuthFailed)?;
+        if !self.replay_window().commit(counter) {
+            return Err(DropReason::Replay);
+        }
+        Ok((kind, HEADER_LEN..HEADER_LEN + plain_len))
+    }
+
+    fn replay_window(&self) -> std::sync::MutexGuard<'_, ReplayWindow> {
+        // A poisoned lock only means another thread panicked mid-update of plain integers.
+        self.replay.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

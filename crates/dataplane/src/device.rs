@@ -1,0 +1,233 @@
+//! Owns the TUN/TAP device: opening /dev/net/tun (IFF_TUN|IFF_TAP, IFF_NO_PI), MTU, IPv4
+//! address, txqueuelen, link up, and non-blocking packet read/write. Opened through libc
+//! directly (no tun crate). Must not parse packets or know about peers.
+
+use std::ffi::CStr;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::config::{DeviceMode, IFNAMSIZ};
+use ringvpn_core::ether::Mac;
+
+// Kernel UAPI (linux/if_tun.h, linux/sockios.h); defined here so old libc versions work too.
+const TUNSETIFF: u64 = 0x4004_54ca;
+const IFF_TUN: i16 = 0x0001;
+const IFF_TAP: i16 = 0x0002;
+const IFF_NO_PI: i16 = 0x1000;
+const SIOCGIFFLAGS: u64 = 0x8913;
+const SIOCSIFFLAGS: u64 = 0x8914;
+const SIOCSIFADDR: u64 = 0x8916;
+const SIOCSIFNETMASK: u64 = 0x891c;
+const SIOCSIFMTU: u64 = 0x8922;
+const SIOCGIFHWADDR: u64 = 0x8927;
+const SIOCSIFTXQLEN: u64 = 0x8943;
+const IFF_UP: i16 = 0x1;
+const IFF_RUNNING: i16 = 0x40;
+const TX_QUEUE_LEN: i32 = 1000;
+
+/// `struct ifreq`: 16-byte name + 24-byte union.
+#[repr(C)]
+struct IfReq {
+    name: [u8; IFNAMSIZ],
+    data: [u8; 24],
+}
+
+impl IfReq {
+    fn new(name: &str) -> io::Result<IfReq> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() >= IFNAMSIZ || b.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad interface name",
+            ));
+        }
+        let mut r = IfReq {
+            name: [0; IFNAMSIZ],
+            data: [0; 24],
+        };
+        r.name[..b.len()].copy_from_slice(b);
+        Ok(r)
+    }
+
+    fn set_i16(&mut self, v: i16) {
+        self.data[..2].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn get_i16(&self) -> i16 {
+        i16::from_ne_bytes([self.data[0], self.data[1]])
+    }
+
+    fn set_i32(&mut self, v: i32) {
+        self.data[..4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn set_sockaddr_in(&mut self, a: Ipv4Addr) {
+        self.data = [0; 24];
+        self.data[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        self.data[4..8].copy_from_slice(&a.octets());
+    }
+}
+
+fn ioctl(fd: RawFd, req: u64, ifr: &mut IfReq) -> io::Result<()> {
+    // SAFETY: `ifr` is a valid, properly sized `struct ifreq` for every request used here.
+    let r = unsafe { libc::ioctl(fd, req as _, ifr as *mut IfReq) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// An open TUN/TAP device. Closed (and, being non-persistent, removed) on drop.
+#[derive(Debug)]
+pub struct Device {
+    fd: OwnedFd,
+    name: String,
+    mode: DeviceMode,
+    mtu: u32,
+}
+
+impl Device {
+    /// Create the interface, set MTU / address / txqueuelen and bring it up.
+    pub fn open(
+        mode: DeviceMode,
+        name: &str,
+        mtu: u32,
+        address: Option<(Ipv4Addr, u8)>,
+    ) -> io::Result<Device> {
+        let path = c"/dev/net/tun";
+        // SAFETY: path is a valid NUL-terminated string.
+        let raw = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut ifr = IfReq::new(name)?;
+        ifr.set_i16(
+            IFF_NO_PI
+                | if mode == DeviceMode::Tap {
+                    IFF_TAP
+                } else {
+                    IFF_TUN
+                },
+        );
+        ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr)?;
+        let actual = CStr::from_bytes_until_nul(&ifr.name)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| name.to_string());
+        let dev = Device {
+            fd,
+            name: actual,
+            mode,
+            mtu,
+        };
+        dev.configure(address)?;
+        Ok(dev)
+    }
+
+    fn configure(&self, address: Option<(Ipv4Addr, u8)>) -> io::Result<()> {
+        let ctl = control_socket()?;
+        let s = ctl.as_raw_fd();
+        let mut ifr = IfReq::new(&self.name)?;
+        ifr.set_i32(
+            i32::try_from(self.mtu).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+        );
+        ioctl(s, SIOCSIFMTU, &mut ifr)?;
+        let mut ifr = IfReq::new(&self.name)?;
+        ifr.set_i32(TX_QUEUE_LEN);
+        // Best effort: a short queue only costs drops under load.
+        let _ = ioctl(s, SIOCSIFTXQLEN, &mut ifr);
+        if let Some((addr, prefix)) = address {
+            let mut ifr = IfReq::new(&self.name)?;
+            ifr.set_sockaddr_in(addr);
+            ioctl(s, SIOCSIFADDR, &mut ifr)?;
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            let mut ifr = IfReq::new(&self.name)?;
+            ifr.set_sockaddr_in(Ipv4Addr::from(mask));
+            ioctl(s, SIOCSIFNETMASK, &mut ifr)?;
+        }
+        let mut ifr = IfReq::new(&self.name)?;
+        ioctl(s, SIOCGIFFLAGS, &mut ifr)?;
+        let flags = ifr.get_i16() | IFF_UP | IFF_RUNNING;
+        ifr.set_i16(flags);
+        ioctl(s, SIOCSIFFLAGS, &mut ifr)
+    }
+
+    /// The OS side's MAC (TAP only); the engine also learns it from frames.
+    pub fn hw_addr(&self) -> io::Result<Mac> {
+        let ctl = control_socket()?;
+        let mut ifr = IfReq::new(&self.name)?;
+        ioctl(ctl.as_raw_fd(), SIOCGIFHWADDR, &mut ifr)?;
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&ifr.data[2..8]);
+        Ok(m)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn mode(&self) -> DeviceMode {
+        self.mode
+    }
+
+    pub fn mtu(&self) -> u32 {
+        self.mtu
+    }
+
+    /// Non-blocking read of one packet/frame.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for writes of buf.len() bytes.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Non-blocking write of one packet/frame (thread-safe: one syscall per packet).
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid for reads of buf.len() bytes.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl AsRawFd for Device {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn control_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(s) })
+}
+
+/// Interface index by name (0 if absent). Used by tests and diagnostics.
+pub fn if_index(name: &str) -> u32 {
+    match std::ffi::CString::new(name) {
+        // SAFETY: valid C string.
+        Ok(c) => unsafe { libc::if_nametoindex(c.as_ptr()) },
+        Err(_) => 0,
+    }
+}

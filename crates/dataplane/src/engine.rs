@@ -1,0 +1,286 @@
+//! Owns the engine's lifecycle and command surface: opening the device and socket, starting
+//! and joining the two pipeline threads, table commands, raw/control/keepalive sends, events
+//! and stats. Must not decide policy (who is a peer, which keys): callers do.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use ringvpn_core::frame::{HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
+use ringvpn_core::ip::IpNet;
+use ringvpn_core::session::SessionKeys;
+use ringvpn_core::DropReason;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{DeviceMode, EngineConfig};
+use crate::device::Device;
+use crate::error::Error;
+use crate::events::{Event, EventQueue, Notify};
+use crate::io_loop::{run_rx, run_tx};
+use crate::pipeline::Shared;
+use crate::stats::{PeerStats, Stats};
+use crate::udp;
+
+struct Running {
+    cancel: CancellationToken,
+    threads: Vec<JoinHandle<()>>,
+    device: Arc<Device>,
+}
+
+/// A running data plane. Dropping it shuts it down.
+pub struct Engine {
+    shared: Arc<Shared>,
+    udp: Arc<UdpSocket>,
+    local: SocketAddr,
+    ifname: String,
+    running: Mutex<Option<Running>>,
+}
+
+impl Engine {
+    /// Open the device and socket and start the rx/tx threads. `notify` is called (from an
+    /// engine thread) whenever the event queue goes from empty to non-empty.
+    pub fn start(cfg: EngineConfig, notify: Notify) -> Result<Engine, Error> {
+        cfg.validate()?;
+        let sock = udp::bind(cfg.listen)
+            .map_err(|e| Error::Socket(format!("bind {}: {e}", cfg.listen)))?;
+        let local = sock
+            .local_addr()
+            .map_err(|e| Error::Socket(e.to_string()))?;
+        let dev = Device::open(cfg.mode, &cfg.ifname, cfg.mtu, cfg.address).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                " (needs root or CAP_NET_ADMIN)"
+            } else {
+                ""
+            };
+            Error::Device(format!("open {} {:?}: {e}{hint}", cfg.ifname, cfg.mode))
+        })?;
+        let shared = Arc::new(Shared::new(
+            cfg.mode,
+            cfg.virtual_mac,
+            cfg.address,
+            EventQueue::new(cfg.event_capacity, notify),
+        ));
+        if cfg.mode == DeviceMode::Tap {
+            if let Ok(m) = dev.hw_addr() {
+                shared.set_os_mac(&m);
+            }
+        }
+        let ifname = dev.name().to_string();
+        let device = Arc::new(dev);
+        let udp = Arc::new(sock);
+        let cancel = CancellationToken::new();
+        let mut threads = Vec::new();
+        for tx in [true, false] {
+            let (s, d, u, c) = (shared.clone(), device.clone(), udp.clone(), cancel.clone());
+            let name = if tx { "ringvpn-tx" } else { "ringvpn-rx" };
+            let h = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    let r = if tx {
+                        run_tx(s, d, u, c)
+                    } else {
+                        run_rx(s, d, u, c)
+                    };
+                    if let Err(e) = r {
+                        eprintln!("ringvpn: {name} thread stopped: {e}");
+                    }
+                })
+                .map_err(|e| Error::Device(format!("spawn {name}: {e}")));
+            match h {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    cancel.cancel();
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Engine {
+            shared,
+            udp,
+            local,
+            ifname,
+            running: Mutex::new(Some(Running {
+                cancel,
+                threads,
+                device,
+            })),
+        })
+    }
+
+    fn ensure_running(&self) -> Result<(), Error> {
+        match self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            true => Ok(()),
+            false => Err(Error::Closed),
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    pub fn set_peer(&self, peer: u32, endpoint: Option<SocketAddr>, allowed: Vec<IpNet>) {
+        self.shared.tables.set_peer(peer, endpoint, allowed);
+    }
+
+    pub fn remove_peer(&self, peer: u32) -> bool {
+        self.shared.tables.remove_peer(peer)
+    }
+
+    pub fn set_session(&self, peer: u32, keys: &SessionKeys) -> Result<(), Error> {
+        let now = Instant::now();
+        if self
+            .shared
+            .tables
+            .set_session(peer, keys, now, self.shared.now_ms(now))
+        {
+            Ok(())
+        } else {
+            Err(Error::Peer(format!("unknown peer {peer}")))
+        }
+    }
+
+    pub fn remove_session(&self, local_index: u32) -> bool {
+        self.shared.tables.remove_session(local_index)
+    }
+
+    /// Send raw bytes (a handshake message) from the engine's socket.
+    pub fn send_frame(&self, to: SocketAddr, data: &[u8]) -> Result<(), Error> {
+        self.ensure_running()?;
+        match self.udp.send_to(data, to) {
+            Ok(n) => {
+                self.shared
+                    .counters
+                    .tx
+                    .packets
+                    .fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .tx
+                    .bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.counters.drop(DropReason::UdpSend);
+                Err(Error::Socket(format!("send to {to}: {e}")))
+            }
+        }
+    }
+
+    fn send_sealed(&self, peer: u32, kind: u8, payload: &[u8]) -> Result<(), Error> {
+        self.ensure_running()?;
+        let tables = self.shared.tables.load();
+        let p = tables
+            .peers
+            .get(&peer)
+            .ok_or_else(|| Error::Peer(format!("unknown peer {peer}")))?;
+        let now = Instant::now();
+        let s = p
+            .current
+            .as_ref()
+            .filter(|s| !s.session.is_expired(now))
+            .ok_or_else(|| Error::Session(format!("peer {peer} has no valid session")))?;
+        let to = p
+            .state
+            .endpoint()
+            .ok_or_else(|| Error::Session(format!("peer {peer} has no endpoint")))?;
+        let mut buf = vec![0u8; HEADER_LEN + payload.len() + TAG_LEN];
+        buf[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
+        let len = s
+            .session
+            .seal(kind, &mut buf, payload.len(), now)
+            .map_err(|r| Error::Session(format!("seal: {r}")))?;
+        self.send_frame(to, &buf[..len])?;
+        p.state.tx_packets.fetch_add(1, Ordering::Relaxed);
+        p.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Seal `data` as a CONTROL frame with the peer's current session and send it.
+    pub fn send_control(&self, peer: u32, data: &[u8]) -> Result<(), Error> {
+        self.send_sealed(peer, TYPE_CONTROL, data)
+    }
+
+    /// Send an empty DATA frame (keepalive).
+    pub fn send_keepalive(&self, peer: u32) -> Result<(), Error> {
+        self.send_sealed(peer, TYPE_DATA, &[])
+    }
+
+    pub fn drain_events(&self) -> Vec<Event> {
+        self.shared.events.drain()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        let tables = self.shared.tables.load();
+        let mut peers: Vec<PeerStats> = tables
+            .peers
+            .values()
+            .map(|p| {
+                let s = &p.state;
+                PeerStats {
+                    peer: s.id,
+                    endpoint: s.endpoint(),
+                    rx_packets: s.rx_packets.load(Ordering::Relaxed),
+                    rx_bytes: s.rx_bytes.load(Ordering::Relaxed),
+                    tx_packets: s.tx_packets.load(Ordering::Relaxed),
+                    tx_bytes: s.tx_bytes.load(Ordering::Relaxed),
+                    last_handshake_ms: self
+                        .shared
+                        .unix_ms(s.last_handshake_ms.load(Ordering::Relaxed)),
+                    last_rx_ms: self.shared.unix_ms(s.last_rx_ms.load(Ordering::Relaxed)),
+                    sessions: p.sessions.len(),
+                }
+            })
+            .collect();
+        peers.sort_by_key(|p| p.peer);
+        Stats {
+            rx_packets: c.rx.packets.load(Ordering::Relaxed),
+            rx_bytes: c.rx.bytes.load(Ordering::Relaxed),
+            tx_packets: c.tx.packets.load(Ordering::Relaxed),
+            tx_bytes: c.tx.bytes.load(Ordering::Relaxed),
+            drops: c.drop_list(),
+            peers,
+        }
+    }
+
+    /// Stop both threads, join them and close the device. Idempotent.
+    pub fn shutdown(&self) {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(r) = running {
+            r.cancel.cancel();
+            for t in r.threads {
+                let _ = t.join();
+            }
+            drop(r.device);
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.ensure_running().is_ok()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

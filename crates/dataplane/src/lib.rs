@@ -1,0 +1,21 @@
+//! ringvpn-dataplane: the I/O engine. Owns the TUN/TAP device, the one UDP socket, the
+//! forwarding/session tables and the two hot-path threads; reports events to the control plane.
+//! It must not make policy decisions: every table entry comes from a command (TypeScript).
+
+pub mod config;
+pub mod device;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod io_loop;
+pub mod pipeline;
+pub mod stats;
+pub mod tables;
+pub mod udp;
+
+pub use config::{DeviceMode, EngineConfig};
+pub use engine::Engine;
+pub use error::Error;
+pub use events::Event;
+pub use ringvpn_core::session::SessionKeys;
+pub use stats::{PeerStats, Stats};

@@ -1,0 +1,77 @@
+//! Owns the global counters (rx/tx bytes and packets, drops per reason) and the stats
+//! snapshot types. Must not aggregate policy-level metrics; counters are relaxed atomics.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ringvpn_core::DropReason;
+
+/// Counters for one direction, on their own cache line so rx and tx threads do not share one.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub struct DirCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct Counters {
+    /// UDP datagrams received (all, before any check).
+    pub rx: DirCounters,
+    /// UDP datagrams sent (data plane and commands).
+    pub tx: DirCounters,
+    drops: [AtomicU64; DropReason::COUNT],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            rx: DirCounters::default(),
+            tx: DirCounters::default(),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Counters {
+    #[inline]
+    pub fn drop(&self, r: DropReason) {
+        self.drops[r as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn drops(&self, r: DropReason) -> u64 {
+        self.drops[r as usize].load(Ordering::Relaxed)
+    }
+
+    pub fn drop_list(&self) -> Vec<(DropReason, u64)> {
+        DropReason::ALL
+            .iter()
+            .map(|&r| (r, self.drops(r)))
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStats {
+    pub peer: u32,
+    pub endpoint: Option<SocketAddr>,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Unix time in milliseconds.
+    pub last_handshake_ms: Option<u64>,
+    pub last_rx_ms: Option<u64>,
+    pub sessions: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Every reason, including zeros.
+    pub drops: Vec<(DropReason, u64)>,
+    pub peers: Vec<PeerStats>,
+}

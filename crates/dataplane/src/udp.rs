@@ -1,0 +1,349 @@
+//! Owns the one UDP socket: creation (7 MB buffers, FORCE variants when privileged), and
+//! batched recvmmsg/sendmmsg with preallocated message arrays. Must not parse frames.
+//! GSO/GRO (UDP_SEGMENT / UDP_GRO) slot into `SendBatch`/`RecvBatch` later.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+pub const SOCKET_BUFFER: usize = 7 << 20;
+/// Datagrams per recvmmsg/sendmmsg call.
+pub const BATCH: usize = 32;
+
+/// Bind the engine's UDP socket (non-blocking, close-on-exec).
+pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Dual-stack when bound to [::].
+        let _ = s.set_only_v6(false);
+    }
+    set_buffer(&s, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF);
+    set_buffer(&s, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF);
+    s.set_nonblocking(true)?;
+    s.bind(&SockAddr::from(addr))?;
+    Ok(s.into())
+}
+
+/// Try the FORCE variant (needs CAP_NET_ADMIN), then the plain one; failures are quiet.
+fn set_buffer(s: &Socket, force: libc::c_int, plain: libc::c_int) {
+    let v = SOCKET_BUFFER as libc::c_int;
+    for opt in [force, plain] {
+        // SAFETY: setsockopt with a valid int pointer and length.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+}
+
+pub fn to_storage(addr: &SocketAddr, st: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in/sockaddr_in6.
+    unsafe {
+        match addr {
+            SocketAddr::V4(a) => {
+                let sin = &mut *(st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = a.port().to_be();
+                sin.sin_addr = libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                };
+                sin.sin_zero = [0; 8];
+                size_of::<libc::sockaddr_in>() as libc::socklen_t
+            }
+            SocketAddr::V6(a) => {
+                let sin6 = &mut *(st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_port = a.port().to_be();
+                sin6.sin6_flowinfo = a.flowinfo();
+                sin6.sin6_addr = libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                };
+                sin6.sin6_scope_id = a.scope_id();
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t
+            }
+        }
+    }
+}
+
+pub fn from_storage(st: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    // SAFETY: the family field says which struct the storage holds.
+    unsafe {
+        match st.ss_family as libc::c_int {
+            libc::AF_INET => {
+                let sin = &*(st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
+            }
+            libc::AF_INET6 => {
+                let sin6 = &*(st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                // Unmap v4-mapped addresses so endpoints compare equal across families.
+                let port = u16::from_be(sin6.sin6_port);
+                Some(match ip.to_ipv4_mapped() {
+                    Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, port)),
+                    None => SocketAddr::V6(SocketAddrV6::new(
+                        ip,
+                        port,
+                        sin6.sin6_flowinfo,
+                        sin6.sin6_scope_id,
+                    )),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Preallocated recvmmsg state: BATCH buffers of `buf_len` bytes each.
+pub struct RecvBatch {
+    pub bufs: Vec<Box<[u8]>>,
+    addrs: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+}
+
+/// One received datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub len: usize,
+    pub from: Option<SocketAddr>,
+    pub truncated: bool,
+}
+
+impl RecvBatch {
+    pub fn new(buf_len: usize) -> Self {
+        RecvBatch {
+            bufs: (0..BATCH)
+                .map(|_| vec![0u8; buf_len].into_boxed_slice())
+                .collect(),
+            // SAFETY: all-zero is a valid sockaddr_storage / iovec / mmsghdr.
+            addrs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            iovs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            msgs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+        }
+    }
+
+    /// One recvmmsg call (non-blocking). Returns how many datagrams landed in `bufs[..n]`;
+    /// `meta[i]` describes `bufs[i]`.
+    pub fn recv(&mut self, fd: RawFd, meta: &mut [Received; BATCH]) -> io::Result<usize> {
+        for i in 0..BATCH {
+            self.iovs[i] = libc::iovec {
+                iov_base: self.bufs[i].as_mut_ptr().cast(),
+                iov_len: self.bufs[i].len(),
+            };
+            let h = &mut self.msgs[i].msg_hdr;
+            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.msgs[i].msg_len = 0;
+        }
+        // SAFETY: msgs/iovs/addrs/bufs are live for the call and sized BATCH.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.msgs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for (i, m) in meta.iter_mut().enumerate().take(n) {
+            let h = &self.msgs[i];
+            *m = Received {
+                len: (h.msg_len as usize).min(self.bufs[i].len()),
+                from: from_storage(&self.addrs[i]),
+                truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            };
+        }
+        Ok(n)
+    }
+}
+
+/// Preallocated sendmmsg state; entries point into caller-owned buffers between `push` and `flush`.
+pub struct SendBatch {
+    addrs: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
+    len: usize,
+    sent: usize,
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SendBatch {
+    pub fn new() -> Self {
+        SendBatch {
+            // SAFETY: all-zero is valid for these C structs.
+            addrs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            iovs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            msgs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            len: 0,
+            sent: 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == self.sent
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len == BATCH
+    }
+
+    /// Queue `data` for `to`. The caller must keep `data` alive and unmodified until `clear`.
+    pub fn push(&mut self, data: &[u8], to: &SocketAddr) -> bool {
+        if self.len == BATCH {
+            return false;
+        }
+        let i = self.len;
+        let namelen = to_storage(to, &mut self.addrs[i]);
+        self.iovs[i] = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let h = &mut self.msgs[i].msg_hdr;
+        h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+        h.msg_namelen = namelen;
+        h.msg_iov = &mut self.iovs[i];
+        h.msg_iovlen = 1;
+        h.msg_control = std::ptr::null_mut();
+        h.msg_controllen = 0;
+        h.msg_flags = 0;
+        self.len += 1;
+        true
+    }
+
+    /// Send what is pending. Ok(()) when all went out (failed datagrams are skipped and
+    /// counted in the returned number); Err(WouldBlock) means wait for writability and retry.
+    pub fn flush(
+        &mut self,
+        fd: RawFd,
+        failed: &mut u64,
+        sent_bytes: &mut u64,
+        sent_packets: &mut u64,
+    ) -> io::Result<()> {
+        while self.sent < self.len {
+            let rest = self.len - self.sent;
+            // SAFETY: msgs[sent..len] were filled by push and their buffers are alive (caller contract).
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.msgs.as_mut_ptr().add(self.sent),
+                    rest as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => return Err(e),
+                    io::ErrorKind::Interrupted => continue,
+                    // The first pending datagram failed (e.g. unreachable): skip it.
+                    _ => {
+                        *failed += 1;
+                        self.sent += 1;
+                    }
+                }
+            } else {
+                for m in &self.msgs[self.sent..self.sent + n as usize] {
+                    *sent_bytes += u64::from(m.msg_len);
+                }
+                *sent_packets += n as u64;
+                self.sent += n as usize;
+            }
+        }
+        self.clear();
+        Ok(())
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.sent = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_round_trip_on_loopback() {
+        let a = bind("127.0.0.1:0".parse().expect("addr")).expect("bind a");
+        let b = bind("127.0.0.1:0".parse().expect("addr")).expect("bind b");
+        let to = b.local_addr().expect("addr");
+        let bufs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 + usize::from(i)]).collect();
+        let mut sb = SendBatch::new();
+        for buf in &bufs {
+            assert!(sb.push(buf, &to));
+        }
+        let (mut failed, mut bytes, mut pkts) = (0, 0, 0);
+        sb.flush(a.as_raw_fd(), &mut failed, &mut bytes, &mut pkts)
+            .expect("flush");
+        assert_eq!((failed, pkts, bytes), (0, 5, 510));
+        let mut rb = RecvBatch::new(2048);
+        let mut meta = [Received {
+            len: 0,
+            from: None,
+            truncated: false,
+        }; BATCH];
+        let mut got = 0;
+        for _ in 0..100 {
+            match rb.recv(b.as_raw_fd(), &mut meta) {
+                Ok(n) => {
+                    for m in &meta[..n] {
+                        assert_eq!(m.from, a.local_addr().ok());
+                        assert!(!m.truncated);
+                    }
+                    for (i, m) in meta[..n].iter().enumerate() {
+                        assert_eq!(&rb.bufs[i][..m.len], &bufs[got + i][..]);
+                    }
+                    got += n;
+                    if got == 5 {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, 5);
+    }
+
+    #[test]
+    fn storage_round_trip() {
+        for s in ["127.0.0.1:9", "[fd00::1]:443", "10.1.2.3:65535"] {
+            let a: SocketAddr = s.parse().expect("addr");
+            let mut st: libc::sockaddr_storage = unsafe { zeroed() };
+            to_storage(&a, &mut st);
+            assert_eq!(from_storage(&st), Some(a));
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! End-to-end test on the loopback underlay: two engines with their own TUN (or TAP)
+//! devices, packets injected/captured with AF_PACKET sockets bound to those devices. The
+//! devices get no addresses, so no route of the namespace changes. Needs root; otherwise
+//! each test prints why it skipped and passes.
+
+use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringvpn_core::DropReason;
+use ringvpn_dataplane::device::if_index;
+use ringvpn_dataplane::{DeviceMode, Engine, EngineConfig, Event, SessionKeys};
+
+const ETH_P_ALL: u16 = 0x0003;
+const ETH_P_IP: u16 = 0x0800;
+const PACKET_OUTGOING: u8 = 4;
+
+fn can_run() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("SKIP: needs root and /dev/net/tun to create TUN/TAP devices");
+        return false;
+    }
+    true
+}
+
+fn name(tag: &str) -> String {
+    format!("rvt{}{}", std::process::id() % 100_000, tag)
+}
+
+fn engine(mode: DeviceMode, ifname: &str) -> (Engine, Arc<AtomicUsize>) {
+    let mut cfg = EngineConfig::new(mode, ifname, "127.0.0.1:0".parse().expect("addr"));
+    cfg.mtu = 1400;
+    let wakeups = Arc::new(AtomicUsize::new(0));
+    let w = wakeups.clone();
+    let e = Engine::start(
+        cfg,
+        Box::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+    .expect("engine starts");
+    (e, wakeups)
+}
+
+fn packet_socket(ifname: &str, dgram: bool) -> (OwnedFd, i32) {
+    let idx = if_index(ifname) as i32;
+    assert!(idx > 0, "interface {ifname} exists");
+    let ty = if dgram {
+        libc::SOCK_DGRAM
+    } else {
+        libc::SOCK_RAW
+    };
+    // SAFETY: plain socket/bind/setsockopt calls with valid, sized arguments.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_PACKET,
+            ty | libc::SOCK_CLOEXEC,
+            i32::from(ETH_P_ALL.to_be()),
+        );
+        assert!(
+            fd >= 0,
+            "packet socket: {}",
+            std::io::Error::last_os_error()
+        );
+        let fd = OwnedFd::from_raw_fd(fd);
+        let mut sll: libc::sockaddr_ll = zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_ifindex = idx;
+        let r = libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        );
+        assert_eq!(
+            r,
+            0,
+            "bind packet socket: {}",
+            std::io::Error::last_os_error()
+        );
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as u32,
+        );
+        (fd, idx)
+    }
+}
+
+fn inject(fd: &OwnedFd, idx: i32, proto: u16, bytes: &[u8]) {
+    // SAFETY: valid buffer and sockaddr_ll.
+    unsafe {
+        let mut sll: libc::sockaddr_ll = zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto.to_be();
+        sll.sll_ifindex = idx;
+        let r = libc::sendto(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            0,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        );
+        assert_eq!(
+            r,
+            bytes.len() as isize,
+            "inject: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Wait for an incoming (not outgoing) packet matching `pred`.
+fn capture(fd: &OwnedFd, pred: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut buf = vec![0u8; 65536];
+    while Instant::now() < deadline {
+        // SAFETY: valid buffer and sockaddr_ll out-parameter.
+        let (n, pkttype) = unsafe {
+            let mut sll: libc::sockaddr_ll = zeroed();
+            let mut len = size_of::<libc::sockaddr_ll>() as u32;
+            let n = libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                (&mut sll as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            );
+            (n, sll.sll_pkttype)
+        };
+        if n > 0 && pkttype != PACKET_OUTGOING && pred(&buf[..n as usize]) {
+            return Some(buf[..n as usize].to_vec());
+        }
+    }
+    None
+}
+
+/// IPv4/UDP to an organisation-local multicast group with TTL 1: the kernel never forwards
+/// it and sends no ICMP about it, so nothing leaves the test.
+fn multicast_udp(src: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let total = 28 + payload.len();
+    let mut p = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        1,
+        17,
+        0,
+        0,
+    ];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&[239, 255, 77, 1]);
+    let sum = {
+        let mut s: u32 = p
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    };
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&[0x9c, 0x40, 0x9c, 0x41, 0, (8 + payload.len()) as u8, 0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
+fn wait_events(e: &Engine, want: usize) -> Vec<Event> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut got = Vec::new();
+    while got.len() < want && Instant::now() < deadline {
+        got.extend(e.drain_events());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    got
+}
+
+fn link(a: &Engine, b: &Engine) {
+    let (ka, kb) = (
+        SessionKeys {
+            local_index: 11,
+            remote_index: 22,
+            send_key: [7; 32],
+            recv_key: [8; 32],
+            initiator: true,
+        },
+        SessionKeys {
+            local_index: 22,
+            remote_index: 11,
+            send_key: [8; 32],
+            recv_key: [7; 32],
+            initiator: false,
+        },
+    );
+    a.set_peer(
+        1,
+        Some(b.local_addr()),
+        vec!["239.255.77.0/24".parse().expect("net")],
+    );
+    // B does not know A's endpoint yet: it learns it from the first authenticated packet.
+    b.set_peer(1, None, vec!["10.201.0.1/32".parse().expect("net")]);
+    a.set_session(1, &ka).expect("session a");
+    b.set_session(1, &kb).expect("session b");
+}
+
+#[test]
+fn tun_engines_forward_over_loopback() {
+    if !can_run() {
+        return;
+    }
+    let (na, nb) = (name("a"), name("b"));
+    let (a, _) = engine(DeviceMode::Tun, &na);
+    let (b, b_wakeups) = engine(DeviceMode::Tun, &nb);
+    link(&a, &b);
+    let (pa, ia) = packet_socket(&na, true);
+    let (pb, _) = packet_socket(&nb, true);
+
+    let pkt = multicast_udp([10, 201, 0, 1], b"through the tunnel");
+    inject(&pa, ia, ETH_P_IP, &pkt);
+    let got = capture(&pb, |p| p == &pkt[..]);
+    assert!(
+        got.is_some(),
+        "packet crossed A -> B; stats A {:?} B {:?}",
+        a.stats(),
+        b.stats()
+    );
+    let ev = wait_events(&b, 1);
+    assert_eq!(
+        ev,
+        vec![Event::Endpoint {
+            peer: 1,
+            addr: a.local_addr()
+        }]
+    );
+    assert!(b_wakeups.load(Ordering::SeqCst) >= 1);
+
+    // Spoofed inner source is dropped and counted at B.
+    inject(
+        &pa,
+        ia,
+        ETH_P_IP,
+        &multicast_udp([10, 201, 0, 99], b"spoof"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while b.stats().drops[DropReason::SourceNotAllowed as usize].1 == 0 && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(b.stats().drops[DropReason::SourceNotAllowed as usize].1, 1);
+
+    // Control frames, keepalives and raw handshake frames in both directions.
+    b.send_control(1, b"hello control").expect("control");
+    a.send_keepalive(1).expect("keepalive");
+    a.send_frame(b.local_addr(), &[1, 2, 3]).expect("raw frame");
+    let ev = wait_events(&a, 1);
+    assert_eq!(
+        ev,
+        vec![Event::Control {
+            peer: 1,
+            data: b"hello control".to_vec()
+        }]
+    );
+    let ev = wait_events(&b, 1);
+    assert_eq!(
+        ev,
+        vec![Event::Handshake {
+            from: a.local_addr(),
+            data: vec![1, 2, 3]
+        }]
+    );
+
+    let sa = a.stats();
+    let sb = b.stats();
+    assert!(sa.tx_packets >= 3 && sb.rx_packets >= 4, "{sa:?} {sb:?}");
+    let pb1 = &sb.peers[0];
+    assert_eq!(
+        (pb1.peer, pb1.endpoint, pb1.sessions),
+        (1, Some(a.local_addr()), 1)
+    );
+    assert!(pb1.rx_packets >= 3 && pb1.last_rx_ms.is_some() && pb1.last_handshake_ms.is_some());
+
+    // Unknown peer / no session errors carry stable codes.
+    assert_eq!(a.send_control(9, b"x").map_err(|e| e.code()), Err("E_PEER"));
+    assert!(a.remove_session(11));
+    assert_eq!(
+        a.send_control(1, b"x").map_err(|e| e.code()),
+        Err("E_SESSION")
+    );
+    inject(&pa, ia, ETH_P_IP, &pkt);
+    let ev = wait_events(&a, 1);
+    assert_eq!(ev, vec![Event::NeedSession { peer: 1 }]);
+
+    // Clean shutdown: threads joined, device gone, further sends refused.
+    a.shutdown();
+    b.shutdown();
+    assert_eq!(if_index(&na), 0, "device removed on close");
+    assert_eq!(a.send_keepalive(1).map_err(|e| e.code()), Err("E_CLOSED"));
+    let _: SocketAddr = b.local_addr();
+}
+
+#[test]
+fn tap_engine_answers_arp() {
+    if !can_run() {
+        return;
+    }
+    let n = name("t");
+    let mut cfg = EngineConfig::new(DeviceMode::Tap, &n, "127.0.0.1:0".parse().expect("addr"));
+    cfg.address = None;
+    let e = Engine::start(cfg, Box::new(|| {})).expect("tap engine");
+    e.set_peer(1, None, vec!["10.202.0.2/32".parse().expect("net")]);
+    let (p, idx) = packet_socket(&n, false);
+    let asker = [0x02, 0xaa, 0, 0, 0, 1];
+    let mut req = vec![0xff; 6];
+    req.extend_from_slice(&asker);
+    req.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+    req.extend_from_slice(&asker);
+    req.extend_from_slice(&[10, 202, 0, 1, 0, 0, 0, 0, 0, 0, 10, 202, 0, 2]);
+    inject(&p, idx, 0x0806, &req);
+    let reply = capture(&p, |f| {
+        f.len() >= 42 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2]
+    })
+    .expect("ARP reply");
+    assert_eq!(&reply[0..6], &asker);
+    assert_eq!(&reply[22..28], &[0x02, 0x52, 0x56, 0, 0, 1]);
+    assert_eq!(&reply[28..32], &[10, 202, 0, 2]);
+    e.shutdown();
+}
