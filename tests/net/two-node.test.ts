@@ -87,7 +87,7 @@ netTest('tampered and replayed datagrams injected from a third namespace are dro
   try {
     await lab.start(0);
     await lab.start(1);
-    await lab.waitForSessions(0);
+    await lab.waitForSessions(0, 15000, ['node1']);
     t.is(await ping(lab.node(0).ns, '10.99.0.2', 1), 1);
     // Capture real DATA frames that node0 sends to node1 (a tap on node0's own interface).
     const pcap = join(dir, 'a.pcap');

@@ -140,6 +140,7 @@ export function sleep(ms: number): Promise<void> {
 /** Pings `to` from inside `ns`; returns the number of replies. */
 export async function ping(ns: Netns, to: string, count = 3, timeoutS = 1): Promise<number> {
   const r = await ns.exec(['ping', '-c', String(count), '-i', '0.2', '-W', String(timeoutS), to], false);
+  if (/exec of "ping" failed/.test(r.stderr)) throw new Error('ping is not installed (apt-get install iputils-ping)');
   const m = /(\d+) received/.exec(r.stdout);
   return m ? Number(m[1]) : 0;
 }
