@@ -64,6 +64,33 @@ program.command('demo')
     await runDemo({ seconds: Number(opts.seconds) });
   });
 
+program.command('sim')
+  .description('run an overlay simulation scenario (join, routing, churn, figure5, scale); writes benches/results/')
+  .argument('<scenario>', 'join | routing | churn | figure5 | scale')
+  .option('-n, --nodes <n>', 'number of nodes', '1000')
+  .option('--seed <s>', 'random seed (same seed, same result)', '1')
+  .option('-o, --out <dir>', 'output directory', 'benches/results')
+  .option('--trials <n>', 'figure5: trials per size')
+  .option('--pairs <n>', 'routing: routed pairs per size')
+  .option('--sizes <list>', 'routing/figure5: comma-separated sizes')
+  .option('--rate <f>', 'churn: failures and joins per minute as a fraction of N')
+  .option('--duration <s>', 'churn/scale: virtual seconds')
+  .action(async (scenario: string, o: Record<string, string | undefined>) => {
+    const { runSimCommand } = await import('../sim/cli.js');
+    const num = (v: string | undefined, what: string): number | undefined => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new RingvpnError('E_CONFIG', `--${what}: expected a non-negative number, got ${JSON.stringify(v)}`);
+      return n;
+    };
+    await runSimCommand(scenario, {
+      nodes: num(o.nodes, 'nodes')!, seed: num(o.seed, 'seed')!, out: o.out!,
+      trials: num(o.trials, 'trials'), pairs: num(o.pairs, 'pairs'), rate: num(o.rate, 'rate'),
+      durationS: num(o.duration, 'duration'),
+      sizes: o.sizes?.split(',').map((x) => num(x, 'sizes')!),
+    });
+  });
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as { code?: string; message?: string };
   const code = err.code ?? 'E_INTERNAL';

@@ -1,0 +1,311 @@
+// Owns one overlay node as a sans-IO state machine: inputs are (now, from, bytes), link results and
+// heartbeat ticks; outputs are frames, link requests and events in `out`. It must not do I/O, read a
+// clock or draw entropy (time and a seeded Rng are injected), and imports nothing from node:*.
+import { type NodeId, idToHex } from './nodeid.js';
+import { type Rng } from './rng.js';
+import { ConnectionTable, type Conn, kindNames } from './connections.js';
+import { decideRoute } from './routing.js';
+import { RpcManager } from './rpc.js';
+import { checkLiveness } from './liveness.js';
+import { Linker } from './linking.js';
+import { DEFAULT_PARAMS, type Params, type NodeStats } from './params.js';
+import { encode, decode, patchForward, type RoutedMsg, type InnerMsg, type RouteMode, type StatusMsg, type CtmMsg, type CtmReplyMsg } from '../wire/messages.js';
+
+export type Output =
+  | { type: 'send'; to: NodeId; bytes: Uint8Array }
+  | { type: 'link'; to: NodeId | null; endpoints: string[] }
+  | { type: 'unlink'; to: NodeId; reason: string }
+  | { type: 'deliver'; src: NodeId; payload: Uint8Array; hops: number; trace?: NodeId[] }
+  | { type: 'event'; name: string; detail: Record<string, unknown> };
+
+export interface NodeOptions {
+  id: NodeId;
+  endpoints: string[];
+  rng: Rng;
+  /** bootstrap endpoints; empty makes this node the seed of a new ring */
+  bootstrap: string[];
+  params?: Partial<Params>;
+  /** emit 'event' outputs (connection changes, joins); off in large simulations */
+  events?: boolean;
+}
+
+export interface SendOptions { mode?: RouteMode; trace?: boolean; ttl?: number }
+
+interface PendingLink { until: number; kinds: number }
+
+/** The routed envelope carries its inner message with a u16 length; this leaves room for headers. */
+export const MAX_PAYLOAD = 65_000;
+
+export class OverlayNode {
+  readonly id: NodeId;
+  readonly endpoints: string[];
+  readonly params: Params;
+  readonly rng: Rng;
+  readonly table: ConnectionTable;
+  readonly seed: boolean;
+  joined: boolean;
+  /** outputs since the last drain; the driver empties it */
+  readonly out: Output[] = [];
+  readonly stats: NodeStats = { sent: 0, received: 0, forwarded: 0, delivered: 0, drops: {} };
+  private readonly rpc: RpcManager;
+  private readonly linker: Linker;
+  private readonly pending = new Map<NodeId, PendingLink>();
+  /** trimmed links: frames still in flight from the peer are forwarded until the deadline, then unlinked */
+  private readonly closing = new Map<NodeId, number>();
+  private eligible: NodeId[] | null = null;
+  private readonly emitEvents: boolean;
+  private now = 0;
+  /** no connection can be due for a ping before this (see checkLiveness) */
+  private livenessAt = 0;
+
+  constructor(o: NodeOptions) {
+    this.id = o.id;
+    this.endpoints = o.endpoints;
+    this.params = { ...DEFAULT_PARAMS, ...o.params };
+    this.rng = o.rng;
+    this.table = new ConnectionTable(o.id);
+    this.seed = o.bootstrap.length === 0;
+    this.joined = this.seed;
+    this.emitEvents = o.events ?? true;
+    this.rpc = new RpcManager({ minTimeoutMs: this.params.rpcMinTimeoutMs, tries: this.params.rpcTries }, (to, b) => this.transmit(to, b));
+    this.linker = new Linker(this.hostView(), o.bootstrap);
+  }
+
+  // ================================================================== inputs
+  /** Heartbeat: the driver calls this every params.heartbeatMs. */
+  tick(now: number): void {
+    this.now = now;
+    if (this.pending.size) for (const [id, p] of this.pending) if (now >= p.until) this.pending.delete(id);
+    if (this.closing.size) {
+      for (const [id, until] of this.closing) {
+        if (now < until) continue;
+        this.closing.delete(id);
+        if (!this.table.has(id)) this.out.push({ type: 'unlink', to: id, reason: 'trim' });
+      }
+    }
+    this.rpc.tick(now);
+    if (now >= this.livenessAt) {
+      this.livenessAt = checkLiveness(now, this.table, this.rpc, this.params.pingAfterMs, (id) => this.closeConn(now, id, 'ping-timeout'));
+    }
+    this.linker.tick(now);
+  }
+
+  /** A control frame arrived over the link with `from` (already authenticated by the link). */
+  receive(now: number, from: NodeId, bytes: Uint8Array): void {
+    this.now = now;
+    const c = this.table.get(from);
+    if (!c) {
+      // a link we are closing: keep forwarding what the peer sent before it saw our CLOSE
+      if (this.closing.has(from)) {
+        const r = decode(bytes);
+        if (r.ok && r.msg.type === 'routed') { this.stats.received++; this.onRouted(now, from, bytes, r.msg); return; }
+      }
+      this.drop('not-connected');
+      return;
+    }
+    c.lastHeard = now;
+    this.stats.received++;
+    const r = decode(bytes);
+    if (!r.ok) { this.drop('decode-' + r.code); return; }
+    const m = r.msg;
+    switch (m.type) {
+      case 'ping': this.transmit(from, encode({ type: 'pong', rpcId: m.rpcId })); return;
+      case 'pong': if (!this.rpc.reply(now, from, m.rpcId)) this.drop('rpc-unknown'); return;
+      case 'status': {
+        const wasJoined = c.remoteJoined;
+        this.linker.onStatus(now, c, m);
+        if (wasJoined !== c.remoteJoined) this.eligible = null;
+        return;
+      }
+      case 'close': this.closeConn(now, from, 'remote-close', false); return;
+      case 'routed': this.onRouted(now, from, bytes, m); return;
+      default: this.drop('unrouted-inner'); return;
+    }
+  }
+
+  /** The driver completed a link (ours or the peer's). `endpoints` are the peer's. */
+  linkUp(now: number, peer: NodeId, endpoints: string[]): void {
+    this.now = now;
+    if (peer === this.id) return;
+    const p = this.pending.get(peer);
+    this.pending.delete(peer);
+    let kinds = p ? p.kinds : 0;
+    const leaf = this.linker.takeLeafPending(endpoints);
+    if (leaf) kinds |= 1; // K_LEAF
+    let c = this.table.get(peer);
+    if (c) {
+      c.local |= kinds; c.lastHeard = now;
+      if (kinds) this.linker.afterChange(now);
+      if (leaf) this.linker.leafUp(now, c);
+      return;
+    }
+    c = this.table.add(peer, endpoints, now);
+    c.local = kinds;
+    this.eligible = null;
+    if (this.emitEvents) this.event('connected', { peer: idToHex(peer), kinds: kindNames(kinds) });
+    this.linker.afterChange(now);
+    if (c.announced < 0) this.sendStatusTo(c, { type: 'status', joined: this.joined, needs: c.local, neighbours: this.linker.neighbourList() });
+    if (leaf) this.linker.leafUp(now, c);
+  }
+
+  /** A link request failed (unreachable, refused, timed out). */
+  linkFailed(now: number, to: NodeId | null, endpoints: string[]): void {
+    this.now = now;
+    if (to !== null) this.pending.delete(to);
+    else this.linker.leafFailed(endpoints);
+    this.drop('link-failed');
+  }
+
+  /** The driver lost the link (peer closed it, session expired). */
+  linkDown(now: number, peer: NodeId): void {
+    this.closing.delete(peer);
+    this.closeConn(now, peer, 'link-down', false);
+  }
+
+  /** Route application data toward `dest` (exact mode by default). */
+  send(now: number, dest: NodeId, payload: Uint8Array, o: SendOptions = {}): void {
+    this.now = now;
+    if (payload.length > MAX_PAYLOAD) { this.drop('payload-too-large'); return; }
+    this.linker.noteTraffic(now, dest, true);
+    this.originate(now, {
+      type: 'routed', mode: o.mode ?? 'exact', dir: 'right', ttl: o.ttl ?? this.params.defaultTtl, hops: 0,
+      src: this.id, dest, trace: o.trace ? [] : undefined, inner: { type: 'data', payload },
+    });
+  }
+
+  // ================================================================== introspection
+  /** First and second neighbours on each side (for the crawl). */
+  ringNeighbours(): { left1?: NodeId; left2?: NodeId; right1?: NodeId; right2?: NodeId } {
+    const nb = this.table.neighbours(2);
+    return { left1: nb.left[0]?.id, left2: nb.left[1]?.id, right1: nb.right[0]?.id, right2: nb.right[1]?.id };
+  }
+  connectionCount(): number { return this.table.size; }
+  sizeEstimate(): number { return this.linker.estimateN(); }
+
+  // ================================================================== routing
+  private candidates(): NodeId[] {
+    if (this.eligible) return this.eligible;
+    const a: NodeId[] = [];
+    for (const c of this.table.values()) if (c.remoteJoined) a.push(c.id);
+    this.eligible = a;
+    return a;
+  }
+
+  private originate(now: number, m: RoutedMsg, firstHop?: NodeId): void {
+    if (m.trace) m.trace.push(this.id);
+    if (firstHop !== undefined && this.table.has(firstHop)) { this.forward(m, null, firstHop); return; }
+    this.routeStep(now, null, m);
+  }
+
+  private onRouted(now: number, from: NodeId, bytes: Uint8Array, m: RoutedMsg): void {
+    let raw: Uint8Array | null = bytes;
+    if (m.trace) { m.trace.push(this.id); raw = null; }
+    // The first hop relays the reply: the source may not be in the ring yet (joining) or may be in
+    // another ring (re-bootstrap after a partition), where greedy routing cannot reach it.
+    if (m.inner.type === 'ctm' && m.inner.forwarder === undefined && from === m.src) {
+      m.inner.forwarder = this.id; raw = null;
+    }
+    this.routeStep(now, raw, m);
+  }
+
+  private routeStep(now: number, raw: Uint8Array | null, m: RoutedMsg): void {
+    let dest = m.dest, mode = m.mode;
+    if (m.via !== undefined) {
+      if (m.via === this.id) { m.via = undefined; raw = null; } else { dest = m.via; mode = 'exact'; }
+    }
+    const nb = mode === 'directional' ? this.table.neighbours(1) : null;
+    const d = decideRoute({
+      self: this.id, mode, dir: m.dir, dest, src: m.src, ttl: m.ttl, hops: m.hops,
+      candidates: this.candidates(), directlyLinked: (x) => this.table.has(x),
+      left1: nb?.left[0]?.id, right1: nb?.right[0]?.id,
+    });
+    if (d.action === 'deliver') { this.deliver(now, m); return; }
+    if (d.action === 'drop') { this.drop(d.reason); return; }
+    this.forward(m, raw, d.to);
+  }
+
+  private forward(m: RoutedMsg, raw: Uint8Array | null, to: NodeId): void {
+    if (m.ttl === 0) { this.drop('ttl-expired'); return; }
+    const bytes = (raw && patchForward(raw)) || encode({ ...m, ttl: m.ttl - 1, hops: Math.min(255, m.hops + 1) });
+    if (m.src !== this.id) this.stats.forwarded++;
+    this.transmit(to, bytes);
+  }
+
+  private deliver(now: number, m: RoutedMsg): void {
+    const inner: InnerMsg = m.inner;
+    switch (inner.type) {
+      case 'data':
+        if (m.mode === 'exact' && m.dest !== this.id) { this.drop('not-for-me'); return; }
+        this.stats.delivered++;
+        this.linker.noteTraffic(now, m.src, false);
+        this.out.push({ type: 'deliver', src: m.src, payload: inner.payload, hops: m.hops, trace: m.trace });
+        return;
+      case 'ctm': if (!this.linker.onCtm(now, m, inner)) this.drop('ctm-self'); return;
+      case 'ctm-reply': if (!this.linker.onCtmReply(now, m, inner)) this.drop('ctm-reply-unknown'); return;
+    }
+  }
+
+  // ================================================================== outputs
+  private transmit(to: NodeId, bytes: Uint8Array): void {
+    this.stats.sent++;
+    this.out.push({ type: 'send', to, bytes });
+  }
+
+  private sendStatusTo(c: Conn, msg: StatusMsg): void {
+    c.announced = msg.needs;
+    this.transmit(c.id, encode(msg));
+  }
+
+  private drop(reason: string): void {
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+  }
+
+  private event(name: string, detail: Record<string, unknown>): void {
+    if (this.emitEvents) this.out.push({ type: 'event', name, detail });
+  }
+
+  private requestLink(now: number, to: NodeId | null, endpoints: string[], kinds: number): void {
+    if (to === this.id) return;
+    if (to !== null) {
+      const p = this.pending.get(to);
+      if (p) { p.kinds |= kinds; return; }
+      this.pending.set(to, { until: now + this.params.linkTimeoutMs, kinds });
+    }
+    this.out.push({ type: 'link', to, endpoints });
+  }
+
+  private closeConn(now: number, id: NodeId, reason: string, notify = true): void {
+    this.now = now;
+    const rank = this.table.rank(id);
+    const c = this.table.remove(id);
+    if (!c) return;
+    this.eligible = null;
+    this.rpc.forget(id);
+    if (notify) this.transmit(id, encode({ type: 'close', reason: 0 }));
+    if (reason === 'trim') this.closing.set(id, now + this.params.closeGraceMs);
+    else if (reason !== 'link-down') this.out.push({ type: 'unlink', to: id, reason });
+    if (this.emitEvents) this.event('disconnected', { peer: idToHex(id), reason });
+    this.linker.afterChange(now);
+    if (rank <= this.params.nearPerSide && reason !== 'trim') this.linker.repairNow(now);
+  }
+
+  private hostView(): ConstructorParameters<typeof Linker>[0] {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      id: this.id, endpoints: this.endpoints, params: this.params, rng: this.rng, table: this.table, seed: this.seed,
+      get joined() { return self.joined; },
+      set joined(v: boolean) { if (self.joined !== v) { self.joined = v; self.eligible = null; } },
+      requestLink: (now, to, eps, kinds) => this.requestLink(now, to, eps, kinds),
+      isLinkPending: (to) => this.pending.has(to),
+      pendingLinkKinds: (kind) => { let n = 0; for (const p of this.pending.values()) if (p.kinds & kind) n++; return n; },
+      closeConn: (now, id, reason) => this.closeConn(now, id, reason),
+      sendStatus: (c, msg) => this.sendStatusTo(c, msg),
+      sendCtm: (now, mode, dest, dir, ttl, ctm: CtmMsg, firstHop) =>
+        this.originate(now, { type: 'routed', mode, dir, ttl, hops: 0, src: this.id, dest, inner: ctm }, firstHop),
+      replyCtm: (now, to, via, reply: CtmReplyMsg) =>
+        this.originate(now, { type: 'routed', mode: 'exact', dir: 'right', ttl: this.params.defaultTtl, hops: 0, src: this.id, dest: to, via, inner: reply }),
+      event: (name, detail) => this.event(name, detail),
+    };
+  }
+}

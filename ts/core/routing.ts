@@ -1,0 +1,54 @@
+// Owns the greedy routing decision: given where a routed message is and the peers we could hand it to,
+// deliver here, forward to one peer, or drop with a reason. Pure: it must not send, count or mutate.
+import { type NodeId } from './nodeid.js';
+import { ringDist } from './ring.js';
+import { type RouteMode } from '../wire/messages.js';
+
+export type RouteDecision =
+  | { action: 'deliver' }
+  | { action: 'forward'; to: NodeId }
+  | { action: 'drop'; reason: 'ttl-expired' | 'no-route' };
+
+export interface RouteInput {
+  self: NodeId;
+  mode: RouteMode;
+  dir: 'left' | 'right';
+  dest: NodeId;
+  src: NodeId;
+  ttl: number;
+  hops: number;
+  /** peers eligible as next hop (joined, linked) */
+  candidates: Iterable<NodeId>;
+  /** is `dest` directly linked (any kind)? */
+  directlyLinked: (id: NodeId) => boolean;
+  /** nearest peer on each side, for directional mode */
+  left1?: NodeId;
+  right1?: NodeId;
+}
+
+/** Greedy next hop: the candidate closest to dest by ring distance, if strictly closer than self. */
+export function greedyNextHop(self: NodeId, dest: NodeId, candidates: Iterable<NodeId>, exclude?: NodeId): NodeId | null {
+  let best: NodeId | null = null;
+  let bestD = ringDist(self, dest);
+  for (const c of candidates) {
+    if (c === exclude) continue;
+    const d = ringDist(c, dest);
+    if (d < bestD) { bestD = d; best = c; }
+  }
+  return best;
+}
+
+export function decideRoute(r: RouteInput): RouteDecision {
+  if (r.mode === 'directional') {
+    const next = r.dir === 'left' ? r.left1 : r.right1;
+    if (r.hops > 0 && (r.ttl === 0 || next === undefined || next === r.src)) return { action: 'deliver' };
+    if (next === undefined || next === r.src) return { action: 'drop', reason: 'no-route' };
+    return { action: 'forward', to: next };
+  }
+  if (r.dest === r.self) return { action: 'deliver' };
+  if (r.ttl === 0) return r.mode === 'closest' ? { action: 'deliver' } : { action: 'drop', reason: 'ttl-expired' };
+  if (r.mode === 'exact' && r.directlyLinked(r.dest)) return { action: 'forward', to: r.dest };
+  const next = greedyNextHop(r.self, r.dest, r.candidates, r.mode === 'closest' ? r.src : undefined);
+  if (next !== null) return { action: 'forward', to: next };
+  return r.mode === 'closest' ? { action: 'deliver' } : { action: 'drop', reason: 'no-route' };
+}

@@ -1,0 +1,266 @@
+// Owns the byte format of every overlay control message (one codec, versioned). Encoding is total;
+// decoding hostile bytes returns {ok:false, code} and never throws. It must not route, time or do I/O.
+//
+//  Every message:            ROUTED body:
+//   0      1      2           2     3     4     5     6          26         46
+//  +------+------+------      +-----+-----+-----+-----+----------+----------+--------+-------+-------+
+//  | ver  | type | body       |mode | ttl |hops |flags| src [20] | dest[20] |[via 20]|[trace]| inner |
+//  +------+------+------      +-----+-----+-----+-----+----------+----------+--------+-------+-------+
+//  ver = 1. flags: bit0 trace present, bit1 via present, bit2 direction=left (directional mode).
+//  trace = u8 count + count*20 id bytes; inner = u16 length + one encoded CTM / CTM_REPLY / DATA
+//  (so a routed DATA payload is at most 65,533 bytes; the node refuses larger ones before encoding).
+//
+//  type 0x01 PING      rpcId u32          type 0x02 PONG     rpcId u32
+//  type 0x03 STATUS    flags u8 (bit0 joined) | needs u8 (kind bits) | neighbours
+//  type 0x04 CLOSE     reason u8
+//  type 0x05 ROUTED    (above)
+//  type 0x06 CTM       token u32 | kind u8 | flags u8 (bit0 forwarder) | [forwarder 20] | endpoints
+//                      (connect-to-me request; the forwarder relays the reply to a node not yet in the ring)
+//  type 0x07 CTM_REPLY token u32 | kind u8 | endpoints | neighbours
+//  type 0x08 DATA      payload: rest of the message
+//  endpoints  = u8 count (<= 8), each: u8 length + UTF-8 bytes
+//  neighbours = u8 count (<= 16), each: id [20] + endpoints
+import { type NodeId, ID_BYTES, idFromBytes, idToBytes } from '../core/nodeid.js';
+
+export const WIRE_VERSION = 1;
+export const T_PING = 1, T_PONG = 2, T_STATUS = 3, T_CLOSE = 4, T_ROUTED = 5, T_CTM = 6, T_CTM_REPLY = 7, T_DATA = 8;
+export const MAX_ENDPOINTS = 8;
+export const MAX_NEIGHBOURS = 16;
+export const MAX_TRACE = 64;
+
+export type RouteMode = 'exact' | 'closest' | 'directional';
+const MODES: readonly RouteMode[] = ['exact', 'closest', 'directional'];
+
+export interface Neighbour { id: NodeId; endpoints: string[] }
+
+export type PingMsg = { type: 'ping'; rpcId: number };
+export type PongMsg = { type: 'pong'; rpcId: number };
+export type StatusMsg = { type: 'status'; joined: boolean; needs: number; neighbours: Neighbour[] };
+export type CloseMsg = { type: 'close'; reason: number };
+export type CtmMsg = { type: 'ctm'; token: number; kind: number; forwarder?: NodeId; endpoints: string[] };
+export type CtmReplyMsg = { type: 'ctm-reply'; token: number; kind: number; endpoints: string[]; neighbours: Neighbour[] };
+export type DataMsg = { type: 'data'; payload: Uint8Array };
+export type InnerMsg = CtmMsg | CtmReplyMsg | DataMsg;
+export type RoutedMsg = {
+  type: 'routed'; mode: RouteMode; dir: 'left' | 'right'; ttl: number; hops: number;
+  src: NodeId; dest: NodeId; via?: NodeId; trace?: NodeId[]; inner: InnerMsg;
+};
+export type Msg = PingMsg | PongMsg | StatusMsg | CloseMsg | RoutedMsg | InnerMsg;
+
+export type DecodeErrorCode =
+  | 'truncated' | 'bad-version' | 'bad-type' | 'bad-value' | 'too-many' | 'trailing-bytes' | 'bad-nesting' | 'bad-utf8';
+export type DecodeResult<T = Msg> = { ok: true; msg: T } | { ok: false; code: DecodeErrorCode };
+
+// ---------------------------------------------------------------- encoding
+const te = new TextEncoder();
+const td = new TextDecoder('utf-8', { fatal: true });
+
+class Writer {
+  buf: Uint8Array; dv: DataView; n = 0;
+  constructor(cap = 64) { this.buf = new Uint8Array(cap); this.dv = new DataView(this.buf.buffer); }
+  setU16(at: number, x: number): void { this.dv.setUint16(at, x); }
+  ensure(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const nb = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    nb.set(this.buf.subarray(0, this.n)); this.buf = nb; this.dv = new DataView(nb.buffer);
+  }
+  u8(x: number): void { this.ensure(1); this.buf[this.n++] = x & 0xff; }
+  u16(x: number): void { this.ensure(2); this.dv.setUint16(this.n, x); this.n += 2; }
+  u32(x: number): void { this.ensure(4); this.dv.setUint32(this.n, x >>> 0); this.n += 4; }
+  id(x: NodeId): void { this.ensure(ID_BYTES); idToBytes(x, this.buf, this.n); this.n += ID_BYTES; }
+  bytes(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.n); this.n += b.length; }
+  done(): Uint8Array { return this.buf.slice(0, this.n); }
+}
+
+// Endpoint strings repeat endlessly (every STATUS lists the same peers): keep their UTF-8 bytes.
+const epCache = new Map<string, Uint8Array>();
+function endpointBytes(e: string): Uint8Array {
+  let b = epCache.get(e);
+  if (b) return b;
+  b = te.encode(e);
+  if (b.length > 255) b = te.encode(e.slice(0, 60)); // stays valid UTF-8; endpoints are short
+  if (epCache.size >= 65_536) epCache.clear();
+  epCache.set(e, b);
+  return b;
+}
+
+function wEndpoints(w: Writer, eps: readonly string[]): void {
+  const n = Math.min(eps.length, MAX_ENDPOINTS);
+  w.u8(n);
+  for (let i = 0; i < n; i++) { const b = endpointBytes(eps[i] as string); w.u8(b.length); w.bytes(b); }
+}
+
+function wNeighbours(w: Writer, ns: readonly Neighbour[]): void {
+  const list = ns.slice(0, MAX_NEIGHBOURS);
+  w.u8(list.length);
+  for (const n of list) { w.id(n.id); wEndpoints(w, n.endpoints); }
+}
+
+function wBody(w: Writer, m: Msg): void {
+  switch (m.type) {
+    case 'ping': w.u8(T_PING); w.u32(m.rpcId); return;
+    case 'pong': w.u8(T_PONG); w.u32(m.rpcId); return;
+    case 'status': w.u8(T_STATUS); w.u8(m.joined ? 1 : 0); w.u8(m.needs); wNeighbours(w, m.neighbours); return;
+    case 'close': w.u8(T_CLOSE); w.u8(m.reason); return;
+    case 'ctm':
+      w.u8(T_CTM); w.u32(m.token); w.u8(m.kind); w.u8(m.forwarder !== undefined ? 1 : 0);
+      if (m.forwarder !== undefined) w.id(m.forwarder);
+      wEndpoints(w, m.endpoints); return;
+    case 'ctm-reply':
+      w.u8(T_CTM_REPLY); w.u32(m.token); w.u8(m.kind); wEndpoints(w, m.endpoints); wNeighbours(w, m.neighbours); return;
+    case 'data': w.u8(T_DATA); w.bytes(m.payload); return;
+    case 'routed': {
+      w.u8(T_ROUTED); w.u8(MODES.indexOf(m.mode)); w.u8(m.ttl); w.u8(m.hops);
+      const trace = m.trace ? m.trace.slice(-MAX_TRACE) : undefined;
+      w.u8((trace ? 1 : 0) | (m.via !== undefined ? 2 : 0) | (m.dir === 'left' ? 4 : 0));
+      w.id(m.src); w.id(m.dest);
+      if (m.via !== undefined) w.id(m.via);
+      if (trace) { w.u8(trace.length); for (const t of trace) w.id(t); }
+      const at = w.n;
+      w.u16(0);
+      w.u8(WIRE_VERSION); wBody(w, m.inner);
+      w.setU16(at, w.n - at - 2);
+      return;
+    }
+  }
+}
+
+// One scratch writer reused by every encode (single-threaded; encode never re-enters itself).
+const scratch = new Writer(4096);
+
+export function encode(m: Msg): Uint8Array {
+  const w = scratch;
+  w.n = 0;
+  w.u8(WIRE_VERSION);
+  wBody(w, m);
+  return w.done();
+}
+
+// ---------------------------------------------------------------- decoding
+class Fail { constructor(readonly code: DecodeErrorCode) {} }
+
+class Reader {
+  i = 0;
+  constructor(readonly b: Uint8Array) {}
+  need(k: number): void { if (this.i + k > this.b.length) throw new Fail('truncated'); }
+  u8(): number { this.need(1); return this.b[this.i++] as number; }
+  u16(): number { this.need(2); const b = this.b, i = this.i; this.i += 2; return ((b[i] as number) << 8) | (b[i + 1] as number); }
+  u32(): number {
+    this.need(4);
+    const b = this.b, i = this.i;
+    this.i += 4;
+    return (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
+  }
+  id(): NodeId { this.need(ID_BYTES); const v = idFromBytes(this.b, this.i); this.i += ID_BYTES; return v; }
+  take(k: number): Uint8Array { this.need(k); const v = this.b.subarray(this.i, this.i + k); this.i += k; return v; }
+  rest(): Uint8Array { const v = this.b.slice(this.i); this.i = this.b.length; return v; }
+}
+
+function rEndpoints(r: Reader): string[] {
+  const n = r.u8();
+  if (n > MAX_ENDPOINTS) throw new Fail('too-many');
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const len = r.u8();
+    const raw = r.take(len);
+    let ascii = true;
+    for (let i = 0; i < raw.length; i++) if ((raw[i] as number) >= 0x80) { ascii = false; break; }
+    if (ascii) { out.push(String.fromCharCode.apply(null, raw as unknown as number[])); continue; }
+    try { out.push(td.decode(raw)); } catch { throw new Fail('bad-utf8'); }
+  }
+  return out;
+}
+
+function rNeighbours(r: Reader): Neighbour[] {
+  const n = r.u8();
+  if (n > MAX_NEIGHBOURS) throw new Fail('too-many');
+  const out: Neighbour[] = [];
+  for (let k = 0; k < n; k++) { const id = r.id(); out.push({ id, endpoints: rEndpoints(r) }); }
+  return out;
+}
+
+function rMessage(r: Reader, nested: boolean): Msg {
+  const ver = r.u8();
+  if (ver !== WIRE_VERSION) throw new Fail('bad-version');
+  const t = r.u8();
+  switch (t) {
+    case T_PING: return { type: 'ping', rpcId: r.u32() };
+    case T_PONG: return { type: 'pong', rpcId: r.u32() };
+    case T_STATUS: {
+      const f = r.u8();
+      if (f > 1) throw new Fail('bad-value');
+      const needs = r.u8();
+      return { type: 'status', joined: f === 1, needs, neighbours: rNeighbours(r) };
+    }
+    case T_CLOSE: return { type: 'close', reason: r.u8() };
+    case T_CTM: {
+      const token = r.u32(); const kind = r.u8(); const f = r.u8();
+      if (f > 1) throw new Fail('bad-value');
+      const m: CtmMsg = { type: 'ctm', token, kind, endpoints: [] };
+      if (f === 1) m.forwarder = r.id();
+      m.endpoints = rEndpoints(r);
+      return m;
+    }
+    case T_CTM_REPLY: {
+      const token = r.u32(); const kind = r.u8(); const endpoints = rEndpoints(r);
+      return { type: 'ctm-reply', token, kind, endpoints, neighbours: rNeighbours(r) };
+    }
+    case T_DATA: return { type: 'data', payload: r.rest() };
+    case T_ROUTED: {
+      if (nested) throw new Fail('bad-nesting');
+      const mi = r.u8();
+      const mode = MODES[mi];
+      if (mode === undefined) throw new Fail('bad-value');
+      const ttl = r.u8(); const hops = r.u8(); const flags = r.u8();
+      if (flags > 7) throw new Fail('bad-value');
+      const src = r.id(); const dest = r.id();
+      const m: RoutedMsg = {
+        type: 'routed', mode, dir: flags & 4 ? 'left' : 'right', ttl, hops, src, dest,
+        inner: undefined as unknown as InnerMsg,
+      };
+      if (flags & 2) m.via = r.id();
+      if (flags & 1) {
+        const n = r.u8();
+        if (n > MAX_TRACE) throw new Fail('too-many');
+        const tr: NodeId[] = [];
+        for (let k = 0; k < n; k++) tr.push(r.id());
+        m.trace = tr;
+      }
+      const len = r.u16();
+      const innerBytes = r.take(len);
+      const ir = new Reader(innerBytes);
+      const inner = rMessage(ir, true);
+      if (ir.i !== innerBytes.length) throw new Fail('trailing-bytes');
+      if (inner.type !== 'ctm' && inner.type !== 'ctm-reply' && inner.type !== 'data') throw new Fail('bad-nesting');
+      m.inner = inner;
+      return m;
+    }
+    default: throw new Fail('bad-type');
+  }
+}
+
+export function decode(bytes: Uint8Array): DecodeResult {
+  try {
+    const r = new Reader(bytes);
+    const msg = rMessage(r, false);
+    if (r.i !== bytes.length) return { ok: false, code: 'trailing-bytes' };
+    return { ok: true, msg };
+  } catch (e) {
+    if (e instanceof Fail) return { ok: false, code: e.code };
+    return { ok: false, code: 'bad-value' }; // defensive: no path is known to reach this
+  }
+}
+
+/**
+ * Fast path for forwarding a routed message without a trace: a copy with ttl-1 and hops+1 patched in.
+ * Returns null when the bytes are not a trace-free ROUTED message (the caller then re-encodes).
+ */
+export function patchForward(bytes: Uint8Array): Uint8Array | null {
+  if (bytes.length < 6 || bytes[0] !== WIRE_VERSION || bytes[1] !== T_ROUTED) return null;
+  const flags = bytes[5] as number;
+  if (flags & 1) return null;
+  const out = bytes.slice();
+  out[3] = ((out[3] as number) - 1) & 0xff;
+  out[4] = Math.min(255, (out[4] as number) + 1);
+  return out;
+}
