@@ -9,7 +9,7 @@ import { RpcManager } from './rpc.js';
 import { checkLiveness } from './liveness.js';
 import { Linker } from './linking.js';
 import { DEFAULT_PARAMS, type Params, type NodeStats } from './params.js';
-import { encode, decode, patchForward, type RoutedMsg, type InnerMsg, type RouteMode, type StatusMsg, type CtmMsg, type CtmReplyMsg } from '../wire/messages.js';
+import { encode, decode, patchForward, type RoutedMsg, type InnerMsg, type RouteMode, type StatusMsg, type CtmMsg, type CtmReplyMsg, type DhtMsg, type BcastMsg } from '../wire/messages.js';
 
 export type Output =
   | { type: 'send'; to: NodeId; bytes: Uint8Array }
@@ -33,6 +33,15 @@ export interface SendOptions { mode?: RouteMode; trace?: boolean; ttl?: number }
 
 interface PendingLink { until: number; kinds: number }
 
+/** A service riding on the node (DHT, broadcast): ticked with it and handed the messages meant for it. */
+export interface NodeService {
+  tick?(now: number): void;
+  /** a routed DHT message was delivered here; return true if handled */
+  routed?(now: number, m: RoutedMsg & { inner: DhtMsg }): boolean;
+  /** a BCAST from a linked peer; return true if handled */
+  direct?(now: number, from: NodeId, m: BcastMsg): boolean;
+}
+
 /** The routed envelope carries its inner message with a u16 length; this leaves room for headers. */
 export const MAX_PAYLOAD = 65_000;
 
@@ -54,6 +63,7 @@ export class OverlayNode {
   private readonly closing = new Map<NodeId, number>();
   private eligible: NodeId[] | null = null;
   private readonly emitEvents: boolean;
+  private readonly services: NodeService[] = [];
   private now = 0;
   /** no connection can be due for a ping before this (see checkLiveness) */
   private livenessAt = 0;
@@ -88,6 +98,7 @@ export class OverlayNode {
       this.livenessAt = checkLiveness(now, this.table, this.rpc, this.params.pingAfterMs, (id) => this.closeConn(now, id, 'ping-timeout'));
     }
     this.linker.tick(now);
+    for (const s of this.services) s.tick?.(now);
   }
 
   /** A control frame arrived over the link with `from` (already authenticated by the link). */
@@ -119,6 +130,7 @@ export class OverlayNode {
       }
       case 'close': this.closeConn(now, from, 'remote-close', false); return;
       case 'routed': this.onRouted(now, from, bytes, m); return;
+      case 'bcast': if (!this.services.some((s) => s.direct?.(now, from, m))) this.drop('no-service'); return;
       default: this.drop('unrouted-inner'); return;
     }
   }
@@ -173,6 +185,25 @@ export class OverlayNode {
     });
   }
 
+  // ================================================================== services (DHT, broadcast)
+  attach(s: NodeService): void { this.services.push(s); }
+
+  /** Route a DHT message toward a node ('exact') or a ring position ('closest'). */
+  routeInner(now: number, dest: NodeId, inner: DhtMsg, mode: 'exact' | 'closest'): void {
+    this.now = now;
+    this.originate(now, { type: 'routed', mode, dir: 'right', ttl: this.params.defaultTtl, hops: 0, src: this.id, dest, inner });
+  }
+
+  /** Send a BCAST to a directly linked peer. */
+  sendDirect(to: NodeId, msg: BcastMsg): boolean {
+    if (!this.table.has(to)) { this.drop('not-connected'); return false; }
+    this.transmit(to, encode(msg));
+    return true;
+  }
+
+  /** Joined peers in clockwise ring order from this node (the routing candidates). Do not mutate. */
+  ringPeers(): readonly NodeId[] { return this.candidates(); }
+
   // ================================================================== introspection
   /** First and second neighbours on each side (for the crawl). */
   ringNeighbours(): { left1?: NodeId; left2?: NodeId; right1?: NodeId; right2?: NodeId } {
@@ -186,7 +217,7 @@ export class OverlayNode {
   private candidates(): NodeId[] {
     if (this.eligible) return this.eligible;
     const a: NodeId[] = [];
-    for (const c of this.table.values()) if (c.remoteJoined) a.push(c.id);
+    for (const c of this.table.ringOrder()) if (c.remoteJoined) a.push(c.id);
     this.eligible = a;
     return a;
   }
@@ -242,6 +273,7 @@ export class OverlayNode {
         return;
       case 'ctm': if (!this.linker.onCtm(now, m, inner)) this.drop('ctm-self'); return;
       case 'ctm-reply': if (!this.linker.onCtmReply(now, m, inner)) this.drop('ctm-reply-unknown'); return;
+      case 'dht': if (!this.services.some((s) => s.routed?.(now, m as RoutedMsg & { inner: DhtMsg }))) this.drop('no-service'); return;
     }
   }
 

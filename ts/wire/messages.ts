@@ -20,6 +20,18 @@
 //  type 0x08 DATA      payload: rest of the message
 //  endpoints  = u8 count (<= 8), each: u8 length + UTF-8 bytes
 //  neighbours = u8 count (<= 16), each: id [20] + endpoints
+//  type 0x09 DHT       op u8 | body (routed inner only; see the DHT block below)
+//  type 0x0A BCAST     origin [20] | seq u32 | end [20] | hops u8 | payload: rest (direct between linked peers)
+//
+//  DHT bodies (key = u8 length + bytes; value = u16 length + bytes; status u8, see DHT_STATUS):
+//   op 1 PUT          reqId u32 | idx u8 | flags u8 (bit0 create) | ttlMs u32 | key | value
+//   op 2 PUT_REPLY    reqId u32 | idx u8 | status u8 | reqHops u8
+//   op 3 GET          reqId u32 | idx u8 | key
+//   op 4 GET_REPLY    reqId u32 | idx u8 | status u8 | reqHops u8 | u8 count, each: owner [20] | ttlMs u32 | value
+//   op 5 REMOVE       reqId u32 | idx u8 | key | value
+//   op 6 REMOVE_REPLY reqId u32 | idx u8 | status u8 | reqHops u8
+//   op 7 TRANSFER     u8 count, each: idx u8 | key | owner [20] | ttlMs u32 | value
+//   op 8 SYNC         requester [20] | from [20] | to [20] | shift u8 | walk u8 (0 both, 1 left, 2 right) | hopsLeft u8
 import { type NodeId, ID_BYTES, idFromBytes, idToBytes } from '../core/nodeid.js';
 
 export const WIRE_VERSION = 1;
@@ -27,6 +39,10 @@ export const T_PING = 1, T_PONG = 2, T_STATUS = 3, T_CLOSE = 4, T_ROUTED = 5, T_
 export const MAX_ENDPOINTS = 8;
 export const MAX_NEIGHBOURS = 16;
 export const MAX_TRACE = 64;
+export const T_DHT = 9, T_BCAST = 10;
+/** DHT status codes in wire order (append only). */
+export const DHT_STATUS = ['ok', 'exists', 'value-too-large', 'key-too-large', 'too-many-values', 'owner-quota', 'bad-ttl', 'not-found', 'bad-index'] as const;
+export type DhtStatus = (typeof DHT_STATUS)[number];
 
 export type RouteMode = 'exact' | 'closest' | 'directional';
 const MODES: readonly RouteMode[] = ['exact', 'closest', 'directional'];
@@ -40,12 +56,24 @@ export type CloseMsg = { type: 'close'; reason: number };
 export type CtmMsg = { type: 'ctm'; token: number; kind: number; forwarder?: NodeId; endpoints: string[] };
 export type CtmReplyMsg = { type: 'ctm-reply'; token: number; kind: number; endpoints: string[]; neighbours: Neighbour[] };
 export type DataMsg = { type: 'data'; payload: Uint8Array };
-export type InnerMsg = CtmMsg | CtmReplyMsg | DataMsg;
+export type DhtValue = { owner: NodeId; ttlMs: number; value: Uint8Array };
+export type DhtEntry = { idx: number; key: Uint8Array; owner: NodeId; ttlMs: number; value: Uint8Array };
+export type DhtMsg = { type: 'dht' } & (
+  | { op: 'put'; reqId: number; idx: number; create: boolean; ttlMs: number; key: Uint8Array; value: Uint8Array }
+  | { op: 'put-reply'; reqId: number; idx: number; status: DhtStatus; reqHops: number }
+  | { op: 'get'; reqId: number; idx: number; key: Uint8Array }
+  | { op: 'get-reply'; reqId: number; idx: number; status: DhtStatus; reqHops: number; values: DhtValue[] }
+  | { op: 'remove'; reqId: number; idx: number; key: Uint8Array; value: Uint8Array }
+  | { op: 'remove-reply'; reqId: number; idx: number; status: DhtStatus; reqHops: number }
+  | { op: 'transfer'; entries: DhtEntry[] }
+  | { op: 'sync'; requester: NodeId; from: NodeId; to: NodeId; shift: number; walk: 0 | 1 | 2; hopsLeft: number });
+export type BcastMsg = { type: 'bcast'; origin: NodeId; seq: number; end: NodeId; hops: number; payload: Uint8Array };
+export type InnerMsg = CtmMsg | CtmReplyMsg | DataMsg | DhtMsg;
 export type RoutedMsg = {
   type: 'routed'; mode: RouteMode; dir: 'left' | 'right'; ttl: number; hops: number;
   src: NodeId; dest: NodeId; via?: NodeId; trace?: NodeId[]; inner: InnerMsg;
 };
-export type Msg = PingMsg | PongMsg | StatusMsg | CloseMsg | RoutedMsg | InnerMsg;
+export type Msg = PingMsg | PongMsg | StatusMsg | CloseMsg | RoutedMsg | InnerMsg | BcastMsg;
 
 export type DecodeErrorCode =
   | 'truncated' | 'bad-version' | 'bad-type' | 'bad-value' | 'too-many' | 'trailing-bytes' | 'bad-nesting' | 'bad-utf8';
@@ -109,6 +137,9 @@ function wBody(w: Writer, m: Msg): void {
     case 'ctm-reply':
       w.u8(T_CTM_REPLY); w.u32(m.token); w.u8(m.kind); wEndpoints(w, m.endpoints); wNeighbours(w, m.neighbours); return;
     case 'data': w.u8(T_DATA); w.bytes(m.payload); return;
+    case 'dht': w.u8(T_DHT); wDht(w, m); return;
+    case 'bcast':
+      w.u8(T_BCAST); w.id(m.origin); w.u32(m.seq); w.id(m.end); w.u8(Math.min(255, m.hops)); w.bytes(m.payload); return;
     case 'routed': {
       w.u8(T_ROUTED); w.u8(MODES.indexOf(m.mode)); w.u8(m.ttl); w.u8(m.hops);
       const trace = m.trace ? m.trace.slice(-MAX_TRACE) : undefined;
@@ -122,6 +153,36 @@ function wBody(w: Writer, m: Msg): void {
       w.setU16(at, w.n - at - 2);
       return;
     }
+  }
+}
+
+// keys and values longer than their length field are cut (the DHT refuses them before encoding)
+function wKey(w: Writer, k: Uint8Array): void { const b = k.subarray(0, 255); w.u8(b.length); w.bytes(b); }
+function wVal(w: Writer, v: Uint8Array): void { const b = v.subarray(0, 65_535); w.u16(b.length); w.bytes(b); }
+function wStatus(w: Writer, s: DhtStatus): void { w.u8(DHT_STATUS.indexOf(s)); }
+
+function wDht(w: Writer, m: DhtMsg): void {
+  switch (m.op) {
+    case 'put': w.u8(1); w.u32(m.reqId); w.u8(m.idx); w.u8(m.create ? 1 : 0); w.u32(m.ttlMs); wKey(w, m.key); wVal(w, m.value); return;
+    case 'put-reply': w.u8(2); w.u32(m.reqId); w.u8(m.idx); wStatus(w, m.status); w.u8(Math.min(255, m.reqHops)); return;
+    case 'get': w.u8(3); w.u32(m.reqId); w.u8(m.idx); wKey(w, m.key); return;
+    case 'get-reply': {
+      w.u8(4); w.u32(m.reqId); w.u8(m.idx); wStatus(w, m.status); w.u8(Math.min(255, m.reqHops));
+      const vs = m.values.slice(0, 255);
+      w.u8(vs.length);
+      for (const v of vs) { w.id(v.owner); w.u32(v.ttlMs); wVal(w, v.value); }
+      return;
+    }
+    case 'remove': w.u8(5); w.u32(m.reqId); w.u8(m.idx); wKey(w, m.key); wVal(w, m.value); return;
+    case 'remove-reply': w.u8(6); w.u32(m.reqId); w.u8(m.idx); wStatus(w, m.status); w.u8(Math.min(255, m.reqHops)); return;
+    case 'transfer': {
+      w.u8(7);
+      const es = m.entries.slice(0, 255);
+      w.u8(es.length);
+      for (const e of es) { w.u8(e.idx); wKey(w, e.key); w.id(e.owner); w.u32(e.ttlMs); wVal(w, e.value); }
+      return;
+    }
+    case 'sync': w.u8(8); w.id(m.requester); w.id(m.from); w.id(m.to); w.u8(m.shift); w.u8(m.walk); w.u8(m.hopsLeft); return;
   }
 }
 
@@ -206,6 +267,12 @@ function rMessage(r: Reader, nested: boolean): Msg {
       return { type: 'ctm-reply', token, kind, endpoints, neighbours: rNeighbours(r) };
     }
     case T_DATA: return { type: 'data', payload: r.rest() };
+    case T_DHT: return rDht(r);
+    case T_BCAST: {
+      if (nested) throw new Fail('bad-nesting');
+      const origin = r.id(); const seq = r.u32(); const end = r.id(); const hops = r.u8();
+      return { type: 'bcast', origin, seq, end, hops, payload: r.rest() };
+    }
     case T_ROUTED: {
       if (nested) throw new Fail('bad-nesting');
       const mi = r.u8();
@@ -231,9 +298,57 @@ function rMessage(r: Reader, nested: boolean): Msg {
       const ir = new Reader(innerBytes);
       const inner = rMessage(ir, true);
       if (ir.i !== innerBytes.length) throw new Fail('trailing-bytes');
-      if (inner.type !== 'ctm' && inner.type !== 'ctm-reply' && inner.type !== 'data') throw new Fail('bad-nesting');
+      if (inner.type !== 'ctm' && inner.type !== 'ctm-reply' && inner.type !== 'data' && inner.type !== 'dht') throw new Fail('bad-nesting');
       m.inner = inner;
       return m;
+    }
+    default: throw new Fail('bad-type');
+  }
+}
+
+function rKey(r: Reader): Uint8Array { return r.take(r.u8()).slice(); }
+function rVal(r: Reader): Uint8Array { return r.take(r.u16()).slice(); }
+function rStatus(r: Reader): DhtStatus {
+  const s = DHT_STATUS[r.u8()];
+  if (s === undefined) throw new Fail('bad-value');
+  return s;
+}
+
+function rDht(r: Reader): DhtMsg {
+  const op = r.u8();
+  switch (op) {
+    case 1: {
+      const reqId = r.u32(); const idx = r.u8(); const f = r.u8();
+      if (f > 1) throw new Fail('bad-value');
+      const ttlMs = r.u32(); const key = rKey(r);
+      return { type: 'dht', op: 'put', reqId, idx, create: f === 1, ttlMs, key, value: rVal(r) };
+    }
+    case 2: case 6: {
+      const reqId = r.u32(); const idx = r.u8(); const status = rStatus(r); const reqHops = r.u8();
+      return { type: 'dht', op: op === 2 ? 'put-reply' : 'remove-reply', reqId, idx, status, reqHops };
+    }
+    case 3: { const reqId = r.u32(); const idx = r.u8(); return { type: 'dht', op: 'get', reqId, idx, key: rKey(r) }; }
+    case 4: {
+      const reqId = r.u32(); const idx = r.u8(); const status = rStatus(r); const reqHops = r.u8();
+      const n = r.u8();
+      const values: DhtValue[] = [];
+      for (let k = 0; k < n; k++) { const owner = r.id(); const ttlMs = r.u32(); values.push({ owner, ttlMs, value: rVal(r) }); }
+      return { type: 'dht', op: 'get-reply', reqId, idx, status, reqHops, values };
+    }
+    case 5: { const reqId = r.u32(); const idx = r.u8(); const key = rKey(r); return { type: 'dht', op: 'remove', reqId, idx, key, value: rVal(r) }; }
+    case 7: {
+      const n = r.u8();
+      const entries: DhtEntry[] = [];
+      for (let k = 0; k < n; k++) {
+        const idx = r.u8(); const key = rKey(r); const owner = r.id(); const ttlMs = r.u32();
+        entries.push({ idx, key, owner, ttlMs, value: rVal(r) });
+      }
+      return { type: 'dht', op: 'transfer', entries };
+    }
+    case 8: {
+      const requester = r.id(); const from = r.id(); const to = r.id(); const shift = r.u8(); const walk = r.u8(); const hopsLeft = r.u8();
+      if (walk > 2) throw new Fail('bad-value');
+      return { type: 'dht', op: 'sync', requester, from, to, shift, walk: walk as 0 | 1 | 2, hopsLeft };
     }
     default: throw new Fail('bad-type');
   }
