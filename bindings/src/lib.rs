@@ -69,6 +69,8 @@ pub struct EngineConfig {
     pub address: Option<String>,
     /// Default 02:52:56:00:00:01.
     pub virtual_mac: Option<String>,
+    /// Hot-path threads, 1 (default: both directions on one thread) or 2 (one per direction).
+    pub threads: Option<u32>,
 }
 
 #[napi(object)]
@@ -147,6 +149,9 @@ fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
     }
     if let Some(m) = c.virtual_mac.as_deref() {
         cfg.virtual_mac = config::parse_mac(m).map_err(engine_err)?;
+    }
+    if let Some(t) = c.threads {
+        cfg.threads = u8::try_from(t).unwrap_or(u8::MAX);
     }
     cfg.validate().map_err(engine_err)?;
     Ok(cfg)

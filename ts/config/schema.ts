@@ -39,6 +39,9 @@ export const configSchema = z.strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').default('ringvpn0'),
     mtu: z.number().int().min(576).max(9000).default(1420),
   }).prefault({}),
+  dataplane: z.strictObject({
+    threads: z.union([z.literal(1), z.literal(2)]).default(1),
+  }).prefault({}),
   listenPort: z.number().int().min(1).max(65535).default(51820),
   listenAddress: z.string().refine((s) => isIP(s) !== 0, { message: 'expected an IP address' }).default('0.0.0.0'),
   controlSocket: z.string().min(1).optional(),

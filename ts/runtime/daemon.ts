@@ -62,6 +62,7 @@ export class Daemon {
     this.engine = (this.deps.startEngine ?? startEngine)({
       mode: c.device.mode, ifname: c.device.name, mtu: c.device.mtu,
       listenPort: c.listenPort, listenAddress: c.listenAddress, address: c.address,
+      threads: c.dataplane.threads,
     }, () => this.pump());
     try {
       for (const [id, p] of this.peers) {

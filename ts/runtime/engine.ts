@@ -12,6 +12,7 @@ export interface EngineConfig {
   listenAddress?: string;
   address?: string;
   virtualMac?: string;
+  threads?: number;
 }
 
 export interface SessionKeys {

@@ -27,10 +27,14 @@ pub struct EngineConfig {
     pub virtual_mac: Mac,
     /// Bounded event queue towards TypeScript.
     pub event_capacity: usize,
+    /// Hot-path threads: 1 (both directions on one thread, lowest request/response latency)
+    /// or 2 (one per direction).
+    pub threads: u8,
 }
 
 pub const DEFAULT_MTU: u32 = 1420;
 pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
+pub const DEFAULT_THREADS: u8 = 1;
 pub const IFNAMSIZ: usize = 16;
 
 impl EngineConfig {
@@ -43,6 +47,7 @@ impl EngineConfig {
             address: None,
             virtual_mac: DEFAULT_VIRTUAL_MAC,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            threads: DEFAULT_THREADS,
         }
     }
 
@@ -76,6 +81,9 @@ impl EngineConfig {
         }
         if self.event_capacity == 0 {
             return Err(Error::Config("event capacity must be > 0".into()));
+        }
+        if !(1..=2).contains(&self.threads) {
+            return Err(Error::Config(format!("threads {} must be 1 or 2", self.threads)));
         }
         Ok(())
     }

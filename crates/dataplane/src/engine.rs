@@ -18,7 +18,25 @@ use crate::config::{DeviceMode, EngineConfig};
 use crate::device::Device;
 use crate::error::Error;
 use crate::events::{Event, EventQueue, Notify};
-use crate::io_loop::{run_rx, run_tx};
+use crate::io_loop::{run_rx, run_single, run_tx};
+
+/// Which pipeline(s) a hot-path thread runs.
+#[derive(Clone, Copy)]
+enum Role {
+    Both,
+    Tx,
+    Rx,
+}
+
+impl Role {
+    fn thread_name(self) -> &'static str {
+        match self {
+            Role::Both => "ringvpn-io",
+            Role::Tx => "ringvpn-tx",
+            Role::Rx => "ringvpn-rx",
+        }
+    }
+}
 use crate::pipeline::Shared;
 use crate::stats::{PeerStats, Stats};
 use crate::udp;
@@ -72,16 +90,17 @@ impl Engine {
         let udp = Arc::new(sock);
         let cancel = CancellationToken::new();
         let mut threads = Vec::new();
-        for tx in [true, false] {
+        let roles: &[Role] = if cfg.threads == 1 { &[Role::Both] } else { &[Role::Tx, Role::Rx] };
+        for &role in roles {
             let (s, d, u, c) = (shared.clone(), device.clone(), udp.clone(), cancel.clone());
-            let name = if tx { "ringvpn-tx" } else { "ringvpn-rx" };
+            let name = role.thread_name();
             let h = std::thread::Builder::new()
                 .name(name.into())
                 .spawn(move || {
-                    let r = if tx {
-                        run_tx(s, d, u, c)
-                    } else {
-                        run_rx(s, d, u, c)
+                    let r = match role {
+                        Role::Both => run_single(s, d, u, c),
+                        Role::Tx => run_tx(s, d, u, c),
+                        Role::Rx => run_rx(s, d, u, c),
                     };
                     if let Err(e) = r {
                         eprintln!("ringvpn: {name} thread stopped: {e}");

@@ -69,7 +69,35 @@ async fn flush(
     }
 }
 
-/// Device -> UDP pipeline. Runs until `cancel` fires.
+/// Both pipelines as two futures of one task on one OS thread (OpenVPN's shape: the thread
+/// that writes a request to the device is the one that reads the answer, so a
+/// request/response exchange costs no cross-thread wake-up). Runs until `cancel` fires.
+pub fn run_single(
+    shared: Arc<Shared>,
+    dev: Arc<Device>,
+    udp: Arc<UdpSocket>,
+    cancel: CancellationToken,
+) -> io::Result<()> {
+    runtime()?.block_on(async move {
+        // SAFETY: `dev` and `udp` own the fds and outlive these registrations (same scope).
+        // One registration per fd and runtime: epoll refuses the same fd twice.
+        let dev_fd =
+            unsafe { AsyncFd::register_with_interest(FdRef(dev.as_raw_fd()), Interest::READABLE)? };
+        let udp_fd = unsafe {
+            AsyncFd::register_with_interest(
+                FdRef(udp.as_raw_fd()),
+                Interest::READABLE | Interest::WRITABLE,
+            )?
+        };
+        tokio::try_join!(
+            tx_loop(&shared, &dev, &dev_fd, &udp_fd, &cancel),
+            rx_loop(&shared, &dev, &udp_fd, &cancel)
+        )?;
+        Ok(())
+    })
+}
+
+/// Device -> UDP pipeline on its own thread. Runs until `cancel` fires.
 pub fn run_tx(
     shared: Arc<Shared>,
     dev: Arc<Device>,
@@ -82,6 +110,18 @@ pub fn run_tx(
             unsafe { AsyncFd::register_with_interest(FdRef(dev.as_raw_fd()), Interest::READABLE)? };
         let udp_fd =
             unsafe { AsyncFd::register_with_interest(FdRef(udp.as_raw_fd()), Interest::WRITABLE)? };
+        tx_loop(&shared, &dev, &dev_fd, &udp_fd, &cancel).await
+    })
+}
+
+async fn tx_loop(
+    shared: &Shared,
+    dev: &Device,
+    dev_fd: &AsyncFd<FdRef>,
+    udp_fd: &AsyncFd<FdRef>,
+    cancel: &CancellationToken,
+) -> io::Result<()> {
+    {
         let mut bufs: Vec<Box<[u8]>> = (0..BATCH)
             .map(|_| vec![0u8; BUF_LEN].into_boxed_slice())
             .collect();
@@ -132,10 +172,10 @@ pub fn run_tx(
                 }
             }
             if !batch.is_empty() {
-                flush(&shared, &udp_fd, &mut batch, &cancel).await?;
+                flush(shared, udp_fd, &mut batch, cancel).await?;
             }
         }
-    })
+    }
 }
 
 /// UDP -> device pipeline. Runs until `cancel` fires.
@@ -149,6 +189,17 @@ pub fn run_rx(
         // SAFETY: `udp` owns the fd and outlives this registration (same scope).
         let udp_fd =
             unsafe { AsyncFd::register_with_interest(FdRef(udp.as_raw_fd()), Interest::READABLE)? };
+        rx_loop(&shared, &dev, &udp_fd, &cancel).await
+    })
+}
+
+async fn rx_loop(
+    shared: &Shared,
+    dev: &Device,
+    udp_fd: &AsyncFd<FdRef>,
+    cancel: &CancellationToken,
+) -> io::Result<()> {
+    {
         let mut rb = RecvBatch::new(BUF_LEN);
         let mut meta = [Received {
             len: 0,
@@ -196,5 +247,5 @@ pub fn run_rx(
                 }
             }
         }
-    })
+    }
 }
