@@ -28,13 +28,15 @@ netTest('TAP: ping and a 100 MB TCP transfer through the tunnel with matching ch
   }
 });
 
-netTest('TUN mode carries traffic too', async (t) => {
-  const lab = await VpnLan.create(2, { mode: 'tun' });
+netTest('TUN mode carries traffic too (one node with a thread per direction)', async (t) => {
+  const lab = await VpnLan.create(2, { mode: 'tun', edit: (cfg, i) => { if (i === 1) cfg.dataplane = { threads: 2 }; } });
   try {
     await lab.start(0);
     await lab.start(1);
     await lab.waitForSessions(0);
     t.is(await ping(lab.node(1).ns, '10.99.0.1', 3), 3);
+    const { received, sent } = await transfer(lab.node(1).ns, lab.node(0).ns, '10.99.0.1', 20_000_000);
+    t.is(received.sha256, sent.sha256);
   } finally {
     await lab.destroy();
   }

@@ -18,25 +18,7 @@ use crate::config::{DeviceMode, EngineConfig};
 use crate::device::Device;
 use crate::error::Error;
 use crate::events::{Event, EventQueue, Notify};
-use crate::io_loop::{run_rx, run_single, run_tx};
-
-/// Which pipeline(s) a hot-path thread runs.
-#[derive(Clone, Copy)]
-enum Role {
-    Both,
-    Tx,
-    Rx,
-}
-
-impl Role {
-    fn thread_name(self) -> &'static str {
-        match self {
-            Role::Both => "ringvpn-io",
-            Role::Tx => "ringvpn-tx",
-            Role::Rx => "ringvpn-rx",
-        }
-    }
-}
+use crate::io_loop::{run, Role};
 use crate::pipeline::Shared;
 use crate::stats::{PeerStats, Stats};
 use crate::udp;
@@ -97,11 +79,7 @@ impl Engine {
             let h = std::thread::Builder::new()
                 .name(name.into())
                 .spawn(move || {
-                    let r = match role {
-                        Role::Both => run_single(s, d, u, c),
-                        Role::Tx => run_tx(s, d, u, c),
-                        Role::Rx => run_rx(s, d, u, c),
-                    };
+                    let r = run(role, s, d, u, c);
                     if let Err(e) = r {
                         eprintln!("ringvpn: {name} thread stopped: {e}");
                     }

@@ -69,48 +69,60 @@ async fn flush(
     }
 }
 
-/// Both pipelines as two futures of one task on one OS thread (OpenVPN's shape: the thread
-/// that writes a request to the device is the one that reads the answer, so a
-/// request/response exchange costs no cross-thread wake-up). Runs until `cancel` fires.
-pub fn run_single(
+/// Which pipeline(s) one hot-path thread runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Both pipelines as two futures of one task (OpenVPN's shape: the thread that writes a
+    /// request to the device is the one that reads the answer, so a request/response
+    /// exchange costs no cross-thread wake-up).
+    Both,
+    /// Device -> UDP only.
+    Tx,
+    /// UDP -> device only.
+    Rx,
+}
+
+impl Role {
+    pub fn thread_name(self) -> &'static str {
+        match self {
+            Role::Both => "ringvpn-io",
+            Role::Tx => "ringvpn-tx",
+            Role::Rx => "ringvpn-rx",
+        }
+    }
+}
+
+/// Runs `role`'s pipeline(s) on the calling thread until `cancel` fires.
+pub fn run(
+    role: Role,
     shared: Arc<Shared>,
     dev: Arc<Device>,
     udp: Arc<UdpSocket>,
     cancel: CancellationToken,
 ) -> io::Result<()> {
     runtime()?.block_on(async move {
+        let udp_interest = match role {
+            Role::Both => Interest::READABLE | Interest::WRITABLE,
+            Role::Tx => Interest::WRITABLE,
+            Role::Rx => Interest::READABLE,
+        };
         // SAFETY: `dev` and `udp` own the fds and outlive these registrations (same scope).
         // One registration per fd and runtime: epoll refuses the same fd twice.
+        let udp_fd =
+            unsafe { AsyncFd::register_with_interest(FdRef(udp.as_raw_fd()), udp_interest)? };
+        if role == Role::Rx {
+            return rx_loop(&shared, &dev, &udp_fd, &cancel).await;
+        }
         let dev_fd =
             unsafe { AsyncFd::register_with_interest(FdRef(dev.as_raw_fd()), Interest::READABLE)? };
-        let udp_fd = unsafe {
-            AsyncFd::register_with_interest(
-                FdRef(udp.as_raw_fd()),
-                Interest::READABLE | Interest::WRITABLE,
-            )?
-        };
+        if role == Role::Tx {
+            return tx_loop(&shared, &dev, &dev_fd, &udp_fd, &cancel).await;
+        }
         tokio::try_join!(
             tx_loop(&shared, &dev, &dev_fd, &udp_fd, &cancel),
             rx_loop(&shared, &dev, &udp_fd, &cancel)
         )?;
         Ok(())
-    })
-}
-
-/// Device -> UDP pipeline on its own thread. Runs until `cancel` fires.
-pub fn run_tx(
-    shared: Arc<Shared>,
-    dev: Arc<Device>,
-    udp: Arc<UdpSocket>,
-    cancel: CancellationToken,
-) -> io::Result<()> {
-    runtime()?.block_on(async move {
-        // SAFETY: `dev` and `udp` own the fds and outlive these registrations (same scope).
-        let dev_fd =
-            unsafe { AsyncFd::register_with_interest(FdRef(dev.as_raw_fd()), Interest::READABLE)? };
-        let udp_fd =
-            unsafe { AsyncFd::register_with_interest(FdRef(udp.as_raw_fd()), Interest::WRITABLE)? };
-        tx_loop(&shared, &dev, &dev_fd, &udp_fd, &cancel).await
     })
 }
 
@@ -176,21 +188,6 @@ async fn tx_loop(
             }
         }
     }
-}
-
-/// UDP -> device pipeline. Runs until `cancel` fires.
-pub fn run_rx(
-    shared: Arc<Shared>,
-    dev: Arc<Device>,
-    udp: Arc<UdpSocket>,
-    cancel: CancellationToken,
-) -> io::Result<()> {
-    runtime()?.block_on(async move {
-        // SAFETY: `udp` owns the fd and outlives this registration (same scope).
-        let udp_fd =
-            unsafe { AsyncFd::register_with_interest(FdRef(udp.as_raw_fd()), Interest::READABLE)? };
-        rx_loop(&shared, &dev, &udp_fd, &cancel).await
-    })
 }
 
 async fn rx_loop(
