@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Rng, randInt, shuffle } from '../core/rng.js';
 
-/** `shared/` sits beside the repository (as in CI); RINGVPN_LATENCY_FILE overrides. */
+/** The PlanetLab-490 matrix ships in the repository (data/, MIT licence); RINGVPN_LATENCY_FILE overrides. */
 export const DEFAULT_LATENCY_FILE = process.env.RINGVPN_LATENCY_FILE
-  ?? fileURLToPath(new URL('../../../shared/data/planetlab-490/PlanetLabData_1', import.meta.url));
+  ?? fileURLToPath(new URL('../../data/planetlab-490/PlanetLabData_1', import.meta.url));
 
 export class LatencyMatrix {
   constructor(readonly n: number, readonly rtt: Float64Array) {}
