@@ -21,7 +21,7 @@ const HELP = `usage: tsx benches/dataplane/run.ts [options]   (root; Linux netwo
   --runs N           runs; systems are interleaved within each run, medians reported (default 3)
   --out DIR          output directory (default benches/results)
   --rr-size N        TCP_RR request/response size in bytes (default 64)
-  --ringvpn-cmd CMD  command prefix for ringvpn (default "node --import tsx ${repoRoot}/ts/cli/main.ts");
+  --ringvpn-cmd CMD  command prefix for ringvpn (default "${repoRoot}/bin/ringvpn");
                      it is called as CMD keygen and CMD up --config FILE (cwd ${repoRoot})
   --max-background P before each measurement wait until other work uses at most P % of the machine's CPU (default 20)
   --wait-quiet S     ... but wait at most S seconds (default 30), then measure anyway (the report shows it)
@@ -40,7 +40,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '3' },
     out: { type: 'string', default: 'benches/results' },
     'rr-size': { type: 'string', default: '64' },
-    'ringvpn-cmd': { type: 'string', default: `node --import tsx ${join(repoRoot, 'ts/cli/main.ts')}` },
+    'ringvpn-cmd': { type: 'string', default: join(repoRoot, 'bin/ringvpn') },
     'keep-tmp': { type: 'boolean', default: false },
     pin: { type: 'string', default: 'none' },
     'max-background': { type: 'string', default: '20' },

@@ -258,7 +258,7 @@ export const tinc: System = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// ringvpn (pluggable command; default: node --import tsx /work/main/ts/cli/main.ts)
+// ringvpn (pluggable command; default: bin/ringvpn)
 
 export function ringvpn(cmdline: string, repoRoot: string): System {
   const argv = cmdline.split(/\s+/).filter(Boolean);

@@ -1,12 +1,11 @@
 // Owns running one TCP transfer through the lab: a tcpxfer server in one namespace, a client in another.
 // It must not judge the result; callers compare checksums and sizes.
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../paths.js';
 import type { Netns } from './netns.js';
 import { sleep } from './vpnlan.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const tool = [process.execPath, '--import', join(root, 'node_modules/tsx/dist/esm/index.mjs'), join(root, 'ts/lab/tcpxfer.ts')];
+const tool = [process.execPath, '--import', join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs'), join(repoRoot, 'ts/lab/tcpxfer.ts')];
 
 export interface TransferResult { bytes: number; sha256: string; seconds: number }
 

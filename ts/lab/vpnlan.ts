@@ -4,15 +4,13 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPair, encodeKey, type KeyPair } from '../config/keys.js';
 import type { ConfigInput } from '../config/schema.js';
 import { requestControl } from '../runtime/control.js';
 import { Lan, type Netns } from './netns.js';
+import { ringvpnArgv } from '../paths.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-export const ringvpnArgv = [process.execPath, '--import', join(root, 'node_modules/tsx/dist/esm/index.mjs'), join(root, 'ts/cli/main.ts')];
 
 export interface LabNode {
   index: number;

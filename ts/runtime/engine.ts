@@ -1,7 +1,8 @@
 // Owns the seam to the Rust data plane: loads the N-API addon and types what crosses it.
 // It must not make decisions; the daemon does. Packets never cross this seam, only commands and events.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot } from '../paths.js';
 import { RingvpnError } from '../config/errors.js';
 
 export interface EngineConfig {
@@ -61,7 +62,7 @@ let binding: Binding | undefined;
 export function loadBinding(): Binding {
   if (binding) return binding;
   const require = createRequire(import.meta.url);
-  const path = fileURLToPath(new URL('../../bindings/index.js', import.meta.url));
+  const path = join(repoRoot, 'bindings/index.js');
   try {
     binding = require(path) as Binding;
   } catch (e) {

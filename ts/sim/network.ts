@@ -2,12 +2,13 @@
 // replacement up to 490 nodes; beyond, with replacement plus per-pair jitter), loss and partitions.
 // It must not know about overlay messages; the harness asks it for delays and reachability.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot } from '../paths.js';
 import { type Rng, randInt, shuffle } from '../core/rng.js';
 
 /** The PlanetLab-490 matrix ships in the repository (data/, MIT licence); RINGVPN_LATENCY_FILE overrides. */
 export const DEFAULT_LATENCY_FILE = process.env.RINGVPN_LATENCY_FILE
-  ?? fileURLToPath(new URL('../../data/planetlab-490/PlanetLabData_1', import.meta.url));
+  ?? join(repoRoot, 'data/planetlab-490/PlanetLabData_1');
 
 export class LatencyMatrix {
   constructor(readonly n: number, readonly rtt: Float64Array) {}
