@@ -29,51 +29,63 @@ pub trait Aead: Send + Sync + Sized + 'static {
 /// The hot-path default, chosen by `cargo bench -p ringvpn-core --bench aead` (see README).
 pub type DefaultAead = RingAead;
 
-/// ring 0.17 `LessSafeKey`.
-pub struct RingAead(ring::aead::LessSafeKey);
+/// Implements `Aead` for a crate with ring's AEAD API (`LessSafeKey`, in-place seal/open);
+/// ring and aws-lc-rs share it.
+macro_rules! ring_api_aead {
+    ($(#[$meta:meta])* $name:ident, $krate:ident, $label:literal) => {
+        $(#[$meta])*
+        pub struct $name($krate::aead::LessSafeKey);
 
-impl Aead for RingAead {
-    const NAME: &'static str = "ring";
+        $(#[$meta])*
+        impl Aead for $name {
+            const NAME: &'static str = $label;
 
-    fn new(key: &[u8; 32]) -> Self {
-        use ring::aead::{LessSafeKey, UnboundKey, CHACHA20_POLY1305};
-        // A 32-byte key is always valid for ChaCha20-Poly1305; ring only fails on a wrong length.
-        match UnboundKey::new(&CHACHA20_POLY1305, key) {
-            Ok(k) => RingAead(LessSafeKey::new(k)),
-            Err(_) => unreachable!("ChaCha20-Poly1305 takes any 32-byte key"),
+            fn new(key: &[u8; 32]) -> Self {
+                use $krate::aead::{LessSafeKey, UnboundKey, CHACHA20_POLY1305};
+                // A 32-byte key is always valid for ChaCha20-Poly1305; only a wrong length fails.
+                match UnboundKey::new(&CHACHA20_POLY1305, key) {
+                    Ok(k) => $name(LessSafeKey::new(k)),
+                    Err(_) => unreachable!("ChaCha20-Poly1305 takes any 32-byte key"),
+                }
+            }
+
+            #[inline]
+            fn seal_in_place(&self, counter: u64, aad: &[u8], data: &mut [u8]) -> [u8; TAG_LEN] {
+                use $krate::aead::{Aad, Nonce};
+                let nonce = Nonce::assume_unique_for_key(nonce_bytes(counter));
+                let mut out = [0u8; TAG_LEN];
+                // Sealing only fails when the input exceeds the cipher's maximum (256 GiB).
+                if let Ok(tag) = self
+                    .0
+                    .seal_in_place_separate_tag(nonce, Aad::from(aad), data)
+                {
+                    out.copy_from_slice(tag.as_ref());
+                }
+                out
+            }
+
+            #[inline]
+            fn open_in_place(
+                &self,
+                counter: u64,
+                aad: &[u8],
+                ct_and_tag: &mut [u8],
+            ) -> Result<usize, AuthError> {
+                use $krate::aead::{Aad, Nonce};
+                let nonce = Nonce::assume_unique_for_key(nonce_bytes(counter));
+                self.0
+                    .open_in_place(nonce, Aad::from(aad), ct_and_tag)
+                    .map(|p| p.len())
+                    .map_err(|_| AuthError)
+            }
         }
-    }
-
-    #[inline]
-    fn seal_in_place(&self, counter: u64, aad: &[u8], data: &mut [u8]) -> [u8; TAG_LEN] {
-        use ring::aead::{Aad, Nonce};
-        let nonce = Nonce::assume_unique_for_key(nonce_bytes(counter));
-        let mut out = [0u8; TAG_LEN];
-        // ring only fails when the input exceeds the cipher's maximum (256 GiB).
-        if let Ok(tag) = self
-            .0
-            .seal_in_place_separate_tag(nonce, Aad::from(aad), data)
-        {
-            out.copy_from_slice(tag.as_ref());
-        }
-        out
-    }
-
-    #[inline]
-    fn open_in_place(
-        &self,
-        counter: u64,
-        aad: &[u8],
-        ct_and_tag: &mut [u8],
-    ) -> Result<usize, AuthError> {
-        use ring::aead::{Aad, Nonce};
-        let nonce = Nonce::assume_unique_for_key(nonce_bytes(counter));
-        self.0
-            .open_in_place(nonce, Aad::from(aad), ct_and_tag)
-            .map(|p| p.len())
-            .map_err(|_| AuthError)
-    }
+    };
 }
+
+ring_api_aead!(
+    /// ring 0.17 `LessSafeKey`.
+    RingAead, ring, "ring"
+);
 
 /// RustCrypto `chacha20poly1305` 0.10.
 pub struct RustCryptoAead(chacha20poly1305::ChaCha20Poly1305);
@@ -122,51 +134,11 @@ impl Aead for RustCryptoAead {
     }
 }
 
-/// aws-lc-rs `LessSafeKey` (feature `aws-lc`).
-#[cfg(feature = "aws-lc")]
-pub struct AwsLcAead(aws_lc_rs::aead::LessSafeKey);
-
-#[cfg(feature = "aws-lc")]
-impl Aead for AwsLcAead {
-    const NAME: &'static str = "aws-lc-rs";
-
-    fn new(key: &[u8; 32]) -> Self {
-        use aws_lc_rs::aead::{LessSafeKey, UnboundKey, CHACHA20_POLY1305};
-        match UnboundKey::new(&CHACHA20_POLY1305, key) {
-            Ok(k) => AwsLcAead(LessSafeKey::new(k)),
-            Err(_) => unreachable!("ChaCha20-Poly1305 takes any 32-byte key"),
-        }
-    }
-
-    #[inline]
-    fn seal_in_place(&self, counter: u64, aad: &[u8], data: &mut [u8]) -> [u8; TAG_LEN] {
-        use aws_lc_rs::aead::{Aad, Nonce};
-        let nonce = Nonce::assume_unique_for_key(nonce_bytes(counter));
-        let mut out = [0u8; TAG_LEN];
-        if let Ok(tag) = self
-            .0
-            .seal_in_place_separate_tag(nonce, Aad::from(aad), data)
-        {
-            out.copy_from_slice(tag.as_ref());
-        }
-        out
-    }
-
-    #[inline]
-    fn open_in_place(
-        &self,
-        counter: u64,
-        aad: &[u8],
-        ct_and_tag: &mut [u8],
-    ) -> Result<usize, AuthError> {
-        use aws_lc_rs::aead::{Aad, Nonce};
-        let nonce = Nonce::assume_unique_for_key(nonce_bytes(counter));
-        self.0
-            .open_in_place(nonce, Aad::from(aad), ct_and_tag)
-            .map(|p| p.len())
-            .map_err(|_| AuthError)
-    }
-}
+ring_api_aead!(
+    /// aws-lc-rs `LessSafeKey` (feature `aws-lc`).
+    #[cfg(feature = "aws-lc")]
+    AwsLcAead, aws_lc_rs, "aws-lc-rs"
+);
 
 #[cfg(test)]
 mod tests {
