@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { Daemon } from './daemon.js';
 import { requestControl } from './control.js';
+import { printStatus } from '../cli/status.js';
 import { parseConfig } from '../config/schema.js';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
 import type { DataPlane, EngineEvent, SessionKeys, EngineConfig } from './engine.js';
@@ -73,6 +74,15 @@ test('two daemons handshake through the engine seam and install matching keys', 
   const status = await requestControl(join(dir, 'n1.sock'), { cmd: 'status' }) as { peers: Array<{ lastHandshakeAgoMs: number | null }>; drops: object };
   t.not(status.peers[0]!.lastHandshakeAgoMs, null);
   t.deepEqual(status.drops, { replay: 0 });
+  // `ringvpn status` renders the same object for people.
+  const lines: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string) => { lines.push(chunk); return true; }) as typeof process.stdout.write;
+  try { printStatus(status as Parameters<typeof printStatus>[0]); } finally { process.stdout.write = write; }
+  const text = lines.join('');
+  t.regex(text, /device rvd1 \(tap\)\s+address 10\.9\.0\.1\/24/);
+  t.regex(text, /10\.9\.0\.2\s+endpoint 192\.0\.2\.2:51820\s+handshake \d+ s ago \(\d+ total\)/);
+  t.regex(text, /drops: none/);
   await t.throwsAsync(requestControl(join(dir, 'n1.sock'), { cmd: 'nope' }), { message: /unknown command/ });
   await a.stop();
   await b.stop();
