@@ -17,6 +17,8 @@ interface PeerState {
   publicKey: string;
   address: string;
   endpoint: string | null;
+  /** Prefixes the peer may send from and we route to it: its address plus allowedIps. */
+  allowed: string[];
   lastHandshake: number | null;
   handshakes: number;
 }
@@ -50,7 +52,8 @@ export class Daemon {
       const id = i + 1;
       this.peers.set(id, {
         id, name: p.name ?? p.address, publicKey: p.publicKey, address: p.address,
-        endpoint: p.endpoint ?? null, lastHandshake: null, handshakes: 0,
+        endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps],
+        lastHandshake: null, handshakes: 0,
       });
       this.handshaker.addPeer(id, p.publicKeyBytes);
     });
@@ -65,10 +68,7 @@ export class Daemon {
       threads: c.dataplane.threads,
     }, () => this.pump());
     try {
-      for (const [id, p] of this.peers) {
-        const cfgPeer = c.peers[id - 1]!;
-        this.engine.setPeer(id, p.endpoint, [`${p.address}/32`, ...cfgPeer.allowedIps]);
-      }
+      for (const p of this.peers.values()) this.engine.setPeer(p.id, p.endpoint, p.allowed);
       this.control = await serveControl(c.controlSocket, (req) => this.onControl(req));
     } catch (e) {
       this.engine.close();
@@ -151,7 +151,7 @@ export class Daemon {
         if (!p) continue;
         if (from && from !== p.endpoint) {
           p.endpoint = from;
-          engine.setPeer(p.id, from, [`${p.address}/32`, ...this.cfg.peers[p.id - 1]!.allowedIps]);
+          engine.setPeer(p.id, from, p.allowed);
         }
         const s = a.session;
         engine.setSession(p.id, {
