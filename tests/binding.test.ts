@@ -5,7 +5,7 @@ import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { loadBinding, startEngine } from '../ts/runtime/engine.js';
 import { MSG_INITIATION, MSG_RESPONSE } from '../ts/handshake/messages.js';
-import { Netns, uniqueTag } from '../ts/lab/netns.js';
+import { Netns, randomSuffix } from '../ts/lab/netns.js';
 import { netTest } from './net/support.js';
 
 test('constants agree across the seam', (t) => {
@@ -29,10 +29,10 @@ test('bad engine config is refused with a stable code before any device exists',
 });
 
 netTest('an engine runs in a namespace and its callback does not keep Node alive', async (t) => {
-  const ns = await Netns.create(`rvsmoke-${uniqueTag()}`);
+  const ns = await Netns.create(`rvsmoke-${randomSuffix()}`);
   try {
     const smoke = fileURLToPath(new URL('../bindings/smoke.cjs', import.meta.url));
-    const r = await ns.exec(['timeout', '20', process.execPath, smoke], false);
+    const r = await ns.exec(process.execPath, [smoke], { allowFail: true, timeoutMs: 20_000 });
     t.is(r.code, 0, r.stderr);
     t.regex(r.stdout, /smoke ok \(root\)/);
   } finally {

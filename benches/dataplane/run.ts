@@ -8,7 +8,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { create, destroyAll, destroyAllSync, randomSuffix, vethPair, type Netns } from './netns.js';
+import { create, destroyAll, destroyAllSync, randomSuffix, vethPair, type Netns } from '../../ts/lab/netns.js';
 import { computeMedians, writeReport, type Report, type RunSample, type SystemResult } from './report.js';
 import { allSystems, type Pair, type Running, type System } from './systems.js';
 import { cpuSeconds, iperf3, netperfRR, netperfStream, pingUntilUp, rssKb, startServers, toolVersions } from './tools.js';

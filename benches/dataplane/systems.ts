@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Netns, NsProcess } from './netns.js';
+import type { Netns, NsProcess } from '../../ts/lab/netns.js';
 
 /** Common settings, identical for every VPN where the tool allows. */
 export const TUN_MTU = 1420;

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Netns } from './netns.js';
+import type { Netns } from '../../ts/lab/netns.js';
 
 export const IPERF_PORT = 5201;
 export const NETPERF_PORT = 12865;

@@ -93,11 +93,11 @@ netTest('tampered and replayed datagrams injected from a third namespace are dro
     t.is(await ping(lab.node(0).ns, '10.99.0.2', 1), 1);
     // Capture real DATA frames that node0 sends to node1 (a tap on node0's own interface).
     const pcap = join(dir, 'a.pcap');
-    const dump = lab.node(0).ns.spawn(['tcpdump', '-i', 'eth0', '-U', '-c', '8', '-w', pcap, 'udp and dst host 10.200.0.2 and dst port 51820']);
+    const dump = lab.node(0).ns.spawn('tcpdump', ['-i', 'eth0', '-U', '-c', '8', '-w', pcap, 'udp and dst host 10.200.0.2 and dst port 51820']);
     await sleep(1000);
     await ping(lab.node(0).ns, '10.99.0.2', 8);
-    await Promise.race([new Promise((r) => dump.once('exit', r)), sleep(5000)]);
-    dump.kill();
+    await Promise.race([dump.exited, sleep(5000)]);
+    await dump.kill();
     const frames = udpPayloads(pcap).filter((p) => p[0] === 4 && p.length > 32);
     t.true(frames.length >= 4, `captured ${frames.length} data frames`);
     const before = (await lab.status(1)).drops;
@@ -111,7 +111,7 @@ netTest('tampered and replayed datagrams injected from a third namespace are dro
     });
     const garbage = ['00', 'ff'.repeat(40), '04000000' + '00'.repeat(8)];
     const script = `const d=require('node:dgram').createSocket('udp4');const m=JSON.parse(process.argv[1]);let n=0;for(const h of m)d.send(Buffer.from(h,'hex'),51820,'10.200.0.2',()=>{if(++n===m.length)d.close()});`;
-    await lab.node(2).ns.exec([process.execPath, '-e', script, JSON.stringify([...replayed, ...tampered, ...garbage])]);
+    await lab.node(2).ns.exec(process.execPath, ['-e', script, JSON.stringify([...replayed, ...tampered, ...garbage])]);
     await sleep(500);
     const after = (await lab.status(1)).drops;
     const delta = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);

@@ -27,14 +27,14 @@ export async function runDemo(opts: { seconds: number }): Promise<void> {
     await lab.waitForSessions(1);
     process.stdout.write(`both daemons up and their session established ${Date.now() - t0} ms after the first start\n`);
     step('ping 10.99.0.2 from node0 through the tunnel');
-    const r = await lab.node(0).ns.exec(['ping', '-c', '5', '-i', '0.2', '-W', '1', '10.99.0.2'], false);
+    const r = await lab.node(0).ns.exec('ping', ['-c', '5', '-i', '0.2', '-W', '1', '10.99.0.2'], { allowFail: true });
     process.stdout.write(r.stdout.split('\n').filter((l) => /time=|received|rtt/.test(l)).join('\n') + '\n');
     step(`throughput for ~${opts.seconds} s`);
     if (hasIperf3()) {
-      const server = lab.node(1).ns.spawn(['iperf3', '-s', '-1']);
+      const server = lab.node(1).ns.spawn('iperf3', ['-s', '-1']);
       await new Promise((res) => setTimeout(res, 500));
-      const c = await lab.node(0).ns.exec(['iperf3', '-c', '10.99.0.2', '-t', String(opts.seconds), '-J'], false);
-      server.kill();
+      const c = await lab.node(0).ns.exec('iperf3', ['-c', '10.99.0.2', '-t', String(opts.seconds), '-J'], { allowFail: true, timeoutMs: (opts.seconds + 30) * 1000 });
+      await server.kill();
       try {
         const j = JSON.parse(c.stdout) as { end: { sum_received: { bits_per_second: number } } };
         process.stdout.write(`iperf3 TCP: ${(j.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s\n`);

@@ -8,8 +8,7 @@ export type ErrorCode =
   | 'E_NOT_ROOT'
   | 'E_ENGINE'
   | 'E_CONTROL_SOCKET'
-  | 'E_DAEMON_NOT_RUNNING'
-  | 'E_LAB';
+  | 'E_DAEMON_NOT_RUNNING';
 
 export class RingvpnError extends Error {
   readonly code: ErrorCode;

@@ -1,128 +1,289 @@
-// Owns Linux network namespaces for tests, the demo and benchmarks: unique names, a switch, cleanup.
-// It must never change the root namespace's routes, addresses or firewall: every link is created
-// directly inside the namespaces it joins, and traffic only flows between namespaces made here.
-import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+// Owns Linux network namespaces, veth pairs between them, and the processes started inside them, for
+// the tests, the demo, the lab and the benchmarks. Must not touch the root namespace's routes,
+// addresses, links or firewall, nor kill processes it did not start.
+
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { RingvpnError } from '../config/errors.js';
 
-const execFileP = promisify(execFile);
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
 
-export interface ExecResult { stdout: string; stderr: string; code: number }
+export interface ExecOptions {
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Resolve instead of reject when the command exits non-zero. */
+  allowFail?: boolean;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** File receiving stdout+stderr; defaults to /dev/null. */
+  logFile?: string;
+  /** Pipe stdout and stderr to `child.stdout`/`child.stderr` instead of a file. */
+  pipe?: boolean;
+}
+
+export interface NsProcess {
+  pid: number;
+  child: ChildProcess;
+  logFile?: string;
+  /** Exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  hasExited(): boolean;
+  /** Last `n` lines of the log file (empty without a log file). */
+  tail(n?: number): string;
+  /** SIGTERM, then SIGKILL after 2 s; or the given signal alone. Resolves when it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const live = new Set<Netns>();
+let closing = false;
+
+/** Short random hex suffix for unique namespace and link names. */
+export function randomSuffix(bytes = 3): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      cmd,
+      args,
+      { timeout: opts.timeoutMs ?? 60_000, env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 64 << 20, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
+        const code = e ? (typeof e.code === 'number' ? e.code : -1) : 0;
+        const res = { stdout: String(stdout), stderr: String(stderr), code };
+        if (e && !opts.allowFail) {
+          const why = e.killed ? `timed out after ${opts.timeoutMs ?? 60_000} ms` : `exit ${e.code}`;
+          reject(new Error(`${cmd} ${args.join(' ')}: ${why}: ${String(stderr).trim().slice(-500) || String(stdout).trim().slice(-500)}`));
+        } else resolve(res);
+      },
+    );
+  });
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig); // we spawn detached, so pid is its own process-group leader
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export class Netns {
+  private readonly procs = new Set<NsProcess>();
+  private readonly cleanups: Array<() => void> = [];
+  private destroyed = false;
+  /** CPU list (taskset syntax, e.g. "0" or "0-1") applied to every later exec/spawn in this namespace; null = no pinning. */
+  cpus: string | null = null;
+
+  private constructor(readonly name: string) {}
+
+  /** Create a namespace with `lo` up. The name must be unique (use randomSuffix()). */
+  static async create(name: string): Promise<Netns> {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`bad netns name ${name}`);
+    if (closing) throw new Error('shutting down: no new namespaces');
+    const ns = new Netns(name);
+    live.add(ns); // registered first, so a signal during `ip netns add` still cleans it up
+    try {
+      await run('ip', ['netns', 'add', name]);
+    } catch (e) {
+      live.delete(ns);
+      throw e;
+    }
+    if (ns.destroyed) {
+      // destroyed (shutdown) while `ip netns add` was running
+      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+      throw new Error('shutting down: no new namespaces');
+    }
+    await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    return ns;
+  }
+
+  /** Run a command inside the namespace and collect its output. */
+  exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
+    return run('ip', ['netns', 'exec', this.name, ...this.wrap(cmd, args)], opts);
+  }
+
+  /** Prefix with `taskset -c <cpus>` when pinned (taskset execs, so the PID is the command's). */
+  private wrap(cmd: string, args: string[]): string[] {
+    return this.cpus === null ? [cmd, ...args] : ['taskset', '-c', this.cpus, cmd, ...args];
+  }
+
+  /** `ip -n <ns> ...` helper. */
+  ip(args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return run('ip', ['-n', this.name, ...args], opts);
+  }
+
+  /** Start a long-running process inside the namespace; it is killed by destroy(). */
+  spawn(cmd: string, args: string[] = [], opts: SpawnOptions = {}): NsProcess {
+    const fd = opts.pipe ? null : openSync(opts.logFile ?? '/dev/null', 'a');
+    const child = spawn('ip', ['netns', 'exec', this.name, ...this.wrap(cmd, args)], {
+      stdio: fd === null ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
+      detached: true,
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+    });
+    if (fd !== null) closeSync(fd);
+    let done = false;
+    const exited = new Promise<number | string>((resolve) => {
+      child.on('exit', (code, sig) => {
+        done = true;
+        resolve(code ?? sig ?? -1);
+      });
+      child.on('error', (err) => {
+        done = true;
+        resolve(`spawn error: ${err.message}`);
+      });
+    });
+    const p: NsProcess = {
+      pid: child.pid ?? -1,
+      child,
+      logFile: opts.logFile,
+      exited,
+      hasExited: () => done,
+      tail: (n = 15) => {
+        if (!opts.logFile) return '';
+        try {
+          return readFileSync(opts.logFile, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+        } catch {
+          return '';
+        }
+      },
+      kill: async (signal?: NodeJS.Signals) => {
+        if (done || p.pid < 0) return;
+        signalGroup(p.pid, signal ?? 'SIGTERM');
+        const t = setTimeout(() => signalGroup(p.pid, 'SIGKILL'), 2000);
+        await exited;
+        clearTimeout(t);
+      },
+    };
+    this.procs.add(p);
+    exited.then(() => this.procs.delete(p));
+    return p;
+  }
+
+  /** Register extra cleanup (e.g. stale sockets on the shared filesystem) to run at destroy. */
+  onDestroy(fn: () => void): void {
+    this.cleanups.push(fn);
+  }
+
+  /** PIDs of every process currently inside the namespace. */
+  pids(): number[] {
+    try {
+      return execFileSync('ip', ['netns', 'pids', this.name], { encoding: 'utf8' })
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Kill our processes (gracefully, then SIGKILL), then anything left inside the namespace, then delete it. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    await Promise.all([...this.procs].map((p) => p.kill()));
+    this.destroySync();
+  }
+
+  /** Synchronous variant for signal/exit handlers. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const p of this.procs) if (!p.hasExited()) signalGroup(p.pid, 'SIGTERM');
+    if (this.procs.size) sleepSync(300);
+    for (const p of this.procs) if (!p.hasExited()) signalGroup(p.pid, 'SIGKILL');
+    // Anything still inside our own namespace was started by us (directly or by our daemons).
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    for (const fn of this.cleanups) {
+      try {
+        fn();
+      } catch {
+        /* best effort */
+      }
+    }
+    try {
+      execFileSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
+    live.delete(this);
+  }
+}
+
+/** Create a namespace (alias of Netns.create). */
+export function create(name: string): Promise<Netns> {
+  return Netns.create(name);
+}
+
+export interface VethOptions {
+  /** Link names (max 15 chars, unique while both exist). */
+  nameA: string;
+  nameB: string;
+  /** CIDR addresses, e.g. 10.0.0.1/24. */
+  addrA: string;
+  addrB: string;
+  mtu?: number;
+}
+
+/** Create a veth pair directly inside namespaces a and b (never in the root namespace), address it and bring it up. */
+export async function vethPair(a: Netns, b: Netns, o: VethOptions): Promise<void> {
+  const mtu = String(o.mtu ?? 1500);
+  await a.ip(['link', 'add', o.nameA, 'mtu', mtu, 'type', 'veth', 'peer', 'name', o.nameB, 'mtu', mtu, 'netns', b.name]);
+  await a.ip(['addr', 'add', o.addrA, 'dev', o.nameA]);
+  await b.ip(['addr', 'add', o.addrB, 'dev', o.nameB]);
+  await a.ip(['link', 'set', o.nameA, 'up']);
+  await b.ip(['link', 'set', o.nameB, 'up']);
+}
+
+/** Refuse new namespaces, then destroy every namespace created by this process without blocking the event loop. */
+export async function destroyAll(): Promise<void> {
+  closing = true;
+  await Promise.all([...live].map((ns) => ns.destroy()));
+}
+
+/** Destroy every namespace created by this process (last resort for 'exit' handlers; blocks briefly). */
+export function destroyAllSync(): void {
+  closing = true;
+  for (const ns of [...live]) ns.destroySync();
+}
+
+/** Namespaces still alive (created by this process). */
+export function liveNamespaces(): string[] {
+  return [...live].map((n) => n.name);
+}
 
 /** Whether namespaces can be made here; `why` explains a no in words a person can act on. */
 export async function netnsSupport(): Promise<{ ok: true } | { ok: false; why: string }> {
   if (process.platform !== 'linux') return { ok: false, why: 'network namespaces need Linux' };
   if (process.getuid?.() !== 0) return { ok: false, why: 'network namespace tests need root (run as root, e.g. sudo npm test)' };
   try {
-    await execFileP('ip', ['-V']);
+    await promisify(execFile)('ip', ['-V']);
   } catch {
     return { ok: false, why: 'the `ip` command (iproute2) is missing: apt-get install iproute2' };
   }
   return { ok: true };
-}
-
-export function uniqueTag(): string {
-  return `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
-}
-
-async function run(cmd: string, args: string[], check = true): Promise<ExecResult> {
-  try {
-    const { stdout, stderr } = await execFileP(cmd, args, { maxBuffer: 64 << 20 });
-    return { stdout, stderr, code: 0 };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; code?: number | string };
-    const r = { stdout: err.stdout ?? '', stderr: err.stderr ?? String(e), code: typeof err.code === 'number' ? err.code : 1 };
-    if (check) throw new RingvpnError('E_LAB', `${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-    return r;
-  }
-}
-
-export class Netns {
-  private readonly children = new Set<ChildProcess>();
-  private constructor(readonly name: string) {}
-
-  static async create(name: string): Promise<Netns> {
-    await run('ip', ['netns', 'add', name]);
-    const ns = new Netns(name);
-    await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
-    return ns;
-  }
-
-  /** Runs a command inside the namespace; throws E_LAB on a non-zero exit unless check is false. */
-  exec(argv: string[], check = true): Promise<ExecResult> {
-    return run('ip', ['netns', 'exec', this.name, ...argv], check);
-  }
-
-  /** Starts a long-running process inside the namespace; destroy() kills whatever is still alive. */
-  spawn(argv: string[], opts: SpawnOptions = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', this.name, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    this.children.add(child);
-    child.once('exit', () => this.children.delete(child));
-    return child;
-  }
-
-  async destroy(): Promise<void> {
-    for (const c of this.children) c.kill('SIGKILL');
-    // Processes started in the namespace by other means die with it only if we kill them: list and kill.
-    const pids = await run('ip', ['netns', 'pids', this.name], false);
-    for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
-      try { process.kill(Number(pid), 'SIGKILL'); } catch { /* already gone */ }
-    }
-    await run('ip', ['netns', 'del', this.name], false);
-  }
-}
-
-/** A veth pair between two namespaces with an address on each end. */
-export async function link(a: Netns, aAddr: string, b: Netns, bAddr: string, opts: { mtu?: number; aIf?: string; bIf?: string } = {}): Promise<void> {
-  const aIf = opts.aIf ?? 'eth0';
-  const bIf = opts.bIf ?? 'eth0';
-  const mtu = String(opts.mtu ?? 1500);
-  await run('ip', ['-n', a.name, 'link', 'add', aIf, 'mtu', mtu, 'type', 'veth', 'peer', 'name', bIf, 'netns', b.name]);
-  await b.exec(['ip', 'link', 'set', bIf, 'mtu', mtu]);
-  await a.exec(['ip', 'addr', 'add', aAddr, 'dev', aIf]);
-  await b.exec(['ip', 'addr', 'add', bAddr, 'dev', bIf]);
-  await a.exec(['ip', 'link', 'set', aIf, 'up']);
-  await b.exec(['ip', 'link', 'set', bIf, 'up']);
-}
-
-/** A switched LAN: one namespace holding a bridge, and one host namespace per address. */
-export class Lan {
-  private constructor(readonly tag: string, readonly hub: Netns, readonly hosts: Netns[], readonly addresses: string[]) {}
-
-  /** `cidrs` like ['10.0.0.1/24', '10.0.0.2/24']; host i is named `${prefix}-${tag}-${i}`. */
-  static async create(prefix: string, cidrs: string[], mtu = 1500): Promise<Lan> {
-    const tag = uniqueTag();
-    const made: Netns[] = [];
-    try {
-      const hub = await Netns.create(`${prefix}-${tag}-sw`);
-      made.push(hub);
-      await hub.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
-      await hub.exec(['ip', 'link', 'set', 'br0', 'up']);
-      const hosts: Netns[] = [];
-      for (const [i, cidr] of cidrs.entries()) {
-        const h = await Netns.create(`${prefix}-${tag}-${i}`);
-        made.push(h);
-        hosts.push(h);
-        await run('ip', ['-n', h.name, 'link', 'add', 'eth0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', hub.name]);
-        await hub.exec(['ip', 'link', 'set', `p${i}`, 'mtu', String(mtu), 'master', 'br0', 'up']);
-        await h.exec(['ip', 'addr', 'add', cidr, 'dev', 'eth0']);
-        await h.exec(['ip', 'link', 'set', 'eth0', 'up']);
-      }
-      return new Lan(tag, hub, hosts, cidrs.map((c) => c.split('/')[0]!));
-    } catch (e) {
-      for (const ns of made) await ns.destroy();
-      throw e;
-    }
-  }
-
-  host(i: number): Netns {
-    const h = this.hosts[i];
-    if (!h) throw new RingvpnError('E_LAB', `no host ${i}`);
-    return h;
-  }
-
-  async destroy(): Promise<void> {
-    for (const ns of [...this.hosts, this.hub]) await ns.destroy();
-  }
 }

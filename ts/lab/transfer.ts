@@ -10,15 +10,15 @@ const tool = [process.execPath, '--import', join(repoRoot, 'node_modules/tsx/dis
 export interface TransferResult { bytes: number; sha256: string; seconds: number }
 
 export async function transfer(from: Netns, to: Netns, toAddr: string, bytes: number, port = 5201): Promise<{ sent: TransferResult; received: TransferResult }> {
-  const server = to.spawn([...tool, 'server', String(port)]);
+  const [node, ...args] = tool;
+  const server = to.spawn(node!, [...args, 'server', String(port)], { pipe: true });
   let out = '';
-  server.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
-  const listening = new Promise<void>((resolve) => server.stderr?.on('data', (b: Buffer) => { if (b.toString().includes('listening')) resolve(); }));
+  server.child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
+  const listening = new Promise<void>((resolve) => server.child.stderr?.on('data', (b: Buffer) => { if (b.toString().includes('listening')) resolve(); }));
   await Promise.race([listening, sleep(10000)]);
-  const done = new Promise<void>((r) => server.once('exit', () => r()));
-  const client = await from.exec([...tool, 'client', toAddr, String(port), String(bytes)]);
-  await Promise.race([done, sleep(30000)]);
-  server.kill('SIGKILL');
+  const client = await from.exec(node!, [...args, 'client', toAddr, String(port), String(bytes)], { timeoutMs: 120_000 });
+  await Promise.race([server.exited, sleep(30000)]);
+  await server.kill('SIGKILL');
   const sent = JSON.parse(client.stdout.trim()) as TransferResult;
   const received = JSON.parse(out.trim() || '{"bytes":0,"sha256":"","seconds":0}') as TransferResult;
   return { sent, received };

@@ -4,11 +4,11 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { generateKeyPair, encodeKey, type KeyPair } from '../config/keys.js';
 import type { ConfigInput } from '../config/schema.js';
 import { requestControl } from '../runtime/control.js';
-import { Lan, type Netns } from './netns.js';
+import type { Netns, NsProcess } from './netns.js';
+import { Lan } from './lan.js';
 import { ringvpnArgv } from '../paths.js';
 
 
@@ -20,7 +20,7 @@ export interface LabNode {
   keys: KeyPair;
   configPath: string;
   socket: string;
-  proc: ChildProcess | undefined;
+  proc: NsProcess | undefined;
   log: string[];
 }
 
@@ -70,14 +70,15 @@ export class VpnLan {
   /** Starts `ringvpn up` in node i's namespace and waits until its control socket answers. */
   async start(i: number, timeoutMs = 20000): Promise<void> {
     const n = this.node(i);
-    const proc = n.ns.spawn([...ringvpnArgv, 'up', '--config', n.configPath]);
+    const [cmd, ...args] = ringvpnArgv;
+    const proc = n.ns.spawn(cmd!, [...args, 'up', '--config', n.configPath], { pipe: true });
     n.proc = proc;
     const keep = (b: Buffer): void => { n.log.push(...b.toString().split('\n').filter(Boolean)); if (n.log.length > 2000) n.log.splice(0, 1000); };
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
+    proc.child.stdout?.on('data', keep);
+    proc.child.stderr?.on('data', keep);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`node${i} exited with ${proc.exitCode}:\n${n.log.slice(-20).join('\n')}`);
+      if (proc.hasExited()) throw new Error(`node${i} exited with ${await proc.exited}:\n${n.log.slice(-20).join('\n')}`);
       try {
         await requestControl(n.socket, { cmd: 'ping' }, 1000);
         return;
@@ -88,17 +89,11 @@ export class VpnLan {
     }
   }
 
-  async stop(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  /** Signals node i's daemon (SIGTERM escalates to SIGKILL after 2 s) and waits until it exits. */
+  async stop(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const n = this.node(i);
-    const p = n.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
-    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
-    p.kill(signal);
-    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-    const code = await exited;
-    clearTimeout(t);
+    await n.proc?.kill(signal);
     n.proc = undefined;
-    return code;
   }
 
   status(i: number): Promise<LabStatus> {
@@ -137,7 +132,7 @@ export function sleep(ms: number): Promise<void> {
 
 /** Pings `to` from inside `ns`; returns the number of replies. */
 export async function ping(ns: Netns, to: string, count = 3, timeoutS = 1): Promise<number> {
-  const r = await ns.exec(['ping', '-c', String(count), '-i', '0.2', '-W', String(timeoutS), to], false);
+  const r = await ns.exec('ping', ['-c', String(count), '-i', '0.2', '-W', String(timeoutS), to], { allowFail: true });
   if (/exec of "ping" failed/.test(r.stderr)) throw new Error('ping is not installed (apt-get install iputils-ping)');
   const m = /(\d+) received/.exec(r.stdout);
   return m ? Number(m[1]) : 0;
