@@ -14,9 +14,15 @@ test('constants agree across the seam', (t) => {
   t.is(b.FRAME_TYPE_HANDSHAKE_RESP, MSG_RESPONSE);
   t.is(b.FRAME_TYPE_DATA, 4);
   t.is(b.FRAME_TYPE_CONTROL, 5);
+  t.is(b.FRAME_TYPE_RELAY, 6);
+  t.is(b.FRAME_TYPE_PROBE, 7);
   t.is(b.FRAME_HEADER_LEN, 16);
   t.is(b.FRAME_TAG_LEN, 16);
-  for (const r of ['replay', 'auth_failed', 'unknown_index', 'source_not_allowed', 'short_frame', 'unknown_type']) {
+  t.is(b.RELAY_HEADER_LEN, 44);
+  t.is(b.RELAY_DEFAULT_TTL, 16);
+  t.is(b.NODE_ID_LEN, 20);
+  for (const r of ['replay', 'auth_failed', 'unknown_index', 'source_not_allowed', 'short_frame', 'unknown_type',
+    'relay_malformed', 'relay_unknown_source', 'relay_ttl', 'relay_no_route', 'service_unhandled']) {
     t.true(b.dropReasons().includes(r), r);
   }
 });
@@ -26,6 +32,9 @@ test('bad engine config is refused with a stable code before any device exists',
   t.throws(() => startEngine({ ...base, mode: 'bridge' as never }, () => {}), { code: 'E_ENGINE', message: /E_CONFIG/ } as never);
   t.throws(() => startEngine({ ...base, listenAddress: 'nope' }, () => {}), { message: /E_ADDR/ });
   t.throws(() => startEngine({ ...base, address: '10.0.0.1' }, () => {}), { message: /E_ADDR/ });
+  t.throws(() => startEngine({ ...base, nodeId: Buffer.alloc(19) }, () => {}), { message: /E_CONFIG: nodeId must be 20 bytes/ });
+  t.throws(() => startEngine({ ...base, serviceAddress: 'fd00::53' }, () => {}), { message: /E_ADDR/ });
+  t.throws(() => startEngine({ ...base, serviceAddress: '255.255.255.255' }, () => {}), { message: /E_CONFIG/ });
 });
 
 netTest('an engine runs in a namespace and its callback does not keep Node alive', async (t) => {

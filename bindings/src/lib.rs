@@ -3,13 +3,14 @@
 //! everything lives in ringvpn-dataplane / ringvpn-core. Errors are `E_CODE: message`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
+use ringvpn_core::relay::{self, NodeId};
 use ringvpn_core::{frame, ip::IpNet, DropReason};
-use ringvpn_dataplane::{config, DeviceMode, Event, SessionKeys};
+use ringvpn_dataplane::{config, DeviceMode, Event, PeerOpts, SessionKeys};
 
 // ---- constants shared with TypeScript (defined once, in ringvpn-core) ----
 #[napi]
@@ -25,9 +26,17 @@ pub const FRAME_TYPE_CONTROL: u32 = frame::TYPE_CONTROL as u32;
 #[napi]
 pub const FRAME_TYPE_RELAY: u32 = frame::TYPE_RELAY as u32;
 #[napi]
+pub const FRAME_TYPE_PROBE: u32 = frame::TYPE_PROBE as u32;
+#[napi]
 pub const FRAME_HEADER_LEN: u32 = frame::HEADER_LEN as u32;
 #[napi]
 pub const FRAME_TAG_LEN: u32 = frame::TAG_LEN as u32;
+#[napi]
+pub const RELAY_HEADER_LEN: u32 = relay::RELAY_HEADER_LEN as u32;
+#[napi]
+pub const RELAY_DEFAULT_TTL: u32 = relay::DEFAULT_TTL as u32;
+#[napi]
+pub const NODE_ID_LEN: u32 = relay::NODE_ID_LEN as u32;
 
 /// Every drop reason code, in counter order.
 #[napi]
@@ -71,6 +80,12 @@ pub struct EngineConfig {
     pub virtual_mac: Option<String>,
     /// Hot-path threads, 1 (default: both directions on one thread) or 2 (one per direction).
     pub threads: Option<u32>,
+    /// This node's 20-byte overlay id; relaying is disabled without it.
+    pub node_id: Option<Buffer>,
+    /// IPv4 address whose UDP port 53 queries are handed up as `device` events.
+    pub service_address: Option<String>,
+    /// Hand DHCP requests (IPv4 UDP to port 67) up as `device` events. Default false.
+    pub intercept_dhcp: Option<bool>,
 }
 
 #[napi(object)]
@@ -84,14 +99,18 @@ pub struct SessionInit {
 
 #[napi(object)]
 pub struct EngineEvent {
-    #[napi(ts_type = "'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint'")]
+    #[napi(
+        ts_type = "'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'relay_source'"
+    )]
     pub kind: String,
-    /// handshake: source address; endpoint: the peer's new address.
+    /// handshake: source address; endpoint: the peer's new address; miss: the destination IP;
+    /// relay_source: the inner source IP.
     pub from: Option<String>,
     pub peer_id: Option<u32>,
     /// rekey: the session's local index.
     pub local_index: Option<u32>,
-    /// handshake: the whole frame; control: the decrypted payload.
+    /// handshake: the whole frame; control: the decrypted payload; device: the intercepted
+    /// frame (TAP: Ethernet frame, TUN: IP packet); relay_source: the 20-byte source node id.
     pub data: Option<Buffer>,
 }
 
@@ -103,6 +122,16 @@ pub struct PeerStats {
     pub rx_bytes: i64,
     pub tx_packets: i64,
     pub tx_bytes: i64,
+    /// This peer's packets sent through its via hop as RELAY frames (frame bytes).
+    pub tx_relayed_packets: i64,
+    pub tx_relayed_bytes: i64,
+    /// Relayed packets from this peer delivered to the device (frame bytes).
+    pub rx_relayed_packets: i64,
+    pub rx_relayed_bytes: i64,
+    /// Hex node id, or null.
+    pub node_id: Option<String>,
+    /// Peer id of the via hop, or null.
+    pub via: Option<u32>,
     /// Unix ms of the last setSession.
     pub last_handshake_ms: Option<i64>,
     /// Unix ms of the last authenticated packet.
@@ -116,6 +145,10 @@ pub struct EngineStats {
     pub rx_bytes: i64,
     pub tx_packets: i64,
     pub tx_bytes: i64,
+    /// RELAY frames forwarded to a next hop.
+    pub relay_forwarded: i64,
+    /// Device frames handed up as `device` events.
+    pub device_intercepted: i64,
     #[napi(ts_type = "Record<string, number>")]
     pub drops: HashMap<String, i64>,
     pub peers: Vec<PeerStats>,
@@ -153,6 +186,16 @@ fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
     if let Some(t) = c.threads {
         cfg.threads = u8::try_from(t).unwrap_or(u8::MAX);
     }
+    if let Some(b) = c.node_id.as_ref() {
+        cfg.node_id = Some(node_id(b, "nodeId")?);
+    }
+    if let Some(a) = c.service_address.as_deref() {
+        cfg.service_address = Some(
+            a.parse::<Ipv4Addr>()
+                .map_err(|_| err("E_ADDR", format!("bad serviceAddress {a:?} (want IPv4)")))?,
+        );
+    }
+    cfg.intercept_dhcp = c.intercept_dhcp.unwrap_or(false);
     cfg.validate().map_err(engine_err)?;
     Ok(cfg)
 }
@@ -162,6 +205,19 @@ fn key(b: &Buffer, name: &str) -> Result<[u8; 32]> {
         err(
             "E_CONFIG",
             format!("{name} must be 32 bytes, got {}", b.len()),
+        )
+    })
+}
+
+fn node_id(b: &Buffer, name: &str) -> Result<NodeId> {
+    <NodeId>::try_from(&b[..]).map_err(|_| {
+        err(
+            "E_CONFIG",
+            format!(
+                "{name} must be {} bytes, got {}",
+                relay::NODE_ID_LEN,
+                b.len()
+            ),
         )
     })
 }
@@ -199,6 +255,19 @@ fn event(e: Event) -> EngineEvent {
             out.peer_id = Some(peer);
             out.from = Some(addr.to_string());
         }
+        Event::Device { data } => {
+            out.kind = "device".into();
+            out.data = Some(data.into());
+        }
+        Event::Miss { dst } => {
+            out.kind = "miss".into();
+            out.from = Some(dst.to_string());
+        }
+        Event::RelaySource { node, addr } => {
+            out.kind = "relay_source".into();
+            out.from = Some(addr.to_string());
+            out.data = Some(node.to_vec().into());
+        }
     }
     out
 }
@@ -231,21 +300,46 @@ impl Engine {
         Ok(Engine { inner })
     }
 
-    /// Add or update a peer. `endpoint` null keeps the current one (or none).
-    #[napi]
+    /// Add or update a peer. `endpoint` null keeps the current one (or none). `opts.nodeId`
+    /// (20 bytes) sets the peer's overlay id; `opts.via` sets (number) or clears (null) the
+    /// peer id of the overlay next hop used while this peer has no session. Omitted fields keep
+    /// their current values.
+    #[napi(
+        ts_args_type = "peerId: number, endpoint: string | null, allowedIps: string[], opts?: { nodeId?: Buffer; via?: number | null }"
+    )]
     pub fn set_peer(
         &self,
         peer_id: u32,
         endpoint: Option<String>,
         allowed_ips: Vec<String>,
+        opts: Option<Object>,
     ) -> Result<()> {
         let endpoint = endpoint.as_deref().map(parse_endpoint).transpose()?;
         let allowed = allowed_ips
             .iter()
             .map(|s| s.parse::<IpNet>().map_err(|e| err("E_ADDR", e)))
             .collect::<Result<Vec<_>>>()?;
-        self.inner.set_peer(peer_id, endpoint, allowed);
-        Ok(())
+        let mut po = PeerOpts::default();
+        if let Some(o) = opts {
+            if let Some(b) = o
+                .get::<Buffer>("nodeId")
+                .map_err(|_| err("E_CONFIG", "opts.nodeId must be a Buffer"))?
+            {
+                po.node_id = Some(node_id(&b, "opts.nodeId")?);
+            }
+            // get() maps a missing/undefined field to None, so null stays distinguishable.
+            po.via = match o
+                .get::<Either<u32, Null>>("via")
+                .map_err(|_| err("E_CONFIG", "opts.via must be a peer id or null"))?
+            {
+                None => None,
+                Some(Either::A(v)) => Some(Some(v)),
+                Some(Either::B(Null)) => Some(None),
+            };
+        }
+        self.inner
+            .set_peer(peer_id, endpoint, allowed, po)
+            .map_err(engine_err)
     }
 
     #[napi]
@@ -289,6 +383,24 @@ impl Engine {
         self.inner.send_keepalive(peer_id).map_err(engine_err)
     }
 
+    /// Replace the engine's own address and virtual prefix (CIDR like 10.77.0.5/16, or null to
+    /// clear); with `assign` also set it on the OS interface.
+    #[napi]
+    pub fn set_address(&self, cidr: Option<String>, assign: bool) -> Result<()> {
+        let a = cidr
+            .as_deref()
+            .map(config::parse_address)
+            .transpose()
+            .map_err(engine_err)?;
+        self.inner.set_address(a, assign).map_err(engine_err)
+    }
+
+    /// Write one frame to the device (TAP: Ethernet frame; TUN: IP packet).
+    #[napi]
+    pub fn write_device(&self, frame: Buffer) -> Result<()> {
+        self.inner.write_device(&frame).map_err(engine_err)
+    }
+
     #[napi]
     pub fn drain_events(&self) -> Vec<EngineEvent> {
         self.inner.drain_events().into_iter().map(event).collect()
@@ -302,6 +414,8 @@ impl Engine {
             rx_bytes: n(s.rx_bytes),
             tx_packets: n(s.tx_packets),
             tx_bytes: n(s.tx_bytes),
+            relay_forwarded: n(s.relay_forwarded),
+            device_intercepted: n(s.device_intercepted),
             drops: s
                 .drops
                 .iter()
@@ -317,6 +431,12 @@ impl Engine {
                     rx_bytes: n(p.rx_bytes),
                     tx_packets: n(p.tx_packets),
                     tx_bytes: n(p.tx_bytes),
+                    tx_relayed_packets: n(p.tx_relayed_packets),
+                    tx_relayed_bytes: n(p.tx_relayed_bytes),
+                    rx_relayed_packets: n(p.rx_relayed_packets),
+                    rx_relayed_bytes: n(p.rx_relayed_bytes),
+                    node_id: p.node_id.as_ref().map(relay::to_hex),
+                    via: p.via,
                     last_handshake_ms: p.last_handshake_ms.map(n),
                     last_rx_ms: p.last_rx_ms.map(n),
                     sessions: u32::try_from(p.sessions).unwrap_or(u32::MAX),

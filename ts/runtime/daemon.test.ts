@@ -32,6 +32,8 @@ class FakeEngine implements DataPlane {
   }
   sendControl(): void {}
   sendKeepalive(): void { this.keepalives++; }
+  setAddress(): void {}
+  writeDevice(): void {}
   drainEvents(): EngineEvent[] { const e = this.events; this.events = []; return e; }
   stats() { return { rxBytes: 0, drops: { replay: 0 }, peers: [...this.peers.keys()].map((peerId) => ({ peerId, rxBytes: 0 })) }; }
   localAddr(): string { return this.addr; }

@@ -14,6 +14,21 @@ export interface EngineConfig {
   address?: string;
   virtualMac?: string;
   threads?: number;
+  /** This node's 20-byte overlay id; the engine relays (RELAY frames) only when it has one. */
+  nodeId?: Buffer;
+  /** IPv4 address whose UDP port 53 queries come up as `device` events (the ARP proxy answers
+   * for it; other traffic to it is dropped as `service_unhandled`). */
+  serviceAddress?: string;
+  /** Hand DHCP requests (IPv4 UDP to port 67) up as `device` events. Default false. */
+  interceptDhcp?: boolean;
+}
+
+/** Relay settings of `setPeer`; an omitted field keeps its current value. */
+export interface PeerOptions {
+  /** The peer's 20-byte overlay node id. */
+  nodeId?: Buffer;
+  /** Peer id of the overlay next hop used while this peer has no usable session; null clears it. */
+  via?: number | null;
 }
 
 export interface SessionKeys {
@@ -24,32 +39,65 @@ export interface SessionKeys {
   initiator: boolean;
 }
 
+/**
+ * One engine event. handshake: `from` (source), `data` (whole frame, types 1/2/3/7); control:
+ * `peerId`, `data` (decrypted payload); need_session: `peerId`; rekey: `peerId`, `localIndex`;
+ * endpoint: `peerId`, `from` (new address); device: `data` (intercepted DHCP/DNS frame as read:
+ * TAP Ethernet frame, TUN IP packet); miss: `from` (destination IP without a route, at most 1/s
+ * each); relay_source: `data` (20-byte source node id), `from` (inner source IP), at most 1/s per id.
+ */
 export interface EngineEvent {
-  kind: 'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | string;
+  kind: 'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'relay_source' | string;
   from?: string | null;
   peerId?: number | null;
+  localIndex?: number | null;
   data?: Buffer | null;
 }
 
 /** The commands the control plane gives the data plane (the addon's Engine class has this shape). */
 export interface DataPlane {
-  setPeer(peerId: number, endpoint: string | null, allowedIps: string[]): void;
+  setPeer(peerId: number, endpoint: string | null, allowedIps: string[], opts?: PeerOptions): void;
   removePeer(peerId: number): void;
   setSession(peerId: number, keys: SessionKeys): void;
   removeSession(localIndex: number): void;
   sendFrame(endpoint: string, data: Buffer): void;
   sendControl(peerId: number, data: Buffer): void;
   sendKeepalive(peerId: number): void;
+  /** Replace the engine's own address and virtual prefix ("10.77.0.5/16", null clears); with
+   * `assign` also set it on the OS interface (false when an OS DHCP client assigns it). */
+  setAddress(cidr: string | null, assign: boolean): void;
+  /** Write one frame to the device (TAP: Ethernet frame; TUN: IP packet). Throws E_FRAME on a bad length. */
+  writeDevice(frame: Buffer): void;
   drainEvents(): EngineEvent[];
   stats(): EngineStats;
   localAddr(): string;
   close(): void;
 }
 
+/** Per-peer stats; the native engine always fills every field (optional here so fakes need not). */
+export interface EnginePeerStats {
+  [k: string]: unknown;
+  peerId: number;
+  /** Hex node id, or null. */
+  nodeId?: string | null;
+  /** The via hop's peer id, or null. */
+  via?: number | null;
+  /** This peer's packets sent as RELAY frames through its via hop (frame bytes). */
+  txRelayedPackets?: number;
+  txRelayedBytes?: number;
+  /** Relayed packets from this peer delivered to the device (frame bytes). */
+  rxRelayedPackets?: number;
+  rxRelayedBytes?: number;
+}
+
 export interface EngineStats {
   [k: string]: unknown;
+  /** RELAY frames forwarded to a next hop (always present from the native engine). */
+  relayForwarded?: number;
+  /** Device frames handed up as `device` events (always present from the native engine). */
+  deviceIntercepted?: number;
   drops: Record<string, number>;
-  peers: Array<Record<string, unknown> & { peerId: number }>;
+  peers: EnginePeerStats[];
 }
 
 interface Binding {

@@ -30,9 +30,9 @@ macro_rules! drop_reasons {
 drop_reasons! {
     /// Frame shorter than its type's minimum (e.g. DATA under header + tag).
     ShortFrame = "short_frame",
-    /// Unknown outer type byte, or non-zero reserved bytes in a DATA/CONTROL header.
+    /// Unknown outer type byte, or non-zero reserved bytes in a transport header.
     UnknownType = "unknown_type",
-    /// DATA/CONTROL receiver index matches no session.
+    /// Transport frame's receiver index matches no session.
     UnknownIndex = "unknown_index",
     /// Counter already seen or older than the replay window.
     Replay = "replay",
@@ -42,7 +42,8 @@ drop_reasons! {
     SessionExpired = "session_expired",
     /// No forwarding entry for the inner destination address.
     NoRoute = "no_route",
-    /// Peer has no usable send session (TS is told with a need_session event).
+    /// Peer has no usable send session and no usable via hop (TS is told with a need_session
+    /// event).
     NoSession = "no_session",
     /// Peer has a session but no known UDP endpoint.
     NoEndpoint = "no_endpoint",
@@ -66,6 +67,18 @@ drop_reasons! {
     UdpSend = "udp_send",
     /// Event queue to TypeScript was full.
     QueueFull = "queue_full",
+    /// RELAY plaintext shorter than the relay header or with non-zero reserved bytes.
+    RelayMalformed = "relay_malformed",
+    /// Relayed packet for us whose inner source routes to no peer with a node id
+    /// (TS is told with a relay_source event).
+    RelayUnknownSource = "relay_unknown_source",
+    /// Relayed packet not for us with ttl 0.
+    RelayTtl = "relay_ttl",
+    /// Relayed packet not for us and no peer closer to its destination (or relay disabled:
+    /// no own node id).
+    RelayNoRoute = "relay_no_route",
+    /// Packet to the service address that is not intercepted (only UDP port 53 is).
+    ServiceUnhandled = "service_unhandled",
 }
 
 impl core::fmt::Display for DropReason {

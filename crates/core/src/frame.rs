@@ -5,11 +5,14 @@
 //! ```text
 //!  0        1        2        3        4                8                       16
 //!  +--------+--------+--------+--------+----------------+-----------------------+----------------+------+
-//!  | type   | 0      | 0      | 0      | receiver u32LE | counter u64LE          | ciphertext ... | tag16|   DATA(4) / CONTROL(5)
+//!  | type   | 0      | 0      | 0      | receiver u32LE | counter u64LE          | ciphertext ... | tag16|   DATA(4) / CONTROL(5) / RELAY(6)
 //!  +--------+--------+--------+--------+----------------+-----------------------+----------------+------+
-//!  | type 1/2/3 | ... handshake body owned by ts/handshake/messages.ts ...                                  HANDSHAKE_INIT(1) / RESP(2) / COOKIE(3)
+//!  | type 1/2/3/7 | ... body owned by TypeScript (ts/handshake/messages.ts, overlay probes) ...             HANDSHAKE_INIT(1) / RESP(2) / COOKIE(3) / PROBE(7)
 //! ```
-//! Nonce = 4 zero bytes || counter (u64 LE). AAD = the 16-byte header.
+//! Transport class (4, 5, 6): sealed with the link session; nonce = 4 zero bytes || counter
+//! (u64 LE); AAD = the 16-byte header (so the type byte is authenticated). A RELAY plaintext
+//! starts with the relay header owned by relay.rs. Handshake class (1, 2, 3, 7): the whole
+//! datagram goes to TypeScript unchanged.
 
 use crate::drop::DropReason;
 
@@ -18,14 +21,16 @@ pub const TYPE_HANDSHAKE_RESP: u8 = 2;
 pub const TYPE_COOKIE: u8 = 3;
 pub const TYPE_DATA: u8 = 4;
 pub const TYPE_CONTROL: u8 = 5;
-/// Reserved for the relay issue; currently dropped as `unknown_type`.
+/// A data packet relayed through overlay hops (plaintext = relay header + IP packet).
 pub const TYPE_RELAY: u8 = 6;
+/// An overlay probe (e.g. NAT/liveness probes before a session exists); TypeScript owns the body.
+pub const TYPE_PROBE: u8 = 7;
 
-/// DATA/CONTROL header length (type, 3 zero bytes, receiver, counter).
+/// DATA/CONTROL/RELAY header length (type, 3 zero bytes, receiver, counter).
 pub const HEADER_LEN: usize = 16;
 /// Poly1305 tag length.
 pub const TAG_LEN: usize = 16;
-/// Smallest valid DATA/CONTROL frame (empty plaintext, e.g. a keepalive).
+/// Smallest valid transport frame (empty plaintext, e.g. a keepalive).
 pub const MIN_TRANSPORT_LEN: usize = HEADER_LEN + TAG_LEN;
 /// Largest frame we accept or produce (max UDP payload).
 pub const MAX_FRAME_LEN: usize = 65_507;
@@ -33,9 +38,9 @@ pub const MAX_FRAME_LEN: usize = 65_507;
 /// A parsed outer frame borrowing the datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame<'a> {
-    /// Types 1..3: passed to TypeScript unchanged (the whole datagram).
+    /// Types 1..3 and 7: passed to TypeScript unchanged (the whole datagram).
     Handshake { kind: u8, bytes: &'a [u8] },
-    /// DATA or CONTROL: `body` is ciphertext followed by the 16-byte tag.
+    /// DATA, CONTROL or RELAY: `body` is ciphertext followed by the 16-byte tag.
     Transport {
         kind: u8,
         receiver: u32,
@@ -51,10 +56,10 @@ pub fn parse(buf: &[u8]) -> Result<Frame<'_>, DropReason> {
         return Err(DropReason::ShortFrame);
     };
     match kind {
-        TYPE_HANDSHAKE_INIT | TYPE_HANDSHAKE_RESP | TYPE_COOKIE => {
+        TYPE_HANDSHAKE_INIT | TYPE_HANDSHAKE_RESP | TYPE_COOKIE | TYPE_PROBE => {
             Ok(Frame::Handshake { kind, bytes: buf })
         }
-        TYPE_DATA | TYPE_CONTROL => {
+        TYPE_DATA | TYPE_CONTROL | TYPE_RELAY => {
             if buf.len() < MIN_TRANSPORT_LEN {
                 return Err(DropReason::ShortFrame);
             }
@@ -87,7 +92,7 @@ fn read_indices(header: &[u8; HEADER_LEN]) -> (u32, u64) {
     (receiver, u64::from_le_bytes(c))
 }
 
-/// Write a DATA/CONTROL header into `buf[..16]`.
+/// Write a transport (DATA/CONTROL/RELAY) header into `buf[..16]`.
 pub fn write_header(buf: &mut [u8; HEADER_LEN], kind: u8, receiver: u32, counter: u64) {
     buf[0] = kind;
     buf[1..4].fill(0);
@@ -139,7 +144,9 @@ mod tests {
         assert_eq!(parse(&[TYPE_DATA; 31]), Err(DropReason::ShortFrame));
         assert_eq!(parse(&[0u8; 40]), Err(DropReason::UnknownType));
         assert_eq!(parse(&[TYPE_RELAY; 40]), Err(DropReason::UnknownType));
-        assert_eq!(parse(&[7u8; 40]), Err(DropReason::UnknownType));
+        assert_eq!(parse(&[TYPE_RELAY; 31]), Err(DropReason::ShortFrame));
+        assert_eq!(parse(&[8u8; 40]), Err(DropReason::UnknownType));
+        assert_eq!(parse(&[0xffu8; 40]), Err(DropReason::UnknownType));
         let mut f = [0u8; 32];
         f[0] = TYPE_CONTROL;
         f[2] = 1;
@@ -155,6 +162,34 @@ mod tests {
         let f = [TYPE_HANDSHAKE_RESP, 9, 9];
         assert_eq!(parse(&f), Ok(Frame::Handshake { kind: 2, bytes: &f }));
         assert!(matches!(parse(&[1]), Ok(Frame::Handshake { kind: 1, .. })));
+        let probe = [TYPE_PROBE, 0, 0, 0, 1, 2];
+        assert_eq!(
+            parse(&probe),
+            Ok(Frame::Handshake {
+                kind: TYPE_PROBE,
+                bytes: &probe
+            })
+        );
+    }
+
+    #[test]
+    fn relay_is_transport_class() {
+        let mut f = [0u8; 48];
+        write_header(
+            (&mut f[..HEADER_LEN]).try_into().expect("16 bytes"),
+            TYPE_RELAY,
+            9,
+            3,
+        );
+        assert!(matches!(
+            parse(&f),
+            Ok(Frame::Transport {
+                kind: TYPE_RELAY,
+                receiver: 9,
+                counter: 3,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::drop::DropReason;
 pub const IPV4_MIN_HEADER: usize = 20;
 pub const IPV6_HEADER: usize = 40;
 pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_UDP: u8 = 17;
 
 /// What the data plane needs to know about an IP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,28 @@ pub fn is_ipv6_nd(buf: &[u8], info: &IpInfo) -> bool {
         && buf
             .get(IPV6_HEADER)
             .is_some_and(|t| (133..=137).contains(t))
+}
+
+/// UDP (source, destination) ports of a parsed packet: only for UDP directly after the IP
+/// header, in an unfragmented packet or the first fragment, with the 8-byte UDP header present.
+pub fn udp_ports(buf: &[u8], info: &IpInfo) -> Option<(u16, u16)> {
+    if info.protocol != PROTO_UDP {
+        return None;
+    }
+    if info.version == 4 {
+        let frag = buf.get(6..8)?;
+        if u16::from_be_bytes([frag[0], frag[1]]) & 0x1fff != 0 {
+            return None;
+        }
+    }
+    let udp = buf
+        .get(..info.total_len)?
+        .get(info.header_len..)?
+        .get(..8)?;
+    Some((
+        u16::from_be_bytes([udp[0], udp[1]]),
+        u16::from_be_bytes([udp[2], udp[3]]),
+    ))
 }
 
 /// An IP prefix (CIDR). Host bits are always zero.
@@ -231,6 +254,28 @@ mod tests {
         p[5] = 9;
         assert_eq!(parse(&p), Err(DropReason::MalformedIp));
         assert_eq!(parse(&p[..39]), Err(DropReason::MalformedIp));
+    }
+
+    #[test]
+    fn udp_port_extraction() {
+        let mut p = v4([0; 4], [255; 4], 28, 28);
+        p[20..24].copy_from_slice(&[0, 68, 0, 67]);
+        let i = parse(&p).expect("v4");
+        assert_eq!(udp_ports(&p, &i), Some((68, 67)));
+        let mut frag = p.clone();
+        frag[7] = 1; // non-first fragment: no UDP header here
+        assert_eq!(udp_ports(&frag, &i), None);
+        let short = v4([0; 4], [255; 4], 27, 28);
+        assert_eq!(udp_ports(&short, &parse(&short).expect("v4")), None);
+        let mut tcp = p.clone();
+        tcp[9] = 6;
+        assert_eq!(udp_ports(&tcp, &parse(&tcp).expect("v4")), None);
+        let mut v6 = vec![0u8; 48];
+        v6[0] = 0x60;
+        v6[5] = 8;
+        v6[6] = PROTO_UDP;
+        v6[40..44].copy_from_slice(&[0x12, 0x34, 0, 53]);
+        assert_eq!(udp_ports(&v6, &parse(&v6).expect("v6")), Some((0x1234, 53)));
     }
 
     #[test]

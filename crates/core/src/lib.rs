@@ -1,5 +1,5 @@
-//! ringvpn-core: the pure part of the data plane (frames, AEAD sessions, replay window,
-//! Ethernet/ARP/IP parsing, drop reasons). It owns formats and per-packet logic.
+//! ringvpn-core: the pure part of the data plane (frames, relay header, AEAD sessions, replay
+//! window, Ethernet/ARP/IP parsing, drop reasons). It owns formats and per-packet logic.
 //! It must not do I/O, read clocks or use randomness: time and keys come from the caller.
 
 pub mod aead;
@@ -7,6 +7,7 @@ pub mod drop;
 pub mod ether;
 pub mod frame;
 pub mod ip;
+pub mod relay;
 pub mod replay;
 pub mod session;
 

@@ -1,5 +1,5 @@
 //! Owns one data session (a pair of transport keys from the TS handshake): sealing and
-//! opening DATA/CONTROL frames in place, counters, replay protection and WireGuard's
+//! opening transport frames (DATA/CONTROL/RELAY) in place, counters, replay protection and WireGuard's
 //! time/message limits. Must not read the clock (callers pass `now`) or choose keys/indices.
 
 use std::ops::Range;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::aead::{Aead, DefaultAead};
 use crate::drop::DropReason;
-use crate::frame::{self, HEADER_LEN, MAX_FRAME_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
+use crate::frame::{self, HEADER_LEN, MAX_FRAME_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
 use crate::replay::ReplayWindow;
 
 pub const REKEY_AFTER_MESSAGES: u64 = 1 << 60;
@@ -94,7 +94,7 @@ impl<A: Aead> Session<A> {
         payload_len: usize,
         now: Instant,
     ) -> Result<usize, DropReason> {
-        if kind != TYPE_DATA && kind != TYPE_CONTROL {
+        if !matches!(kind, TYPE_DATA | TYPE_CONTROL | TYPE_RELAY) {
             return Err(DropReason::UnknownType);
         }
         let len = HEADER_LEN + payload_len + TAG_LEN;
@@ -120,7 +120,7 @@ impl<A: Aead> Session<A> {
         Ok(len)
     }
 
-    /// Open a DATA/CONTROL frame in place. Returns its type and the plaintext range in `buf`.
+    /// Open a transport frame (DATA/CONTROL/RELAY) in place. Returns its type and the plaintext range in `buf`.
     /// Order: parse, index, expiry, replay check, decrypt + verify, replay commit.
     pub fn open(&self, buf: &mut [u8], now: Instant) -> Result<(u8, Range<usize>), DropReason> {
         let (kind, receiver, counter) = match frame::parse(buf)? {

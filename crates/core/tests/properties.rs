@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use proptest::prelude::*;
 use ringvpn_core::frame::{self, HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
+use ringvpn_core::relay::{self, RelayHeader, NODE_ID_LEN, RELAY_HEADER_LEN};
 use ringvpn_core::session::{Session, SessionKeys};
 use ringvpn_core::{ether, ip};
 
@@ -28,6 +29,37 @@ proptest! {
         let _ = ether::parse_arp(&bytes);
         let mut out = [0u8; ether::ARP_FRAME_LEN];
         let _ = ether::answer_arp(&bytes, ether::DEFAULT_VIRTUAL_MAC, |_| true, &mut out);
+        if let Ok(info) = ip::parse(&bytes) {
+            let _ = ip::udp_ports(&bytes, &info);
+        }
+    }
+
+    #[test]
+    fn relay_parse_never_panics_and_round_trips(
+        mut bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        zero_reserved in any::<bool>(),
+    ) {
+        if zero_reserved && bytes.len() >= RELAY_HEADER_LEN {
+            bytes[41..44].fill(0);
+        }
+        match RelayHeader::parse(&bytes) {
+            Ok(h) => {
+                let mut out = [0u8; RELAY_HEADER_LEN];
+                h.write(&mut out);
+                prop_assert_eq!(&out[..], &bytes[..RELAY_HEADER_LEN]);
+            }
+            Err(r) => prop_assert_eq!(r, ringvpn_core::DropReason::RelayMalformed),
+        }
+    }
+
+    #[test]
+    fn ring_distance_is_symmetric_and_at_most_half(a in any::<[u8; NODE_ID_LEN]>(), b in any::<[u8; NODE_ID_LEN]>()) {
+        let d = relay::ring_distance(&a, &b);
+        prop_assert_eq!(d, relay::ring_distance(&b, &a));
+        let mut half = [0u8; NODE_ID_LEN];
+        half[0] = 0x80;
+        prop_assert!(d <= half);
+        prop_assert_eq!(d == [0u8; NODE_ID_LEN], a == b);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ringvpn_core::ether::{self, Mac, DEFAULT_VIRTUAL_MAC};
 use ringvpn_core::ip::IpNet;
+use ringvpn_core::relay::NodeId;
 
 use crate::error::Error;
 
@@ -30,6 +31,13 @@ pub struct EngineConfig {
     /// Hot-path threads: 1 (both directions on one thread, lowest request/response latency)
     /// or 2 (one per direction).
     pub threads: u8,
+    /// This node's overlay id; relaying is disabled without it.
+    pub node_id: Option<NodeId>,
+    /// DNS queries (UDP port 53) to this address are handed to the control plane; other
+    /// packets to it are dropped (`service_unhandled`); the ARP proxy answers for it.
+    pub service_address: Option<Ipv4Addr>,
+    /// Hand DHCP requests (IPv4 UDP to port 67) to the control plane.
+    pub intercept_dhcp: bool,
 }
 
 pub const DEFAULT_MTU: u32 = 1420;
@@ -48,6 +56,9 @@ impl EngineConfig {
             virtual_mac: DEFAULT_VIRTUAL_MAC,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             threads: DEFAULT_THREADS,
+            node_id: None,
+            service_address: None,
+            intercept_dhcp: false,
         }
     }
 
@@ -81,6 +92,13 @@ impl EngineConfig {
         }
         if self.event_capacity == 0 {
             return Err(Error::Config("event capacity must be > 0".into()));
+        }
+        if let Some(a) = self.service_address {
+            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+                return Err(Error::Config(format!(
+                    "service address {a} must be a unicast IPv4 address"
+                )));
+            }
         }
         if !(1..=2).contains(&self.threads) {
             return Err(Error::Config(format!("threads {} must be 1 or 2", self.threads)));
@@ -133,6 +151,10 @@ mod tests {
         assert!(parse_address("10.77.0.1").is_err());
         assert!(parse_address("10.77.0.1/40").is_err());
         c.virtual_mac = DEFAULT_VIRTUAL_MAC;
+        c.service_address = Some(Ipv4Addr::BROADCAST);
+        assert!(c.validate().is_err());
+        c.service_address = Some(Ipv4Addr::new(10, 77, 255, 53));
+        assert!(c.validate().is_ok());
         c.address = Some((Ipv4Addr::new(10, 77, 0, 1), 24));
         assert_eq!(
             c.virtual_prefix().map(|p| p.to_string()),

@@ -1,6 +1,7 @@
 //! Owns the TUN/TAP device: opening /dev/net/tun (IFF_TUN|IFF_TAP, IFF_NO_PI), MTU, IPv4
-//! address, txqueuelen, link up, and non-blocking packet read/write. Opened through libc
-//! directly (no tun crate). Must not parse packets or know about peers.
+//! address (at start, replaced at runtime), txqueuelen, link up, and non-blocking packet
+//! read/write. Opened through libc directly (no tun crate). Must not parse packets or know
+//! about peers.
 
 use std::ffi::CStr;
 use std::io;
@@ -17,6 +18,7 @@ const IFF_TAP: i16 = 0x0002;
 const IFF_NO_PI: i16 = 0x1000;
 const SIOCGIFFLAGS: u64 = 0x8913;
 const SIOCSIFFLAGS: u64 = 0x8914;
+const SIOCGIFADDR: u64 = 0x8915;
 const SIOCSIFADDR: u64 = 0x8916;
 const SIOCSIFNETMASK: u64 = 0x891c;
 const SIOCSIFMTU: u64 = 0x8922;
@@ -144,22 +146,36 @@ impl Device {
         ifr.set_i32(TX_QUEUE_LEN);
         // Best effort: a short queue only costs drops under load.
         let _ = ioctl(s, SIOCSIFTXQLEN, &mut ifr);
-        if let Some((addr, prefix)) = address {
-            let mut ifr = IfReq::new(&self.name)?;
-            ifr.set_sockaddr_in(addr);
-            ioctl(s, SIOCSIFADDR, &mut ifr)?;
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(prefix.min(32)))
-                .unwrap_or(0);
-            let mut ifr = IfReq::new(&self.name)?;
-            ifr.set_sockaddr_in(Ipv4Addr::from(mask));
-            ioctl(s, SIOCSIFNETMASK, &mut ifr)?;
+        if address.is_some() {
+            self.assign(s, address)?;
         }
         let mut ifr = IfReq::new(&self.name)?;
         ioctl(s, SIOCGIFFLAGS, &mut ifr)?;
         let flags = ifr.get_i16() | IFF_UP | IFF_RUNNING;
         ifr.set_i16(flags);
         ioctl(s, SIOCSIFFLAGS, &mut ifr)
+    }
+
+    /// Replace the interface's IPv4 address and netmask (`None` removes the address).
+    pub fn set_address(&self, address: Option<(Ipv4Addr, u8)>) -> io::Result<()> {
+        let ctl = control_socket()?;
+        self.assign(ctl.as_raw_fd(), address)
+    }
+
+    fn assign(&self, ctl: RawFd, address: Option<(Ipv4Addr, u8)>) -> io::Result<()> {
+        let mut ifr = IfReq::new(&self.name)?;
+        // SIOCSIFADDR replaces the primary address; 0.0.0.0 deletes it without adding one.
+        ifr.set_sockaddr_in(address.map_or(Ipv4Addr::UNSPECIFIED, |(a, _)| a));
+        ioctl(ctl, SIOCSIFADDR, &mut ifr)?;
+        if let Some((_, prefix)) = address {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            let mut ifr = IfReq::new(&self.name)?;
+            ifr.set_sockaddr_in(Ipv4Addr::from(mask));
+            ioctl(ctl, SIOCSIFNETMASK, &mut ifr)?;
+        }
+        Ok(())
     }
 
     /// The OS side's MAC (TAP only); the engine also learns it from frames.
@@ -229,5 +245,21 @@ pub fn if_index(name: &str) -> u32 {
         // SAFETY: valid C string.
         Ok(c) => unsafe { libc::if_nametoindex(c.as_ptr()) },
         Err(_) => 0,
+    }
+}
+
+/// The primary IPv4 address of interface `name`, if it has one. Used by tests and diagnostics.
+pub fn if_ipv4(name: &str) -> io::Result<Option<Ipv4Addr>> {
+    let ctl = control_socket()?;
+    let mut ifr = IfReq::new(name)?;
+    match ioctl(ctl.as_raw_fd(), SIOCGIFADDR, &mut ifr) {
+        Ok(()) => Ok(Some(Ipv4Addr::new(
+            ifr.data[4],
+            ifr.data[5],
+            ifr.data[6],
+            ifr.data[7],
+        ))),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => Ok(None),
+        Err(e) => Err(e),
     }
 }

@@ -1,15 +1,17 @@
 //! Owns the engine's lifecycle and command surface: opening the device and socket, starting
-//! and joining the two pipeline threads, table commands, raw/control/keepalive sends, events
-//! and stats. Must not decide policy (who is a peer, which keys): callers do.
+//! and joining the two pipeline threads, table commands, the runtime address, raw/control/
+//! keepalive sends, device writes, events and stats. Must not decide policy (who is a peer,
+//! which keys, which relay): callers do.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use ringvpn_core::ether::ETH_HEADER_LEN;
 use ringvpn_core::frame::{HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
-use ringvpn_core::ip::IpNet;
+use ringvpn_core::ip::{IpNet, IPV4_MIN_HEADER};
 use ringvpn_core::session::SessionKeys;
 use ringvpn_core::DropReason;
 use tokio_util::sync::CancellationToken;
@@ -19,8 +21,9 @@ use crate::device::Device;
 use crate::error::Error;
 use crate::events::{Event, EventQueue, Notify};
 use crate::io_loop::{run, Role};
-use crate::pipeline::Shared;
+use crate::shared::Shared;
 use crate::stats::{PeerStats, Stats};
+use crate::tables::PeerOpts;
 use crate::udp;
 
 struct Running {
@@ -56,12 +59,16 @@ impl Engine {
             };
             Error::Device(format!("open {} {:?}: {e}{hint}", cfg.ifname, cfg.mode))
         })?;
-        let shared = Arc::new(Shared::new(
+        let mut shared = Shared::new(
             cfg.mode,
             cfg.virtual_mac,
             cfg.address,
             EventQueue::new(cfg.event_capacity, notify),
-        ));
+        );
+        shared.node_id = cfg.node_id;
+        shared.service_addr = cfg.service_address;
+        shared.intercept_dhcp = cfg.intercept_dhcp;
+        let shared = Arc::new(shared);
         if cfg.mode == DeviceMode::Tap {
             if let Ok(m) = dev.hw_addr() {
                 shared.set_os_mac(&m);
@@ -110,15 +117,17 @@ impl Engine {
     }
 
     fn ensure_running(&self) -> Result<(), Error> {
-        match self
-            .running
+        self.device().map(|_| ())
+    }
+
+    /// The open device, or `Closed`.
+    fn device(&self) -> Result<Arc<Device>, Error> {
+        self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-        {
-            true => Ok(()),
-            false => Err(Error::Closed),
-        }
+            .as_ref()
+            .map(|r| r.device.clone())
+            .ok_or(Error::Closed)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -129,8 +138,67 @@ impl Engine {
         &self.ifname
     }
 
-    pub fn set_peer(&self, peer: u32, endpoint: Option<SocketAddr>, allowed: Vec<IpNet>) {
-        self.shared.tables.set_peer(peer, endpoint, allowed);
+    /// Add or update a peer; `opts` fields that are `None` keep their current values.
+    pub fn set_peer(
+        &self,
+        peer: u32,
+        endpoint: Option<SocketAddr>,
+        allowed: Vec<IpNet>,
+        opts: PeerOpts,
+    ) -> Result<(), Error> {
+        if opts.via == Some(Some(peer)) {
+            return Err(Error::Peer(format!("peer {peer} cannot be its own via")));
+        }
+        self.shared
+            .tables
+            .set_peer_with(peer, endpoint, allowed, opts);
+        Ok(())
+    }
+
+    /// Replace the engine's own address and virtual prefix (ARP proxy, miss filtering); with
+    /// `assign` also set it on the OS interface (`None` removes it there).
+    pub fn set_address(&self, address: Option<(Ipv4Addr, u8)>, assign: bool) -> Result<(), Error> {
+        if let Some((_, p)) = address {
+            if p > 32 {
+                return Err(Error::Addr(format!("prefix length {p} > 32")));
+            }
+        }
+        if assign {
+            let dev = self.device()?;
+            dev.set_address(address)
+                .map_err(|e| Error::Device(format!("set address on {}: {e}", self.ifname)))?;
+        }
+        self.shared.set_address(address);
+        Ok(())
+    }
+
+    pub fn address(&self) -> Option<(Ipv4Addr, u8)> {
+        self.shared.address()
+    }
+
+    /// Write one frame to the device (TAP: Ethernet frame; TUN: IP packet), e.g. a DHCP or DNS
+    /// reply built by the control plane. Rejected and failed writes count `device_write`.
+    pub fn write_device(&self, frame: &[u8]) -> Result<(), Error> {
+        let dev = self.device()?;
+        let mtu = dev.mtu() as usize;
+        let (min, max) = match self.shared.mode {
+            DeviceMode::Tun => (IPV4_MIN_HEADER, mtu),
+            DeviceMode::Tap => (ETH_HEADER_LEN, mtu + ETH_HEADER_LEN),
+        };
+        if !(min..=max).contains(&frame.len()) {
+            self.shared.counters.drop(DropReason::DeviceWrite);
+            return Err(Error::Frame(format!(
+                "device frame of {} bytes outside {min}..={max}",
+                frame.len()
+            )));
+        }
+        match dev.write(frame) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.shared.counters.drop(DropReason::DeviceWrite);
+                Err(Error::Device(format!("write to {}: {e}", self.ifname)))
+            }
+        }
     }
 
     pub fn remove_peer(&self, peer: u32) -> bool {
@@ -236,6 +304,12 @@ impl Engine {
                     rx_bytes: s.rx_bytes.load(Ordering::Relaxed),
                     tx_packets: s.tx_packets.load(Ordering::Relaxed),
                     tx_bytes: s.tx_bytes.load(Ordering::Relaxed),
+                    tx_relayed_packets: s.tx_relayed_packets.load(Ordering::Relaxed),
+                    tx_relayed_bytes: s.tx_relayed_bytes.load(Ordering::Relaxed),
+                    rx_relayed_packets: s.rx_relayed_packets.load(Ordering::Relaxed),
+                    rx_relayed_bytes: s.rx_relayed_bytes.load(Ordering::Relaxed),
+                    node_id: p.node_id,
+                    via: p.via,
                     last_handshake_ms: self
                         .shared
                         .unix_ms(s.last_handshake_ms.load(Ordering::Relaxed)),
@@ -250,6 +324,8 @@ impl Engine {
             rx_bytes: c.rx.bytes.load(Ordering::Relaxed),
             tx_packets: c.tx.packets.load(Ordering::Relaxed),
             tx_bytes: c.tx.bytes.load(Ordering::Relaxed),
+            relay_forwarded: c.relay_forwarded.load(Ordering::Relaxed),
+            device_intercepted: c.device_intercepted.load(Ordering::Relaxed),
             drops: c.drop_list(),
             peers,
         }

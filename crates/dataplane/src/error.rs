@@ -17,6 +17,8 @@ pub enum Error {
     Peer(String),
     /// Peer has no usable session or endpoint (`E_SESSION`).
     Session(String),
+    /// A frame handed to the engine is unusable, e.g. wrong length (`E_FRAME`).
+    Frame(String),
     /// Engine already closed (`E_CLOSED`).
     Closed,
 }
@@ -30,6 +32,7 @@ impl Error {
             Error::Socket(_) => "E_SOCKET",
             Error::Peer(_) => "E_PEER",
             Error::Session(_) => "E_SESSION",
+            Error::Frame(_) => "E_FRAME",
             Error::Closed => "E_CLOSED",
         }
     }
@@ -43,7 +46,8 @@ impl fmt::Display for Error {
             | Error::Addr(m)
             | Error::Socket(m)
             | Error::Peer(m)
-            | Error::Session(m) => {
+            | Error::Session(m)
+            | Error::Frame(m) => {
                 write!(f, "{}: {}", self.code(), m)
             }
             Error::Closed => write!(f, "E_CLOSED: engine is closed"),

@@ -3,8 +3,10 @@
 //! plane then drains everything in one call. Must not block the hot path for long or call JS.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+
+use ringvpn_core::relay::NodeId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -18,6 +20,14 @@ pub enum Event {
     Rekey { peer: u32, local_index: u32 },
     /// An authenticated packet arrived from a new address: the peer's endpoint moved.
     Endpoint { peer: u32, addr: SocketAddr },
+    /// An intercepted device frame (DHCP request, DNS query to the service address), whole as
+    /// read: TAP: Ethernet frame; TUN: IP packet.
+    Device { data: Vec<u8> },
+    /// The device sent to `dst` and no route matched (at most 1/s per destination).
+    Miss { dst: IpAddr },
+    /// A relayed packet for us came from `node` with inner source `addr`, and `addr` routes
+    /// to no peer with a node id (at most 1/s per node).
+    RelaySource { node: NodeId, addr: IpAddr },
 }
 
 pub type Notify = Box<dyn Fn() + Send + Sync>;

@@ -1,6 +1,6 @@
 //! Owns the two run-to-completion loops (one OS thread each, tokio current_thread + AsyncFd):
 //! batched device reads -> `Shared::outbound` -> sendmmsg, and recvmmsg -> `Shared::inbound`
-//! -> device writes. Must not contain per-packet logic (that is pipeline.rs) or allocate per packet.
+//! -> device writes (relay forwards -> sendmmsg). Must not contain per-packet logic (that is pipeline.rs) or allocate per packet.
 
 use std::io;
 use std::net::UdpSocket;
@@ -104,7 +104,8 @@ pub fn run(
         let udp_interest = match role {
             Role::Both => Interest::READABLE | Interest::WRITABLE,
             Role::Tx => Interest::WRITABLE,
-            Role::Rx => Interest::READABLE,
+            // Writable too: relayed frames are forwarded from the rx loop.
+            Role::Rx => Interest::READABLE | Interest::WRITABLE,
         };
         // SAFETY: `dev` and `udp` own the fds and outlive these registrations (same scope).
         // One registration per fd and runtime: epoll refuses the same fd twice.
@@ -172,9 +173,10 @@ async fn tx_loop(
             let now = Instant::now();
             for (buf, &len) in bufs.iter_mut().zip(&lens).take(n) {
                 match shared.outbound(buf, len, now, &mut arp) {
-                    TxAction::Send { to, len } => {
-                        batch.push(&buf[..len], &to);
+                    TxAction::Send { to, start, len } => {
+                        batch.push(&buf[start..start + len], &to);
                     }
+                    TxAction::Consumed => {}
                     TxAction::ArpReply => {
                         if dev.write(&arp).is_err() {
                             shared.counters.drop(DropReason::DeviceWrite);
@@ -198,6 +200,7 @@ async fn rx_loop(
 ) -> io::Result<()> {
     {
         let mut rb = RecvBatch::new(BUF_LEN);
+        let mut batch = SendBatch::new();
         let mut meta = [Received {
             len: 0,
             from: None,
@@ -239,9 +242,15 @@ async fn rx_loop(
                             shared.counters.drop(DropReason::DeviceWrite);
                         }
                     }
+                    RxAction::Forward { to, len } => {
+                        batch.push(&buf[..len], &to);
+                    }
                     RxAction::Consumed => {}
                     RxAction::Drop(r) => shared.counters.drop(r),
                 }
+            }
+            if !batch.is_empty() {
+                flush(shared, udp_fd, &mut batch, cancel).await?;
             }
         }
     }

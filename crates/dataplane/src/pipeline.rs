@@ -1,43 +1,47 @@
-//! Owns the per-packet hot path: outbound (device -> lookup -> seal -> UDP) and inbound
-//! (UDP -> parse -> session -> replay -> open -> source check -> device); the
-//! loops in io_loop.rs drive these. Must not allocate per data packet, hop threads, or take locks
-//! other than the uncontended replay-window mutex; only rare events (handshake/control) copy.
+//! Owns the per-packet hot path: outbound (device -> intercept -> lookup -> seal -> UDP) and
+//! inbound (UDP -> parse -> session -> replay -> open -> source check -> device), plus the slot
+//! layout (headroom) they share; relay.rs and intercept.rs hold the relay and service branches.
+//! Must not allocate per data packet, hop threads, or take locks other than the uncontended
+//! replay-window mutex; only rare events (handshake/control/intercepted/miss) copy or lock.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ringvpn_core::ether::{
-    self, Mac, ARP_FRAME_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HEADER_LEN,
+    self, ARP_FRAME_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HEADER_LEN,
 };
-use ringvpn_core::frame::{self, Frame, HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
-use ringvpn_core::ip::{self, IpNet};
+use ringvpn_core::frame::{self, Frame, HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
+use ringvpn_core::ip::{self, IpInfo};
+use ringvpn_core::relay::RELAY_HEADER_LEN;
 use ringvpn_core::DropReason;
 
 use crate::config::DeviceMode;
-use crate::events::{Event, EventQueue};
-use crate::stats::Counters;
-use crate::tables::{PeerState, SessionState, TableHandle};
+use crate::events::Event;
+pub use crate::shared::{Shared, NEED_SESSION_INTERVAL_MS};
 
-/// Bytes reserved before the IP packet for the 16-byte frame header (TAP frames are read at
-/// HEADROOM - 14 so the IP header still lands at HEADROOM).
-pub const HEADROOM: usize = HEADER_LEN;
+/// Bytes reserved in every slot before the IP packet: room for the largest prefix any frame
+/// needs (16-byte frame header + 44-byte relay header), so every kind is sealed in place.
+/// A DATA frame starts at `HEADROOM - HEADER_LEN`, a RELAY frame at 0; TAP frames are read at
+/// `HEADROOM - 14` so the IP header still lands at HEADROOM.
+pub const HEADROOM: usize = HEADER_LEN + RELAY_HEADER_LEN;
 /// Per-slot buffer: headroom + largest packet + tag.
 pub const BUF_LEN: usize = HEADROOM + 65_535 + TAG_LEN;
-/// need_session events for one peer are at least this far apart.
-pub const NEED_SESSION_INTERVAL_MS: u64 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxAction {
-    /// `buf[..len]` is a sealed frame for `to`.
+    /// `buf[start..start + len]` is a sealed frame for `to`.
     Send {
         to: SocketAddr,
+        start: usize,
         len: usize,
     },
     /// The ARP reply buffer holds a frame to write back to the device.
     ArpReply,
+    /// Handed to the control plane (intercepted DHCP/DNS).
+    Consumed,
     Drop(DropReason),
 }
 
@@ -45,135 +49,23 @@ pub enum TxAction {
 pub enum RxAction {
     /// Write `buf[range]` to the device.
     Write(Range<usize>),
+    /// `buf[..len]` was re-sealed as a RELAY frame for the next hop `to`.
+    Forward {
+        to: SocketAddr,
+        len: usize,
+    },
     /// Handled (handshake/control event, keepalive).
     Consumed,
     Drop(DropReason),
 }
 
-/// Everything both pipelines and the command side share.
-pub struct Shared {
-    pub tables: TableHandle,
-    pub events: EventQueue,
-    pub counters: Counters,
-    pub mode: DeviceMode,
-    pub virtual_mac: Mac,
-    /// OS interface MAC packed in the low 48 bits; 0 = unknown (use broadcast).
-    os_mac: AtomicU64,
-    pub own_addr: Option<Ipv4Addr>,
-    pub virtual_prefix: Option<IpNet>,
-    epoch: Instant,
-    epoch_unix_ms: u64,
-}
-
-fn pack_mac(m: &Mac) -> u64 {
-    m.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b))
-}
-
-fn unpack_mac(v: u64) -> Mac {
-    let b = v.to_be_bytes();
-    [b[2], b[3], b[4], b[5], b[6], b[7]]
-}
-
 impl Shared {
-    pub fn new(
-        mode: DeviceMode,
-        virtual_mac: Mac,
-        address: Option<(Ipv4Addr, u8)>,
-        events: EventQueue,
-    ) -> Self {
-        let epoch_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        Shared {
-            tables: TableHandle::new(),
-            events,
-            counters: Counters::default(),
-            mode,
-            virtual_mac,
-            os_mac: AtomicU64::new(0),
-            own_addr: address.map(|(a, _)| a),
-            virtual_prefix: address.and_then(|(a, p)| IpNet::new(IpAddr::V4(a), p)),
-            epoch: Instant::now(),
-            epoch_unix_ms,
-        }
-    }
-
-    /// Engine clock in milliseconds, + 1 so that 0 can mean "never".
-    pub fn now_ms(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.epoch).as_millis() as u64 + 1
-    }
-
-    /// Convert an engine-clock stamp to Unix milliseconds.
-    pub fn unix_ms(&self, stamp: u64) -> Option<u64> {
-        stamp.checked_sub(1).map(|ms| self.epoch_unix_ms + ms)
-    }
-
-    pub fn os_mac(&self) -> Option<Mac> {
-        match self.os_mac.load(Ordering::Relaxed) {
-            0 => None,
-            v => Some(unpack_mac(v)),
-        }
-    }
-
-    pub fn set_os_mac(&self, m: &Mac) {
-        if ether::is_unicast(m) && *m != self.virtual_mac {
-            let v = pack_mac(m);
-            if self.os_mac.load(Ordering::Relaxed) != v {
-                self.os_mac.store(v, Ordering::Relaxed);
-            }
-        }
-    }
-
     /// Offset at which device reads land in a slot.
     pub fn device_offset(&self) -> usize {
         match self.mode {
             DeviceMode::Tun => HEADROOM,
             DeviceMode::Tap => HEADROOM - ETH_HEADER_LEN,
         }
-    }
-
-    pub fn emit(&self, ev: Event) {
-        if !self.events.push(ev) {
-            self.counters.drop(DropReason::QueueFull);
-        }
-    }
-
-    fn need_session(&self, peer: &PeerState, now_ms: u64) {
-        let last = peer.need_session_ms.load(Ordering::Relaxed);
-        if (last == 0 || now_ms.saturating_sub(last) >= NEED_SESSION_INTERVAL_MS)
-            && peer
-                .need_session_ms
-                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.emit(Event::NeedSession { peer: peer.id });
-        }
-    }
-
-    fn check_rekey(&self, s: &SessionState, now: Instant) {
-        if s.session.needs_rekey(now) && !s.rekey_signalled.swap(true, Ordering::Relaxed) {
-            self.emit(Event::Rekey {
-                peer: s.peer.id,
-                local_index: s.session.local_index,
-            });
-        }
-    }
-
-    /// Does the engine answer ARP for `ip`? Routable addresses and the virtual prefix
-    /// (except the OS interface's own address, the network and broadcast addresses).
-    pub fn arp_routable(&self, ip: Ipv4Addr) -> bool {
-        if Some(ip) == self.own_addr {
-            return false;
-        }
-        if self.tables.load().route(IpAddr::V4(ip)).is_some() {
-            return true;
-        }
-        self.virtual_prefix.is_some_and(|p| {
-            let host_mask = u32::MAX.checked_shr(u32::from(p.prefix_len())).unwrap_or(0);
-            let host = u32::from(ip) & host_mask;
-            p.contains(IpAddr::V4(ip)) && (p.prefix_len() >= 31 || (host != 0 && host != host_mask))
-        })
     }
 
     /// Process one packet read from the device into `buf[device_offset()..][..read_len]`.
@@ -221,19 +113,25 @@ impl Shared {
         if self.mode == DeviceMode::Tap && ip::is_ipv6_nd(packet, &info) {
             return TxAction::Drop(DropReason::Ipv6Nd);
         }
+        if let Some(act) = self.intercept(&buf[start..start + read_len], packet, &info) {
+            return act;
+        }
         let tables = self.tables.load();
         let Some(peer) = tables.route(info.dst) else {
+            self.miss(info.dst, now);
             return TxAction::Drop(DropReason::NoRoute);
         };
         let Some(s) = peer.current.as_ref().filter(|s| !s.session.is_expired(now)) else {
             self.need_session(&peer.state, self.now_ms(now));
-            return TxAction::Drop(DropReason::NoSession);
+            return self
+                .send_via(&tables, peer, buf, info.total_len, now)
+                .unwrap_or(TxAction::Drop(DropReason::NoSession));
         };
         let Some(to) = peer.state.endpoint() else {
             return TxAction::Drop(DropReason::NoEndpoint);
         };
-        let total = HEADROOM + info.total_len + TAG_LEN;
-        let Some(out) = buf.get_mut(..total) else {
+        let start = HEADROOM - HEADER_LEN;
+        let Some(out) = buf.get_mut(start..HEADROOM + info.total_len + TAG_LEN) else {
             return TxAction::Drop(DropReason::Oversize);
         };
         match s.session.seal(TYPE_DATA, out, info.total_len, now) {
@@ -241,7 +139,7 @@ impl Shared {
                 self.check_rekey(s, now);
                 peer.state.tx_packets.fetch_add(1, Ordering::Relaxed);
                 peer.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                TxAction::Send { to, len }
+                TxAction::Send { to, start, len }
             }
             Err(r) => {
                 if r == DropReason::SessionExpired {
@@ -291,36 +189,48 @@ impl Shared {
         if peer.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
             self.check_rekey(s, now);
         }
-        if kind == TYPE_CONTROL {
-            self.emit(Event::Control {
-                peer: st.id,
-                data: dgram[range].to_vec(),
-            });
-            return RxAction::Consumed;
+        match kind {
+            TYPE_CONTROL => {
+                self.emit(Event::Control {
+                    peer: st.id,
+                    data: dgram[range].to_vec(),
+                });
+                RxAction::Consumed
+            }
+            TYPE_RELAY => self.inbound_relay(&tables, peer, dgram, range, now),
+            _ if range.is_empty() => RxAction::Consumed, // keepalive
+            _ => {
+                let info = match ip::parse(&dgram[range.clone()]) {
+                    Ok(i) => i,
+                    Err(r) => return RxAction::Drop(r),
+                };
+                if !peer.allows_source(info.src) {
+                    return RxAction::Drop(DropReason::SourceNotAllowed);
+                }
+                self.deliver(dgram, range.start, &info)
+            }
         }
-        if range.is_empty() {
-            return RxAction::Consumed; // keepalive
-        }
-        let info = match ip::parse(&dgram[range.clone()]) {
-            Ok(i) => i,
-            Err(r) => return RxAction::Drop(r),
-        };
-        if !peer.allows_source(info.src) {
-            return RxAction::Drop(DropReason::SourceNotAllowed);
-        }
-        let end = range.start + info.total_len;
+    }
+
+    /// Device write of the checked IP packet at `dgram[ip_start..]`: as is (TUN) or behind an
+    /// Ethernet header written into the 14 bytes before it (TAP).
+    pub(crate) fn deliver(&self, dgram: &mut [u8], ip_start: usize, info: &IpInfo) -> RxAction {
+        let end = ip_start + info.total_len;
         match self.mode {
-            DeviceMode::Tun => RxAction::Write(range.start..end),
+            DeviceMode::Tun => RxAction::Write(ip_start..end),
             DeviceMode::Tap => {
-                let eth_start = range.start - ETH_HEADER_LEN;
+                let Some(eth_start) = ip_start.checked_sub(ETH_HEADER_LEN) else {
+                    return RxAction::Drop(DropReason::Oversize);
+                };
                 let ethertype = if info.version == 4 {
                     ETHERTYPE_IPV4
                 } else {
                     ETHERTYPE_IPV6
                 };
                 let dst = self.os_mac().unwrap_or(ether::BROADCAST_MAC);
-                if let Ok(h) =
-                    <&mut [u8; ETH_HEADER_LEN]>::try_from(&mut dgram[eth_start..range.start])
+                if let Some(h) = dgram
+                    .get_mut(eth_start..ip_start)
+                    .and_then(|h| <&mut [u8; ETH_HEADER_LEN]>::try_from(h).ok())
                 {
                     ether::write_header(h, dst, self.virtual_mac, ethertype);
                 }
@@ -332,4 +242,4 @@ impl Shared {
 
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
-mod tests;
+pub(crate) mod tests;

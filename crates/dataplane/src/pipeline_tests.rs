@@ -1,20 +1,23 @@
 use super::*;
-use ringvpn_core::ether::{parse_arp, ARP_OP_REPLY, DEFAULT_VIRTUAL_MAC};
+use crate::events::EventQueue;
+use ringvpn_core::ether::{parse_arp, Mac, ARP_OP_REPLY, DEFAULT_VIRTUAL_MAC};
+use ringvpn_core::ip::IpNet;
 use ringvpn_core::session::{SessionKeys, REKEY_AFTER_TIME};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 const A_ADDR: &str = "192.0.2.1:5000";
 const B_ADDR: &str = "192.0.2.2:6000";
 
-fn sa(s: &str) -> SocketAddr {
+pub(crate) fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket addr")
 }
 
-fn nets(s: &[&str]) -> Vec<IpNet> {
+pub(crate) fn nets(s: &[&str]) -> Vec<IpNet> {
     s.iter().map(|x| x.parse().expect("net")).collect()
 }
 
-fn shared(mode: DeviceMode, addr: Option<(Ipv4Addr, u8)>) -> Shared {
+pub(crate) fn shared(mode: DeviceMode, addr: Option<(Ipv4Addr, u8)>) -> Shared {
     Shared::new(
         mode,
         DEFAULT_VIRTUAL_MAC,
@@ -50,7 +53,7 @@ fn pair(mode: DeviceMode, created: Instant) -> (Shared, Shared) {
     (a, b)
 }
 
-fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let total = 20 + payload.len();
     let mut p = vec![
         0x45,
@@ -73,17 +76,28 @@ fn ipv4(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
 }
 
 /// Place a device read into a fresh slot the way the tx loop does.
-fn slot(s: &Shared, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn slot(s: &Shared, bytes: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; BUF_LEN];
     let off = s.device_offset();
     buf[off..off + bytes.len()].copy_from_slice(bytes);
     buf
 }
 
-fn out(s: &Shared, bytes: &[u8], now: Instant) -> (TxAction, Vec<u8>, [u8; ARP_FRAME_LEN]) {
+/// Run `outbound`; a sent frame is returned at the start of a fresh receive slot, the way the
+/// peer's rx loop would see it.
+pub(crate) fn out(
+    s: &Shared,
+    bytes: &[u8],
+    now: Instant,
+) -> (TxAction, Vec<u8>, [u8; ARP_FRAME_LEN]) {
     let mut buf = slot(s, bytes);
     let mut arp = [0u8; ARP_FRAME_LEN];
     let act = s.outbound(&mut buf, bytes.len(), now, &mut arp);
+    if let TxAction::Send { start, len, .. } = act {
+        let mut rx = vec![0u8; BUF_LEN];
+        rx[..len].copy_from_slice(&buf[start..start + len]);
+        buf = rx;
+    }
     (act, buf, arp)
 }
 
@@ -93,7 +107,7 @@ fn tun_round_trip() {
     let (a, b) = pair(DeviceMode::Tun, now);
     let pkt = ipv4([10, 0, 0, 1], [10, 0, 0, 2], b"hello");
     let (act, mut buf, _) = out(&a, &pkt, now);
-    let TxAction::Send { to, len } = act else {
+    let TxAction::Send { to, len, .. } = act else {
         panic!("{act:?}")
     };
     assert_eq!((to, len), (sa(B_ADDR), HEADER_LEN + pkt.len() + TAG_LEN));
@@ -126,6 +140,12 @@ fn tx_drops_and_need_session_coalescing() {
     assert_eq!(
         out(&a, &ipv4([10, 0, 0, 1], [10, 9, 9, 9], b""), now).0,
         TxAction::Drop(DropReason::NoRoute)
+    );
+    assert_eq!(
+        a.events.drain(),
+        vec![Event::Miss {
+            dst: "10.9.9.9".parse().expect("ip")
+        }]
     );
     assert_eq!(
         out(&a, &[0x45, 0, 0], now).0,
@@ -294,7 +314,7 @@ fn control_and_keepalive() {
     );
 }
 
-fn eth(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn eth(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);
@@ -303,7 +323,7 @@ fn eth(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-fn arp_request(sender_mac: Mac, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+pub(crate) fn arp_request(sender_mac: Mac, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     let mut body = vec![0, 1, 8, 0, 6, 4, 0, 1];
     body.extend_from_slice(&sender_mac);
     body.extend_from_slice(&sender);
@@ -312,7 +332,7 @@ fn arp_request(sender_mac: Mac, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
     eth(ether::BROADCAST_MAC, sender_mac, ETHERTYPE_ARP, &body)
 }
 
-const OS_MAC: Mac = [0x52, 0x54, 0, 1, 2, 3];
+pub(crate) const OS_MAC: Mac = [0x52, 0x54, 0, 1, 2, 3];
 
 #[test]
 fn tap_arp_proxy() {

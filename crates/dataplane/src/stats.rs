@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ringvpn_core::relay::NodeId;
 use ringvpn_core::DropReason;
 
 /// Counters for one direction, on their own cache line so rx and tx threads do not share one.
@@ -20,6 +21,10 @@ pub struct Counters {
     pub rx: DirCounters,
     /// UDP datagrams sent (data plane and commands).
     pub tx: DirCounters,
+    /// RELAY frames forwarded to a next hop (not for us).
+    pub relay_forwarded: AtomicU64,
+    /// Device frames handed to the control plane (DHCP/DNS).
+    pub device_intercepted: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
 }
 
@@ -28,6 +33,8 @@ impl Default for Counters {
         Counters {
             rx: DirCounters::default(),
             tx: DirCounters::default(),
+            relay_forwarded: AtomicU64::new(0),
+            device_intercepted: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -59,6 +66,15 @@ pub struct PeerStats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// This peer's packets sent as RELAY frames through its via hop (frame bytes).
+    pub tx_relayed_packets: u64,
+    pub tx_relayed_bytes: u64,
+    /// Relayed packets from this peer delivered to the device (frame bytes).
+    pub rx_relayed_packets: u64,
+    pub rx_relayed_bytes: u64,
+    pub node_id: Option<NodeId>,
+    /// Peer id of the via hop.
+    pub via: Option<u32>,
     /// Unix time in milliseconds.
     pub last_handshake_ms: Option<u64>,
     pub last_rx_ms: Option<u64>,
@@ -71,6 +87,10 @@ pub struct Stats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// RELAY frames forwarded to a next hop.
+    pub relay_forwarded: u64,
+    /// Device frames handed to the control plane.
+    pub device_intercepted: u64,
     /// Every reason, including zeros.
     pub drops: Vec<(DropReason, u64)>,
     pub peers: Vec<PeerStats>,

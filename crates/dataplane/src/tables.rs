@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use ringvpn_core::ip::IpNet;
+use ringvpn_core::relay::NodeId;
 use ringvpn_core::session::{Session, SessionKeys};
 
 /// At most this many sessions per peer (the newest are kept).
@@ -24,6 +25,12 @@ pub struct PeerState {
     pub rx_bytes: AtomicU64,
     pub tx_packets: AtomicU64,
     pub tx_bytes: AtomicU64,
+    /// This peer's packets sent as RELAY frames through its `via` hop (frame bytes).
+    pub tx_relayed_packets: AtomicU64,
+    pub tx_relayed_bytes: AtomicU64,
+    /// RELAY frames delivered to the device whose inner source is this peer (frame bytes).
+    pub rx_relayed_packets: AtomicU64,
+    pub rx_relayed_bytes: AtomicU64,
     /// Engine-clock milliseconds + 1 (0 = never).
     pub last_rx_ms: AtomicU64,
     pub last_handshake_ms: AtomicU64,
@@ -39,6 +46,10 @@ impl PeerState {
             rx_bytes: AtomicU64::new(0),
             tx_packets: AtomicU64::new(0),
             tx_bytes: AtomicU64::new(0),
+            tx_relayed_packets: AtomicU64::new(0),
+            tx_relayed_bytes: AtomicU64::new(0),
+            rx_relayed_packets: AtomicU64::new(0),
+            rx_relayed_bytes: AtomicU64::new(0),
             last_rx_ms: AtomicU64::new(0),
             last_handshake_ms: AtomicU64::new(0),
             need_session_ms: AtomicU64::new(0),
@@ -66,6 +77,18 @@ pub struct PeerEntry {
     pub current: Option<Arc<SessionState>>,
     /// All sessions that may decrypt, newest first (includes `current`).
     pub sessions: Vec<Arc<SessionState>>,
+    /// The peer's overlay node id (relay destination / source check).
+    pub node_id: Option<NodeId>,
+    /// Peer id of the overlay next hop used while this peer has no usable session.
+    pub via: Option<u32>,
+}
+
+/// Relay settings of a `set_peer` call: `None` keeps the current value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerOpts {
+    pub node_id: Option<NodeId>,
+    /// `Some(None)` clears the via hop.
+    pub via: Option<Option<u32>>,
 }
 
 impl PeerEntry {
@@ -83,12 +106,28 @@ pub struct Tables {
     pub by_index: HashMap<u32, (Arc<SessionState>, Arc<PeerEntry>)>,
     /// Allowed prefixes, longest first: the first match is the longest-prefix match.
     pub routes: Vec<(IpNet, Arc<PeerEntry>)>,
+    /// node id -> peer (the lowest peer id wins if two peers claim one id).
+    pub by_node: HashMap<NodeId, Arc<PeerEntry>>,
+    /// Peers with a node id, by peer id: the candidates for greedy relay forwarding.
+    pub relay_peers: Vec<Arc<PeerEntry>>,
 }
 
 impl Tables {
     fn rebuild(peers: HashMap<u32, Arc<PeerEntry>>) -> Tables {
         let mut by_index = HashMap::new();
         let mut routes = Vec::new();
+        let mut relay_peers: Vec<Arc<PeerEntry>> = peers
+            .values()
+            .filter(|p| p.node_id.is_some())
+            .cloned()
+            .collect();
+        relay_peers.sort_by_key(|p| p.state.id);
+        let mut by_node = HashMap::new();
+        for p in &relay_peers {
+            if let Some(n) = p.node_id {
+                by_node.entry(n).or_insert_with(|| p.clone());
+            }
+        }
         for p in peers.values() {
             for s in &p.sessions {
                 by_index.insert(s.session.local_index, (s.clone(), p.clone()));
@@ -107,6 +146,8 @@ impl Tables {
             peers,
             by_index,
             routes,
+            by_node,
+            relay_peers,
         }
     }
 
@@ -146,11 +187,22 @@ impl TableHandle {
         r
     }
 
-    /// Add or update a peer. Updating keeps its sessions and counters; `endpoint` replaces the
-    /// current one only when given.
+    /// Add or update a peer without touching its relay settings.
     pub fn set_peer(&self, id: u32, endpoint: Option<SocketAddr>, allowed: Vec<IpNet>) {
+        self.set_peer_with(id, endpoint, allowed, PeerOpts::default());
+    }
+
+    /// Add or update a peer. Updating keeps its sessions and counters; `endpoint` and the
+    /// fields of `opts` replace the current values only when given.
+    pub fn set_peer_with(
+        &self,
+        id: u32,
+        endpoint: Option<SocketAddr>,
+        allowed: Vec<IpNet>,
+        opts: PeerOpts,
+    ) {
         self.update(|peers| {
-            let entry = match peers.get(&id) {
+            let mut entry = match peers.get(&id) {
                 Some(old) => {
                     if let Some(e) = endpoint {
                         old.state.endpoint.store(Some(Arc::new(e)));
@@ -165,8 +217,16 @@ impl TableHandle {
                     allowed,
                     current: None,
                     sessions: Vec::new(),
+                    node_id: None,
+                    via: None,
                 },
             };
+            if let Some(n) = opts.node_id {
+                entry.node_id = Some(n);
+            }
+            if let Some(v) = opts.via {
+                entry.via = v;
+            }
             peers.insert(id, Arc::new(entry));
         });
     }
@@ -333,5 +393,50 @@ mod tests {
         drop(s);
         assert!(t.remove_peer(2));
         assert!(!t.load().by_index.contains_key(&14));
+    }
+
+    #[test]
+    fn relay_settings_and_node_index() {
+        let t = TableHandle::new();
+        let opts = PeerOpts {
+            node_id: Some([7; 20]),
+            via: Some(Some(2)),
+        };
+        t.set_peer_with(3, None, nets(&["10.0.0.3/32"]), opts);
+        t.set_peer_with(
+            1,
+            None,
+            vec![],
+            PeerOpts {
+                node_id: Some([7; 20]),
+                via: None,
+            },
+        );
+        t.set_peer(2, None, vec![]);
+        let s = t.load();
+        assert_eq!(
+            s.by_node[&[7; 20]].state.id, 1,
+            "lowest id wins a shared node id"
+        );
+        let ids: Vec<u32> = s.relay_peers.iter().map(|p| p.state.id).collect();
+        assert_eq!(ids, vec![1, 3]);
+        drop(s);
+        // A plain update keeps node id and via; an explicit via None clears it.
+        t.set_peer(3, None, nets(&["10.0.0.4/32"]));
+        let p = t.load().peers[&3].clone();
+        assert_eq!((p.node_id, p.via), (Some([7; 20]), Some(2)));
+        t.set_peer_with(
+            3,
+            None,
+            vec![],
+            PeerOpts {
+                node_id: None,
+                via: Some(None),
+            },
+        );
+        let p = t.load().peers[&3].clone();
+        assert_eq!((p.node_id, p.via), (Some([7; 20]), None));
+        assert!(t.remove_peer(1));
+        assert_eq!(t.load().by_node[&[7; 20]].state.id, 3);
     }
 }

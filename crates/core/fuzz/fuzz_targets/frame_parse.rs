@@ -1,9 +1,9 @@
-//! Fuzz target: every parser in ringvpn-core (outer frame, Ethernet, ARP, IP) on arbitrary
-//! bytes. Must never panic.
+//! Fuzz target: every parser in ringvpn-core (outer frame, relay header, Ethernet, ARP, IP)
+//! on arbitrary bytes. Must never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringvpn_core::{ether, frame, ip};
+use ringvpn_core::{ether, frame, ip, relay};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(frame::Frame::Transport { header, body, .. }) = frame::parse(data) {
@@ -12,6 +12,16 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(info) = ip::parse(data) {
         assert!(info.total_len <= data.len());
         let _ = ip::is_ipv6_nd(data, &info);
+        let _ = ip::udp_ports(data, &info);
+    }
+    if let Ok(h) = relay::RelayHeader::parse(data) {
+        let mut out = [0u8; relay::RELAY_HEADER_LEN];
+        h.write(&mut out);
+        assert_eq!(&out[..], &data[..relay::RELAY_HEADER_LEN]);
+    }
+    if let (Some(a), Some(b)) = (data.get(..20), data.get(20..40)) {
+        let (a, b): (relay::NodeId, relay::NodeId) = (a.try_into().unwrap(), b.try_into().unwrap());
+        assert_eq!(relay::ring_distance(&a, &b), relay::ring_distance(&b, &a));
     }
     let _ = ether::parse(data);
     let _ = ether::parse_arp(data);

@@ -1,0 +1,243 @@
+//! Owns the state both pipelines and the command side share: tables, event queue, counters,
+//! the engine's own address/prefix (swappable at runtime, lock-free), node id, service settings,
+//! the event rate limiters and the ARP-proxy rule. Must not hold per-packet logic (pipeline.rs,
+//! relay.rs, intercept.rs) or take locks on the DATA path.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ringvpn_core::ether::{self, Mac};
+use ringvpn_core::ip::IpNet;
+use ringvpn_core::relay::NodeId;
+use ringvpn_core::DropReason;
+
+use crate::config::DeviceMode;
+use crate::events::{Event, EventQueue};
+use crate::limiter::RateLimiter;
+use crate::stats::Counters;
+use crate::tables::{PeerState, SessionState, TableHandle};
+
+/// need_session events for one peer are at least this far apart.
+pub const NEED_SESSION_INTERVAL_MS: u64 = 1000;
+/// miss events per destination and relay_source events per source id: at most one per this.
+pub const EVENT_INTERVAL_MS: u64 = 1000;
+/// Destinations / source ids remembered by those limiters.
+pub const LIMITER_CAPACITY: usize = 4096;
+
+/// Set bit of a packed address word (below it: prefix length << 32 | IPv4 address).
+const ADDR_PRESENT: u64 = 1 << 40;
+
+fn pack_addr(a: Option<(Ipv4Addr, u8)>) -> u64 {
+    a.map_or(0, |(ip, p)| {
+        ADDR_PRESENT | (u64::from(p.min(32)) << 32) | u64::from(u32::from(ip))
+    })
+}
+
+fn unpack_addr(v: u64) -> Option<(Ipv4Addr, u8)> {
+    (v & ADDR_PRESENT != 0).then(|| (Ipv4Addr::from(v as u32), ((v >> 32) & 0xff) as u8))
+}
+
+fn pack_mac(m: &Mac) -> u64 {
+    m.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b))
+}
+
+fn unpack_mac(v: u64) -> Mac {
+    let b = v.to_be_bytes();
+    [b[2], b[3], b[4], b[5], b[6], b[7]]
+}
+
+/// Everything both pipelines and the command side share.
+pub struct Shared {
+    pub tables: TableHandle,
+    pub events: EventQueue,
+    pub counters: Counters,
+    pub mode: DeviceMode,
+    pub virtual_mac: Mac,
+    /// This node's overlay id; relaying is disabled without it.
+    pub node_id: Option<NodeId>,
+    /// DNS queries (UDP port 53) to this address go to the control plane.
+    pub service_addr: Option<Ipv4Addr>,
+    /// DHCP requests (UDP to port 67) go to the control plane.
+    pub intercept_dhcp: bool,
+    /// OS interface MAC packed in the low 48 bits; 0 = unknown (use broadcast).
+    os_mac: AtomicU64,
+    /// Own address and prefix length, packed (see `pack_addr`); 0 = none.
+    address: AtomicU64,
+    pub(crate) misses: Mutex<RateLimiter<IpAddr>>,
+    pub(crate) relay_sources: Mutex<RateLimiter<NodeId>>,
+    epoch: Instant,
+    epoch_unix_ms: u64,
+}
+
+impl Shared {
+    pub fn new(
+        mode: DeviceMode,
+        virtual_mac: Mac,
+        address: Option<(Ipv4Addr, u8)>,
+        events: EventQueue,
+    ) -> Self {
+        let epoch_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Shared {
+            tables: TableHandle::new(),
+            events,
+            counters: Counters::default(),
+            mode,
+            virtual_mac,
+            node_id: None,
+            service_addr: None,
+            intercept_dhcp: false,
+            os_mac: AtomicU64::new(0),
+            address: AtomicU64::new(pack_addr(address)),
+            misses: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
+            relay_sources: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
+            epoch: Instant::now(),
+            epoch_unix_ms,
+        }
+    }
+
+    /// Engine clock in milliseconds, + 1 so that 0 can mean "never".
+    pub fn now_ms(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_millis() as u64 + 1
+    }
+
+    /// Convert an engine-clock stamp to Unix milliseconds.
+    pub fn unix_ms(&self, stamp: u64) -> Option<u64> {
+        stamp.checked_sub(1).map(|ms| self.epoch_unix_ms + ms)
+    }
+
+    pub fn os_mac(&self) -> Option<Mac> {
+        match self.os_mac.load(Ordering::Relaxed) {
+            0 => None,
+            v => Some(unpack_mac(v)),
+        }
+    }
+
+    pub fn set_os_mac(&self, m: &Mac) {
+        if ether::is_unicast(m) && *m != self.virtual_mac {
+            let v = pack_mac(m);
+            if self.os_mac.load(Ordering::Relaxed) != v {
+                self.os_mac.store(v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The engine's own address and prefix length.
+    pub fn address(&self) -> Option<(Ipv4Addr, u8)> {
+        unpack_addr(self.address.load(Ordering::Relaxed))
+    }
+
+    /// Replace the own address and virtual prefix (one atomic store; readers see old or new).
+    pub fn set_address(&self, a: Option<(Ipv4Addr, u8)>) {
+        self.address.store(pack_addr(a), Ordering::Relaxed);
+    }
+
+    pub fn own_addr(&self) -> Option<Ipv4Addr> {
+        self.address().map(|(a, _)| a)
+    }
+
+    /// The virtual network (own address with host bits cleared).
+    pub fn virtual_prefix(&self) -> Option<IpNet> {
+        self.address()
+            .and_then(|(a, p)| IpNet::new(IpAddr::V4(a), p))
+    }
+
+    pub fn emit(&self, ev: Event) {
+        if !self.events.push(ev) {
+            self.counters.drop(DropReason::QueueFull);
+        }
+    }
+
+    pub(crate) fn need_session(&self, peer: &PeerState, now_ms: u64) {
+        let last = peer.need_session_ms.load(Ordering::Relaxed);
+        if (last == 0 || now_ms.saturating_sub(last) >= NEED_SESSION_INTERVAL_MS)
+            && peer
+                .need_session_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.emit(Event::NeedSession { peer: peer.id });
+        }
+    }
+
+    pub(crate) fn check_rekey(&self, s: &SessionState, now: Instant) {
+        if s.session.needs_rekey(now) && !s.rekey_signalled.swap(true, Ordering::Relaxed) {
+            self.emit(Event::Rekey {
+                peer: s.peer.id,
+                local_index: s.session.local_index,
+            });
+        }
+    }
+
+    /// Is `ip` the broadcast address of the virtual prefix (for prefixes shorter than /31)?
+    pub fn is_prefix_broadcast(&self, ip: Ipv4Addr) -> bool {
+        self.virtual_prefix().is_some_and(|p| {
+            let host_mask = u32::MAX.checked_shr(u32::from(p.prefix_len())).unwrap_or(0);
+            p.prefix_len() < 31
+                && p.contains(IpAddr::V4(ip))
+                && u32::from(ip) & host_mask == host_mask
+        })
+    }
+
+    /// Does the engine answer ARP for `ip`? The service address, routable addresses and the
+    /// virtual prefix (except the OS interface's own address, the network and broadcast
+    /// addresses).
+    pub fn arp_routable(&self, ip: Ipv4Addr) -> bool {
+        let own = self.address();
+        if Some(ip) == own.map(|(a, _)| a) {
+            return false;
+        }
+        if Some(ip) == self.service_addr {
+            return true;
+        }
+        if self.tables.load().route(IpAddr::V4(ip)).is_some() {
+            return true;
+        }
+        own.and_then(|(a, p)| IpNet::new(IpAddr::V4(a), p))
+            .is_some_and(|p| {
+                let host_mask = u32::MAX.checked_shr(u32::from(p.prefix_len())).unwrap_or(0);
+                let host = u32::from(ip) & host_mask;
+                p.contains(IpAddr::V4(ip))
+                    && (p.prefix_len() >= 31 || (host != 0 && host != host_mask))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_packing() {
+        for a in [
+            None,
+            Some((Ipv4Addr::new(10, 77, 0, 1), 24)),
+            Some((Ipv4Addr::new(0, 0, 0, 0), 0)),
+            Some((Ipv4Addr::new(255, 255, 255, 255), 32)),
+        ] {
+            assert_eq!(unpack_addr(pack_addr(a)), a);
+        }
+        let s = Shared::new(
+            DeviceMode::Tun,
+            ether::DEFAULT_VIRTUAL_MAC,
+            None,
+            EventQueue::new(4, Box::new(|| {})),
+        );
+        assert_eq!(s.virtual_prefix(), None);
+        s.set_address(Some((Ipv4Addr::new(10, 77, 3, 9), 16)));
+        assert_eq!(s.own_addr(), Some(Ipv4Addr::new(10, 77, 3, 9)));
+        assert_eq!(
+            s.virtual_prefix().map(|p| p.to_string()),
+            Some("10.77.0.0/16".into())
+        );
+        assert!(s.is_prefix_broadcast(Ipv4Addr::new(10, 77, 255, 255)));
+        assert!(!s.is_prefix_broadcast(Ipv4Addr::new(10, 77, 255, 254)));
+        assert!(s.arp_routable(Ipv4Addr::new(10, 77, 0, 2)));
+        s.set_address(None);
+        assert!(!s.arp_routable(Ipv4Addr::new(10, 77, 0, 2)));
+    }
+}
