@@ -8,7 +8,9 @@ export type ErrorCode =
   | 'E_NOT_ROOT'
   | 'E_ENGINE'
   | 'E_CONTROL_SOCKET'
-  | 'E_DAEMON_NOT_RUNNING';
+  | 'E_DAEMON_NOT_RUNNING'
+  | 'E_PKI'
+  | 'E_LAB';
 
 export class RingvpnError extends Error {
   readonly code: ErrorCode;

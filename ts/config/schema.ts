@@ -30,10 +30,40 @@ const peerSchema = z.strictObject({
   allowedIps: z.array(anyCidr).default([]),
 });
 
+const ipv4 = z.string().refine(isIPv4, { message: 'expected an IPv4 address, like 10.128.0.7' });
+
+/** Overlay mode: the virtual LAN this node joins (addresses from the DHT, DHCP and DNS on the device). */
+const networkSchema = z.strictObject({
+  /** Name of the virtual network: it scopes the DHT keys (addresses, names, routes). */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lower-case letters, digits or -').default('ringvpn'),
+  subnet: ipv4Cidr.default('10.128.0.0/16'),
+  domain: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a DNS domain like ringvpn or vpn.example').default('ringvpn'),
+  /** A fixed address instead of one allocated through the DHT (it is still registered there). */
+  address: ipv4.optional(),
+  /** Serve DHCP on the device so the OS's own client configures it (TAP only); false: the daemon assigns the address. */
+  dhcp: z.boolean().default(true),
+  dns: z.boolean().default(true),
+  /** Router mode: subnets behind this node that it announces to the network. */
+  routes: z.array(ipv4Cidr).default([]),
+  leaseSeconds: z.number().int().min(60).max(86_400).default(600),
+});
+
+const overlaySchema = z.strictObject({
+  /** Endpoints of existing members; empty makes this node the seed of a new ring. */
+  bootstrap: z.array(endpoint).default([]),
+  /** Endpoints to tell others about, besides what peers report seeing. */
+  advertise: z.array(endpoint).default([]),
+});
+
 export const configSchema = z.strictObject({
   privateKey: key.optional(),
   privateKeyFile: z.string().min(1).optional(),
-  address: ipv4Cidr,
+  /** Host name in DNS (`<name>.<network.domain>`). */
+  name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'expected a DNS label: letters, digits and -').optional(),
+  /** Static full-mesh mode: this node's address (give `peers`). Overlay mode uses `network` instead. */
+  address: ipv4Cidr.optional(),
+  network: networkSchema.optional(),
+  overlay: overlaySchema.optional(),
   device: z.strictObject({
     mode: z.enum(['tap', 'tun']).default('tap'),
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').default('ringvpn0'),
@@ -51,7 +81,9 @@ export const configSchema = z.strictObject({
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type PeerConfig = z.output<typeof peerSchema> & { publicKeyBytes: Uint8Array };
-export type Config = Omit<z.output<typeof configSchema>, 'peers'> & {
+export type NetworkConfig = z.output<typeof networkSchema>;
+export type Config = Omit<z.output<typeof configSchema>, 'peers' | 'overlay'> & {
+  overlay: z.output<typeof overlaySchema>;
   privateKeyBytes: Uint8Array;
   publicKeyBytes: Uint8Array;
   controlSocket: string;
@@ -86,7 +118,17 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   }
   const privateKeyBytes = decodeKey(keyText ?? '', 'privateKey');
   const publicKeyBytes = publicFromPrivate(privateKeyBytes);
-  const own = parseCidr(c.address)!;
+  if ((c.address === undefined) === (c.network === undefined)) {
+    fail('address', 'give exactly one of `address` (static peers) or `network` (overlay mode)');
+  }
+  if (c.network && c.peers.length) fail('peers', 'static peers are not used in overlay mode (`network`); list bootstrap endpoints in overlay.bootstrap');
+  if (c.network) {
+    const net = parseCidr(c.network.subnet)!;
+    if (net.prefix > 29) fail('network.subnet', 'must leave room for hosts (a /29 or larger)');
+    if (c.network.address && !cidrContains(net, c.network.address)) fail('network.address', `is not inside network.subnet ${c.network.subnet}`);
+    if (c.network.dhcp && c.device.mode === 'tun') fail('network.dhcp', 'DHCP needs a TAP device; set network.dhcp to false for TUN');
+  }
+  const own = c.address ? parseCidr(c.address)! : { address: '', prefix: 0 };
   const seenKeys = new Map<string, number>();
   const seenAddr = new Map<string, number>();
   const peers = c.peers.map((p, i) => {
@@ -105,6 +147,7 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
     publicKeyBytes,
     controlSocket: c.controlSocket ?? defaultControlSocket(c.device.name),
     peers,
+    overlay: c.overlay ?? { bootstrap: [], advertise: [] },
   };
 }
 
@@ -140,6 +183,20 @@ export function parseEndpoint(s: string): { host: string; port: number } | null 
   const port = Number(m[3]);
   if (isIP(host) === 0 || port < 1 || port > 65535) return null;
   return { host, port };
+}
+
+export function ipToInt(ip: string): number {
+  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+}
+
+export function intToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+export function cidrContains(net: Cidr, ip: string): boolean {
+  if (!isIPv4(ip)) return false;
+  const mask = net.prefix === 0 ? 0 : (~0 << (32 - net.prefix)) >>> 0;
+  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(net.address) & mask) >>> 0);
 }
 
 function formatPath(path: PropertyKey[]): string {

@@ -29,7 +29,7 @@ export interface NodeOptions {
   events?: boolean;
 }
 
-export interface SendOptions { mode?: RouteMode; trace?: boolean; ttl?: number }
+export interface SendOptions { mode?: RouteMode; trace?: boolean; ttl?: number; /** false: this traffic must not create an on-demand link (queries, crawls) */ onDemand?: boolean }
 
 interface PendingLink { until: number; kinds: number }
 
@@ -178,11 +178,30 @@ export class OverlayNode {
   send(now: number, dest: NodeId, payload: Uint8Array, o: SendOptions = {}): void {
     this.now = now;
     if (payload.length > MAX_PAYLOAD) { this.drop('payload-too-large'); return; }
-    this.linker.noteTraffic(now, dest, true);
+    if (o.onDemand !== false) this.linker.noteTraffic(now, dest, true);
     this.originate(now, {
       type: 'routed', mode: o.mode ?? 'exact', dir: 'right', ttl: o.ttl ?? this.params.defaultTtl, hops: 0,
       src: this.id, dest, trace: o.trace ? [] : undefined, inner: { type: 'data', payload },
     });
+  }
+
+  /**
+   * The driver has traffic for `dest` outside the overlay (the data plane): keep or make an on-demand
+   * link to it, as if the two had exchanged routed data now.
+   */
+  noteTraffic(now: number, dest: NodeId): void {
+    this.now = now;
+    this.linker.noteTraffic(now, dest, true);
+    this.linker.noteTraffic(now, dest, false);
+  }
+
+  /** Connected peers with their kinds (for status). */
+  connections(): { id: NodeId; kinds: string[]; remoteJoined: boolean }[] {
+    const nb = this.table.neighbours(this.params.nearPerSide);
+    const near = new Set([...nb.left, ...nb.right].map((c) => c.id));
+    return this.table.ringOrder().map((c) => ({
+      id: c.id, kinds: kindNames(c.local | Math.max(0, c.remoteNeeds) | (near.has(c.id) ? 2 : 0)), remoteJoined: c.remoteJoined,
+    }));
   }
 
   // ================================================================== services (DHT, broadcast)

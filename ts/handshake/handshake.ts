@@ -97,6 +97,12 @@ export interface HandshakerOptions {
   prologue?: Uint8Array;
   /** For tests: observe or replace X25519. */
   dh?: DhFn;
+  /**
+   * Open admission (overlay mode): an initiation from a static key we do not know asks this for a
+   * peer id; return null to refuse (`unknown_peer`). The caller registers the id for its own tables;
+   * the handshaker adds the peer itself.
+   */
+  admit?: (staticPublic: Uint8Array) => number | null;
 }
 
 interface Pending {
@@ -151,6 +157,7 @@ export class Handshaker {
   private readonly random: Random;
   private readonly prologue: Uint8Array;
   private readonly dh: DhFn;
+  private readonly admit: ((staticPublic: Uint8Array) => number | null) | undefined;
   private readonly macKeyMine: Uint8Array;
   private readonly peers = new Map<number, Peer>();
   private readonly byKey = new Map<string, number>();
@@ -166,6 +173,7 @@ export class Handshaker {
     this.random = o.random;
     this.prologue = new Uint8Array(o.prologue ?? DEFAULT_PROLOGUE);
     this.dh = o.dh ?? x25519;
+    this.admit = o.admit;
     this.macKeyMine = mac1Key(this.s.publicKey);
   }
 
@@ -295,7 +303,11 @@ export class Handshaker {
     const r = hs.readMessage(m.noise);
     if (!r.ok) return [{ kind: 'rejected', code: r.code === 'wrong_turn' || r.code === 'nonce_exhausted' ? 'internal' : r.code }];
     const rs = hs.remoteStatic();
-    const peerId = rs ? this.byKey.get(hex(rs)) : undefined;
+    let peerId = rs ? this.byKey.get(hex(rs)) : undefined;
+    if (peerId === undefined && rs && this.admit && hex(rs) !== hex(this.s.publicKey)) {
+      const id = this.admit(rs);
+      if (id !== null && !this.peers.has(id)) { this.addPeer(id, rs); peerId = id; }
+    }
     const peer = peerId === undefined ? undefined : this.peers.get(peerId);
     if (!peer) return [{ kind: 'rejected', code: 'unknown_peer' }];
     if (r.value.length !== TIMESTAMP_LEN) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];

@@ -205,6 +205,11 @@ impl Shared {
                     Err(r) => return RxAction::Drop(r),
                 };
                 if !peer.allows_source(info.src) {
+                    // A linked peer sending from an address we have not learned yet: ask the
+                    // control plane to check it (rate-limited); the packet is dropped meanwhile.
+                    if let Some(node) = peer.node_id.as_ref() {
+                        self.unknown_source(node, info.src, now);
+                    }
                     return RxAction::Drop(DropReason::SourceNotAllowed);
                 }
                 self.deliver(dgram, range.start, &info)

@@ -169,7 +169,7 @@ impl Shared {
     }
 
     /// Tell the control plane about a relay source it has no route for (1/s per source id).
-    fn unknown_source(&self, node: &NodeId, addr: IpAddr, now: Instant) {
+    pub(crate) fn unknown_source(&self, node: &NodeId, addr: IpAddr, now: Instant) {
         let allowed = self
             .relay_sources
             .lock()

@@ -1,0 +1,304 @@
+// Owns the overlay's links on the real network: node id <-> engine peer id <-> static key, probes that
+// learn who answers at an endpoint, Noise IK handshakes (open admission: a node id is the hash of its
+// static key, so the handshake proves the id) and the link results the overlay core waits for.
+// It must not route or decide topology (ts/core does), and never touches packets.
+import { createHash, randomBytes } from 'node:crypto';
+import { Handshaker, type HandshakeAction } from '../handshake/handshake.js';
+import { decodeProbe, encodeProbeReply, encodeProbeRequest, FRAME_PROBE } from '../handshake/probe.js';
+import { idFromBytes, idToBytes, idShort, type NodeId } from '../core/nodeid.js';
+import type { DataPlane } from './engine.js';
+import type { Logger } from './log.js';
+
+/** A node id is the first 160 bits of SHA-256 of its static public key (self-certifying). */
+export function nodeIdOfKey(staticPublic: Uint8Array): NodeId {
+  return idFromBytes(createHash('sha256').update(staticPublic).digest());
+}
+
+export interface LinkPeer {
+  peerId: number;
+  nodeId: NodeId;
+  key: Uint8Array | null;
+  endpoint: string | null;
+  /** a session is installed in the data plane */
+  established: boolean;
+  /** the overlay core holds a connection over it */
+  linked: boolean;
+  /** data routes (virtual address, announced subnets) and the overlay hop used until a session exists */
+  allowed: string[];
+  via: number | null;
+  lastHandshake: number | null;
+  handshakes: number;
+}
+
+export interface LinkEvents {
+  up(nodeId: NodeId, endpoints: string[]): void;
+  failed(to: NodeId | null, endpoints: string[]): void;
+  down(nodeId: NodeId): void;
+  /** a peer told us the endpoint it sees us at */
+  observed(endpoint: string): void;
+}
+
+interface ProbeWait { endpoint: string; to: NodeId | null; endpoints: string[]; tries: number; sentAt: number }
+interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number }
+
+const PROBE_RETRY_MS = 1_000;
+const PROBE_TRIES = 5;
+const LINK_TIMEOUT_MS = 12_000;
+
+export class LinkManager {
+  readonly handshaker: Handshaker;
+  readonly peers = new Map<number, LinkPeer>();
+  readonly byNode = new Map<NodeId, number>();
+  readonly counters: Record<string, number> = {};
+  private readonly probes = new Map<number, ProbeWait>();
+  private readonly attempts = new Map<NodeId, Attempt>();
+  private nextPeerId = 1;
+
+  constructor(
+    private readonly engine: () => DataPlane | undefined,
+    readonly selfId: NodeId,
+    private readonly keys: { privateKey: Uint8Array; publicKey: Uint8Array },
+    private readonly now: () => number,
+    private readonly events: LinkEvents,
+    private readonly log: Logger,
+  ) {
+    this.handshaker = new Handshaker({
+      staticPrivate: keys.privateKey, staticPublic: keys.publicKey,
+      random: (n) => new Uint8Array(randomBytes(n)),
+      admit: (rs) => this.admit(rs),
+    });
+  }
+
+  private count(k: string): void { this.counters[k] = (this.counters[k] ?? 0) + 1; }
+
+  /** The overlay asks for a link to `to` (or to whoever answers at the endpoints when to is null). */
+  link(to: NodeId | null, endpoints: string[]): void {
+    if (to === this.selfId) return;
+    if (to !== null) {
+      const p = this.peerOf(to);
+      if (p?.established) { this.markLinked(p, endpoints); return; }
+      this.attempts.set(to, { to, endpoints, deadline: this.now() + LINK_TIMEOUT_MS });
+      if (p?.key && (p.endpoint || endpoints.length)) {
+        if (!p.endpoint) this.setEndpoint(p, endpoints[0]!);
+        this.initiate(p);
+        return;
+      }
+    }
+    if (!endpoints.length) { this.events.failed(to, endpoints); return; }
+    for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
+  }
+
+  /** The overlay closed its connection; the session stays only while the data plane routes to the peer. */
+  unlink(nodeId: NodeId): void {
+    const p = this.peerOf(nodeId);
+    if (!p) return;
+    p.linked = false;
+    if (p.allowed.length) return; // a data peer: on-demand traffic keeps it; liveness comes from the overlay
+    this.forget(p);
+  }
+
+  /** Install or update a data route to a node (its address and subnets), with an overlay hop to use meanwhile. */
+  route(nodeId: NodeId, allowed: string[], via: NodeId | null): LinkPeer {
+    const p = this.peerOf(nodeId) ?? this.newPeer(nodeId, null, null);
+    p.allowed = allowed;
+    p.via = via === null ? null : (this.byNode.get(via) ?? null);
+    this.push(p);
+    return p;
+  }
+
+  /** Drop a data route (the address moved or expired). */
+  unroute(nodeId: NodeId): void {
+    const p = this.peerOf(nodeId);
+    if (!p) return;
+    p.allowed = [];
+    if (!p.linked) this.forget(p); else this.push(p);
+  }
+
+  peerOf(nodeId: NodeId): LinkPeer | undefined {
+    const id = this.byNode.get(nodeId);
+    return id === undefined ? undefined : this.peers.get(id);
+  }
+
+  sendControl(nodeId: NodeId, bytes: Uint8Array): boolean {
+    const p = this.peerOf(nodeId);
+    const e = this.engine();
+    if (!p?.established || !e) { this.count('control_no_session'); return false; }
+    e.sendControl(p.peerId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return true;
+  }
+
+  /** A handshake-class frame (types 1, 2, 3 and probes) from the data plane. */
+  onFrame(data: Uint8Array, from: string): void {
+    if (data[0] === FRAME_PROBE) { this.onProbe(data, from); return; }
+    this.apply(this.handshaker.receive(data, this.now()), from);
+  }
+
+  /** The data plane wants a session for a peer (traffic waiting or rekey due). */
+  needSession(peerId: number): boolean {
+    const p = this.peers.get(peerId);
+    if (!p?.key || !p.endpoint) return false;
+    this.initiate(p);
+    return true;
+  }
+
+  tick(): void {
+    const now = this.now();
+    for (const [token, w] of this.probes) {
+      if (now - w.sentAt < PROBE_RETRY_MS) continue;
+      if (w.tries >= PROBE_TRIES) {
+        this.probes.delete(token);
+        if (w.to === null) this.events.failed(null, [w.endpoint]);
+        continue;
+      }
+      w.tries++; w.sentAt = now;
+      this.engine()?.sendFrame(w.endpoint, Buffer.from(encodeProbeRequest(token)));
+    }
+    for (const [id, a] of this.attempts) {
+      if (now < a.deadline) continue;
+      this.attempts.delete(id);
+      this.count('link_timeout');
+      this.events.failed(a.to, a.endpoints);
+    }
+    this.apply(this.handshaker.tick(now), null);
+  }
+
+  // ---------------------------------------------------------------- probes
+  private sendProbe(endpoint: string, to: NodeId | null, endpoints: string[]): void {
+    for (const w of this.probes.values()) if (w.endpoint === endpoint && w.to === to) return;
+    const token = randomBytes(4).readUInt32LE(0);
+    this.probes.set(token, { endpoint, to, endpoints, tries: 1, sentAt: this.now() });
+    this.engine()?.sendFrame(endpoint, Buffer.from(encodeProbeRequest(token)));
+  }
+
+  private onProbe(data: Uint8Array, from: string): void {
+    const d = decodeProbe(data);
+    if (!d.ok) { this.count('probe_' + d.code); return; }
+    const m = d.value;
+    if (m.kind === 'request') {
+      this.engine()?.sendFrame(from, Buffer.from(encodeProbeReply(m.token, this.keys.publicKey, from)));
+      return;
+    }
+    const w = this.probes.get(m.token);
+    if (!w || w.endpoint !== from) { this.count('probe_unsolicited'); return; }
+    this.probes.delete(m.token);
+    if (m.observed) this.events.observed(m.observed);
+    const nodeId = nodeIdOfKey(m.staticKey);
+    if (nodeId === this.selfId) { this.count('probe_self'); if (w.to === null) this.events.failed(null, [from]); return; }
+    if (w.to !== null && nodeId !== w.to) { this.count('probe_wrong_id'); return; }
+    let p = this.peerOf(nodeId);
+    if (p?.established) { this.markLinked(p, w.endpoints); return; }
+    if (!p) p = this.newPeer(nodeId, m.staticKey, from);
+    else if (!p.key) this.setKey(p, m.staticKey);
+    if (!p.endpoint || w.to === null) this.setEndpoint(p, from);
+    if (!this.attempts.has(nodeId)) this.attempts.set(nodeId, { to: nodeId, endpoints: w.to === null ? [from] : w.endpoints, deadline: this.now() + LINK_TIMEOUT_MS });
+    this.initiate(p);
+  }
+
+  // ---------------------------------------------------------------- handshakes
+  private admit(rs: Uint8Array): number | null {
+    const nodeId = nodeIdOfKey(rs);
+    if (nodeId === this.selfId) return null;
+    const p = this.peerOf(nodeId);
+    if (p) { p.key = new Uint8Array(rs); return p.peerId; } // a data-only peer: the handshaker adds the key
+    return this.newPeer(nodeId, null, null, new Uint8Array(rs)).peerId;
+  }
+
+  private initiate(p: LinkPeer): void {
+    if (!p.endpoint) return;
+    this.apply(this.handshaker.initiate(p.peerId, this.now()), null);
+  }
+
+  private apply(actions: HandshakeAction[], from: string | null): void {
+    const e = this.engine();
+    if (!e) return;
+    for (const a of actions) {
+      if (a.kind === 'send') {
+        const to = from ?? this.peers.get(a.peerId)?.endpoint ?? null;
+        if (to) e.sendFrame(to, Buffer.from(a.bytes));
+      } else if (a.kind === 'established') {
+        const p = this.peers.get(a.peerId);
+        if (!p) continue;
+        if (from && from !== p.endpoint) this.setEndpoint(p, from);
+        const s = a.session;
+        e.setSession(p.peerId, {
+          localIndex: s.localIndex, remoteIndex: s.remoteIndex,
+          sendKey: Buffer.from(s.sendKey), recvKey: Buffer.from(s.recvKey), initiator: s.initiator,
+        });
+        if (!s.initiator) e.sendKeepalive(p.peerId);
+        for (const old of a.expiredLocalIndices ?? []) e.removeSession(old);
+        const first = !p.established;
+        p.established = true;
+        p.lastHandshake = this.now();
+        p.handshakes++;
+        if (first) this.log.debug({ peer: idShort(p.nodeId), endpoint: p.endpoint, initiator: s.initiator }, 'session established');
+        const att = this.attempts.get(p.nodeId);
+        if (att || !p.linked) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
+      } else if (a.kind === 'retired') {
+        e.removeSession(a.localIndex);
+      } else if (a.kind === 'failed') {
+        const p = this.peers.get(a.peerId);
+        this.count('handshake_failed');
+        if (p) this.lost(p);
+      } else if (a.kind === 'rejected') {
+        this.count('handshake_' + a.code);
+      }
+    }
+  }
+
+  private markLinked(p: LinkPeer, endpoints: string[]): void {
+    this.attempts.delete(p.nodeId);
+    p.linked = true;
+    this.events.up(p.nodeId, p.endpoint ? [p.endpoint, ...endpoints.filter((x) => x !== p.endpoint)] : endpoints);
+  }
+
+  /** The session is gone for good (handshake gave up): tell the overlay, keep data routes. */
+  private lost(p: LinkPeer): void {
+    const wasLinked = p.linked;
+    p.established = false;
+    p.linked = false;
+    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.engine()?.removeSession(a.localIndex);
+    if (p.key) this.handshaker.addPeer(p.peerId, p.key);
+    if (wasLinked) this.events.down(p.nodeId);
+  }
+
+  // ---------------------------------------------------------------- peer table
+  private newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
+    const p: LinkPeer = {
+      peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false,
+      allowed: [], via: null, lastHandshake: null, handshakes: 0,
+    };
+    this.peers.set(p.peerId, p);
+    this.byNode.set(nodeId, p.peerId);
+    if (key) this.setKey(p, key);
+    this.push(p);
+    return p;
+  }
+
+  private setKey(p: LinkPeer, key: Uint8Array): void {
+    p.key = new Uint8Array(key);
+    this.handshaker.addPeer(p.peerId, p.key);
+  }
+
+  private setEndpoint(p: LinkPeer, ep: string): void {
+    p.endpoint = ep;
+    this.push(p);
+  }
+
+  /** Engine endpoint roaming (authenticated by the data plane). */
+  roamed(peerId: number, ep: string): void {
+    const p = this.peers.get(peerId);
+    if (p) p.endpoint = ep;
+  }
+
+  private push(p: LinkPeer): void {
+    this.engine()?.setPeer(p.peerId, p.endpoint, p.allowed, { nodeId: Buffer.from(idToBytes(p.nodeId)), via: p.via });
+  }
+
+  private forget(p: LinkPeer): void {
+    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.engine()?.removeSession(a.localIndex);
+    this.peers.delete(p.peerId);
+    this.byNode.delete(p.nodeId);
+    this.attempts.delete(p.nodeId);
+    this.engine()?.removePeer(p.peerId);
+  }
+}

@@ -1,0 +1,70 @@
+import test from 'ava';
+import { claimAddress, candidate, lookupAddress, lookupHost, serviceAddress, dhtKeys, type Dht } from './addressing.js';
+import { parseCidr } from '../config/schema.js';
+import type { OpResult, ValueView } from '../dht/result.js';
+import type { NodeId } from '../core/nodeid.js';
+
+/** A one-replica DHT with the real create semantics (put-if-absent; the same owner and value refreshes). */
+function fakeDht(owner: NodeId, store: Map<string, ValueView[]>): Dht {
+  const k = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const res = (ok: boolean, code: string, values: ValueView[]): OpResult =>
+    ({ ok, code, replies: 1, accepted: ok ? 1 : 0, values, agreed: values, disagreement: false, hops: 0, latencyMs: 0 }) as OpResult;
+  const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
+  return {
+    async create(key, value) {
+      const vs = store.get(k(key)) ?? [];
+      if (vs.length && !vs.some((v) => v.owner === owner && same(v.value, value))) throw Object.assign(new Error('exists'), { code: 'exists', result: res(false, 'exists', vs) });
+      if (!vs.length) store.set(k(key), [{ value, owner, ttlMs: 1000, replicas: 1 }]);
+      return res(true, 'ok', []);
+    },
+    async put(key, value) {
+      const vs = (store.get(k(key)) ?? []).filter((v) => v.owner !== owner);
+      store.set(k(key), [...vs, { value, owner, ttlMs: 1000, replicas: 1 }]);
+      return res(true, 'ok', []);
+    },
+    async get(key) { return res(true, 'ok', store.get(k(key)) ?? []); },
+    async remove() { return res(true, 'ok', []); },
+  };
+}
+
+const subnet = parseCidr('10.128.0.0/16')!;
+
+test('candidates stay inside the host range and skip the network, service and broadcast addresses', (t) => {
+  const small = parseCidr('10.1.2.0/29')!;
+  t.is(serviceAddress(small), '10.1.2.1');
+  for (let i = 0; i < 200; i++) {
+    const ip = candidate(small, BigInt(i) * 7919n, i);
+    const last = Number(ip.split('.')[3]);
+    t.true(last >= 2 && last <= 6, ip);
+  }
+});
+
+test('two nodes never hold one address; a restarted node gets its address back; lookups agree', async (t) => {
+  const store = new Map<string, ValueView[]>();
+  const a = 11n, b = 22n;
+  // make b's first candidate collide with a's by pre-claiming it for a
+  const ipA = await claimAddress(fakeDht(a, store), { net: 'n', subnet, self: a, leaseMs: 60_000, fixed: candidate(subnet, b, 0) });
+  const ipB = await claimAddress(fakeDht(b, store), { net: 'n', subnet, self: b, leaseMs: 60_000 });
+  t.not(ipA, ipB);
+  t.is(ipB, candidate(subnet, b, 1));
+  t.is(await lookupAddress(fakeDht(a, store), 'n', ipB), b);
+  t.is(await lookupHost(fakeDht(a, store), 'n', b), ipB);
+  // restart: b claims again and keeps its address (its host record names it)
+  t.is(await claimAddress(fakeDht(b, store), { net: 'n', subnet, self: b, leaseMs: 60_000 }), ipB);
+});
+
+test('a fixed address held by another node is a clear error', async (t) => {
+  const store = new Map<string, ValueView[]>();
+  await claimAddress(fakeDht(1n, store), { net: 'n', subnet, self: 1n, leaseMs: 60_000, fixed: '10.128.0.9' });
+  const e = await t.throwsAsync(claimAddress(fakeDht(2n, store), { net: 'n', subnet, self: 2n, leaseMs: 60_000, fixed: '10.128.0.9' }));
+  t.is((e as { code?: string }).code, 'E_ADDRESS_TAKEN');
+  t.truthy(dhtKeys.ip('n', '10.128.0.9'));
+});
+
+test('an address record not owned by the node it names is ignored', async (t) => {
+  const store = new Map<string, ValueView[]>();
+  const liar = fakeDht(5n, store);
+  const victim = new Uint8Array(20); victim[19] = 6; // names node 6, but owned by node 5
+  await liar.create(dhtKeys.ip('n', '10.128.0.50'), victim, 1000);
+  t.is(await lookupAddress(liar, 'n', '10.128.0.50'), null);
+});
