@@ -5,10 +5,13 @@ import { writeFileSync } from 'node:fs';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
 import { loadConfig, defaultControlSocket } from '../config/schema.js';
 import { RingvpnError } from '../config/errors.js';
+import { OverlayDaemon } from '../runtime/overlay.js';
 import { Daemon } from '../runtime/daemon.js';
 import { requestControl } from '../runtime/control.js';
 import { createLogger } from '../runtime/log.js';
 import { printStatus } from './status.js';
+import { registerLab } from './lab.js';
+import { registerPki } from './pki.js';
 
 const program = new Command();
 program.name('ringvpn').description('structured peer-to-peer VPN').showHelpAfterError();
@@ -33,7 +36,7 @@ program.command('up')
       throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs root (or CAP_NET_ADMIN); run it with sudo');
     }
     const log = createLogger(opts.logLevel ?? cfg.log.level);
-    const daemon = new Daemon(cfg, log);
+    const daemon = cfg.network ? new OverlayDaemon(cfg, log) : new Daemon(cfg, log);
     await daemon.start();
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'stopping');
@@ -54,6 +57,27 @@ program.command('status')
     const status = await requestControl(path, { cmd: 'status' });
     if (opts.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     else printStatus(status as Parameters<typeof printStatus>[0]);
+  });
+
+program.command('crawl')
+  .description('walk the live ring from this node (routed neighbour queries) and check its consistency')
+  .option('-c, --config <file>', 'find the control socket from this config')
+  .option('-s, --socket <path>', 'control socket path')
+  .option('-d, --device <name>', 'device name (socket /run/ringvpn/<name>.sock)', 'ringvpn0')
+  .option('--max <n>', 'stop after this many nodes', '4096')
+  .option('--json', 'print raw JSON')
+  .action(async (opts: { config?: string; socket?: string; device: string; max: string; json?: boolean }) => {
+    const path = opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
+    const r = await requestControl(path, { cmd: 'crawl', max: Number(opts.max) }, 600_000) as {
+      nodes: number; consistentNodes: number; walked: number; ok: boolean; unreachable: string[]; elapsedMs: number;
+    };
+    if (opts.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    else {
+      process.stdout.write(`crawl: ${r.nodes} nodes walked in ${r.elapsedMs} ms; ${r.consistentNodes}/${r.nodes} consistent; walk visits ${r.walked}\n`);
+      if (r.unreachable.length) process.stdout.write(`unreachable: ${r.unreachable.join(', ')}\n`);
+      process.stdout.write(r.ok ? 'ring is consistent\n' : 'ring is NOT consistent\n');
+    }
+    if (!r.ok) process.exitCode = 1;
   });
 
 program.command('demo')
@@ -90,6 +114,9 @@ program.command('sim')
       sizes: o.sizes?.split(',').map((x) => num(x, 'sizes')!),
     });
   });
+
+registerLab(program);
+registerPki(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as { code?: string; message?: string };

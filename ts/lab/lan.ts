@@ -5,9 +5,11 @@ import { Netns, randomSuffix } from './netns.js';
 export class Lan {
   private constructor(readonly tag: string, readonly hub: Netns, readonly hosts: Netns[], readonly addresses: string[]) {}
 
-  /** `cidrs` like ['10.0.0.1/24', '10.0.0.2/24']; host i is named `${prefix}-${tag}-${i}`. */
-  static async create(prefix: string, cidrs: string[], mtu = 1500): Promise<Lan> {
-    const tag = randomSuffix();
+  /**
+   * `cidrs` like ['10.0.0.1/24', '10.0.0.2/24']; host i is named `${prefix}-${tag}-${i}`, the switch
+   * `${prefix}-${tag}-sw`. `tag` defaults to a random suffix; a fixed one lets a later process find them.
+   */
+  static async create(prefix: string, cidrs: string[], mtu = 1500, tag = randomSuffix()): Promise<Lan> {
     const made: Netns[] = [];
     try {
       const hub = await Netns.create(`${prefix}-${tag}-sw`);

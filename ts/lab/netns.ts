@@ -116,6 +116,15 @@ export class Netns {
     return ns;
   }
 
+  /**
+   * A handle on an existing namespace made by an earlier process (e.g. `ringvpn lab up`). It is not
+   * registered for this process's cleanup (destroyAll); destroy() still removes it when called.
+   */
+  static attach(name: string): Netns {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`bad netns name ${name}`);
+    return new Netns(name);
+  }
+
   /** Run a command inside the namespace and collect its output. */
   exec(cmd: string, args: string[] = [], opts: ExecOptions = {}): Promise<ExecResult> {
     return run('ip', ['netns', 'exec', this.name, ...this.wrap(cmd, args)], opts);

@@ -6,8 +6,8 @@ import { crawl, type CrawlResult, type NeighbourView } from '../core/crawl.js';
 import { idToHex, type NodeId } from '../core/nodeid.js';
 import { encodeApp, decodeApp } from '../wire/app.js';
 
-const QUERY_TIMEOUT_MS = 2_000;
-const QUERY_TRIES = 3;
+const QUERY_TIMEOUT_MS = 1_000;
+const QUERY_TRIES = 2;
 
 export interface LiveCrawl extends CrawlResult {
   unreachable: string[];

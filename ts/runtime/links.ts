@@ -88,13 +88,23 @@ export class LinkManager {
     for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
   }
 
-  /** The overlay closed its connection; the session stays only while the data plane routes to the peer. */
-  unlink(nodeId: NodeId): void {
+  /**
+   * The overlay closed its connection. A trimmed link's session stays while the data plane routes to
+   * the peer; a dead one (ping timeout, remote close) loses its sessions, so a later link request
+   * handshakes again instead of trusting a session to a node that is gone.
+   */
+  unlink(nodeId: NodeId, reason = 'trim'): void {
     const p = this.peerOf(nodeId);
     if (!p) return;
     p.linked = false;
-    if (p.allowed.length) return; // a data peer: on-demand traffic keeps it; liveness comes from the overlay
-    this.forget(p);
+    if (!p.allowed.length) { this.forget(p); return; }
+    if (reason !== 'trim') this.resetSessions(p);
+  }
+
+  private resetSessions(p: LinkPeer): void {
+    p.established = false;
+    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.engine()?.removeSession(a.localIndex);
+    if (p.key) this.handshaker.addPeer(p.peerId, p.key);
   }
 
   /** Install or update a data route to a node (its address and subnets), with an overlay hop to use meanwhile. */
@@ -254,10 +264,8 @@ export class LinkManager {
   /** The session is gone for good (handshake gave up): tell the overlay, keep data routes. */
   private lost(p: LinkPeer): void {
     const wasLinked = p.linked;
-    p.established = false;
     p.linked = false;
-    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.engine()?.removeSession(a.localIndex);
-    if (p.key) this.handshaker.addPeer(p.peerId, p.key);
+    this.resetSessions(p);
     if (wasLinked) this.events.down(p.nodeId);
   }
 

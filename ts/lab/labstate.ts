@@ -1,0 +1,358 @@
+// Owns the ring lab's pure parts and its state on disk: names, addresses, node configs, state.json,
+// pair sampling and the crawl view built from status replies. It must not start processes or
+// create namespaces (ringlab.ts does), and writes or removes only the lab's own files in its state directory.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type NeighbourView } from '../core/crawl.js';
+import { idFromHex, type NodeId } from '../core/nodeid.js';
+import { randInt, type Rng } from '../core/rng.js';
+
+export type LabErrorCode =
+  | 'E_LAB_ARGS' | 'E_LAB_EXISTS' | 'E_LAB_NOT_FOUND' | 'E_LAB_STATE' | 'E_LAB_START'
+  | 'E_LAB_TIMEOUT' | 'E_LAB_ABORTED' | 'E_LAB_MISSING_TOOL';
+
+/** A lab error with a stable code (printed by the CLI as `ringvpn: E_LAB_...: message`). */
+export class LabError extends Error {
+  constructor(readonly code: LabErrorCode, message: string) {
+    super(message);
+    this.name = 'LabError';
+  }
+}
+
+export const NS_PREFIX = 'rvlab';
+export const STATE_ROOT = '/run/ringvpn-lab';
+export const DEFAULT_LAB = 'lab';
+export const MAX_NODES = 500;
+export const LISTEN_PORT = 51820;
+export const SUBNET = '10.128.0.0/16';
+export const DEVICE = 'rv0';
+
+export function checkName(name: string): string {
+  // also the network id (lower case, digits, -); namespaces stay unambiguous: a host suffix is digits or `sw`
+  if (!/^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/.test(name)) {
+    throw new LabError('E_LAB_ARGS', `lab name ${JSON.stringify(name)}: expected 1-20 lower-case letters, digits or - (it names the network and the namespaces)`);
+  }
+  return name;
+}
+
+/** Namespace of host i (`rvlab-<name>-<i>`) or of the switch (`rvlab-<name>-sw`). */
+export function nsName(lab: string, i: number | 'sw'): string {
+  return `${NS_PREFIX}-${lab}-${i}`;
+}
+
+/** Whether a namespace name belongs to lab `lab` (its switch or one of its hosts). */
+export function isLabNs(lab: string, ns: string): boolean {
+  return ns === nsName(lab, 'sw') || new RegExp(`^${NS_PREFIX}-${lab}-\\d+$`).test(ns);
+}
+
+/** Underlay address of host i: 10.200.<i/250>.<i%250+1> (prefix /16). */
+export function underlayAddress(i: number): string {
+  return `10.200.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+}
+
+/** Fixed MAC of host i's eth0, from its underlay address: 02:00:0a:c8:<i/250>:<i%250+1>. */
+export function underlayMac(i: number): string {
+  const h = (n: number): string => n.toString(16).padStart(2, '0');
+  return `02:00:0a:c8:${h(Math.floor(i / 250))}:${h((i % 250) + 1)}`;
+}
+
+/** The fixed virtual address of node i under --static: 10.128.<1+i/250>.<i%250+1>. */
+export function staticVip(i: number): string {
+  return `10.128.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`;
+}
+
+/** Bootstrap endpoints of node i: none for the seed, the earlier of the first three, else the first three. */
+export function bootstrapFor(i: number): string[] {
+  return Array.from({ length: Math.min(i, 3) }, (_, j) => `${underlayAddress(j)}:${LISTEN_PORT}`);
+}
+
+/** The overlay-mode node config the lab writes (validated by ts/config/schema.ts in the daemon). */
+export interface LabNodeConfig {
+  privateKey: string;
+  name: string;
+  device: { mode: 'tap' | 'tun'; name: string; mtu: number };
+  listenPort: number;
+  controlSocket: string;
+  log: { level: string };
+  network: { id: string; subnet: string; domain: string; dhcp: boolean; address?: string };
+  overlay: { bootstrap: string[] };
+  [extra: string]: unknown;
+}
+
+export interface NodeConfigParams {
+  lab: string;
+  index: number;
+  privateKey: string;
+  dir: string;
+  mode: 'tap' | 'tun';
+  static: boolean;
+  logLevel?: string;
+}
+
+export function nodeConfig(p: NodeConfigParams): LabNodeConfig {
+  return {
+    privateKey: p.privateKey,
+    name: `node${p.index}`,
+    device: { mode: p.mode, name: DEVICE, mtu: 1420 },
+    listenPort: LISTEN_PORT,
+    controlSocket: join(p.dir, `node${p.index}.sock`),
+    log: { level: p.logLevel ?? 'info' },
+    network: {
+      // DHCP on the device needs TAP; a TUN node without --static gets its address from the daemon
+      id: p.lab, subnet: SUBNET, domain: 'ringvpn', dhcp: !p.static && p.mode === 'tap',
+      ...(p.static ? { address: staticVip(p.index) } : {}),
+    },
+    overlay: { bootstrap: bootstrapFor(p.index) },
+  };
+}
+
+const nodeStateSchema = z.object({
+  index: z.number().int().min(0),
+  name: z.string(),
+  ns: z.string(),
+  underlay: z.string(),
+  vip: z.string().nullable(),
+  publicKey: z.string(),
+  config: z.string(),
+  socket: z.string(),
+  log: z.string(),
+  dhcpLog: z.string(),
+  pid: z.number().int().nullable(),
+});
+
+const stateSchema = z.object({
+  version: z.literal(1),
+  name: z.string(),
+  dir: z.string(),
+  mode: z.enum(['tap', 'tun']),
+  static: z.boolean(),
+  subnet: z.string(),
+  hub: z.string(),
+  createdAt: z.string(),
+  nodes: z.array(nodeStateSchema),
+});
+
+export type LabNodeState = z.infer<typeof nodeStateSchema>;
+export type LabState = z.infer<typeof stateSchema>;
+
+/** The state of a fresh lab (no daemon started yet). */
+export function initialState(o: { name: string; dir: string; mode: 'tap' | 'tun'; static: boolean; publicKeys: string[] }): LabState {
+  return {
+    version: 1, name: o.name, dir: o.dir, mode: o.mode, static: o.static, subnet: SUBNET,
+    hub: nsName(o.name, 'sw'), createdAt: new Date().toISOString(),
+    nodes: o.publicKeys.map((publicKey, i) => ({
+      index: i, name: `node${i}`, ns: nsName(o.name, i), underlay: underlayAddress(i),
+      vip: o.static ? staticVip(i) : null, publicKey,
+      config: join(o.dir, `node${i}.json`), socket: join(o.dir, `node${i}.sock`),
+      log: join(o.dir, `node${i}.log`), dhcpLog: join(o.dir, `node${i}.dhcp.log`), pid: null,
+    })),
+  };
+}
+
+/** Default state directory of lab `name`. */
+export function defaultDir(name: string, root = STATE_ROOT): string {
+  return join(root, name);
+}
+
+/** Pointer file that records a non-default --dir so later commands find the lab by name. */
+export function pointerPath(name: string, root = STATE_ROOT): string {
+  return join(root, `${name}.path`);
+}
+
+/** Where lab `name`'s state directory is: `dir` if given, else the pointer's target, else the default. */
+export function locateDir(name: string, dir?: string, root = STATE_ROOT): string {
+  if (dir) return dir;
+  try {
+    const p = readFileSync(pointerPath(name, root), 'utf8').trim();
+    if (p) return p;
+  } catch { /* no pointer */ }
+  return defaultDir(name, root);
+}
+
+export function writeState(s: LabState): void {
+  mkdirSync(s.dir, { recursive: true, mode: 0o700 });
+  const path = join(s.dir, 'state.json');
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** Reads `<dir>/state.json`; null when there is none, E_LAB_STATE when it is unreadable or malformed. */
+export function readState(dir: string): LabState | null {
+  const path = join(dir, 'state.json');
+  if (!existsSync(path)) return null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new LabError('E_LAB_STATE', `${path}: ${(e as Error).message}`);
+  }
+  const r = stateSchema.safeParse(raw);
+  if (!r.success) {
+    const why = r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
+    throw new LabError('E_LAB_STATE', `${path} is not a ringvpn lab state file: ${why}`);
+  }
+  return r.data;
+}
+
+export interface LabListing { name: string; dir: string; state: LabState | null; error?: string }
+
+/** Every lab with a state directory under `root`. */
+export function listLabs(root = STATE_ROOT): LabListing[] {
+  let entries: string[] = [];
+  try { entries = readdirSync(root); } catch { return []; }
+  const names = new Set(entries.map((e) => e.replace(/\.path$/, '')));
+  return [...names].sort().flatMap((name): LabListing[] => {
+    const dir = locateDir(name, undefined, root);
+    try {
+      const state = readState(dir);
+      return state ? [{ name, dir, state }] : [];
+    } catch (e) {
+      return [{ name, dir, state: null, error: (e as Error).message }];
+    }
+  });
+}
+
+/** Removes only the files the lab writes, then the directory if it is empty. */
+export function removeStateDir(dir: string, notes: string[]): string | null {
+  let files: string[];
+  try { files = readdirSync(dir); } catch { return null; }
+  const ours = /^(state\.json(\.tmp)?|underlay\.neigh|node\d+\.(json|log|sock|dhcp\.log))$/;
+  for (const f of files) if (ours.test(f)) rmSync(join(dir, f), { force: true });
+  try {
+    rmdirSync(dir);
+    return dir;
+  } catch {
+    notes.push(`left ${dir}: it holds files the lab did not write`);
+    return null;
+  }
+}
+
+export interface Pair { from: number; to: number }
+
+/**
+ * Ordered pairs to ping: all of them when n <= allUpTo, otherwise k distinct random targets
+ * (never itself) per source, in source order.
+ */
+export function samplePairs(n: number, k: number, rng: Rng, allUpTo = 16): Pair[] {
+  const out: Pair[] = [];
+  if (n <= allUpTo || k >= n - 1) {
+    for (let from = 0; from < n; from++) for (let to = 0; to < n; to++) if (from !== to) out.push({ from, to });
+    return out;
+  }
+  const others = Array.from({ length: n - 1 }, (_, j) => j);
+  for (let from = 0; from < n; from++) {
+    // partial Fisher-Yates over the n-1 other indices (j >= from maps to j+1)
+    for (let m = 0; m < k; m++) {
+      const r = m + randInt(rng, n - 1 - m);
+      const t = others[m]!; others[m] = others[r]!; others[r] = t;
+      const j = others[m]!;
+      out.push({ from, to: j >= from ? j + 1 : j });
+    }
+  }
+  return out;
+}
+
+/** What the lab reads from a daemon's `status` reply (the daemon may send more). */
+export interface NodeStatus {
+  nodeId: string;
+  name: string;
+  address: string | null;
+  joined: boolean;
+  ring?: { left1?: string; left2?: string; right1?: string; right2?: string };
+  connections?: Array<{ nodeId: string; kinds: string[]; session: boolean }>;
+  counters?: Record<string, number>;
+  drops?: Record<string, number>;
+}
+
+export interface CrawlInput {
+  view: Map<NodeId, NeighbourView>;
+  /** node id -> lab node name, for messages */
+  names: Map<NodeId, string>;
+  errors: string[];
+}
+
+/** Builds the crawl view from status replies (null = the node did not answer); names every problem. */
+export function crawlInput(replies: Array<{ name: string; status: NodeStatus | null; error?: string }>): CrawlInput {
+  const view = new Map<NodeId, NeighbourView>();
+  const names = new Map<NodeId, string>();
+  const errors: string[] = [];
+  for (const r of replies) {
+    if (!r.status) { errors.push(`${r.name}: no status${r.error ? ` (${r.error})` : ''}`); continue; }
+    const id = typeof r.status.nodeId === 'string' ? idFromHex(r.status.nodeId) : null;
+    if (id === null) { errors.push(`${r.name}: status has no 40-hex nodeId`); continue; }
+    if (names.has(id)) { errors.push(`${r.name}: same nodeId as ${names.get(id)}`); continue; }
+    names.set(id, r.name);
+    if (!r.status.joined) errors.push(`${r.name}: not joined`);
+    const v: NeighbourView = {};
+    for (const k of ['left1', 'left2', 'right1', 'right2'] as const) {
+      const hex = r.status.ring?.[k];
+      if (hex === undefined || hex === null) continue;
+      const n = typeof hex === 'string' ? idFromHex(hex) : null;
+      if (n === null) errors.push(`${r.name}: ring.${k} is not a 40-hex id`);
+      else v[k] = n;
+    }
+    view.set(id, v);
+  }
+  for (const [id, v] of view) {
+    const me = names.get(id)!;
+    const r1 = v.right1 === undefined ? undefined : view.get(v.right1);
+    const l1 = v.left1 === undefined ? undefined : view.get(v.left1);
+    if (view.size > 1 && v.right1 === undefined) errors.push(`${me}: no right1`);
+    else if (v.right1 !== undefined && r1 && r1.left1 !== id) errors.push(`${me}: its right1 ${names.get(v.right1)} has left1 ${label(names, r1.left1)}`);
+    if (view.size > 1 && v.left1 === undefined) errors.push(`${me}: no left1`);
+    else if (v.left1 !== undefined && l1 && l1.right1 !== id) errors.push(`${me}: its left1 ${names.get(v.left1)} has right1 ${label(names, l1.right1)}`);
+  }
+  return { view, names, errors };
+}
+
+function label(names: Map<NodeId, string>, id: NodeId | undefined): string {
+  if (id === undefined) return 'none';
+  return names.get(id) ?? id.toString(16).padStart(40, '0').slice(0, 8);
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+/** Whether `pid` is a live (not zombie) ringvpn daemon started with `config`: guards against reused pids. */
+export function isDaemon(pid: number, config: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/^\d+ \(.*\) Z/.test(stat)) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(config);
+  } catch {
+    return false;
+  }
+}
+
+/** `p`, or E_LAB_ABORTED as soon as `signal` fires (the work behind `p` is left to the teardown). */
+export function untilAborted<T>(signal: AbortSignal | undefined, p: Promise<T>): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(new LabError('E_LAB_ABORTED', 'interrupted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new LabError('E_LAB_ABORTED', 'interrupted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Last `n` lines of a file ('' when missing). */
+export function tailFile(path: string, n = 15): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,410 @@
+// Owns the ring lab: N real `ringvpn up` daemons in overlay mode, one per namespace on a bridge, that
+// outlive the process that started them (state in <dir>/state.json). It must not touch the root
+// namespace, and talks to the daemons only through files, signals, the control socket and ping.
+import { execFile } from 'node:child_process';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { RingvpnError } from '../config/errors.js';
+import { encodeKey, generateKeyPair } from '../config/keys.js';
+import { crawl, type CrawlResult } from '../core/crawl.js';
+import { Xoshiro128 } from '../core/rng.js';
+import { repoRoot, ringvpnArgv } from '../paths.js';
+import { requestControl } from '../runtime/control.js';
+import { Lan } from './lan.js';
+import {
+  checkName, crawlInput, DEFAULT_LAB, defaultDir, DEVICE, initialState, isDaemon, isLabNs, LabError, locateDir, mapLimit,
+  MAX_NODES, NS_PREFIX, nodeConfig, pointerPath, readState, removeStateDir, samplePairs, STATE_ROOT, tailFile, underlayAddress, underlayMac,
+  untilAborted, writeState, type LabNodeConfig, type LabState, type NodeStatus,
+} from './labstate.js';
+import { Netns, netnsSupport, type NsProcess } from './netns.js';
+import { ping, sleep } from './vpnlan.js';
+
+export { isDaemon, LabError, listLabs } from './labstate.js';
+export type { LabState, NodeStatus, LabNodeConfig } from './labstate.js';
+
+export const UDHCPC_SCRIPT = join(repoRoot, 'scripts/udhcpc.script');
+const pexec = promisify(execFile);
+
+export interface LabUpOptions {
+  nodes: number;
+  name?: string;
+  mode?: 'tap' | 'tun';
+  /** Fixed addresses in the configs (network.address) instead of DHCP. */
+  static?: boolean;
+  /** State directory (default /run/ringvpn-lab/<name>). */
+  dir?: string;
+  logLevel?: string;
+  /** Daemons started together (default 8) and the pause between batches (default 300 ms). */
+  batch?: number;
+  batchDelayMs?: number;
+  /** Per daemon, until its control socket answers (default 60 s). */
+  startTimeoutMs?: number;
+  /** Until every node has an address (default 60 s + 1 s per node). */
+  addressTimeoutMs?: number;
+  /** Edit node i's config before it is written. */
+  edit?: (cfg: LabNodeConfig, i: number) => void;
+  /** Leave a failed lab in place for inspection (default: tear it down). */
+  keepOnFailure?: boolean;
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface UpSummary { nodes: number; startMs: number; addressMs: number; totalMs: number }
+
+export interface LabNodeHandle {
+  index: number; name: string; ns: Netns; socket: string; vip: string | null; underlay: string;
+  config: string; log: string; pid: number | null;
+}
+
+export interface CheckOptions { sample?: number; seed?: number; concurrency?: number; allUpTo?: number; onProgress?: (line: string) => void }
+
+export interface CheckResult {
+  lab: string; nodes: number; ok: boolean; elapsedMs: number; seed: number;
+  status: { answered: number; failed: Array<{ node: string; error: string }> };
+  addresses: { assigned: number; missing: string[] };
+  pairs: { total: number; reachable: number; unreachable: Array<{ from: string; to: string; vip: string | null; why: string }> };
+  crawl: CrawlResult & { errors: string[] };
+}
+
+export interface DownReport {
+  lab: string; daemonsStopped: number; daemonsKilled: number;
+  /** nodes whose daemon had already exited or was never started */
+  notRunning: number;
+  namespaces: number; dirRemoved: string | null; notes: string[];
+}
+
+export type StatusReply = { name: string; status: NodeStatus | null; error?: string };
+
+export class RingLab {
+  summary: UpSummary | null = null;
+  private readonly procs = new Map<number, NsProcess>();
+
+  private constructor(readonly state: LabState, private readonly nss: Netns[], private readonly hub: Netns) {}
+
+  get name(): string { return this.state.name; }
+  get size(): number { return this.state.nodes.length; }
+
+  /** Builds the namespaces, starts every daemon in batches and waits until every node has an address. */
+  static async up(o: LabUpOptions): Promise<RingLab> {
+    const t0 = Date.now();
+    const name = checkName(o.name ?? DEFAULT_LAB);
+    const n = o.nodes;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new LabError('E_LAB_ARGS', `--nodes: expected 1-${MAX_NODES}, got ${n}`);
+    const mode = o.mode ?? 'tap';
+    const isStatic = o.static ?? false;
+    const say = o.onProgress ?? (() => {});
+    const support = await netnsSupport();
+    if (!support.ok) throw new RingvpnError('E_NOT_ROOT', `the lab builds network namespaces: ${support.why}`);
+    if (mode === 'tap' && !isStatic) await needUdhcpc();
+    const dir = o.dir ?? defaultDir(name);
+    if (join(dir, `node${n - 1}.sock`).length > 100) throw new LabError('E_LAB_ARGS', `--dir ${dir}: too long for Unix socket paths`);
+    const existing = (await listNamespaces()).filter((s) => isLabNs(name, s));
+    if (readState(locateDir(name, o.dir)) || existing.length) {
+      throw new LabError('E_LAB_EXISTS', `lab ${name} already exists (${existing.length} namespaces); remove it with: ringvpn lab down --name ${name}`);
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      if (o.dir) { mkdirSync(STATE_ROOT, { recursive: true, mode: 0o700 }); writeFileSync(pointerPath(name), dir + '\n', { mode: 0o600 }); }
+      const keys = Array.from({ length: n }, () => generateKeyPair());
+      const state = initialState({ name, dir, mode, static: isStatic, publicKeys: keys.map((k) => encodeKey(k.publicKey)) });
+      keys.forEach((k, i) => {
+        const cfg = nodeConfig({ lab: name, index: i, privateKey: encodeKey(k.privateKey), dir, mode, static: isStatic, logLevel: o.logLevel });
+        o.edit?.(cfg, i);
+        writeFileSync(state.nodes[i]!.config, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+      });
+      writeState(state);
+      const addressing = isStatic ? 'static addresses' : mode === 'tap' ? 'DHCP' : 'addresses assigned by the daemons';
+      say(`lab ${name}: ${n} namespaces on a bridge (${state.hub}), underlay 10.200.0.0/16, ${mode}, ${addressing}`);
+      const lan = await Lan.create(NS_PREFIX, state.nodes.map((_, i) => `${underlayAddress(i)}/16`), 1500, name);
+      const lab = new RingLab(state, lan.hosts, lan.hub);
+      await lab.pinUnderlay();
+      const t1 = Date.now();
+      await lab.startAll(o, say);
+      const t2 = Date.now();
+      await lab.waitForAddresses(state.nodes.map((_, i) => i), o.addressTimeoutMs ?? 60_000 + 1000 * n, say, o.signal);
+      const t3 = Date.now();
+      lab.summary = { nodes: n, startMs: t2 - t1, addressMs: t3 - t2, totalMs: t3 - t0 };
+      return lab;
+    } catch (e) {
+      if (o.signal?.aborted) {
+        const rep = await RingLab.down(name, { dir });
+        throw new LabError('E_LAB_ABORTED', `interrupted: removed the partial lab ${name} (${rep.daemonsStopped + rep.daemonsKilled} daemons, ${rep.namespaces} namespaces)`);
+      }
+      if (!o.keepOnFailure) await RingLab.down(name, { dir });
+      throw e;
+    }
+  }
+
+  /** A lab started earlier (by this or another process), found by name. */
+  static open(name = DEFAULT_LAB, dir?: string): RingLab {
+    const d = locateDir(checkName(name), dir);
+    const state = readState(d);
+    if (!state) throw new LabError('E_LAB_NOT_FOUND', `no lab named ${name} (no ${join(d, 'state.json')}); start one with: ringvpn lab up --nodes N --name ${name}`);
+    return new RingLab(state, state.nodes.map((s) => Netns.attach(s.ns)), Netns.attach(state.hub));
+  }
+
+  /** Stops every daemon, removes the namespaces and the state; tolerates a partial or missing lab. */
+  static async down(name = DEFAULT_LAB, o: { dir?: string; onProgress?: (line: string) => void; own?: Netns[] } = {}): Promise<DownReport> {
+    checkName(name);
+    const own = new Map((o.own ?? []).map((ns) => [ns.name, ns]));
+    const dir = locateDir(name, o.dir);
+    const say = o.onProgress ?? (() => {});
+    const rep: DownReport = { lab: name, daemonsStopped: 0, daemonsKilled: 0, notRunning: 0, namespaces: 0, dirRemoved: null, notes: [] };
+    let state: LabState | null = null;
+    try { state = readState(dir); } catch (e) { rep.notes.push(`${(e as Error).message}; removing by name`); }
+    if (!state) rep.notes.push(`no state in ${dir}`);
+    const live = (state?.nodes ?? []).filter((s) => s.pid !== null && isDaemon(s.pid, s.config));
+    rep.notRunning = (state?.nodes ?? []).length - live.length;
+    if (live.length) say(`stopping ${live.length} daemons`);
+    for (const s of live) signalGroup(s.pid!, 'SIGTERM');
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline && live.some((s) => isDaemon(s.pid!, s.config))) await sleep(100);
+    for (const s of live) {
+      if (isDaemon(s.pid!, s.config)) { signalGroup(s.pid!, 'SIGKILL'); rep.daemonsKilled++; } else rep.daemonsStopped++;
+    }
+    const names = (await listNamespaces()).filter((s) => isLabNs(name, s));
+    if (names.length) say(`removing ${names.length} namespaces`);
+    await mapLimit(names, 8, async (s) => { await (own.get(s) ?? Netns.attach(s)).destroy(); rep.namespaces++; });
+    rep.dirRemoved = removeStateDir(dir, rep.notes);
+    try { if (readFileSync(pointerPath(name), 'utf8').trim() === dir) rmSync(pointerPath(name)); } catch { /* none */ }
+    return rep;
+  }
+
+  node(i: number): LabNodeHandle {
+    const s = this.state.nodes[i];
+    if (!s) throw new LabError('E_LAB_ARGS', `lab ${this.name} has no node ${i} (0-${this.size - 1})`);
+    return { index: i, name: s.name, ns: this.nss[i]!, socket: s.socket, vip: s.vip, underlay: s.underlay, config: s.config, log: s.log, pid: s.pid };
+  }
+
+  status(i: number, timeoutMs = 5000): Promise<NodeStatus> {
+    return requestControl(this.node(i).socket, { cmd: 'status' }, timeoutMs) as Promise<NodeStatus>;
+  }
+
+  /** Status of every node, `limit` requests at a time. */
+  statuses(limit = 16): Promise<StatusReply[]> {
+    return mapLimit(this.state.nodes, limit, async (s, i) => {
+      try { return { name: s.name, status: await this.status(i) }; } catch (e) { return { name: s.name, status: null, error: (e as Error).message }; }
+    });
+  }
+
+  /** Whether node i's daemon is running. */
+  alive(i: number): boolean {
+    const p = this.procs.get(i);
+    if (p) return !p.hasExited();
+    const s = this.state.nodes[i];
+    return !!s && s.pid !== null && isDaemon(s.pid, s.config);
+  }
+
+  /** Starts node i's daemon (detached: it survives this process) and waits until its control socket answers. */
+  async start(i: number, timeoutMs = 60_000): Promise<void> {
+    const s = this.state.nodes[i];
+    if (!s) throw new LabError('E_LAB_ARGS', `no node ${i}`);
+    if (this.alive(i)) throw new LabError('E_LAB_START', `${s.name} is already running (pid ${s.pid})`);
+    appendFileSync(s.log, `--- ringvpn lab: starting ${s.name} at ${new Date().toISOString()}\n`);
+    const [cmd, ...args] = ringvpnArgv;
+    const p = this.nss[i]!.spawn(cmd!, [...args, 'up', '--config', s.config], { logFile: s.log });
+    p.child.unref();
+    this.procs.set(i, p);
+    s.pid = p.pid;
+    writeState(this.state);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.alive(i)) throw new LabError('E_LAB_START', `${s.name} exited during start-up (${await p.exited}); ${s.log}:\n${tailFile(s.log)}`);
+      try { await requestControl(s.socket, { cmd: 'ping' }, 1000); return; } catch { /* not yet */ }
+      if (Date.now() > deadline) throw new LabError('E_LAB_START', `${s.name} did not answer on ${s.socket} within ${timeoutMs} ms; ${s.log}:\n${tailFile(s.log)}`);
+      await sleep(200);
+    }
+  }
+
+  /** Stops node i's daemon: `signal` (default SIGTERM) to its process group, SIGKILL after 3 s. False if it was not running. */
+  async kill(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<boolean> {
+    const s = this.state.nodes[i];
+    if (!s) throw new LabError('E_LAB_ARGS', `no node ${i}`);
+    const was = s.pid !== null && this.alive(i);
+    if (was) {
+      signalGroup(s.pid!, signal);
+      const deadline = Date.now() + 3000;
+      while (this.alive(i) && Date.now() < deadline) await sleep(50);
+      if (this.alive(i)) signalGroup(s.pid!, 'SIGKILL');
+      while (this.alive(i)) await sleep(50);
+    }
+    this.procs.delete(i);
+    s.pid = null;
+    writeState(this.state);
+    return was;
+  }
+
+  /** Kills node i, starts it again with the same config and key, and waits until it has an address. */
+  async restart(i: number, timeoutMs = 60_000): Promise<void> {
+    await this.kill(i);
+    await this.start(i, timeoutMs);
+    await this.waitForAddresses([i], timeoutMs);
+  }
+
+  /**
+   * Gives each listed node an address: the OS DHCP client on the device (TAP, not --static), then
+   * polls status until the daemon reports one. Throws E_LAB_TIMEOUT naming the nodes without one.
+   */
+  async waitForAddresses(indices: number[], timeoutMs: number, say: (line: string) => void = () => {}, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const t0 = Date.now();
+    const failed: Array<{ i: number; why: string }> = [];
+    let done = 0;
+    const dhcp = this.state.mode === 'tap' && !this.state.static;
+    say(dhcp ? `waiting for addresses: busybox udhcpc on ${DEVICE} in each namespace` : 'waiting until every daemon reports its address');
+    await untilAborted(signal, mapLimit(indices, 16, async (i) => {
+      try {
+        if (signal?.aborted) throw new LabError('E_LAB_ABORTED', 'interrupted');
+        const vip = await this.acquire(i, deadline, dhcp);
+        say(`[${++done}/${indices.length}] ${this.state.nodes[i]!.name} ${vip} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (e) {
+        failed.push({ i, why: (e as Error).message });
+      }
+    }));
+    writeState(this.state);
+    if (signal?.aborted) throw new LabError('E_LAB_ABORTED', 'interrupted');
+    if (failed.length) {
+      failed.sort((a, b) => a.i - b.i);
+      const names = failed.map((f) => this.state.nodes[f.i]!.name);
+      const detail = failed.slice(0, 5).map((f) => {
+        const s = this.state.nodes[f.i]!;
+        return `--- ${s.name}: ${f.why}\n${s.log}:\n${tailFile(s.log, 12)}${dhcp ? `\n${s.dhcpLog}:\n${tailFile(s.dhcpLog, 6)}` : ''}`;
+      }).join('\n');
+      throw new LabError('E_LAB_TIMEOUT', `${failed.length} of ${indices.length} nodes have no address after ${(timeoutMs / 1000).toFixed(0)} s: ${names.slice(0, 30).join(', ')}${names.length > 30 ? ', …' : ''}\n${detail}`);
+    }
+  }
+
+  private async acquire(i: number, deadline: number, dhcp: boolean): Promise<string> {
+    const s = this.state.nodes[i]!;
+    let last = '';
+    if (dhcp) {
+      for (let attempt = 1; ; attempt++) {
+        if (!this.alive(i)) throw new Error('daemon not running');
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`udhcpc got no lease (${attempt - 1} attempts): ${last}`);
+        const r = await this.nss[i]!.exec('busybox', ['udhcpc', '-i', DEVICE, '-f', '-q', '-n', '-t', '20', '-T', '1',
+          '-O', 'mtu', '-O', 'staticroutes', '-s', UDHCPC_SCRIPT], { allowFail: true, timeoutMs: Math.max(1000, Math.min(left, 40_000)) });
+        appendFileSync(s.dhcpLog, `--- attempt ${attempt} at ${new Date().toISOString()}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+        if (r.code === 0) break;
+        last = (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] ?? `exit ${r.code}`;
+        await sleep(1000);
+      }
+    }
+    for (;;) {
+      try {
+        const st = await this.status(i);
+        if (st.address) { s.vip = st.address; return st.address; }
+        last = 'status reports no address';
+      } catch (e) { last = (e as Error).message; }
+      if (Date.now() > deadline) throw new Error(last);
+      await sleep(500);
+    }
+  }
+
+  /** Status of every node and the ring crawl over their `ring` pointers. */
+  async crawl(replies?: StatusReply[]): Promise<CrawlResult & { errors: string[] }> {
+    const input = crawlInput(replies ?? await this.statuses());
+    return { ...crawl(input.view), errors: input.errors };
+  }
+
+  /** Status, crawl and pings (all ordered pairs up to 16 nodes, else `sample` random targets per node). */
+  async check(o: CheckOptions = {}): Promise<CheckResult> {
+    const t0 = Date.now();
+    const say = o.onProgress ?? (() => {});
+    const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const replies = await this.statuses();
+    const failed = replies.flatMap((r) => (r.status ? [] : [{ node: r.name, error: r.error ?? 'no answer' }]));
+    say(`status: ${replies.length - failed.length}/${replies.length} nodes answered`);
+    const cr = await this.crawl(replies);
+    const vips = replies.map((r) => r.status?.address ?? null);
+    // a node that does not answer is still pinged at its last known address
+    const targets = vips.map((v, i) => v ?? (replies[i]!.status ? null : this.state.nodes[i]!.vip));
+    const pairs = samplePairs(this.size, o.sample ?? 4, new Xoshiro128(seed), o.allUpTo ?? 16);
+    let done = 0, good = 0;
+    const every = Math.max(1, Math.ceil(pairs.length / 20));
+    const results = await mapLimit(pairs, o.concurrency ?? 16, async (p) => {
+      const vip = targets[p.to] ?? null;
+      let why = '';
+      if (!vip) why = `${this.state.nodes[p.to]!.name} has no address`;
+      else if ((await ping(this.nss[p.from]!, vip, 3, 1)) === 0) why = 'no reply';
+      if (!why) good++;
+      if (++done % every === 0 || done === pairs.length) say(`[${done}/${pairs.length}] pings, ${good} answered`);
+      return { from: this.state.nodes[p.from]!.name, to: this.state.nodes[p.to]!.name, vip, why };
+    });
+    const unreachable = results.filter((r) => r.why);
+    const missing = vips.flatMap((v, i) => (v ? [] : [this.state.nodes[i]!.name]));
+    const crawlOk = cr.ok && cr.nodes === this.size && cr.errors.length === 0;
+    return {
+      lab: this.name, nodes: this.size, seed, elapsedMs: Date.now() - t0,
+      ok: failed.length === 0 && missing.length === 0 && unreachable.length === 0 && crawlOk,
+      status: { answered: replies.length - failed.length, failed },
+      addresses: { assigned: this.size - missing.length, missing },
+      pairs: { total: pairs.length, reachable: pairs.length - unreachable.length, unreachable },
+      crawl: cr,
+    };
+  }
+
+  /** Stops every daemon, removes the namespaces and the state directory. */
+  async down(onProgress?: (line: string) => void): Promise<DownReport> {
+    // our own Netns objects, so this process forgets them too (netns.ts cleans up the rest on exit)
+    const rep = await RingLab.down(this.name, { dir: this.state.dir, onProgress, own: [...this.nss, this.hub] });
+    this.procs.clear();
+    return rep;
+  }
+
+  /**
+   * Fixed MACs and permanent neighbour entries on the underlay. The kernel's ARP cache is one table
+   * for all namespaces, capped by gc_thresh3 (1024 unless the root namespace raises it); 64 nodes that
+   * talk to each other overflow it (sendmsg: ENOBUFS). Permanent entries do not count toward the cap.
+   */
+  private async pinUnderlay(): Promise<void> {
+    const file = join(this.state.dir, 'underlay.neigh');
+    writeFileSync(file, this.state.nodes.map((s) => `neigh replace ${s.underlay} lladdr ${underlayMac(s.index)} dev eth0 nud permanent\n`).join(''));
+    await mapLimit(this.nss, 8, async (ns, i) => {
+      await ns.ip(['link', 'set', 'eth0', 'address', underlayMac(i)]);
+      await ns.ip(['-force', '-batch', file]);
+    });
+  }
+
+  /** Starts node 0 (the seed) alone, then the rest in batches. */
+  private async startAll(o: LabUpOptions, say: (line: string) => void): Promise<void> {
+    const n = this.size;
+    const batch = Math.max(1, o.batch ?? 8);
+    const groups: number[][] = [[0]];
+    for (let i = 1; i < n; i += batch) groups.push(Array.from({ length: Math.min(batch, n - i) }, (_, k) => i + k));
+    let done = 0;
+    const t0 = Date.now();
+    for (const [g, group] of groups.entries()) {
+      if (o.signal?.aborted) throw new LabError('E_LAB_ABORTED', 'interrupted');
+      const res = await untilAborted(o.signal, Promise.allSettled(group.map(async (i) => {
+        await this.start(i, o.startTimeoutMs ?? 60_000);
+        say(`[${++done}/${n}] ${this.state.nodes[i]!.name} up (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      })));
+      const bad = res.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+      if (bad.length) throw new LabError('E_LAB_START', `${bad.length} daemons failed to start:\n${bad.join('\n')}`);
+      if (g < groups.length - 1) await sleep(o.batchDelayMs ?? 300);
+    }
+  }
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try { process.kill(-pid, sig); } catch { try { process.kill(pid, sig); } catch { /* gone */ } }
+}
+
+async function listNamespaces(): Promise<string[]> {
+  try {
+    const { stdout } = await pexec('ip', ['netns', 'list']);
+    return stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+async function needUdhcpc(): Promise<void> {
+  try {
+    const { stdout } = await pexec('busybox', ['--list']);
+    if (stdout.split('\n').includes('udhcpc')) return;
+  } catch { /* missing */ }
+  throw new LabError('E_LAB_MISSING_TOOL', 'the lab runs the OS DHCP client `busybox udhcpc` (apt-get install busybox), or use --static');
+}
