@@ -4,7 +4,7 @@
 // and a restarted node gets its address back.
 import { randomBytes } from 'node:crypto';
 import { netTest } from './support.js';
-import { RingLab } from '../../ts/lab/ringlab.js';
+import { RingLab, UDHCPC_SCRIPT } from '../../ts/lab/ringlab.js';
 import { requestControl } from '../../ts/runtime/control.js';
 import { transfer } from '../../ts/lab/transfer.js';
 
@@ -13,13 +13,17 @@ type Conn = { nodeId: string; session: boolean; dataplane: { txPackets?: number;
 type Status = { nodeId: string; address: string | null; connections: Conn[]; dataPeers: Array<{ nodeId: string; dataplane: Conn['dataplane'] }> };
 
 async function ping(lab: RingLab, from: number, vip: string): Promise<boolean> {
-  const r = await lab.node(from).ns.exec('ping', ['-c', '3', '-i', '0.2', '-W', '1', vip], { allowFail: true, timeoutMs: 8_000 });
+  const r = await lab.node(from).ns.exec('ping', ['-c', '6', '-i', '0.2', '-W', '1', vip], { allowFail: true, timeoutMs: 8_000 });
   return /[1-9]\d* received/.test(String(r.stdout));
 }
 
 netTest('8-node virtual LAN: DHCP from the OS client, all-pairs ping, DNS, direct TCP, recovery from 2 crashes, address kept on restart', async (t) => {
   const name = 't' + randomBytes(3).toString('hex');
-  const lab = await RingLab.up({ nodes: N, name, dir: `/tmp/ringvpn-lab-${name}`, onProgress: (l) => t.log(l) });
+  // node2 is a router for 10.99.0.0/24 (a dummy interface in its namespace stands for the site behind it)
+  const lab = await RingLab.up({
+    nodes: N, name, dir: `/tmp/ringvpn-lab-${name}`, onProgress: (l) => t.log(l),
+    edit: (cfg, i) => { if (i === 2 && cfg.network) cfg.network.routes = ['10.99.0.0/24']; },
+  });
   try {
     // 1. every address was configured on the device by udhcpc, and it is the one the daemon claimed
     const st: Status[] = [];
@@ -40,6 +44,24 @@ netTest('8-node virtual LAN: DHCP from the OS client, all-pairs ping, DNS, direc
     // 3. names resolve through the DNS on the device
     const ns = await lab.node(0).ns.exec('busybox', ['nslookup', 'node5.ringvpn', '10.128.0.1'], { allowFail: true, timeoutMs: 10_000 });
     t.true(String(ns.stdout).includes(st[5]!.address!), `node5.ringvpn -> ${st[5]!.address}: ${String(ns.stdout)}`);
+
+    // 3b. router mode: node0 learns the subnet, its OS gets the route by DHCP (option 121), and reaches the site
+    const r2 = lab.node(2).ns;
+    await r2.ip(['link', 'add', 'site0', 'type', 'dummy']);
+    await r2.ip(['addr', 'add', '10.99.0.1/24', 'dev', 'site0']);
+    await r2.ip(['link', 'set', 'site0', 'up']);
+    const tr = Date.now();
+    let learned = false;
+    while (Date.now() - tr < 45_000 && !learned) {
+      const s0 = await lab.status(0) as unknown as { lan: { routes: Array<{ cidr: string }> } };
+      learned = s0.lan.routes.some((x) => x.cidr === '10.99.0.0/24');
+      if (!learned) await new Promise((res) => setTimeout(res, 1_000));
+    }
+    t.true(learned, 'node0 learned the announced subnet from the DHT');
+    await lab.node(0).ns.exec('busybox', ['udhcpc', '-i', 'rv0', '-f', '-q', '-n', '-t', '5', '-T', '1', '-O', 'mtu', '-O', 'staticroutes', '-s', UDHCPC_SCRIPT], { timeoutMs: 20_000 });
+    const rt = await lab.node(0).ns.exec('ip', ['route', 'show', '10.99.0.0/24']);
+    t.true(String(rt.stdout).includes('via 10.128.0.1'), `DHCP installed the route: ${String(rt.stdout)}`);
+    t.true(await ping(lab, 0, '10.99.0.1'), 'node0 reaches the subnet behind node2');
 
     // 4. a TCP transfer uses a direct session (counters: bulk on the direct peer, almost nothing relayed)
     const r = await transfer(lab.node(1).ns, lab.node(6).ns, st[6]!.address!, 20 * 1024 * 1024);

@@ -10,6 +10,7 @@ import { Daemon } from '../runtime/daemon.js';
 import { requestControl } from '../runtime/control.js';
 import { createLogger } from '../runtime/log.js';
 import { printStatus } from './status.js';
+import { renderRingStatus, type RingStatus } from './ringstatus.js';
 import { registerLab } from './lab.js';
 import { registerPki } from './pki.js';
 
@@ -56,6 +57,7 @@ program.command('status')
     const path = opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
     const status = await requestControl(path, { cmd: 'status' });
     if (opts.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+    else if ((status as { mode?: string }).mode === 'overlay') process.stdout.write(renderRingStatus(status as RingStatus));
     else printStatus(status as Parameters<typeof printStatus>[0]);
   });
 
@@ -81,11 +83,12 @@ program.command('crawl')
   });
 
 program.command('demo')
-  .description('two nodes in network namespaces: bring the VPN up, show status, ping, measure, tear down (root)')
-  .option('--seconds <n>', 'throughput measurement length', '3')
-  .action(async (opts: { seconds: string }) => {
+  .description('a virtual LAN of overlay daemons in network namespaces: DHCP, all-pairs ping, crawl, DNS, a transfer, status, tear down (root)')
+  .option('-n, --nodes <n>', 'number of nodes', '8')
+  .option('--mib <n>', 'size of the TCP transfer', '100')
+  .action(async (opts: { nodes: string; mib: string }) => {
     const { runDemo } = await import('./demo.js');
-    await runDemo({ seconds: Number(opts.seconds) });
+    await runDemo({ nodes: Math.max(3, Number(opts.nodes) || 8), mib: Math.max(1, Number(opts.mib) || 100) });
   });
 
 program.command('sim')

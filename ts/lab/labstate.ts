@@ -75,7 +75,7 @@ export interface LabNodeConfig {
   listenPort: number;
   controlSocket: string;
   log: { level: string };
-  network: { id: string; subnet: string; domain: string; dhcp: boolean; address?: string };
+  network: { id: string; subnet: string; domain: string; dhcp: boolean; address?: string; routes?: string[] };
   overlay: { bootstrap: string[] };
   [extra: string]: unknown;
 }

@@ -327,7 +327,7 @@ export class RingLab {
       const vip = targets[p.to] ?? null;
       let why = '';
       if (!vip) why = `${this.state.nodes[p.to]!.name} has no address`;
-      else if ((await ping(this.nss[p.from]!, vip, 3, 1)) === 0) why = 'no reply';
+      else if ((await ping(this.nss[p.from]!, vip, 6, 1)) === 0) why = 'no reply';
       if (!why) good++;
       if (++done % every === 0 || done === pairs.length) say(`[${done}/${pairs.length}] pings, ${good} answered`);
       return { from: this.state.nodes[p.from]!.name, to: this.state.nodes[p.to]!.name, vip, why };

@@ -1,0 +1,47 @@
+// Owns the human-readable rendering of `ringvpn status` for an overlay-mode node: ring neighbours,
+// connections by kind, data peers, DHT entries, LAN services, counters and drops.
+// It must not fetch anything; it formats the object the daemon returned.
+
+interface DataplanePeer { rxBytes?: number; txBytes?: number; rxPackets?: number; txPackets?: number; txRelayedPackets?: number; rxRelayedPackets?: number; sessions?: number }
+interface Conn { short: string; kinds: string[]; session: boolean; endpoint: string | null; dataplane: DataplanePeer | null }
+export interface RingStatus {
+  mode: 'overlay'; nodeId: string; name: string | null; device: string; devMode: string; address: string | null; prefix: number;
+  listen: string | null; endpoints: string[]; joined: boolean; sizeEstimate: number; uptimeMs: number;
+  ring: Record<string, string | undefined>; connections: Conn[];
+  dataPeers: Array<{ nodeId: string; allowed: string[]; session: boolean; dataplane: DataplanePeer | null }>;
+  lan: { subnet: string; service: string; domain: string; routes: Array<{ cidr: string; router: string }>; routesAnnounced: string[]; counters: Record<string, number> };
+  services: { dhcp: { binding: unknown } | null };
+  dht: { entries: number; leases: number; pending: number };
+  links: Record<string, number>; counters: Record<string, unknown>; drops: Record<string, number>;
+}
+
+const short = (h?: string): string => (h ? h.slice(0, 8) : '-');
+const n = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
+
+export function renderRingStatus(s: RingStatus): string {
+  const out: string[] = [];
+  out.push(`node ${s.nodeId} (${s.name ?? 'no name'})  ${s.joined ? 'joined' : 'joining'}  ring size ~${s.sizeEstimate}  up ${Math.round(s.uptimeMs / 1000)} s`);
+  out.push(`device ${s.device} (${s.devMode})  address ${s.address ? `${s.address}/${s.prefix}` : 'not yet claimed'}  subnet ${s.lan.subnet}  service ${s.lan.service}  domain ${s.lan.domain}`);
+  out.push(`listening ${s.listen ?? '-'}  endpoints ${s.endpoints.join(', ') || '-'}`);
+  out.push(`ring: left2 ${short(s.ring.left2)}  left1 ${short(s.ring.left1)}  [self ${short(s.nodeId)}]  right1 ${short(s.ring.right1)}  right2 ${short(s.ring.right2)}`);
+  out.push('');
+  out.push(`connections (${s.connections.length}):`);
+  for (const c of s.connections) {
+    const d = c.dataplane ?? {};
+    out.push(`  ${c.short}  ${c.kinds.join('+') || '-'}  ${c.session ? 'session' : 'NO SESSION'}  ${c.endpoint ?? '-'}  tx ${n(d.txPackets)} rx ${n(d.rxPackets)} pkts` +
+      (n(d.txRelayedPackets) + n(d.rxRelayedPackets) ? `  relayed tx ${n(d.txRelayedPackets)} rx ${n(d.rxRelayedPackets)}` : ''));
+  }
+  if (s.dataPeers.length) {
+    out.push(`data peers without an overlay connection (${s.dataPeers.length}):`);
+    for (const p of s.dataPeers) out.push(`  ${short(p.nodeId)}  ${p.allowed.join(' ')}  ${p.session ? 'session' : 'via overlay'}  relayed tx ${n(p.dataplane?.txRelayedPackets)}`);
+  }
+  out.push('');
+  out.push(`DHT: ${s.dht.entries} entries held, ${s.dht.leases} own values renewed, ${s.dht.pending} operations pending`);
+  out.push(`routes: announced ${s.lan.routesAnnounced.join(', ') || 'none'}; learned ${s.lan.routes.map((r) => `${r.cidr} via ${r.router}`).join(', ') || 'none'}`);
+  out.push(`lan: ${Object.entries(s.lan.counters).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
+  out.push(`links: ${Object.entries(s.links).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
+  out.push('counters: ' + Object.entries(s.counters).map(([k, v]) => `${k}=${String(v)}`).join('  '));
+  const drops = Object.entries(s.drops).filter(([, v]) => v > 0);
+  out.push('drops: ' + (drops.length ? drops.map(([k, v]) => `${k}=${v}`).join('  ') : 'none'));
+  return out.join('\n') + '\n';
+}
