@@ -14,6 +14,7 @@ assert.strictEqual(m.FRAME_TYPE_PROBE, 7);
 assert.strictEqual(m.RELAY_HEADER_LEN, 44);
 assert.ok(m.dropReasons().includes('source_not_allowed'));
 assert.ok(m.dropReasons().includes('relay_no_route'));
+assert.ok(m.dropReasons().includes('relay_src_mismatch'));
 
 const cfg = (o) => Object.assign({ mode: 'tun', ifname: 'rvsmoke' + (process.pid % 10000), listenPort: 0, listenAddress: '127.0.0.1' }, o);
 assert.throws(() => m.Engine.start(cfg({ mode: 'bridge' }), () => {}), /^Error: E_CONFIG: /);
@@ -36,6 +37,15 @@ if (process.getuid && process.getuid() === 0) {
   e.setPeer(2, null, ['10.99.0.3/32'], { via: null });
   p2 = e.stats().peers.find((p) => p.peerId === 2);
   assert.deepStrictEqual([p2.nodeId, p2.via ?? null], ['03'.repeat(20), null]);
+  // relayOnly: default false, set, kept when omitted, cleared; must be a boolean.
+  assert.strictEqual(p2.relayOnly, false);
+  e.setPeer(2, null, ['10.99.0.3/32'], { relayOnly: true });
+  e.setPeer(2, null, ['10.99.0.3/32'], { via: 1 });
+  p2 = e.stats().peers.find((p) => p.peerId === 2);
+  assert.deepStrictEqual([p2.relayOnly, p2.via], [true, 1]);
+  e.setPeer(2, null, ['10.99.0.3/32'], { relayOnly: false });
+  assert.strictEqual(e.stats().peers.find((p) => p.peerId === 2).relayOnly, false);
+  assert.throws(() => e.setPeer(2, null, [], { relayOnly: 'yes' }), /^Error: E_CONFIG: /);
   // Runtime address (engine only: the smoke namespace's routes stay untouched) and device writes.
   e.setAddress('10.99.0.1/24', false);
   e.setAddress(null, false);

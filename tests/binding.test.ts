@@ -22,7 +22,8 @@ test('constants agree across the seam', (t) => {
   t.is(b.RELAY_DEFAULT_TTL, 16);
   t.is(b.NODE_ID_LEN, 20);
   for (const r of ['replay', 'auth_failed', 'unknown_index', 'source_not_allowed', 'short_frame', 'unknown_type',
-    'relay_malformed', 'relay_unknown_source', 'relay_ttl', 'relay_no_route', 'service_unhandled']) {
+    'relay_malformed', 'relay_unknown_source', 'relay_ttl', 'relay_no_route', 'service_unhandled',
+    'relay_src_mismatch']) {
     t.true(b.dropReasons().includes(r), r);
   }
 });

@@ -100,17 +100,17 @@ pub struct SessionInit {
 #[napi(object)]
 pub struct EngineEvent {
     #[napi(
-        ts_type = "'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'relay_source'"
+        ts_type = "'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'source_unknown'"
     )]
     pub kind: String,
     /// handshake: source address; endpoint: the peer's new address; miss: the destination IP;
-    /// relay_source: the inner source IP.
+    /// source_unknown: the inner source IP that is not in the peer's allowed prefixes.
     pub from: Option<String>,
     pub peer_id: Option<u32>,
     /// rekey: the session's local index.
     pub local_index: Option<u32>,
     /// handshake: the whole frame; control: the decrypted payload; device: the intercepted
-    /// frame (TAP: Ethernet frame, TUN: IP packet); relay_source: the 20-byte source node id.
+    /// frame (TAP: Ethernet frame, TUN: IP packet); source_unknown: the peer's 20-byte node id.
     pub data: Option<Buffer>,
 }
 
@@ -122,16 +122,20 @@ pub struct PeerStats {
     pub rx_bytes: i64,
     pub tx_packets: i64,
     pub tx_bytes: i64,
-    /// This peer's packets sent through its via hop as RELAY frames (frame bytes).
+    /// This peer's end-to-end frames sent inside RELAY frames through its via hop (outer frame
+    /// bytes; the inner frames also count in txPackets/txBytes).
     pub tx_relayed_packets: i64,
     pub tx_relayed_bytes: i64,
-    /// Relayed packets from this peer delivered to the device (frame bytes).
+    /// RELAY frames for us whose end-to-end frame from this peer opened (outer frame bytes;
+    /// the inner frames also count in rxPackets/rxBytes).
     pub rx_relayed_packets: i64,
     pub rx_relayed_bytes: i64,
     /// Hex node id, or null.
     pub node_id: Option<String>,
     /// Peer id of the via hop, or null.
     pub via: Option<u32>,
+    /// Sent through the via hop even with an endpoint.
+    pub relay_only: bool,
     /// Unix ms of the last setSession.
     pub last_handshake_ms: Option<i64>,
     /// Unix ms of the last authenticated packet.
@@ -263,8 +267,8 @@ fn event(e: Event) -> EngineEvent {
             out.kind = "miss".into();
             out.from = Some(dst.to_string());
         }
-        Event::RelaySource { node, addr } => {
-            out.kind = "relay_source".into();
+        Event::SourceUnknown { node, addr } => {
+            out.kind = "source_unknown".into();
             out.from = Some(addr.to_string());
             out.data = Some(node.to_vec().into());
         }
@@ -302,10 +306,11 @@ impl Engine {
 
     /// Add or update a peer. `endpoint` null keeps the current one (or none). `opts.nodeId`
     /// (20 bytes) sets the peer's overlay id; `opts.via` sets (number) or clears (null) the
-    /// peer id of the overlay next hop used while this peer has no session. Omitted fields keep
-    /// their current values.
+    /// peer id of the overlay hop that carries this peer's end-to-end frames while it has no
+    /// endpoint; `opts.relayOnly` (default false) sends through `via` even with an endpoint.
+    /// Omitted fields keep their current values.
     #[napi(
-        ts_args_type = "peerId: number, endpoint: string | null, allowedIps: string[], opts?: { nodeId?: Buffer; via?: number | null }"
+        ts_args_type = "peerId: number, endpoint: string | null, allowedIps: string[], opts?: { nodeId?: Buffer; via?: number | null; relayOnly?: boolean }"
     )]
     pub fn set_peer(
         &self,
@@ -336,6 +341,9 @@ impl Engine {
                 Some(Either::A(v)) => Some(Some(v)),
                 Some(Either::B(Null)) => Some(None),
             };
+            po.relay_only = o
+                .get::<bool>("relayOnly")
+                .map_err(|_| err("E_CONFIG", "opts.relayOnly must be a boolean"))?;
         }
         self.inner
             .set_peer(peer_id, endpoint, allowed, po)
@@ -437,6 +445,7 @@ impl Engine {
                     rx_relayed_bytes: n(p.rx_relayed_bytes),
                     node_id: p.node_id.as_ref().map(relay::to_hex),
                     via: p.via,
+                    relay_only: p.relay_only,
                     last_handshake_ms: p.last_handshake_ms.map(n),
                     last_rx_ms: p.last_rx_ms.map(n),
                     sessions: u32::try_from(p.sessions).unwrap_or(u32::MAX),

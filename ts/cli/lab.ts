@@ -15,6 +15,11 @@ function int(v: string, what: string, min: number): number {
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/** `ringvpn lab status | head` closes stdout early: end quietly instead of an EPIPE stack trace. */
+function quietPipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw e; });
+}
+
 export function registerLab(program: Command): void {
   const lab = program.command('lab').description('a lab of N overlay daemons in network namespaces on one bridge (root)');
 
@@ -64,12 +69,14 @@ export function registerLab(program: Command): void {
     .option('--dir <dir>', 'state directory')
     .option('--sample <k>', 'random ping targets per node when there are more than 16 nodes', '4')
     .option('--seed <s>', 'seed for the sample (default random; printed)')
+    .option('--count <n>', 'echo requests per pair, 0.2 s apart (any reply counts)', '6')
     .option('--json', 'print the result as JSON')
-    .action(async (o: { name: string; dir?: string; sample: string; seed?: string; json?: boolean }) => {
+    .action(async (o: { name: string; dir?: string; sample: string; seed?: string; count: string; json?: boolean }) => {
+      quietPipe();
       const { RingLab } = await import('../lab/ringlab.js');
       const l = RingLab.open(o.name, o.dir);
       const r = await l.check({
-        sample: int(o.sample, 'sample', 1), seed: o.seed === undefined ? undefined : int(o.seed, 'seed', 0),
+        sample: int(o.sample, 'sample', 1), seed: o.seed === undefined ? undefined : int(o.seed, 'seed', 0), count: int(o.count, 'count', 1),
         onProgress: o.json ? err : out,
       });
       if (o.json) out(JSON.stringify(r, null, 2));
@@ -92,6 +99,7 @@ export function registerLab(program: Command): void {
     .option('--dir <dir>', 'state directory')
     .option('--json', 'print JSON')
     .action(async (o: { name?: string; dir?: string; json?: boolean }) => {
+      quietPipe();
       const { RingLab, listLabs, isDaemon } = await import('../lab/ringlab.js');
       if (o.name === undefined && o.dir === undefined) {
         const labs = listLabs().map((x) => ({
@@ -111,7 +119,8 @@ export function registerLab(program: Command): void {
         connections: r.status?.connections?.length ?? null, error: r.error,
       }));
       if (o.json) { out(JSON.stringify({ lab: l.name, mode: l.state.mode, static: l.state.static, dir: l.state.dir, nodes: rows }, null, 2)); return; }
-      out(`lab ${l.name}: ${rows.length} nodes, ${l.state.mode}${l.state.static ? ', static' : ', DHCP'}, state in ${l.state.dir}`);
+      const addressing = l.state.static ? 'static addresses' : l.state.mode === 'tap' ? 'DHCP' : 'addresses from the daemons';
+      out(`lab ${l.name}: ${rows.length} nodes, ${l.state.mode}, ${addressing}, state in ${l.state.dir}`);
       for (const r of rows) {
         const d = r.running ? `pid ${r.pid}` : 'not running';
         out(r.error !== undefined

@@ -55,6 +55,17 @@ const overlaySchema = z.strictObject({
   advertise: z.array(endpoint).default([]),
 });
 
+/** Private group: only members certified by the CA may link (overlay mode). */
+const pkiSchema = z.strictObject({
+  /** the group CA certificate (PEM) */
+  ca: z.string().min(1),
+  /** this node's certificate (PEM), from `ringvpn ca sign` */
+  cert: z.string().min(1),
+  /** a CRL file or http(s) URL, polled every crlPollSeconds */
+  crl: z.string().min(1).optional(),
+  crlPollSeconds: z.number().int().min(1).max(86_400).default(60),
+});
+
 export const configSchema = z.strictObject({
   privateKey: key.optional(),
   privateKeyFile: z.string().min(1).optional(),
@@ -64,6 +75,7 @@ export const configSchema = z.strictObject({
   address: ipv4Cidr.optional(),
   network: networkSchema.optional(),
   overlay: overlaySchema.optional(),
+  pki: pkiSchema.optional(),
   device: z.strictObject({
     mode: z.enum(['tap', 'tun']).default('tap'),
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').default('ringvpn0'),
@@ -121,6 +133,7 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   if ((c.address === undefined) === (c.network === undefined)) {
     fail('address', 'give exactly one of `address` (static peers) or `network` (overlay mode)');
   }
+  if (c.pki && !c.network) fail('pki', 'a private group needs overlay mode (`network`)');
   if (c.network && c.peers.length) fail('peers', 'static peers are not used in overlay mode (`network`); list bootstrap endpoints in overlay.bootstrap');
   if (c.network) {
     const net = parseCidr(c.network.subnet)!;

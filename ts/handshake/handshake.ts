@@ -52,7 +52,8 @@ export type RejectCode =
   | 'unknown_index'
   | 'bad_payload'
   | 'replay'
-  | 'internal';
+  | 'internal'
+  | `cert_${string}`;
 
 /** What Rust's setSession needs (docs/interfaces.md). */
 export interface SessionKeys {
@@ -103,6 +104,26 @@ export interface HandshakerOptions {
    * the handshaker adds the peer itself.
    */
   admit?: (staticPublic: Uint8Array) => number | null;
+  /**
+   * Group PKI: our certificate (DER), sent after the timestamp in the initiation payload and as the
+   * response payload. Read at every handshake, so a renewed certificate is used at once.
+   */
+  certificate?: () => Uint8Array | null;
+  /**
+   * Group PKI: decides on the peer's certificate before anything is installed (the responder: before
+   * admission and before its timestamp counts; the initiator: before the session). A refusal is
+   * reported as `cert_<code>`.
+   */
+  verifyPeer?: (c: PeerCertificateCheck) => { ok: true } | { ok: false; code: string };
+}
+
+export interface PeerCertificateCheck {
+  /** known peer id (the initiator always knows it; a responder only for configured or admitted peers) */
+  peerId: number | null;
+  staticPublic: Uint8Array;
+  certificate: Uint8Array | null;
+  /** true when we initiated (the check of the node we meant to reach) */
+  weInitiated: boolean;
 }
 
 interface Pending {
@@ -158,6 +179,8 @@ export class Handshaker {
   private readonly prologue: Uint8Array;
   private readonly dh: DhFn;
   private readonly admit: ((staticPublic: Uint8Array) => number | null) | undefined;
+  private readonly certificate: (() => Uint8Array | null) | undefined;
+  private readonly verifyPeer: HandshakerOptions['verifyPeer'];
   private readonly macKeyMine: Uint8Array;
   private readonly peers = new Map<number, Peer>();
   private readonly byKey = new Map<string, number>();
@@ -174,6 +197,8 @@ export class Handshaker {
     this.prologue = new Uint8Array(o.prologue ?? DEFAULT_PROLOGUE);
     this.dh = o.dh ?? x25519;
     this.admit = o.admit;
+    this.certificate = o.certificate;
+    this.verifyPeer = o.verifyPeer;
     this.macKeyMine = mac1Key(this.s.publicKey);
   }
 
@@ -285,12 +310,20 @@ export class Handshaker {
 
   // ------------------------------------------------------------ internals
 
+  private withCert(head: Uint8Array): Uint8Array {
+    const cert = this.certificate?.();
+    if (!cert?.length) return head;
+    const out = new Uint8Array(head.length + cert.length);
+    out.set(head); out.set(cert, head.length);
+    return out;
+  }
+
   private sendInitiation(peer: Peer, now: number): Action[] {
     this.dropPending(peer);
     const hs = new HandshakeState({ pattern: PATTERN_IK, initiator: true, prologue: this.prologue, s: this.s, rs: peer.staticPublic, random: this.random, dh: this.dh });
     let ts = tai64n(now);
     if (peer.lastSentTs && compareBytes(ts, peer.lastSentTs) <= 0) ts = incremented(peer.lastSentTs);
-    const msg = hs.writeMessage(ts);
+    const msg = hs.writeMessage(this.withCert(ts));
     if (!msg.ok) return [{ kind: 'rejected', code: msg.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
     peer.lastSentTs = ts;
     const localIndex = this.allocIndex(peer.id, true);
@@ -303,6 +336,12 @@ export class Handshaker {
     const r = hs.readMessage(m.noise);
     if (!r.ok) return [{ kind: 'rejected', code: r.code === 'wrong_turn' || r.code === 'nonce_exhausted' ? 'internal' : r.code }];
     const rs = hs.remoteStatic();
+    if (r.value.length < TIMESTAMP_LEN) return [{ kind: 'rejected', code: 'bad_payload' }];
+    if (rs && this.verifyPeer) {
+      const known = this.byKey.get(hex(rs));
+      const v = this.verifyPeer({ peerId: known ?? null, staticPublic: rs, certificate: r.value.length > TIMESTAMP_LEN ? r.value.slice(TIMESTAMP_LEN) : null, weInitiated: false });
+      if (!v.ok) return [{ kind: 'rejected', code: `cert_${v.code}`, ...(known !== undefined ? { peerId: known } : {}) }];
+    }
     let peerId = rs ? this.byKey.get(hex(rs)) : undefined;
     if (peerId === undefined && rs && this.admit && hex(rs) !== hex(this.s.publicKey)) {
       const id = this.admit(rs);
@@ -310,13 +349,14 @@ export class Handshaker {
     }
     const peer = peerId === undefined ? undefined : this.peers.get(peerId);
     if (!peer) return [{ kind: 'rejected', code: 'unknown_peer' }];
-    if (r.value.length !== TIMESTAMP_LEN) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];
+    if (!this.verifyPeer && r.value.length !== TIMESTAMP_LEN) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];
+    const ts = r.value.slice(0, TIMESTAMP_LEN);
     const seen = this.greatestTs.get(peer.keyHex);
-    if (seen && compareBytes(r.value, seen) <= 0) return [{ kind: 'rejected', code: 'replay', peerId: peer.id }];
-    const w = hs.writeMessage(new Uint8Array(0));
+    if (seen && compareBytes(ts, seen) <= 0) return [{ kind: 'rejected', code: 'replay', peerId: peer.id }];
+    const w = hs.writeMessage(this.withCert(new Uint8Array(0)));
     const split = w.ok ? hs.split() : null;
     if (!w.ok || !split) return [{ kind: 'rejected', code: w.ok ? 'internal' : w.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
-    this.greatestTs.set(peer.keyHex, r.value);
+    this.greatestTs.set(peer.keyHex, ts);
     const localIndex = this.allocIndex(peer.id, false);
     const session: SessionKeys = { localIndex, remoteIndex: m.sender, sendKey: split.c2.key()!, recvKey: split.c1.key()!, initiator: false };
     const out = this.install(peer, session, now);
@@ -333,7 +373,10 @@ export class Handshaker {
     const hs = pending.hs.clone();
     const r = hs.readMessage(m.noise);
     if (!r.ok) return [{ kind: 'rejected', code: r.code === 'wrong_turn' || r.code === 'nonce_exhausted' ? 'internal' : r.code, peerId: peer.id }];
-    if (r.value.length !== 0) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];
+    if (this.verifyPeer) {
+      const v = this.verifyPeer({ peerId: peer.id, staticPublic: peer.staticPublic, certificate: r.value.length ? r.value : null, weInitiated: true });
+      if (!v.ok) return [{ kind: 'rejected', code: `cert_${v.code}`, peerId: peer.id }];
+    } else if (r.value.length !== 0) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];
     const split = hs.split();
     if (!split) return [{ kind: 'rejected', code: 'internal', peerId: peer.id }];
     peer.pending = null;

@@ -57,7 +57,12 @@ export interface LabNodeHandle {
   config: string; log: string; pid: number | null;
 }
 
-export interface CheckOptions { sample?: number; seed?: number; concurrency?: number; allUpTo?: number; onProgress?: (line: string) => void }
+export interface CheckOptions {
+  sample?: number; seed?: number; concurrency?: number; allUpTo?: number;
+  /** Echo requests per pair (default 6, 0.2 s apart: a first contact loses the first few); any reply counts. */
+  count?: number;
+  onProgress?: (line: string) => void;
+}
 
 export interface CheckResult {
   lab: string; nodes: number; ok: boolean; elapsedMs: number; seed: number;
@@ -321,13 +326,17 @@ export class RingLab {
     // a node that does not answer is still pinged at its last known address
     const targets = vips.map((v, i) => v ?? (replies[i]!.status ? null : this.state.nodes[i]!.vip));
     const pairs = samplePairs(this.size, o.sample ?? 4, new Xoshiro128(seed), o.allUpTo ?? 16);
+    const cap = arpCacheCap();
+    if (this.state.mode === 'tap' && cap !== null && pairs.length > 0.75 * cap) {
+      say(`note: ${pairs.length} pairs need as many ARP entries on ${DEVICE}; the kernel's ARP cache is shared by all namespaces and holds ${cap} (gc_thresh3), so some pings may fail with "No buffer space available"`);
+    }
     let done = 0, good = 0;
     const every = Math.max(1, Math.ceil(pairs.length / 20));
     const results = await mapLimit(pairs, o.concurrency ?? 16, async (p) => {
       const vip = targets[p.to] ?? null;
       let why = '';
       if (!vip) why = `${this.state.nodes[p.to]!.name} has no address`;
-      else if ((await ping(this.nss[p.from]!, vip, 6, 1)) === 0) why = 'no reply';
+      else if ((await ping(this.nss[p.from]!, vip, o.count ?? 6, 1)) === 0) why = 'no reply';
       if (!why) good++;
       if (++done % every === 0 || done === pairs.length) say(`[${done}/${pairs.length}] pings, ${good} answered`);
       return { from: this.state.nodes[p.from]!.name, to: this.state.nodes[p.to]!.name, vip, why };
@@ -386,6 +395,11 @@ export class RingLab {
       if (g < groups.length - 1) await sleep(o.batchDelayMs ?? 300);
     }
   }
+}
+
+/** The kernel's cap on ARP entries across all namespaces (net.ipv4.neigh.default.gc_thresh3), or null. */
+function arpCacheCap(): number | null {
+  try { return Number(readFileSync('/proc/sys/net/ipv4/neigh/default/gc_thresh3', 'utf8').trim()) || null; } catch { return null; }
 }
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {

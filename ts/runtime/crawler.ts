@@ -31,10 +31,10 @@ export class Crawler {
     if (m.app === 'neighbours-req') {
       this.node.send(this.now(), src, encodeApp({ app: 'neighbours-reply', reqId: m.reqId, view: this.node.ringNeighbours() }), { onDemand: false });
       this.flush();
-    } else {
+    } else if (m.app === 'neighbours-reply') {
       const cb = this.pending.get(m.reqId);
       if (cb) { this.pending.delete(m.reqId); cb(m.view); }
-    }
+    } else return false;
     return true;
   }
 

@@ -27,8 +27,11 @@ export interface EngineConfig {
 export interface PeerOptions {
   /** The peer's 20-byte overlay node id. */
   nodeId?: Buffer;
-  /** Peer id of the overlay next hop used while this peer has no usable session; null clears it. */
+  /** Peer id of the overlay hop that carries this peer's end-to-end frames (sealed with this
+   * peer's own session, inside RELAY frames) while it has no endpoint; null clears it. */
   via?: number | null;
+  /** Send through `via` even when the peer has an endpoint (no working direct path). Default false. */
+  relayOnly?: boolean;
 }
 
 export interface SessionKeys {
@@ -44,10 +47,12 @@ export interface SessionKeys {
  * `peerId`, `data` (decrypted payload); need_session: `peerId`; rekey: `peerId`, `localIndex`;
  * endpoint: `peerId`, `from` (new address); device: `data` (intercepted DHCP/DNS frame as read:
  * TAP Ethernet frame, TUN IP packet); miss: `from` (destination IP without a route, at most 1/s
- * each); relay_source: `data` (20-byte source node id), `from` (inner source IP), at most 1/s per id.
+ * each); source_unknown: `data` (20-byte node id of the peer), `from` (inner source IP): an
+ * authenticated packet (direct or relayed end to end) from that peer whose source is outside its
+ * allowed prefixes (dropped `source_not_allowed`), at most 1/s per node id.
  */
 export interface EngineEvent {
-  kind: 'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'relay_source' | string;
+  kind: 'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'source_unknown' | string;
   from?: string | null;
   peerId?: number | null;
   localIndex?: number | null;
@@ -82,10 +87,14 @@ export interface EnginePeerStats {
   nodeId?: string | null;
   /** The via hop's peer id, or null. */
   via?: number | null;
-  /** This peer's packets sent as RELAY frames through its via hop (frame bytes). */
+  /** Sent through the via hop even with an endpoint. */
+  relayOnly?: boolean;
+  /** This peer's end-to-end frames sent inside RELAY frames through its via hop (outer frame bytes;
+   * the inner frames also count in txPackets/txBytes). */
   txRelayedPackets?: number;
   txRelayedBytes?: number;
-  /** Relayed packets from this peer delivered to the device (frame bytes). */
+  /** RELAY frames for us whose end-to-end frame from this peer opened (outer frame bytes; the inner
+   * frames also count in rxPackets/rxBytes). */
   rxRelayedPackets?: number;
   rxRelayedBytes?: number;
 }

@@ -5,9 +5,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Handshaker, type HandshakeAction } from '../handshake/handshake.js';
 import { decodeProbe, encodeProbeReply, encodeProbeRequest, FRAME_PROBE } from '../handshake/probe.js';
-import { idFromBytes, idToBytes, idShort, type NodeId } from '../core/nodeid.js';
+import { idFromBytes, idToBytes, idToHex, idShort, type NodeId } from '../core/nodeid.js';
 import type { DataPlane } from './engine.js';
 import type { Logger } from './log.js';
+import type { Membership } from './membership.js';
+
+/** A handshake frame that arrived through the overlay from this node (not from a UDP endpoint). */
+const OVERLAY = 'ovl:';
 
 /** A node id is the first 160 bits of SHA-256 of its static public key (self-certifying). */
 export function nodeIdOfKey(staticPublic: Uint8Array): NodeId {
@@ -32,6 +36,10 @@ export interface LinkPeer {
 
 export interface LinkEvents {
   up(nodeId: NodeId, endpoints: string[]): void;
+  /** a session with the node is installed (direct or carried through the overlay) */
+  session(nodeId: NodeId): void;
+  /** carry a handshake message to a node through the overlay (no endpoint known yet) */
+  overlaySend(nodeId: NodeId, bytes: Uint8Array): void;
   failed(to: NodeId | null, endpoints: string[]): void;
   down(nodeId: NodeId): void;
   /** a peer told us the endpoint it sees us at */
@@ -61,22 +69,40 @@ export class LinkManager {
     private readonly now: () => number,
     private readonly events: LinkEvents,
     private readonly log: Logger,
+    private readonly membership?: Membership,
   ) {
     this.handshaker = new Handshaker({
       staticPrivate: keys.privateKey, staticPublic: keys.publicKey,
       random: (n) => new Uint8Array(randomBytes(n)),
       admit: (rs) => this.admit(rs),
+      ...(membership ? {
+        certificate: () => membership.ownDer,
+        verifyPeer: (c) => {
+          const expected = c.weInitiated && c.peerId !== null ? this.peers.get(c.peerId)?.nodeId : undefined;
+          const v = membership.verify(c.staticPublic, c.certificate, expected);
+          return v.ok ? { ok: true } : { ok: false, code: v.code };
+        },
+      } : {}),
     });
   }
+
+  /** Node ids cut off for good (revoked): never linked or admitted again. */
+  private readonly banned = new Set<NodeId>();
 
   private count(k: string): void { this.counters[k] = (this.counters[k] ?? 0) + 1; }
 
   /** The overlay asks for a link to `to` (or to whoever answers at the endpoints when to is null). */
   link(to: NodeId | null, endpoints: string[]): void {
     if (to === this.selfId) return;
+    if (to !== null && this.banned.has(to)) { this.count('link_banned'); this.events.failed(to, endpoints); return; }
     if (to !== null) {
       const p = this.peerOf(to);
-      if (p?.established) { this.markLinked(p, endpoints); return; }
+      if (p?.established) {
+        // a session made through the overlay: the link gives it a direct endpoint
+        if (!p.endpoint && endpoints.length) this.setEndpoint(p, endpoints[0]!);
+        this.markLinked(p, endpoints);
+        return;
+      }
       this.attempts.set(to, { to, endpoints, deadline: this.now() + LINK_TIMEOUT_MS });
       if (p?.key && (p.endpoint || endpoints.length)) {
         if (!p.endpoint) this.setEndpoint(p, endpoints[0]!);
@@ -108,12 +134,36 @@ export class LinkManager {
   }
 
   /** Install or update a data route to a node (its address and subnets), with an overlay hop to use meanwhile. */
-  route(nodeId: NodeId, allowed: string[], via: NodeId | null): LinkPeer {
+  route(nodeId: NodeId, allowed: string[], via: NodeId | null, key?: Uint8Array): LinkPeer | null {
+    if (this.banned.has(nodeId)) return null;
     const p = this.peerOf(nodeId) ?? this.newPeer(nodeId, null, null);
+    if (key && !p.key && nodeIdOfKey(key) === nodeId) this.setKey(p, key);
     p.allowed = allowed;
     p.via = via === null ? null : (this.byNode.get(via) ?? null);
     this.push(p);
+    // no session yet: handshake now, through the overlay when no endpoint is known, so the first
+    // packets can travel end to end through the overlay while a direct link is made
+    if (!p.established && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiateAny(p);
     return p;
+  }
+
+  /** Cut a node off (revoked): sessions, data routes and the link go; it can never come back. */
+  ban(nodeId: NodeId): boolean {
+    this.banned.add(nodeId);
+    const p = this.peerOf(nodeId);
+    if (!p) return false;
+    const wasLinked = p.linked;
+    this.forget(p);
+    if (wasLinked) this.events.down(nodeId);
+    return true;
+  }
+
+  isBanned(nodeId: NodeId): boolean { return this.banned.has(nodeId); }
+
+  /** A handshake message carried through the overlay from `src`. */
+  onOverlayFrame(data: Uint8Array, src: NodeId): void {
+    if (this.banned.has(src)) { this.count('overlay_handshake_banned'); return; }
+    this.apply(this.handshaker.receive(data, this.now()), OVERLAY + idToHex(src));
   }
 
   /** Drop a data route (the address moved or expired). */
@@ -207,7 +257,7 @@ export class LinkManager {
   // ---------------------------------------------------------------- handshakes
   private admit(rs: Uint8Array): number | null {
     const nodeId = nodeIdOfKey(rs);
-    if (nodeId === this.selfId) return null;
+    if (nodeId === this.selfId || this.banned.has(nodeId)) return null;
     const p = this.peerOf(nodeId);
     if (p) { p.key = new Uint8Array(rs); return p.peerId; } // a data-only peer: the handshaker adds the key
     return this.newPeer(nodeId, null, null, new Uint8Array(rs)).peerId;
@@ -218,23 +268,33 @@ export class LinkManager {
     this.apply(this.handshaker.initiate(p.peerId, this.now()), null);
   }
 
+  /** Handshake directly when an endpoint is known, else through the overlay. */
+  private initiateAny(p: LinkPeer): void {
+    this.apply(this.handshaker.initiate(p.peerId, this.now()), null);
+  }
+
   private apply(actions: HandshakeAction[], from: string | null): void {
     const e = this.engine();
     if (!e) return;
     for (const a of actions) {
       if (a.kind === 'send') {
-        const to = from ?? this.peers.get(a.peerId)?.endpoint ?? null;
-        if (to) e.sendFrame(to, Buffer.from(a.bytes));
+        const p = this.peers.get(a.peerId);
+        const to = from ?? p?.endpoint ?? null;
+        if (to && !to.startsWith(OVERLAY)) e.sendFrame(to, Buffer.from(a.bytes));
+        else if (p) { this.count('handshake_via_overlay'); this.events.overlaySend(p.nodeId, a.bytes); }
       } else if (a.kind === 'established') {
         const p = this.peers.get(a.peerId);
         if (!p) continue;
-        if (from && from !== p.endpoint) this.setEndpoint(p, from);
+        if (this.banned.has(p.nodeId)) { this.forget(p); continue; }
+        const direct = from !== null && !from.startsWith(OVERLAY);
+        if (direct && from !== p.endpoint) this.setEndpoint(p, from);
         const s = a.session;
         e.setSession(p.peerId, {
           localIndex: s.localIndex, remoteIndex: s.remoteIndex,
           sendKey: Buffer.from(s.sendKey), recvKey: Buffer.from(s.recvKey), initiator: s.initiator,
         });
-        if (!s.initiator) e.sendKeepalive(p.peerId);
+        // a responder confirms the session by traffic; through the overlay the initiator's first data does
+        if (!s.initiator && p.endpoint) e.sendKeepalive(p.peerId);
         for (const old of a.expiredLocalIndices ?? []) e.removeSession(old);
         const first = !p.established;
         p.established = true;
@@ -242,7 +302,9 @@ export class LinkManager {
         p.handshakes++;
         if (first) this.log.debug({ peer: idShort(p.nodeId), endpoint: p.endpoint, initiator: s.initiator }, 'session established');
         const att = this.attempts.get(p.nodeId);
-        if (att || !p.linked) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
+        // a session that came through the overlay is not an overlay link until a link request finds it
+        if (att || (!p.linked && (direct || (from === null && p.endpoint)))) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
+        this.events.session(p.nodeId);
       } else if (a.kind === 'retired') {
         e.removeSession(a.localIndex);
       } else if (a.kind === 'failed') {

@@ -7,10 +7,15 @@ import type { Server } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { encodeKey } from '../config/keys.js';
 import { OverlayNode, type Output } from '../core/node.js';
-import { idFromBytes, idToHex, idShort, type NodeId } from '../core/nodeid.js';
+import { idFromBytes, idFromHex, idToHex, idShort, type NodeId } from '../core/nodeid.js';
 import { ringDist } from '../core/ring.js';
 import { Xoshiro128 } from '../core/rng.js';
-import { attachDht } from '../dht/overlay.js';
+import { attachDht, attachBroadcast } from '../dht/overlay.js';
+import type { BroadcastService } from '../core/broadcast.js';
+import { encodeApp, decodeApp } from '../wire/app.js';
+import { Membership } from './membership.js';
+import { bytes as utf8 } from '../vpn/addressing.js';
+import { RingvpnError } from '../config/errors.js';
 import { AsyncDht } from '../dht/async.js';
 import type { DhtCore } from '../dht/dht.js';
 import { VirtualLan } from '../vpn/lan.js';
@@ -38,6 +43,9 @@ export class OverlayDaemon {
   private readonly adht: AsyncDht;
   private readonly services: DeviceServices;
   private readonly crawler: Crawler;
+  readonly membership: Membership | undefined;
+  private readonly bcast: BroadcastService;
+  private revokedAt = 0;
   private readonly t0 = performance.now();
   private readonly drops: Record<string, number> = {};
   private flushing = false;
@@ -56,20 +64,32 @@ export class OverlayDaemon {
       bootstrap: cfg.overlay.bootstrap, params: DAEMON_OVERLAY_PARAMS, events: true,
     });
     this.dht = attachDht(this.node);
+    this.bcast = attachBroadcast(this.node, (_now, m) => this.onBroadcast(m.payload));
+    this.membership = cfg.pki ? new Membership(cfg.pki, this.id, cfg.publicKeyBytes, log, (node, serial, how) => this.cutOff(node, serial, how)) : undefined;
+    if (this.membership && net.address && net.address !== this.membership.own.address) {
+      throw new RingvpnError('E_PKI', `network.address ${net.address} differs from the address in pki.cert (${this.membership.own.address})`);
+    }
+    const certSubnets = this.membership?.own.subnets;
+    const badRoute = certSubnets ? net.routes.find((r) => !certSubnets.includes(r)) : undefined;
+    if (badRoute) throw new RingvpnError('E_PKI', `network.routes ${badRoute} is not among the subnets of pki.cert (${certSubnets!.join(', ') || 'none'})`);
     this.crawler = new Crawler(this.node, () => this.now(), () => this.flush());
     this.adht = new AsyncDht(this.dht, { now: () => this.now(), flush: () => this.flush() });
     this.links = new LinkManager(() => this.engine, this.id, { privateKey: cfg.privateKeyBytes, publicKey: cfg.publicKeyBytes }, () => this.now(), {
-      up: (id, eps) => { this.node.linkUp(this.now(), id, eps); this.lan.onLinkUp(id); this.lan.rehop(); this.flush(); },
+      up: (id, eps) => { this.node.linkUp(this.now(), id, eps); this.lan.rehop(); this.flush(); },
+      session: (id) => this.lan.onSession(id),
+      overlaySend: (id, b) => { this.node.send(this.now(), id, encodeApp({ app: 'handshake', bytes: b }), { onDemand: false }); this.flush(); },
       failed: (to, eps) => { this.node.linkFailed(this.now(), to, eps); this.flush(); },
       down: (id) => { this.node.linkDown(this.now(), id); this.lan.rehop(); this.flush(); },
       observed: (ep) => this.observed(ep),
-    }, log);
+    }, log, this.membership);
     const name = cfg.name ?? (hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63) || null);
     this.lan = new VirtualLan({
-      net: net.id, subnet: net.subnet, domain: net.domain, name, fixed: net.address, routes: net.routes, leaseMs: net.leaseSeconds * 1000,
+      net: net.id, subnet: net.subnet, domain: net.domain, name, fixed: this.membership?.own.address ?? net.address,
+      routes: net.routes, leaseMs: net.leaseSeconds * 1000, key: cfg.publicKeyBytes,
     }, {
       now: () => this.now(), dht: this.adht, self: this.id, joined: () => this.node.joined,
-      route: (id, allowed, via) => { this.links.route(id, allowed, via); },
+      route: (id, allowed, via, key) => { this.links.route(id, allowed, via, key); },
+      ...(this.membership ? { certified: (id: NodeId) => { const c = this.membership!.certOf(id); return c ? { address: c.address, subnets: c.subnets } : null; } } : {}),
       unroute: (id) => this.links.unroute(id),
       noteTraffic: (id) => { this.node.noteTraffic(this.now(), id); },
       nextHop: (id) => this.nextHop(id),
@@ -123,6 +143,10 @@ export class OverlayDaemon {
     this.node.tick(now);
     this.links.tick();
     this.lan.tick();
+    if (this.membership) {
+      this.membership.tick(now);
+      if (now >= this.revokedAt && this.node.joined) { this.revokedAt = now + 60_000; void this.pullRevocations(); }
+    }
     if (now >= this.scanAt) { this.scanAt = now + TRAFFIC_SCAN_MS; this.scanTraffic(); }
     this.flush();
   }
@@ -147,7 +171,14 @@ export class OverlayDaemon {
     try {
       for (let i = 0; i < 10_000 && this.node.out.length; i++) {
         const outs = this.node.out.splice(0, this.node.out.length);
-        for (const o of outs) this.output(o);
+        for (const o of outs) {
+          try {
+            this.output(o);
+          } catch (e) {
+            this.drop('output_failed');
+            this.log.error({ err: e, type: o.type }, 'overlay output failed');
+          }
+        }
       }
     } finally {
       this.flushing = false;
@@ -159,7 +190,12 @@ export class OverlayDaemon {
       case 'send': if (!this.links.sendControl(o.to, o.bytes)) this.drop('send_no_session'); return;
       case 'link': this.links.link(o.to, o.endpoints); return;
       case 'unlink': this.links.unlink(o.to, o.reason); this.lan.rehop(); return;
-      case 'deliver': if (!this.crawler.onDeliver(o.src, o.payload)) this.drop('overlay_data_unknown'); return;
+      case 'deliver': {
+        const d = decodeApp(o.payload);
+        if (d.ok && d.msg.app === 'handshake') { this.links.onOverlayFrame(d.msg.bytes, o.src); return; }
+        if (!this.crawler.onDeliver(o.src, o.payload)) this.drop('overlay_data_unknown');
+        return;
+      }
       case 'event': this.log.debug(o.detail, o.name); return;
     }
   }
@@ -196,10 +232,47 @@ export class OverlayDaemon {
       }
       case 'endpoint': if (ev.peerId != null && ev.from) this.links.roamed(ev.peerId, ev.from); return;
       case 'miss': if (ev.from) this.lan.onMiss(ev.from); return;
-      case 'relay_source': if (ev.data?.length === 20 && ev.from) this.lan.onRelaySource(idFromBytes(new Uint8Array(ev.data)), ev.from); return;
+      case 'source_unknown': case 'relay_source': if (ev.data?.length === 20 && ev.from) this.lan.onSourceUnknown(idFromBytes(new Uint8Array(ev.data)), ev.from); return;
       case 'device': if (ev.data) this.services.onFrame(new Uint8Array(ev.data)); return;
       default: this.log.debug({ kind: ev.kind }, 'unknown engine event');
     }
+  }
+
+  // ---------------------------------------------------------------- revocation
+  private revocationKey(): Uint8Array { return utf8(`revoked:${this.cfg.network!.id}`); }
+
+  /** A revocation record from the control socket: check it, apply it, store it in the DHT, broadcast it. */
+  private async publishRevocation(record: Uint8Array): Promise<Record<string, unknown>> {
+    if (!this.membership) throw Object.assign(new Error('this node is not in a private group (no pki section)'), { code: 'E_PKI' });
+    const r = this.membership.applyRecord(record, 'control');
+    if (!r.ok) throw Object.assign(new Error(`revocation record refused: ${r.code}`), { code: 'E_PKI' });
+    const reached = this.bcast.broadcast(this.now(), encodeApp({ app: 'revocation', record }));
+    this.flush();
+    const stored = await this.adht.put(this.revocationKey(), record, 7 * 24 * 3600_000).then(() => true, () => false);
+    return { serial: r.serial, nodeId: r.nodeId, fresh: r.fresh, broadcastTo: reached, storedInDht: stored };
+  }
+
+  private onBroadcast(payload: Uint8Array): void {
+    const d = decodeApp(payload);
+    if (!d.ok || d.msg.app !== 'revocation') { this.drop('broadcast_unknown'); return; }
+    if (!this.membership) { this.drop('broadcast_revocation_ignored'); return; }
+    this.membership.applyRecord(d.msg.record, 'broadcast');
+  }
+
+  private async pullRevocations(): Promise<void> {
+    const r = await this.adht.get(this.revocationKey()).catch(() => null);
+    for (const v of r?.values ?? []) this.membership?.applyRecord(v.value, 'dht');
+  }
+
+  /** A revoked node: close every session with it and refuse it from now on. */
+  private cutOff(node: string, serial: string, how: string): void {
+    const id = idFromHex(node);
+    if (id === null) return;
+    if (id === this.id) { this.log.error({ serial, how }, 'our own certificate was revoked'); return; }
+    this.lan.forget(id);
+    const had = this.links.ban(id);
+    this.flush();
+    this.log.warn({ nodeId: node, serial, how, hadSession: had }, 'revoked node cut off');
   }
 
   private observed(ep: string): void {
@@ -231,6 +304,10 @@ export class OverlayDaemon {
     if (req.cmd === 'status') return this.status();
     if (req.cmd === 'ping') return 'pong';
     if (req.cmd === 'neighbours') return { nodeId: idToHex(this.id), ...this.ringView() };
+    if (req.cmd === 'revoke') {
+      if (typeof req.record !== 'string') throw Object.assign(new Error('revoke needs record (base64)'), { code: 'E_BAD_REQUEST' });
+      return this.publishRevocation(new Uint8Array(Buffer.from(req.record, 'base64')));
+    }
     if (req.cmd === 'crawl') return this.crawler.crawl(typeof req.max === 'number' ? req.max : undefined);
     throw Object.assign(new Error(`unknown command ${JSON.stringify(req.cmd)}`), { code: 'E_BAD_REQUEST' });
   }
@@ -260,6 +337,7 @@ export class OverlayDaemon {
         nodeId: idToHex(p.nodeId), allowed: p.allowed, session: p.established, via: p.via, dataplane: enginePeers.get(p.peerId) ?? null,
       })),
       lan: this.lan.status(),
+      pki: this.membership?.status() ?? null,
       services: this.services.status(),
       dht: { entries: this.dht.store.size, leases: this.dht.leaseCount, pending: this.dht.pendingOps, drops: this.dht.stats.drops },
       overlay: { ...this.node.stats },

@@ -3,6 +3,12 @@ import { claimAddress, candidate, lookupAddress, lookupHost, serviceAddress, dht
 import { parseCidr } from '../config/schema.js';
 import type { OpResult, ValueView } from '../dht/result.js';
 import type { NodeId } from '../core/nodeid.js';
+import { idOfKey } from './addressing.js';
+import { randomBytes } from 'node:crypto';
+
+const keyOf = new Map<NodeId, Uint8Array>();
+/** A node with a real key: its id is the hash of the key (self-certifying). */
+function mk(): NodeId { const k = new Uint8Array(randomBytes(32)); const id = idOfKey(k); keyOf.set(id, k); return id; }
 
 /** A one-replica DHT with the real create semantics (put-if-absent; the same owner and value refreshes). */
 function fakeDht(owner: NodeId, store: Map<string, ValueView[]>): Dht {
@@ -41,30 +47,31 @@ test('candidates stay inside the host range and skip the network, service and br
 
 test('two nodes never hold one address; a restarted node gets its address back; lookups agree', async (t) => {
   const store = new Map<string, ValueView[]>();
-  const a = 11n, b = 22n;
+  const a = mk(), b = mk();
   // make b's first candidate collide with a's by pre-claiming it for a
-  const ipA = await claimAddress(fakeDht(a, store), { net: 'n', subnet, self: a, leaseMs: 60_000, fixed: candidate(subnet, b, 0) });
-  const ipB = await claimAddress(fakeDht(b, store), { net: 'n', subnet, self: b, leaseMs: 60_000 });
+  const ipA = await claimAddress(fakeDht(a, store), { net: 'n', subnet, self: a, key: keyOf.get(a)!, leaseMs: 60_000, fixed: candidate(subnet, b, 0) });
+  const ipB = await claimAddress(fakeDht(b, store), { net: 'n', subnet, self: b, key: keyOf.get(b)!, leaseMs: 60_000 });
   t.not(ipA, ipB);
   t.is(ipB, candidate(subnet, b, 1));
-  t.is(await lookupAddress(fakeDht(a, store), 'n', ipB), b);
+  t.is((await lookupAddress(fakeDht(a, store), 'n', ipB))?.node, b);
   t.is(await lookupHost(fakeDht(a, store), 'n', b), ipB);
   // restart: b claims again and keeps its address (its host record names it)
-  t.is(await claimAddress(fakeDht(b, store), { net: 'n', subnet, self: b, leaseMs: 60_000 }), ipB);
+  t.is(await claimAddress(fakeDht(b, store), { net: 'n', subnet, self: b, key: keyOf.get(b)!, leaseMs: 60_000 }), ipB);
 });
 
 test('a fixed address held by another node is a clear error', async (t) => {
   const store = new Map<string, ValueView[]>();
-  await claimAddress(fakeDht(1n, store), { net: 'n', subnet, self: 1n, leaseMs: 60_000, fixed: '10.128.0.9' });
-  const e = await t.throwsAsync(claimAddress(fakeDht(2n, store), { net: 'n', subnet, self: 2n, leaseMs: 60_000, fixed: '10.128.0.9' }));
+  const x = mk(), y = mk();
+  await claimAddress(fakeDht(x, store), { net: 'n', subnet, self: x, key: keyOf.get(x)!, leaseMs: 60_000, fixed: '10.128.0.9' });
+  const e = await t.throwsAsync(claimAddress(fakeDht(y, store), { net: 'n', subnet, self: y, key: keyOf.get(y)!, leaseMs: 60_000, fixed: '10.128.0.9' }));
   t.is((e as { code?: string }).code, 'E_ADDRESS_TAKEN');
   t.truthy(dhtKeys.ip('n', '10.128.0.9'));
 });
 
-test('an address record not owned by the node it names is ignored', async (t) => {
+test('an address record whose key does not hash to its owner is ignored', async (t) => {
   const store = new Map<string, ValueView[]>();
-  const liar = fakeDht(5n, store);
-  const victim = new Uint8Array(20); victim[19] = 6; // names node 6, but owned by node 5
-  await liar.create(dhtKeys.ip('n', '10.128.0.50'), victim, 1000);
+  const liarId = mk(), victimId = mk();
+  const liar = fakeDht(liarId, store);
+  await liar.create(dhtKeys.ip('n', '10.128.0.50'), keyOf.get(victimId)!, 1000); // the victim's key, owned by the liar
   t.is(await lookupAddress(liar, 'n', '10.128.0.50'), null);
 });

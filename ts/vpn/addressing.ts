@@ -3,7 +3,11 @@
 // the DHT itself (owners re-put at TTL/2). It must not touch the device or the data plane.
 import { createHash } from 'node:crypto';
 import { type Cidr, ipToInt, intToIp } from '../config/schema.js';
-import { idToBytes, idFromBytes, idToHex, type NodeId } from '../core/nodeid.js';
+import { idToHex, idFromHex, type NodeId } from '../core/nodeid.js';
+import { nodeIdOfNoiseKey } from '../pki/identity.js';
+
+/** The node id of a static key (self-certifying): the owner of an address record must match it. */
+export function idOfKey(key: Uint8Array): NodeId { return idFromHex(nodeIdOfNoiseKey(key))!; }
 import type { OpResult } from '../dht/result.js';
 
 /** What addressing needs from the DHT (AsyncDht has this shape). */
@@ -19,7 +23,7 @@ const dec = new TextDecoder();
 
 /** DHT keys of one virtual network `net`. */
 export const dhtKeys = {
-  /** address -> the node holding it (value: 20-byte node id) */
+  /** address -> the node holding it (value: its 32-byte static key; the node id is the key's hash) */
   ip: (net: string, ip: string): Uint8Array => enc.encode(`ip:${net}:${ip}`),
   /** node -> its address (value: dotted quad), for restarts and reverse checks */
   host: (net: string, id: NodeId): Uint8Array => enc.encode(`host:${net}:${idToHex(id)}`),
@@ -45,7 +49,7 @@ export function networkBase(subnet: Cidr): number {
 /** The i-th candidate address for a node: a hash of its id spread over the host range (never .0, .1 or broadcast). */
 export function candidate(subnet: Cidr, id: NodeId, attempt: number): string {
   const hosts = 2 ** (32 - subnet.prefix) - 3;
-  const h = createHash('sha256').update(idToBytes(id)).update(String(attempt)).digest();
+  const h = createHash('sha256').update(idToHex(id)).update(String(attempt)).digest();
   return intToIp(networkBase(subnet) + 2 + (h.readUInt32BE(0) % hosts));
 }
 
@@ -53,6 +57,8 @@ export interface ClaimOptions {
   net: string;
   subnet: Cidr;
   self: NodeId;
+  /** our static public key: the value of the address record */
+  key: Uint8Array;
   leaseMs: number;
   /** a fixed address (config network.address): claimed like any other, never replaced by another */
   fixed?: string;
@@ -64,9 +70,9 @@ export class AddressError extends Error {
   constructor(readonly code: 'E_ADDRESS_TAKEN' | 'E_ADDRESS_EXHAUSTED' | 'E_DHT', message: string) { super(message); }
 }
 
-/** Is this DHT value ours (we own it and it names us)? */
-function heldBySelf(r: OpResult, self: NodeId): boolean {
-  return r.agreed.some((v) => v.owner === self && v.value.length === 20 && idFromBytes(v.value) === self);
+/** Is this DHT value ours (we own it and it is our key)? */
+function heldBySelf(r: OpResult, self: NodeId, key: Uint8Array): boolean {
+  return r.agreed.some((v) => v.owner === self && Buffer.from(v.value).equals(Buffer.from(key)));
 }
 
 /**
@@ -74,14 +80,14 @@ function heldBySelf(r: OpResult, self: NodeId): boolean {
  * hashed candidates until a `create` wins. Resolves to the address; the DHT renews the lease.
  */
 export async function claimAddress(dht: Dht, o: ClaimOptions): Promise<string> {
-  const value = idToBytes(o.self);
+  const value = o.key;
   const tryOne = async (ip: string): Promise<boolean> => {
     try {
       await dht.create(dhtKeys.ip(o.net, ip), value, o.leaseMs);
       return true;
     } catch (e) {
       const r = (e as { code?: string; result?: OpResult });
-      if (r.code === 'exists' && r.result && heldBySelf(r.result, o.self)) return true;
+      if (r.code === 'exists' && r.result && heldBySelf(r.result, o.self, o.key)) return true;
       if (r.code === 'exists') return false;
       throw new AddressError('E_DHT', `DHT create for ${ip} failed: ${(e as Error).message}`);
     }
@@ -108,11 +114,11 @@ export async function claimAddress(dht: Dht, o: ClaimOptions): Promise<string> {
   throw new AddressError('E_ADDRESS_EXHAUSTED', `no free address after ${n} tries in ${o.subnet.address}/${o.subnet.prefix}`);
 }
 
-/** Resolve an address to the node that holds it (majority-agreed and self-owned), or null. */
-export async function lookupAddress(dht: Dht, net: string, ip: string): Promise<NodeId | null> {
+/** Resolve an address to the node that holds it and its static key (majority-agreed, self-certifying), or null. */
+export async function lookupAddress(dht: Dht, net: string, ip: string): Promise<{ node: NodeId; key: Uint8Array } | null> {
   const r = await dht.get(dhtKeys.ip(net, ip));
-  const v = r.agreed.find((x) => x.value.length === 20 && idFromBytes(x.value) === x.owner);
-  return v ? v.owner : null;
+  const v = r.agreed.find((x) => x.value.length === 32 && idOfKey(x.value) === x.owner);
+  return v ? { node: v.owner, key: v.value } : null;
 }
 
 /** The address a node registered for itself, or null. */

@@ -20,6 +20,8 @@ export interface LanOptions {
   fixed?: string;
   routes: string[];
   leaseMs: number;
+  /** our static public key (the value of our address record) */
+  key: Uint8Array;
 }
 
 /** What the LAN needs from the node it runs on. */
@@ -30,7 +32,7 @@ export interface LanHost {
   /** overlay is joined (DHT operations reach their replicas) */
   joined(): boolean;
   /** install/replace a data route to a node (its address and subnets) with an overlay hop meanwhile */
-  route(node: NodeId, allowed: string[], via: NodeId | null): void;
+  route(node: NodeId, allowed: string[], via: NodeId | null, key?: Uint8Array): void;
   unroute(node: NodeId): void;
   /** keep or make an on-demand link to the node */
   noteTraffic(node: NodeId): void;
@@ -38,19 +40,22 @@ export interface LanHost {
   nextHop(node: NodeId): NodeId | null;
   /** our address is known (or changed): tell the data plane and the DHCP server */
   addressReady(address: string, prefix: number): void;
+  /** group PKI: what a node's certificate (proved in its handshake) allows it; undefined in an open network */
+  certified?(node: NodeId): { address: string; subnets: string[] } | null;
   /** the announced subnets changed (the DHCP server hands them out as classless routes) */
   routesChanged?(routes: { cidr: string; gateway: string }[]): void;
 }
 
-interface Known { ip: string | null; routes: string[] }
+interface Known { ip: string | null; key?: Uint8Array | undefined }
+type Resolved = { node: NodeId; key: Uint8Array } | null;
 
 export class VirtualLan {
   readonly subnet: Cidr;
   readonly service: string;
   address: string | null = null;
   readonly counters: Record<string, number> = {};
-  private readonly cache = new Map<string, { node: NodeId | null; until: number }>();
-  private readonly inflight = new Map<string, Promise<NodeId | null>>();
+  private readonly cache = new Map<string, { r: Resolved; until: number }>();
+  private readonly inflight = new Map<string, Promise<Resolved>>();
   private readonly known = new Map<NodeId, Known>();
   private announced: { cidr: Cidr; text: string; owner: NodeId }[] = [];
   private routesAt = 0;
@@ -88,7 +93,7 @@ export class VirtualLan {
     const t0 = this.h.now();
     try {
       const ip = await claimAddress(this.h.dht, {
-        net: this.o.net, subnet: this.subnet, self: this.h.self, leaseMs: this.o.leaseMs, fixed: this.o.fixed,
+        net: this.o.net, subnet: this.subnet, self: this.h.self, key: this.o.key, leaseMs: this.o.leaseMs, fixed: this.o.fixed,
         progress: (msg, d) => this.log.info(d, msg),
       });
       if (this.stopped) return;
@@ -152,23 +157,31 @@ export class VirtualLan {
       if (r) { this.install(r.owner); this.h.noteTraffic(r.owner); } else this.count('miss_outside');
       return;
     }
-    void this.resolve(ip).then((node) => {
-      if (!node) { this.count('miss_unknown'); return; }
-      this.learn(node, ip);
-      this.h.noteTraffic(node);
+    void this.resolve(ip).then((r) => {
+      if (!r) { this.count('miss_unknown'); return; }
+      const cert = this.h.certified?.(r.node);
+      if (cert && cert.address !== ip) { this.count('cert_address_mismatch'); return; }
+      this.learn(r.node, ip, r.key);
+      this.h.noteTraffic(r.node);
     });
   }
 
-  /** A relayed packet arrived from `node` claiming source `ip`: install it if the DHT agrees. */
-  onRelaySource(node: NodeId, ip: string): void {
-    void this.verify(node, ip).then((ok) => {
-      if (!ok) { this.count('relay_source_refused'); return; }
-      this.h.noteTraffic(node);
-    });
+  /** A linked peer sent from an address we have not learned: install it if the DHT agrees (open network). */
+  onSourceUnknown(node: NodeId, ip: string): void {
+    if (this.h.certified) { this.count('source_not_certified'); return; }
+    void this.verify(node, ip).then((ok) => { if (!ok) this.count('source_refused'); });
   }
 
-  /** A link came up: learn the peer's address (its host record, checked against the address record). */
-  onLinkUp(node: NodeId): void {
+  /** A session with a node is up: in a private group its certificate says what it may use; else learn it from the DHT. */
+  onSession(node: NodeId): void {
+    if (this.h.certified) {
+      const c = this.h.certified(node);
+      if (!c) { this.count('session_without_certificate'); return; }
+      const k = this.known.get(node);
+      this.known.set(node, { ip: c.address, key: k?.key });
+      this.install(node);
+      return;
+    }
     if (this.known.get(node)?.ip) { this.install(node); return; }
     if (!this.unlearned.has(node)) this.unlearned.set(node, { tries: 0, at: this.h.now() + 2_000 });
     this.learnPeer(node);
@@ -179,20 +192,20 @@ export class VirtualLan {
       .then((ok) => { if (ok) this.unlearned.delete(node); else this.count('peer_address_unknown'); });
   }
 
-  /** Look up `ip` -> node, cached (negative answers briefly). */
-  resolve(ip: string): Promise<NodeId | null> {
+  /** Look up `ip` -> node and its key, cached (negative answers briefly). */
+  resolve(ip: string): Promise<Resolved> {
     const now = this.h.now();
     const c = this.cache.get(ip);
-    if (c && now < c.until) return Promise.resolve(c.node);
+    if (c && now < c.until) return Promise.resolve(c.r);
     const f = this.inflight.get(ip);
     if (f) return f;
     const p = lookupAddress(this.h.dht, this.o.net, ip)
       .catch(() => null)
-      .then((node) => {
+      .then((r) => {
         this.inflight.delete(ip);
-        this.cache.set(ip, { node, until: this.h.now() + (node ? POSITIVE_MS : NEGATIVE_MS) });
-        this.count(node ? 'resolve_ok' : 'resolve_none');
-        return node;
+        this.cache.set(ip, { r, until: this.h.now() + (r ? POSITIVE_MS : NEGATIVE_MS) });
+        this.count(r ? 'resolve_ok' : 'resolve_none');
+        return r;
       });
     this.inflight.set(ip, p);
     return p;
@@ -214,25 +227,35 @@ export class VirtualLan {
   private async verify(node: NodeId, ip: string): Promise<boolean> {
     if (!cidrContains(this.subnet, ip)) return this.announced.some((a) => a.owner === node && cidrContains(a.cidr, ip)) && (this.install(node), true);
     const holder = await this.resolve(ip);
-    if (holder !== node) return false;
-    this.learn(node, ip);
+    if (holder?.node !== node) return false;
+    this.learn(node, ip, holder.key);
     return true;
   }
 
-  private learn(node: NodeId, ip: string): void {
+  private learn(node: NodeId, ip: string, key?: Uint8Array): void {
     const k = this.known.get(node);
-    if (k?.ip === ip) { this.install(node); return; }
+    if (k?.ip === ip) { if (key && !k.key) k.key = key; this.install(node); return; }
     // an address moved to another node: the old holder loses it
     for (const [other, o] of this.known) if (other !== node && o.ip === ip) { o.ip = null; this.install(other); }
-    this.known.set(node, { ip, routes: k?.routes ?? [] });
+    this.known.set(node, { ip, key: key ?? k?.key });
     this.install(node);
   }
 
   private install(node: NodeId): void {
     const k = this.known.get(node);
-    const allowed = [...(k?.ip ? [`${k.ip}/32`] : []), ...this.announced.filter((a) => a.owner === node).map((a) => a.text)];
+    const cert = this.h.certified?.(node);
+    // in a private group a router's subnets count only when its certificate names them
+    const subnets = this.announced.filter((a) => a.owner === node && (!this.h.certified || (cert?.subnets.includes(a.text) ?? false))).map((a) => a.text);
+    const allowed = [...(k?.ip ? [`${k.ip}/32`] : []), ...subnets];
     if (!allowed.length) { this.h.unroute(node); this.known.delete(node); return; }
-    this.h.route(node, allowed, this.h.nextHop(node));
+    this.h.route(node, allowed, this.h.nextHop(node), k?.key);
+  }
+
+  /** Forget a node (revoked). */
+  forget(node: NodeId): void {
+    this.known.delete(node);
+    this.unlearned.delete(node);
+    for (const [ip, c] of this.cache) if (c.r?.node === node) this.cache.delete(ip);
   }
 
   /** Refresh overlay hops of every data route (the ring changed). */

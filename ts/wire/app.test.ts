@@ -8,6 +8,13 @@ test('neighbour query and reply round trip', (t) => {
   t.deepEqual(decodeApp(encodeApp({ app: 'neighbours-reply', reqId: 1, view })), { ok: true, msg: { app: 'neighbours-reply', reqId: 1, view } });
 });
 
+test('handshake and revocation payloads round trip', (t) => {
+  const bytes = new Uint8Array([1, 0, 0, 0, 9, 9]);
+  t.deepEqual(decodeApp(encodeApp({ app: 'handshake', bytes })), { ok: true, msg: { app: 'handshake', bytes } });
+  t.deepEqual(decodeApp(encodeApp({ app: 'revocation', record: bytes })), { ok: true, msg: { app: 'revocation', record: bytes } });
+  t.false(decodeApp(new Uint8Array([3, 0, 0, 0, 0])).ok);
+});
+
 test('hostile app payloads never throw', (t) => {
   for (let i = 0; i < 5000; i++) {
     const b = new Uint8Array(randomBytes(i % 90));

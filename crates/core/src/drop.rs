@@ -42,10 +42,11 @@ drop_reasons! {
     SessionExpired = "session_expired",
     /// No forwarding entry for the inner destination address.
     NoRoute = "no_route",
-    /// Peer has no usable send session and no usable via hop (TS is told with a need_session
-    /// event).
+    /// Peer has no usable send session (TS is told with a need_session event); packets are
+    /// never relayed without one.
     NoSession = "no_session",
-    /// Peer has a session but no known UDP endpoint.
+    /// Peer has a session but no usable path: no known UDP endpoint (or `relayOnly`) and no
+    /// usable via hop.
     NoEndpoint = "no_endpoint",
     /// Ethernet frame / plaintext that is neither ARP, IPv4 nor IPv6.
     NotIp = "not_ip",
@@ -69,8 +70,8 @@ drop_reasons! {
     QueueFull = "queue_full",
     /// RELAY plaintext shorter than the relay header or with non-zero reserved bytes.
     RelayMalformed = "relay_malformed",
-    /// Relayed packet for us whose inner source routes to no peer with a node id
-    /// (TS is told with a relay_source event).
+    /// Unused since relayed packets travel as end-to-end frames (the raw-IP relay checked its
+    /// inner source by route); kept so the codes stay stable.
     RelayUnknownSource = "relay_unknown_source",
     /// Relayed packet not for us with ttl 0.
     RelayTtl = "relay_ttl",
@@ -79,6 +80,9 @@ drop_reasons! {
     RelayNoRoute = "relay_no_route",
     /// Packet to the service address that is not intercepted (only UDP port 53 is).
     ServiceUnhandled = "service_unhandled",
+    /// Relayed end-to-end frame for us whose session belongs to a peer whose node id is not
+    /// the relay header's src.
+    RelaySrcMismatch = "relay_src_mismatch",
 }
 
 impl core::fmt::Display for DropReason {

@@ -9,10 +9,11 @@
 //!  +--------+--------+--------+--------+----------------+-----------------------+----------------+------+
 //!  | type 1/2/3/7 | ... body owned by TypeScript (ts/handshake/messages.ts, overlay probes) ...             HANDSHAKE_INIT(1) / RESP(2) / COOKIE(3) / PROBE(7)
 //! ```
-//! Transport class (4, 5, 6): sealed with the link session; nonce = 4 zero bytes || counter
-//! (u64 LE); AAD = the 16-byte header (so the type byte is authenticated). A RELAY plaintext
-//! starts with the relay header owned by relay.rs. Handshake class (1, 2, 3, 7): the whole
-//! datagram goes to TypeScript unchanged.
+//! Transport class (4, 5, 6): sealed with the session of the peer the frame is for; nonce =
+//! 4 zero bytes || counter (u64 LE); AAD = the 16-byte header (the type byte is authenticated).
+//! A RELAY plaintext is the relay header owned by relay.rs followed by an end-to-end
+//! DATA/CONTROL frame (this same format, sealed with the destination's session). Handshake
+//! class (1, 2, 3, 7): the whole datagram goes to TypeScript unchanged.
 
 use crate::drop::DropReason;
 
@@ -21,7 +22,8 @@ pub const TYPE_HANDSHAKE_RESP: u8 = 2;
 pub const TYPE_COOKIE: u8 = 3;
 pub const TYPE_DATA: u8 = 4;
 pub const TYPE_CONTROL: u8 = 5;
-/// A data packet relayed through overlay hops (plaintext = relay header + IP packet).
+/// A frame relayed through overlay hops (plaintext = relay header + end-to-end DATA/CONTROL
+/// frame sealed with the destination's session; hops never open the inner frame).
 pub const TYPE_RELAY: u8 = 6;
 /// An overlay probe (e.g. NAT/liveness probes before a session exists); TypeScript owns the body.
 pub const TYPE_PROBE: u8 = 7;

@@ -4,13 +4,15 @@
 //!
 //! ```text
 //!  0                        20                       40       41                44
-//!  +------------------------+------------------------+--------+--------+--------+--------+--------------------+
-//!  | dst node id (20 B, BE) | src node id (20 B, BE) | ttl u8 | 0      | 0      | 0      | inner IP packet ...|
-//!  +------------------------+------------------------+--------+--------+--------+--------+--------------------+
+//!  +------------------------+------------------------+--------+--------+--------+--------+-------------------------+
+//!  | dst node id (20 B, BE) | src node id (20 B, BE) | ttl u8 | 0      | 0      | 0      | inner DATA/CONTROL frame|
+//!  +------------------------+------------------------+--------+--------+--------+--------+-------------------------+
 //! ```
 //! The whole thing is the plaintext of an outer RELAY frame (frame.rs, type 6), sealed with
-//! the link session of each hop. A hop that is not `dst` checks ttl > 0, decrements it and
-//! re-seals for the next hop; `dst` checks that `src` owns the inner source address.
+//! the link session of each hop; the inner frame is sealed end to end with the session between
+//! `src` and `dst`. A hop that is not `dst` checks ttl > 0, decrements it and re-seals for the
+//! next hop without touching the inner frame; `dst` opens the inner frame with a session of
+//! the peer whose node id is `src`.
 //! Node ids are 160-bit unsigned big-endian integers on a ring modulo 2^160.
 
 use crate::drop::DropReason;
@@ -34,7 +36,7 @@ pub struct RelayHeader {
 }
 
 impl RelayHeader {
-    /// Parse the header at the start of `buf`; the inner packet is `&buf[RELAY_HEADER_LEN..]`.
+    /// Parse the header at the start of `buf`; the inner frame is `&buf[RELAY_HEADER_LEN..]`.
     /// Never panics.
     pub fn parse(buf: &[u8]) -> Result<RelayHeader, DropReason> {
         let Some(h) = buf.get(..RELAY_HEADER_LEN) else {
@@ -114,7 +116,7 @@ mod tests {
         pkt.extend_from_slice(b"inner");
         assert_eq!(RelayHeader::parse(&pkt), Ok(h));
         assert_eq!(&pkt[RELAY_HEADER_LEN..], b"inner");
-        // Header alone (empty inner packet) parses; the caller rejects the inner packet.
+        // Header alone (empty inner frame) parses; the caller rejects the inner frame.
         assert_eq!(RelayHeader::parse(&out), Ok(h));
     }
 

@@ -310,6 +310,7 @@ impl Engine {
                     rx_relayed_bytes: s.rx_relayed_bytes.load(Ordering::Relaxed),
                     node_id: p.node_id,
                     via: p.via,
+                    relay_only: p.relay_only,
                     last_handshake_ms: self
                         .shared
                         .unix_ms(s.last_handshake_ms.load(Ordering::Relaxed)),

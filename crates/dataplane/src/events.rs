@@ -25,9 +25,10 @@ pub enum Event {
     Device { data: Vec<u8> },
     /// The device sent to `dst` and no route matched (at most 1/s per destination).
     Miss { dst: IpAddr },
-    /// A relayed packet for us came from `node` with inner source `addr`, and `addr` routes
-    /// to no peer with a node id (at most 1/s per node).
-    RelaySource { node: NodeId, addr: IpAddr },
+    /// An authenticated packet (direct or relayed end to end) from the peer with node id `node`
+    /// had inner source `addr`, which is not in that peer's allowed prefixes; the packet was
+    /// dropped `source_not_allowed` (at most 1/s per node).
+    SourceUnknown { node: NodeId, addr: IpAddr },
 }
 
 pub type Notify = Box<dyn Fn() + Send + Sync>;

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringvpn_core::ether::ARP_FRAME_LEN;
-use ringvpn_core::frame::TAG_LEN;
 use ringvpn_core::DropReason;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::Device;
-use crate::pipeline::{RxAction, Shared, TxAction, BUF_LEN};
+use crate::pipeline::{RxAction, Shared, TxAction, BUF_LEN, TAILROOM};
 use crate::udp::{Received, RecvBatch, SendBatch, BATCH};
 
 /// Registers a borrowed fd with a runtime (the owner keeps it open).
@@ -151,7 +150,7 @@ async fn tx_loop(
             let mut n = 0;
             let mut failed = false;
             while n < BATCH {
-                match guard.try_io(|_| dev.read(&mut bufs[n][off..BUF_LEN - TAG_LEN])) {
+                match guard.try_io(|_| dev.read(&mut bufs[n][off..BUF_LEN - TAILROOM])) {
                     Ok(Ok(len)) => {
                         lens[n] = len;
                         n += 1;

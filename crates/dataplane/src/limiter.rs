@@ -1,5 +1,5 @@
 //! Owns a fixed-size per-key rate limiter for events the hot path raises on behalf of many keys
-//! (route misses per destination, unknown relay sources per node id). Must not allocate after
+//! (route misses per destination, unknown inner sources per node id). Must not allocate after
 //! construction or grow: when a set is full the entry used longest ago is evicted.
 
 use std::collections::hash_map::RandomState;

@@ -1,6 +1,6 @@
 //! Owns the per-packet hot path: outbound (device -> intercept -> lookup -> seal -> UDP) and
 //! inbound (UDP -> parse -> session -> replay -> open -> source check -> device), plus the slot
-//! layout (headroom) they share; relay.rs and intercept.rs hold the relay and service branches.
+//! layout (head/tailroom) they share; relay.rs and intercept.rs hold the relay and service branches.
 //! Must not allocate per data packet, hop threads, or take locks other than the uncontended
 //! replay-window mutex; only rare events (handshake/control/intercepted/miss) copy or lock.
 
@@ -21,14 +21,23 @@ use ringvpn_core::DropReason;
 use crate::config::DeviceMode;
 use crate::events::Event;
 pub use crate::shared::{Shared, NEED_SESSION_INTERVAL_MS};
+use crate::tables::{PeerEntry, SessionState};
 
 /// Bytes reserved in every slot before the IP packet: room for the largest prefix any frame
-/// needs (16-byte frame header + 44-byte relay header), so every kind is sealed in place.
-/// A DATA frame starts at `HEADROOM - HEADER_LEN`, a RELAY frame at 0; TAP frames are read at
-/// `HEADROOM - 14` so the IP header still lands at HEADROOM.
-pub const HEADROOM: usize = HEADER_LEN + RELAY_HEADER_LEN;
-/// Per-slot buffer: headroom + largest packet + tag.
-pub const BUF_LEN: usize = HEADROOM + 65_535 + TAG_LEN;
+/// needs, so every kind is sealed in place. Device slot layouts (the IP packet at HEADROOM;
+/// TAP frames are read at `HEADROOM - 14` so the IP header still lands there):
+/// ```text
+/// direct:  ........................ | DATA hdr 16 | IP packet | tag |
+/// relayed: | RELAY hdr 16 | relay hdr 44 | DATA hdr 16 | IP packet | inner tag | outer tag |
+///          0              16            DATA_START    HEADROOM
+/// ```
+pub const HEADROOM: usize = HEADER_LEN + RELAY_HEADER_LEN + HEADER_LEN;
+/// Where the (direct or end-to-end) DATA frame of a device slot starts.
+pub const DATA_START: usize = HEADROOM - HEADER_LEN;
+/// Bytes reserved after the largest packet: the inner and the outer tag of a relayed frame.
+pub const TAILROOM: usize = 2 * TAG_LEN;
+/// Per-slot buffer: headroom + largest packet + tailroom.
+pub const BUF_LEN: usize = HEADROOM + 65_535 + TAILROOM;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxAction {
@@ -49,7 +58,7 @@ pub enum TxAction {
 pub enum RxAction {
     /// Write `buf[range]` to the device.
     Write(Range<usize>),
-    /// `buf[..len]` was re-sealed as a RELAY frame for the next hop `to`.
+    /// `buf[..len]` was re-sealed as a RELAY frame for the next hop `to` (inner frame untouched).
     Forward {
         to: SocketAddr,
         len: usize,
@@ -123,29 +132,49 @@ impl Shared {
         };
         let Some(s) = peer.current.as_ref().filter(|s| !s.session.is_expired(now)) else {
             self.need_session(&peer.state, self.now_ms(now));
-            return self
-                .send_via(&tables, peer, buf, info.total_len, now)
-                .unwrap_or(TxAction::Drop(DropReason::NoSession));
+            return TxAction::Drop(DropReason::NoSession);
         };
-        let Some(to) = peer.state.endpoint() else {
-            return TxAction::Drop(DropReason::NoEndpoint);
+        let direct = if peer.relay_only {
+            None
+        } else {
+            peer.state.endpoint()
         };
-        let start = HEADROOM - HEADER_LEN;
-        let Some(out) = buf.get_mut(start..HEADROOM + info.total_len + TAG_LEN) else {
-            return TxAction::Drop(DropReason::Oversize);
+        let Some(to) = direct else {
+            return self.send_via(&tables, peer, s, buf, info.total_len, now);
         };
-        match s.session.seal(TYPE_DATA, out, info.total_len, now) {
+        match self.seal_data(peer, s, buf, info.total_len, now) {
+            Ok(len) => TxAction::Send {
+                to,
+                start: DATA_START,
+                len,
+            },
+            Err(r) => TxAction::Drop(r),
+        }
+    }
+
+    /// Seal the IP packet at `buf[HEADROOM..][..ip_len]` with `peer`'s session `s` as a DATA
+    /// frame at `buf[DATA_START..]` and count it on `peer`. Returns the frame length.
+    pub(crate) fn seal_data(
+        &self,
+        peer: &PeerEntry,
+        s: &SessionState,
+        buf: &mut [u8],
+        ip_len: usize,
+        now: Instant,
+    ) -> Result<usize, DropReason> {
+        let out = buf.get_mut(DATA_START..).ok_or(DropReason::Oversize)?;
+        match s.session.seal(TYPE_DATA, out, ip_len, now) {
             Ok(len) => {
                 self.check_rekey(s, now);
                 peer.state.tx_packets.fetch_add(1, Ordering::Relaxed);
                 peer.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                TxAction::Send { to, start, len }
+                Ok(len)
             }
             Err(r) => {
                 if r == DropReason::SessionExpired {
                     self.need_session(&peer.state, self.now_ms(now));
                 }
-                TxAction::Drop(r)
+                Err(r)
             }
         }
     }
@@ -189,26 +218,43 @@ impl Shared {
         if peer.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
             self.check_rekey(s, now);
         }
+        if kind == TYPE_RELAY {
+            return self.inbound_relay(&tables, peer, dgram, range, now);
+        }
+        self.payload(peer, kind, dgram, range, now)
+    }
+
+    /// The opened plaintext `dgram[range]` of a DATA or CONTROL frame from `peer`, direct or
+    /// relayed end to end: CONTROL goes up as an event, an empty DATA is a keepalive, and a
+    /// DATA packet is written to the device if its source is one of the peer's prefixes.
+    pub(crate) fn payload(
+        &self,
+        peer: &PeerEntry,
+        kind: u8,
+        dgram: &mut [u8],
+        range: Range<usize>,
+        now: Instant,
+    ) -> RxAction {
         match kind {
             TYPE_CONTROL => {
                 self.emit(Event::Control {
-                    peer: st.id,
-                    data: dgram[range].to_vec(),
+                    peer: peer.state.id,
+                    data: dgram.get(range).map(<[u8]>::to_vec).unwrap_or_default(),
                 });
                 RxAction::Consumed
             }
-            TYPE_RELAY => self.inbound_relay(&tables, peer, dgram, range, now),
             _ if range.is_empty() => RxAction::Consumed, // keepalive
             _ => {
-                let info = match ip::parse(&dgram[range.clone()]) {
-                    Ok(i) => i,
-                    Err(r) => return RxAction::Drop(r),
+                let info = match dgram.get(range.clone()).map(ip::parse) {
+                    Some(Ok(i)) => i,
+                    Some(Err(r)) => return RxAction::Drop(r),
+                    None => return RxAction::Drop(DropReason::MalformedIp),
                 };
                 if !peer.allows_source(info.src) {
                     // A linked peer sending from an address we have not learned yet: ask the
                     // control plane to check it (rate-limited); the packet is dropped meanwhile.
                     if let Some(node) = peer.node_id.as_ref() {
-                        self.unknown_source(node, info.src, now);
+                        self.source_unknown(node, info.src, now);
                     }
                     return RxAction::Drop(DropReason::SourceNotAllowed);
                 }

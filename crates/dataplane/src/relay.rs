@@ -1,29 +1,24 @@
-//! Owns the data plane's relay paths: sending a packet for a peer without a usable session as a
-//! RELAY frame through its `via` hop, and handling authenticated inbound RELAY frames (deliver
-//! after the source check, or forward in place to the exact / greedily closer next hop).
-//! Must not own the header format (ringvpn_core::relay does), allocate per packet, or choose
-//! relays: `via` and node ids come from the control plane.
+//! Owns the data plane's relay paths: wrapping an end-to-end DATA frame for a peer without a
+//! direct path in a RELAY frame for its `via` hop, forwarding RELAY frames in place (exact /
+//! greedily closer next hop, inner frame untouched), and opening the end-to-end frame of a
+//! RELAY frame for us. Must not own the header format (ringvpn_core::relay does), allocate per
+//! packet, open inner frames it only forwards, or choose relays: `via` and ids come from TS.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ringvpn_core::frame::{HEADER_LEN, TAG_LEN, TYPE_RELAY};
-use ringvpn_core::ip;
+use ringvpn_core::frame::{self, Frame, HEADER_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
 use ringvpn_core::relay::{
     ring_distance, NodeId, RelayHeader, DEFAULT_TTL, RELAY_HEADER_LEN, TTL_OFFSET,
 };
 use ringvpn_core::DropReason;
 
-use crate::events::Event;
-use crate::pipeline::{RxAction, TxAction, HEADROOM};
+use crate::pipeline::{RxAction, TxAction, DATA_START};
 use crate::shared::Shared;
 use crate::tables::{PeerEntry, SessionState, Tables};
-
-/// Offset of a RELAY frame in a device slot (the IP packet sits at HEADROOM).
-const RELAY_FRAME_START: usize = HEADROOM - HEADER_LEN - RELAY_HEADER_LEN;
 
 type Hop<'t> = (&'t Arc<PeerEntry>, &'t Arc<SessionState>, SocketAddr);
 
@@ -34,28 +29,34 @@ fn usable(p: &Arc<PeerEntry>, now: Instant) -> Option<Hop<'_>> {
 }
 
 impl Shared {
-    /// Outbound for `peer`, which has no usable session: if its `via` hop has a session and an
-    /// endpoint and both node ids are known, seal the IP packet at `buf[HEADROOM..][..ip_len]`
-    /// as a RELAY frame for the hop. `None`: no relay possible (the caller drops `no_session`).
+    /// Outbound for `peer` (current session `s`) without a direct path (no endpoint, or
+    /// `relay_only`): seal the IP packet at `buf[HEADROOM..][..ip_len]` end to end as a DATA
+    /// frame with `s`, put the relay header before it and seal both as a RELAY frame at
+    /// `buf[0..]` with the `via` hop's session. No usable hop or unknown node ids: `no_endpoint`.
     pub(crate) fn send_via(
         &self,
         tables: &Tables,
         peer: &PeerEntry,
+        s: &SessionState,
         buf: &mut [u8],
         ip_len: usize,
         now: Instant,
-    ) -> Option<TxAction> {
-        let src = self.node_id?;
-        let dst = peer.node_id?;
-        let (hop, s, to) = usable(tables.peers.get(&peer.via?)?, now)?;
-        let Some(out) = buf.get_mut(RELAY_FRAME_START..HEADROOM + ip_len + TAG_LEN) else {
-            return Some(TxAction::Drop(DropReason::Oversize));
+    ) -> TxAction {
+        let hop = peer.via.and_then(|v| tables.peers.get(&v));
+        let ids = self.node_id.zip(peer.node_id);
+        let (Some((hop, hs, to)), Some((src, dst))) = (hop.and_then(|h| usable(h, now)), ids)
+        else {
+            return TxAction::Drop(DropReason::NoEndpoint);
         };
-        let Some(h) = out
-            .get_mut(HEADER_LEN..HEADER_LEN + RELAY_HEADER_LEN)
+        let inner_len = match self.seal_data(peer, s, buf, ip_len, now) {
+            Ok(len) => len,
+            Err(r) => return TxAction::Drop(r),
+        };
+        let Some(h) = buf
+            .get_mut(HEADER_LEN..DATA_START)
             .and_then(|h| <&mut [u8; RELAY_HEADER_LEN]>::try_from(h).ok())
         else {
-            return Some(TxAction::Drop(DropReason::Oversize));
+            return TxAction::Drop(DropReason::Oversize);
         };
         RelayHeader {
             dst,
@@ -63,30 +64,21 @@ impl Shared {
             ttl: DEFAULT_TTL,
         }
         .write(h);
-        Some(
-            match s
-                .session
-                .seal(TYPE_RELAY, out, RELAY_HEADER_LEN + ip_len, now)
-            {
-                Ok(len) => {
-                    self.check_rekey(s, now);
-                    hop.state.tx_packets.fetch_add(1, Ordering::Relaxed);
-                    hop.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                    peer.state
-                        .tx_relayed_packets
-                        .fetch_add(1, Ordering::Relaxed);
-                    peer.state
-                        .tx_relayed_bytes
-                        .fetch_add(len as u64, Ordering::Relaxed);
-                    TxAction::Send {
-                        to,
-                        start: RELAY_FRAME_START,
-                        len,
-                    }
-                }
-                Err(r) => TxAction::Drop(r),
-            },
-        )
+        match hs
+            .session
+            .seal(TYPE_RELAY, buf, RELAY_HEADER_LEN + inner_len, now)
+        {
+            Ok(len) => {
+                self.check_rekey(hs, now);
+                hop.state.tx_packets.fetch_add(1, Ordering::Relaxed);
+                hop.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                let st = &peer.state;
+                st.tx_relayed_packets.fetch_add(1, Ordering::Relaxed);
+                st.tx_relayed_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                TxAction::Send { to, start: 0, len }
+            }
+            Err(r) => TxAction::Drop(r),
+        }
     }
 
     /// An authenticated RELAY frame from `hop`; its plaintext is `dgram[range]`.
@@ -107,7 +99,7 @@ impl Shared {
             None => return RxAction::Drop(DropReason::RelayMalformed),
         };
         if h.dst == own {
-            return self.relay_deliver(tables, dgram, range, &h, now);
+            return self.relay_receive(tables, dgram, range, &h.src, now);
         }
         if h.ttl == 0 {
             return RxAction::Drop(DropReason::RelayTtl);
@@ -136,48 +128,53 @@ impl Shared {
         }
     }
 
-    /// A relayed packet for us: the inner source must route to the peer owning `h.src`.
-    fn relay_deliver(
+    /// A RELAY frame for us: its plaintext `dgram[range]` is the relay header and an end-to-end
+    /// DATA/CONTROL frame that must open with a session of the peer whose node id is `src`.
+    /// Counted and handled like a direct frame from that peer, except that it never moves the
+    /// peer's endpoint (the datagram came from the hop).
+    fn relay_receive(
         &self,
         tables: &Tables,
         dgram: &mut [u8],
         range: Range<usize>,
-        h: &RelayHeader,
+        src: &NodeId,
         now: Instant,
     ) -> RxAction {
-        let inner = range.start + RELAY_HEADER_LEN;
-        let info = match dgram.get(inner..range.end).map(ip::parse) {
-            Some(Ok(i)) => i,
-            Some(Err(r)) => return RxAction::Drop(r),
-            None => return RxAction::Drop(DropReason::RelayMalformed),
+        let outer_len = dgram.len();
+        let start = range.start + RELAY_HEADER_LEN;
+        let Some(inner) = dgram.get_mut(start..range.end) else {
+            return RxAction::Drop(DropReason::RelayMalformed);
         };
-        let owner = tables
-            .route(info.src)
-            .and_then(|q| q.node_id.map(|n| (q, n)));
-        let Some((q, node)) = owner else {
-            self.unknown_source(&h.src, info.src, now);
-            return RxAction::Drop(DropReason::RelayUnknownSource);
+        let receiver = match frame::parse(inner) {
+            Ok(Frame::Transport {
+                kind: TYPE_DATA | TYPE_CONTROL,
+                receiver,
+                ..
+            }) => receiver,
+            _ => return RxAction::Drop(DropReason::RelayMalformed),
         };
-        if node != h.src {
-            return RxAction::Drop(DropReason::SourceNotAllowed);
+        let Some((s, peer)) = tables.by_index.get(&receiver) else {
+            return RxAction::Drop(DropReason::UnknownIndex);
+        };
+        if peer.node_id.as_ref() != Some(src) {
+            return RxAction::Drop(DropReason::RelaySrcMismatch);
         }
-        q.state.rx_relayed_packets.fetch_add(1, Ordering::Relaxed);
-        q.state
-            .rx_relayed_bytes
-            .fetch_add(dgram.len() as u64, Ordering::Relaxed);
-        self.deliver(dgram, inner, &info)
-    }
-
-    /// Tell the control plane about a relay source it has no route for (1/s per source id).
-    pub(crate) fn unknown_source(&self, node: &NodeId, addr: IpAddr, now: Instant) {
-        let allowed = self
-            .relay_sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .allow(node, self.now_ms(now));
-        if allowed {
-            self.emit(Event::RelaySource { node: *node, addr });
+        let inner_len = inner.len();
+        let (kind, r) = match s.session.open(inner, now) {
+            Ok(x) => x,
+            Err(r) => return RxAction::Drop(r),
+        };
+        let st = &peer.state;
+        st.rx_packets.fetch_add(1, Ordering::Relaxed);
+        st.rx_bytes.fetch_add(inner_len as u64, Ordering::Relaxed);
+        st.rx_relayed_packets.fetch_add(1, Ordering::Relaxed);
+        st.rx_relayed_bytes
+            .fetch_add(outer_len as u64, Ordering::Relaxed);
+        st.last_rx_ms.store(self.now_ms(now), Ordering::Relaxed);
+        if peer.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
+            self.check_rekey(s, now);
         }
+        self.payload(peer, kind, dgram, start + r.start..start + r.end, now)
     }
 }
 
@@ -216,3 +213,7 @@ fn next_hop<'t>(
 #[cfg(test)]
 #[path = "relay_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "relay_rx_tests.rs"]
+mod rx_tests;

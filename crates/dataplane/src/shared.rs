@@ -21,7 +21,7 @@ use crate::tables::{PeerState, SessionState, TableHandle};
 
 /// need_session events for one peer are at least this far apart.
 pub const NEED_SESSION_INTERVAL_MS: u64 = 1000;
-/// miss events per destination and relay_source events per source id: at most one per this.
+/// miss events per destination and source_unknown events per node id: at most one per this.
 pub const EVENT_INTERVAL_MS: u64 = 1000;
 /// Destinations / source ids remembered by those limiters.
 pub const LIMITER_CAPACITY: usize = 4096;
@@ -66,7 +66,7 @@ pub struct Shared {
     /// Own address and prefix length, packed (see `pack_addr`); 0 = none.
     address: AtomicU64,
     pub(crate) misses: Mutex<RateLimiter<IpAddr>>,
-    pub(crate) relay_sources: Mutex<RateLimiter<NodeId>>,
+    pub(crate) unknown_sources: Mutex<RateLimiter<NodeId>>,
     epoch: Instant,
     epoch_unix_ms: u64,
 }
@@ -94,7 +94,7 @@ impl Shared {
             os_mac: AtomicU64::new(0),
             address: AtomicU64::new(pack_addr(address)),
             misses: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
-            relay_sources: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
+            unknown_sources: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
             epoch: Instant::now(),
             epoch_unix_ms,
         }
@@ -161,6 +161,19 @@ impl Shared {
                 .is_ok()
         {
             self.emit(Event::NeedSession { peer: peer.id });
+        }
+    }
+
+    /// Tell the control plane that the peer with node id `node` sent from `addr`, outside its
+    /// allowed prefixes (at most once per EVENT_INTERVAL_MS per node id).
+    pub(crate) fn source_unknown(&self, node: &NodeId, addr: IpAddr, now: Instant) {
+        let allowed = self
+            .unknown_sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(node, self.now_ms(now));
+        if allowed {
+            self.emit(Event::SourceUnknown { node: *node, addr });
         }
     }
 

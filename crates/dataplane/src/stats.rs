@@ -66,15 +66,19 @@ pub struct PeerStats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
-    /// This peer's packets sent as RELAY frames through its via hop (frame bytes).
+    /// This peer's end-to-end frames sent inside RELAY frames through its via hop (outer
+    /// frame bytes; the inner frames also count in tx_packets/tx_bytes).
     pub tx_relayed_packets: u64,
     pub tx_relayed_bytes: u64,
-    /// Relayed packets from this peer delivered to the device (frame bytes).
+    /// RELAY frames for us whose end-to-end frame from this peer opened (outer frame bytes;
+    /// the inner frames also count in rx_packets/rx_bytes).
     pub rx_relayed_packets: u64,
     pub rx_relayed_bytes: u64,
     pub node_id: Option<NodeId>,
     /// Peer id of the via hop.
     pub via: Option<u32>,
+    /// Always sent through the via hop, even with an endpoint.
+    pub relay_only: bool,
     /// Unix time in milliseconds.
     pub last_handshake_ms: Option<u64>,
     pub last_rx_ms: Option<u64>,

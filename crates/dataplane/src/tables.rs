@@ -79,8 +79,10 @@ pub struct PeerEntry {
     pub sessions: Vec<Arc<SessionState>>,
     /// The peer's overlay node id (relay destination / source check).
     pub node_id: Option<NodeId>,
-    /// Peer id of the overlay next hop used while this peer has no usable session.
+    /// Peer id of the overlay next hop used when this peer has no endpoint (or `relay_only`).
     pub via: Option<u32>,
+    /// Send through `via` even when the peer has an endpoint.
+    pub relay_only: bool,
 }
 
 /// Relay settings of a `set_peer` call: `None` keeps the current value.
@@ -89,6 +91,7 @@ pub struct PeerOpts {
     pub node_id: Option<NodeId>,
     /// `Some(None)` clears the via hop.
     pub via: Option<Option<u32>>,
+    pub relay_only: Option<bool>,
 }
 
 impl PeerEntry {
@@ -219,6 +222,7 @@ impl TableHandle {
                     sessions: Vec::new(),
                     node_id: None,
                     via: None,
+                    relay_only: false,
                 },
             };
             if let Some(n) = opts.node_id {
@@ -226,6 +230,9 @@ impl TableHandle {
             }
             if let Some(v) = opts.via {
                 entry.via = v;
+            }
+            if let Some(r) = opts.relay_only {
+                entry.relay_only = r;
             }
             peers.insert(id, Arc::new(entry));
         });
@@ -401,6 +408,7 @@ mod tests {
         let opts = PeerOpts {
             node_id: Some([7; 20]),
             via: Some(Some(2)),
+            relay_only: Some(true),
         };
         t.set_peer_with(3, None, nets(&["10.0.0.3/32"]), opts);
         t.set_peer_with(
@@ -409,7 +417,7 @@ mod tests {
             vec![],
             PeerOpts {
                 node_id: Some([7; 20]),
-                via: None,
+                ..PeerOpts::default()
             },
         );
         t.set_peer(2, None, vec![]);
@@ -421,21 +429,29 @@ mod tests {
         let ids: Vec<u32> = s.relay_peers.iter().map(|p| p.state.id).collect();
         assert_eq!(ids, vec![1, 3]);
         drop(s);
-        // A plain update keeps node id and via; an explicit via None clears it.
+        // A plain update keeps node id, via and relay_only; explicit values replace them.
         t.set_peer(3, None, nets(&["10.0.0.4/32"]));
         let p = t.load().peers[&3].clone();
-        assert_eq!((p.node_id, p.via), (Some([7; 20]), Some(2)));
+        assert_eq!(
+            (p.node_id, p.via, p.relay_only),
+            (Some([7; 20]), Some(2), true)
+        );
+        assert!(!t.load().peers[&1].relay_only, "default false");
         t.set_peer_with(
             3,
             None,
             vec![],
             PeerOpts {
-                node_id: None,
                 via: Some(None),
+                relay_only: Some(false),
+                ..PeerOpts::default()
             },
         );
         let p = t.load().peers[&3].clone();
-        assert_eq!((p.node_id, p.via), (Some([7; 20]), None));
+        assert_eq!(
+            (p.node_id, p.via, p.relay_only),
+            (Some([7; 20]), None, false)
+        );
         assert!(t.remove_peer(1));
         assert_eq!(t.load().by_node[&[7; 20]].state.id, 3);
     }
