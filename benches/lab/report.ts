@@ -90,7 +90,8 @@ const s = (ms: number | null | undefined): string => (ms === null || ms === unde
 const trio = (x: Summary | null | undefined, d = 1): string => (x ? `${f(x.median, d)} / ${f(x.p90, d)} / ${f(x.max, d)}` : '–');
 
 function machineLine(m: Record<string, unknown>): string {
-  return `${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, commit ${m.commit}${m.sourcesChangedSinceCommit ? ' (+ uncommitted changes in ts/, crates/ or bindings/)' : ''}`;
+  const code = m.frozenSnapshot ? `a frozen copy of commit ${m.commit} (benches/lab/snapshot-run.sh)` : `commit ${m.commit}${m.sourcesChangedSinceCommit ? ' + uncommitted changes in ts/, crates/ or bindings/' : ''}`;
+  return `${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, Linux ${m.kernel}, Node ${m.node}, ${code}`;
 }
 
 function envLine(e: { before: Environment; after?: Environment }): string {

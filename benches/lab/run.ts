@@ -376,11 +376,18 @@ async function fig6Run(): Promise<NonNullable<Fig6Report['run']>> {
 }
 
 function machine(): Record<string, unknown> {
-  let commit = '';
-  try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(); } catch { /* no git */ }
+  // snapshot-run.sh runs a frozen copy without .git and names the commit it copied
+  const snapshot = process.env.RINGVPN_BENCH_COMMIT;
+  let commit = snapshot?.slice(0, 10) ?? '';
   let dirty = false;
-  try { dirty = execFileSync('git', ['status', '--porcelain', 'ts', 'crates', 'bindings'], { cwd: repoRoot, encoding: 'utf8' }).trim() !== ''; } catch { /* no git */ }
-  return { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, commit, sourcesChangedSinceCommit: dirty };
+  if (!snapshot) {
+    try { commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(); } catch { /* no git */ }
+    try { dirty = execFileSync('git', ['status', '--porcelain', 'ts', 'crates', 'bindings'], { cwd: repoRoot, encoding: 'utf8' }).trim() !== ''; } catch { /* no git */ }
+  }
+  return {
+    cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version,
+    commit, sourcesChangedSinceCommit: dirty, frozenSnapshot: !!snapshot,
+  };
 }
 
 async function main(): Promise<void> {

@@ -78,7 +78,8 @@ export function registerPki(program: Command): void {
     .option('--reason <text>', 'reason (an X.509 reason name like keyCompromise also goes into the CRL)')
     .option('--crl-days <n>', 'CRL nextUpdate, days from now', '7')
     .option('-o, --out <file>', 'also write the revocation record here')
-    .action(async (o: { dir: string; serial?: string; cert?: string; reason?: string; crlDays: string; out?: string }) => {
+    .option('--publish <socket>', "hand the record to a running member's control socket: it broadcasts it over the overlay and stores it in the DHT")
+    .action(async (o: { dir: string; serial?: string; cert?: string; reason?: string; crlDays: string; out?: string; publish?: string }) => {
       if ((o.serial === undefined) === (o.cert === undefined)) throw pkiError('give exactly one of --serial or --cert');
       const target = o.serial ?? readInput(o.cert!, 'certificate');
       const r = await revoke(o.dir, target, o.reason, { crlDays: num(o.crlDays, 'crl-days') });
@@ -86,6 +87,11 @@ export function registerPki(program: Command): void {
       say(`wrote ${r.crlFile}`);
       say(`wrote ${r.recordFile} (${r.record.length}-byte signed revocation record)`);
       if (o.out) { writeOut(o.out, r.record); say(`wrote ${o.out}`); }
+      if (o.publish) {
+        const { requestControl } = await import('../runtime/control.js');
+        const p = await requestControl(o.publish, { cmd: 'revoke', record: Buffer.from(r.record).toString('base64') }, 30_000) as { broadcastTo: number; storedInDht: boolean };
+        say(`published through ${o.publish}: broadcast to ${p.broadcastTo} neighbour(s), ${p.storedInDht ? 'stored in the DHT' : 'NOT stored in the DHT (will be retried by nothing; publish again)'}`);
+      }
     });
 
   ca.command('crl')
