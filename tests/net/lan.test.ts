@@ -19,7 +19,7 @@ async function ping(lab: RingLab, from: number, vip: string): Promise<boolean> {
 
 netTest('8-node virtual LAN: DHCP from the OS client, all-pairs ping, DNS, direct TCP, recovery from 2 crashes, address kept on restart', async (t) => {
   const name = 't' + randomBytes(3).toString('hex');
-  // node2 is a router for 10.99.0.0/24 (a dummy interface in its namespace stands for the site behind it)
+  // node2 is a router for 10.99.0.0/24 (a veth in its namespace stands for the site behind it)
   const lab = await RingLab.up({
     nodes: N, name, dir: `/tmp/ringvpn-lab-${name}`, onProgress: (l) => t.log(l),
     edit: (cfg, i) => { if (i === 2 && cfg.network) cfg.network.routes = ['10.99.0.0/24']; },
@@ -47,9 +47,10 @@ netTest('8-node virtual LAN: DHCP from the OS client, all-pairs ping, DNS, direc
 
     // 3b. router mode: node0 learns the subnet, its OS gets the route by DHCP (option 121), and reaches the site
     const r2 = lab.node(2).ns;
-    await r2.ip(['link', 'add', 'site0', 'type', 'dummy']);
+    await r2.ip(['link', 'add', 'site0', 'type', 'veth', 'peer', 'name', 'site1']);
     await r2.ip(['addr', 'add', '10.99.0.1/24', 'dev', 'site0']);
     await r2.ip(['link', 'set', 'site0', 'up']);
+    await r2.ip(['link', 'set', 'site1', 'up']);
     const tr = Date.now();
     let learned = false;
     while (Date.now() - tr < 45_000 && !learned) {

@@ -29,13 +29,15 @@ export function registerLab(program: Command): void {
     .option('--name <name>', 'lab name (namespaces rvlab-<name>-*)', 'lab')
     .addOption(new Option('--mode <mode>', 'device mode').choices(['tap', 'tun']).default('tap'))
     .option('--static', 'fixed addresses 10.128.x.y in the configs instead of DHCP')
+    .option('--pki', 'a private group: a CA in <dir>/ca and a certificate for every node (address 10.128.0.2, .3, ...)')
+    .option('--crl-poll <s>', 'with --pki: seconds between CRL reads in every daemon', '60')
     .option('--dir <dir>', 'state directory (default /run/ringvpn-lab/<name>)')
     .option('--batch <n>', 'daemons started together', '8')
     .option('--batch-delay <ms>', 'pause between batches', '300')
     .option('--timeout <s>', 'seconds until every node must have an address (default 60 + 1 per node)')
     .addOption(new Option('--log-level <level>', 'daemon log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
     .option('--clean-on-failure', 'tear the lab down when bring-up fails (default: leave it for inspection)')
-    .action(async (o: { nodes: string; name: string; mode: 'tap' | 'tun'; static?: boolean; dir?: string; batch: string; batchDelay: string; timeout?: string; logLevel: string; cleanOnFailure?: boolean }) => {
+    .action(async (o: { nodes: string; name: string; mode: 'tap' | 'tun'; static?: boolean; pki?: boolean; crlPoll: string; dir?: string; batch: string; batchDelay: string; timeout?: string; logLevel: string; cleanOnFailure?: boolean }) => {
       const { RingLab } = await import('../lab/ringlab.js');
       const ac = new AbortController();
       const onSig = (): void => { err('interrupted: stopping and removing the partial lab'); ac.abort(); };
@@ -47,10 +49,12 @@ export function registerLab(program: Command): void {
           batch: int(o.batch, 'batch', 1), batchDelayMs: int(o.batchDelay, 'batch-delay', 0),
           addressTimeoutMs: o.timeout === undefined ? undefined : int(o.timeout, 'timeout', 1) * 1000,
           keepOnFailure: !o.cleanOnFailure, onProgress: out, signal: ac.signal,
+          ...(o.pki ? { pki: { crlPollSeconds: int(o.crlPoll, 'crl-poll', 1) } } : {}),
         });
         const s = l.summary!;
         out(`lab ${l.name}: ${s.nodes} nodes; daemons up in ${secs(s.startMs)}, all addresses ${secs(s.addressMs)} later; ${secs(s.totalMs)} in all`);
         out(`state in ${l.state.dir}; next: ringvpn lab check --name ${l.name}`);
+        if (l.pki) out(`CA in ${l.pki.caDir}; revoke node i with: ringvpn ca revoke --dir ${l.pki.caDir} --cert ${l.state.dir}/node<i>.crt --publish ${l.state.dir}/node0.sock`);
       } catch (e) {
         const x = e as Error & { code?: string };
         if (!ac.signal.aborted && !o.cleanOnFailure && x.code !== 'E_LAB_EXISTS' && x.code !== 'E_LAB_ARGS' && x.code !== 'E_NOT_ROOT') {

@@ -4,7 +4,8 @@ import { encodeProbeRequest, encodeProbeReply, decodeProbe, PROBE_REQUEST_LEN, P
 
 test('probe request and reply round trip; a reply is never larger than its request', (t) => {
   const req = decodeProbe(encodeProbeRequest(0xdeadbeef));
-  t.deepEqual(req, { ok: true, value: { kind: 'request', token: 0xdeadbeef } });
+  t.deepEqual(req, { ok: true, value: { kind: 'request', token: 0xdeadbeef, target: null } });
+  t.deepEqual(decodeProbe(encodeProbeRequest(5, '10.200.0.1:51820')), { ok: true, value: { kind: 'request', token: 5, target: '10.200.0.1:51820' } });
   const key = new Uint8Array(randomBytes(32));
   const rep = decodeProbe(encodeProbeReply(7, key, '10.200.0.3:51820'));
   t.true(rep.ok);

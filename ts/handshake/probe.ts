@@ -5,8 +5,10 @@
 // Request (64 bytes; padded so a reply is never larger than what asked for it):
 //  0        1        2        3        4                8
 //  +--------+--------+--------+--------+----------------+------------------------------------+
-//  | 7      | 1      | 0      | 0      | token u32LE    | 56 zero bytes                      |
+//  | 7      | 1      | 0      | 0      | token u32LE    | target: family | port | address 16 | 37 zero bytes
 //  +--------+--------+--------+--------+----------------+------------------------------------+
+//  target = the endpoint the prober sent this to (family 0: none), so a node that only answers
+//  (a seed) also learns the endpoint others reach it at.
 // Reply (59 bytes):
 //  +--------+--------+--------+--------+----------------+------------------+--------+--------+----------------+
 //  | 7      | 2      | 0      | 0      | token u32LE    | static key 32    | family | port   | address 16     |
@@ -23,15 +25,16 @@ export const PROBE_REQUEST_LEN = 64;
 export const PROBE_REPLY_LEN = 59;
 
 export type Probe =
-  | { kind: 'request'; token: number }
+  | { kind: 'request'; token: number; target: string | null }
   | { kind: 'reply'; token: number; staticKey: Uint8Array; observed: string | null };
 
 export type ProbeError = 'short' | 'not_probe' | 'bad_kind' | 'bad_length' | 'bad_padding' | 'bad_family';
 
-export function encodeProbeRequest(token: number): Uint8Array {
+export function encodeProbeRequest(token: number, target: string | null = null): Uint8Array {
   const b = new Uint8Array(PROBE_REQUEST_LEN);
   b[0] = FRAME_PROBE; b[1] = PROBE_REQUEST;
   new DataView(b.buffer).setUint32(4, token >>> 0, true);
+  writeEndpoint(b, 8, target);
   return b;
 }
 
@@ -41,15 +44,28 @@ export function encodeProbeReply(token: number, staticKey: Uint8Array, observed:
   b[0] = FRAME_PROBE; b[1] = PROBE_REPLY;
   v.setUint32(4, token >>> 0, true);
   b.set(staticKey.subarray(0, 32), 8);
-  const ep = observed ? splitEndpoint(observed) : null;
-  if (ep && isIPv4(ep.host)) {
-    b[40] = 4; v.setUint16(41, ep.port, false);
-    ep.host.split('.').forEach((o, i) => { b[43 + i] = Number(o); });
-  } else if (ep && isIPv6(ep.host)) {
-    b[40] = 6; v.setUint16(41, ep.port, false);
-    b.set(ipv6Bytes(ep.host), 43);
-  }
+  writeEndpoint(b, 40, observed);
   return b;
+}
+
+function writeEndpoint(b: Uint8Array, at: number, endpoint: string | null): void {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const ep = endpoint ? splitEndpoint(endpoint) : null;
+  if (ep && isIPv4(ep.host)) {
+    b[at] = 4; v.setUint16(at + 1, ep.port, false);
+    ep.host.split('.').forEach((o, i) => { b[at + 3 + i] = Number(o); });
+  } else if (ep && isIPv6(ep.host)) {
+    b[at] = 6; v.setUint16(at + 1, ep.port, false);
+    b.set(ipv6Bytes(ep.host), at + 3);
+  }
+}
+
+function readEndpoint(b: Uint8Array, at: number): { ok: true; ep: string | null } | { ok: false } {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const fam = b[at], port = v.getUint16(at + 1, false);
+  if (fam === 4) return { ok: true, ep: `${b[at + 3]}.${b[at + 4]}.${b[at + 5]}.${b[at + 6]}:${port}` };
+  if (fam === 6) return { ok: true, ep: `[${ipv6Text(b.subarray(at + 3, at + 19))}]:${port}` };
+  return fam === 0 ? { ok: true, ep: null } : { ok: false };
 }
 
 export function decodeProbe(b: Uint8Array): { ok: true; value: Probe } | { ok: false; code: ProbeError } {
@@ -60,17 +76,16 @@ export function decodeProbe(b: Uint8Array): { ok: true; value: Probe } | { ok: f
   const token = v.getUint32(4, true);
   if (b[1] === PROBE_REQUEST) {
     if (b.length !== PROBE_REQUEST_LEN) return { ok: false, code: 'bad_length' };
-    return { ok: true, value: { kind: 'request', token } };
+    const t = readEndpoint(b, 8);
+    if (!t.ok) return { ok: false, code: 'bad_family' };
+    return { ok: true, value: { kind: 'request', token, target: t.ep } };
   }
   if (b[1] !== PROBE_REPLY) return { ok: false, code: 'bad_kind' };
   if (b.length !== PROBE_REPLY_LEN) return { ok: false, code: 'bad_length' };
   const staticKey = b.slice(8, 40);
-  const fam = b[40], port = v.getUint16(41, false);
-  let observed: string | null = null;
-  if (fam === 4) observed = `${b[43]}.${b[44]}.${b[45]}.${b[46]}:${port}`;
-  else if (fam === 6) observed = `[${ipv6Text(b.subarray(43, 59))}]:${port}`;
-  else if (fam !== 0) return { ok: false, code: 'bad_family' };
-  return { ok: true, value: { kind: 'reply', token, staticKey, observed } };
+  const o = readEndpoint(b, 40);
+  if (!o.ok) return { ok: false, code: 'bad_family' };
+  return { ok: true, value: { kind: 'reply', token, staticKey, observed: o.ep } };
 }
 
 function splitEndpoint(s: string): { host: string; port: number } | null {

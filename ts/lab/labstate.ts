@@ -1,6 +1,7 @@
 // Owns the ring lab's pure parts and its state on disk: names, addresses, node configs, state.json,
 // pair sampling and the crawl view built from status replies. It must not start processes or
 // create namespaces (ringlab.ts does), and writes or removes only the lab's own files in its state directory.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -62,6 +63,19 @@ export function staticVip(i: number): string {
   return `10.128.${1 + Math.floor(i / 250)}.${(i % 250) + 1}`;
 }
 
+/**
+ * The certified virtual address of node i in a lab with a CA: 10.128.<i/250>.<i%250+2> (never .0 or .1,
+ * so never the service address 10.128.0.1, and apart from staticVip's 10.128.1.x only above 250 nodes).
+ */
+export function pkiAddress(i: number): string {
+  return `10.128.${Math.floor(i / 250)}.${(i % 250) + 2}`;
+}
+
+/** The node id (40 hex) of a base64 Noise public key: the first 160 bits of its SHA-256. */
+export function nodeIdOfPublicKey(publicKey: string): string {
+  return createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest().subarray(0, 20).toString('hex');
+}
+
 /** Bootstrap endpoints of node i: none for the seed, the earlier of the first three, else the first three. */
 export function bootstrapFor(i: number): string[] {
   return Array.from({ length: Math.min(i, 3) }, (_, j) => `${underlayAddress(j)}:${LISTEN_PORT}`);
@@ -77,6 +91,8 @@ export interface LabNodeConfig {
   log: { level: string };
   network: { id: string; subnet: string; domain: string; dhcp: boolean; address?: string; routes?: string[] };
   overlay: { bootstrap: string[] };
+  /** a lab with a CA (RingLab.up({ pki })): the group CA, this node's certificate, the CRL */
+  pki?: { ca: string; cert: string; crl?: string; crlPollSeconds: number };
   [extra: string]: unknown;
 }
 
@@ -88,6 +104,8 @@ export interface NodeConfigParams {
   mode: 'tap' | 'tun';
   static: boolean;
   logLevel?: string;
+  /** the fixed address under `static` (default staticVip(index)) */
+  address?: string;
 }
 
 export function nodeConfig(p: NodeConfigParams): LabNodeConfig {
@@ -101,7 +119,7 @@ export function nodeConfig(p: NodeConfigParams): LabNodeConfig {
     network: {
       // DHCP on the device needs TAP; a TUN node without --static gets its address from the daemon
       id: p.lab, subnet: SUBNET, domain: 'ringvpn', dhcp: !p.static && p.mode === 'tap',
-      ...(p.static ? { address: staticVip(p.index) } : {}),
+      ...(p.static ? { address: p.address ?? staticVip(p.index) } : {}),
     },
     overlay: { bootstrap: bootstrapFor(p.index) },
   };
@@ -119,6 +137,16 @@ const nodeStateSchema = z.object({
   log: z.string(),
   dhcpLog: z.string(),
   pid: z.number().int().nullable(),
+  /** the node's certificate file in a lab with a CA (null: an uncertified node) */
+  cert: z.string().nullable().optional(),
+});
+
+const pkiStateSchema = z.object({
+  /** the lab CA's directory (initCa): ca.crt, ca.key, crl.pem, state.json */
+  caDir: z.string(),
+  caCert: z.string(),
+  crl: z.string(),
+  crlPollSeconds: z.number().int(),
 });
 
 const stateSchema = z.object({
@@ -131,22 +159,32 @@ const stateSchema = z.object({
   hub: z.string(),
   createdAt: z.string(),
   nodes: z.array(nodeStateSchema),
+  pki: pkiStateSchema.nullable().optional(),
 });
 
 export type LabNodeState = z.infer<typeof nodeStateSchema>;
 export type LabState = z.infer<typeof stateSchema>;
+export type LabPkiState = z.infer<typeof pkiStateSchema>;
 
-/** The state of a fresh lab (no daemon started yet). */
-export function initialState(o: { name: string; dir: string; mode: 'tap' | 'tun'; static: boolean; publicKeys: string[] }): LabState {
+/** The lab CA's directory inside the lab's state directory. */
+export function labCaDir(dir: string): string {
+  return join(dir, 'ca');
+}
+
+/** The state of a fresh lab (no daemon started yet); with `pki`, static addresses are the certified ones. */
+export function initialState(o: { name: string; dir: string; mode: 'tap' | 'tun'; static: boolean; publicKeys: string[]; pki?: { crlPollSeconds: number } }): LabState {
+  const caDir = labCaDir(o.dir);
   return {
     version: 1, name: o.name, dir: o.dir, mode: o.mode, static: o.static, subnet: SUBNET,
     hub: nsName(o.name, 'sw'), createdAt: new Date().toISOString(),
     nodes: o.publicKeys.map((publicKey, i) => ({
       index: i, name: `node${i}`, ns: nsName(o.name, i), underlay: underlayAddress(i),
-      vip: o.static ? staticVip(i) : null, publicKey,
+      vip: o.static ? (o.pki ? pkiAddress(i) : staticVip(i)) : null, publicKey,
       config: join(o.dir, `node${i}.json`), socket: join(o.dir, `node${i}.sock`),
       log: join(o.dir, `node${i}.log`), dhcpLog: join(o.dir, `node${i}.dhcp.log`), pid: null,
+      ...(o.pki ? { cert: join(o.dir, `node${i}.crt`) } : {}),
     })),
+    pki: o.pki ? { caDir, caCert: join(caDir, 'ca.crt'), crl: join(caDir, 'crl.pem'), crlPollSeconds: o.pki.crlPollSeconds } : null,
   };
 }
 
@@ -214,12 +252,18 @@ export function listLabs(root = STATE_ROOT): LabListing[] {
   });
 }
 
-/** Removes only the files the lab writes, then the directory if it is empty. */
+/**
+ * Removes only the files the lab writes (with a CA: node certificates, requests, identity keys, and
+ * the CA directories `ca` and `ca-<name>` that hold a ca.crt), then the directory if it is empty.
+ */
 export function removeStateDir(dir: string, notes: string[]): string | null {
   let files: string[];
   try { files = readdirSync(dir); } catch { return null; }
-  const ours = /^(state\.json(\.tmp)?|underlay\.neigh|node\d+\.(json|log|sock|dhcp\.log))$/;
-  for (const f of files) if (ours.test(f)) rmSync(join(dir, f), { force: true });
+  const ours = /^(state\.json(\.tmp)?|underlay\.neigh|node\d+\.(json|log|sock|dhcp\.log|crt|csr|identity\.key))$/;
+  for (const f of files) {
+    if (ours.test(f)) rmSync(join(dir, f), { force: true });
+    else if (/^ca(-[a-z0-9-]{1,40})?$/.test(f) && existsSync(join(dir, f, 'ca.crt'))) rmSync(join(dir, f), { recursive: true, force: true });
+  }
   try {
     rmdirSync(dir);
     return dir;

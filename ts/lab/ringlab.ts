@@ -2,8 +2,8 @@
 // outlive the process that started them (state in <dir>/state.json). It must not touch the root
 // namespace, and talks to the daemons only through files, signals, the control socket and ping.
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { RingvpnError } from '../config/errors.js';
 import { encodeKey, generateKeyPair } from '../config/keys.js';
@@ -14,13 +14,14 @@ import { requestControl } from '../runtime/control.js';
 import { Lan } from './lan.js';
 import {
   checkName, crawlInput, DEFAULT_LAB, defaultDir, DEVICE, initialState, isDaemon, isLabNs, LabError, locateDir, mapLimit,
-  MAX_NODES, NS_PREFIX, nodeConfig, pointerPath, readState, removeStateDir, samplePairs, STATE_ROOT, tailFile, underlayAddress, underlayMac,
-  untilAborted, writeState, type LabNodeConfig, type LabState, type NodeStatus,
+  MAX_NODES, nodeIdOfPublicKey, NS_PREFIX, nodeConfig, pkiAddress, pointerPath, readState, removeStateDir, samplePairs, STATE_ROOT, tailFile,
+  underlayAddress, underlayMac, untilAborted, writeState, type LabNodeConfig, type LabPkiState, type LabState, type NodeStatus,
 } from './labstate.js';
+import type { SignOptions } from '../pki/index.js';
 import { Netns, netnsSupport, type NsProcess } from './netns.js';
 import { ping, sleep } from './vpnlan.js';
 
-export { isDaemon, LabError, listLabs } from './labstate.js';
+export { isDaemon, LabError, listLabs, nodeIdOfPublicKey, pkiAddress } from './labstate.js';
 export type { LabState, NodeStatus, LabNodeConfig } from './labstate.js';
 
 export const UDHCPC_SCRIPT = join(repoRoot, 'scripts/udhcpc.script');
@@ -42,23 +43,68 @@ export interface LabUpOptions {
   startTimeoutMs?: number;
   /** Until every node has an address (default 60 s + 1 s per node). */
   addressTimeoutMs?: number;
-  /** Edit node i's config before it is written. */
+  /** Edit node i's config before it is written (with `pki`, after its pki section is set and before its certificate is issued). */
   edit?: (cfg: LabNodeConfig, i: number) => void;
+  /**
+   * A private group: a CA in <dir>/ca, and for every node a request for its Noise key and a certificate
+   * for its fixed address (pkiAddress(i)) and announced routes; each config gets a `pki` section.
+   */
+  pki?: boolean | LabPkiOptions;
+  /** The last `reserve` nodes are prepared (namespace, key, config, certificate) but not started: start them with start(i). */
+  reserve?: number;
   /** Leave a failed lab in place for inspection (default: tear it down). */
   keepOnFailure?: boolean;
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
 }
 
+export interface LabPkiOptions {
+  /** pki.crlPollSeconds in every config (default 60, the daemon's default) */
+  crlPollSeconds?: number;
+  /** the CA's name (default `ringvpn lab <name>`) */
+  caName?: string;
+  /** Per node: how its certificate differs from the default (a good one). */
+  cert?: (i: number) => LabCertSpec | undefined;
+}
+
+/** How a node's certificate is made (RingLab.up's pki.cert, RingLab.enrol). Default: signed by the lab CA for the node's key and address. */
+export interface LabCertSpec {
+  /** an uncertified node: no certificate and no pki section */
+  none?: boolean;
+  /** sign with this CA directory instead (created by initCa when it holds none; a lab subdirectory `ca-<name>` is removed with the lab); the node trusts that CA */
+  caDir?: string;
+  /** signRequest options over the defaults (address: the node's, subnets: its network.routes): days, now, notBefore, address */
+  sign?: Partial<SignOptions>;
+  /** revoke the certificate right after issuing it (crl.pem lists it before the node starts) */
+  revoke?: boolean;
+  /** the certificate to install instead of a signed one (PEM), e.g. another node's or one forged with the CA key */
+  certPem?: string | ((ctx: CertContext) => string | Promise<string>);
+}
+
+export interface CertContext {
+  index: number; name: string; nodeId: string; noisePublicKey: Uint8Array; address: string; subnets: string[];
+  /** the lab CA (or spec.caDir) */
+  caDir: string;
+}
+
+/** A node's certificate as issued by the lab. */
+export interface IssuedCert { file: string; pem: string; serial: string | null; caCert: string; revoked: boolean }
+
 export interface UpSummary { nodes: number; startMs: number; addressMs: number; totalMs: number }
 
 export interface LabNodeHandle {
   index: number; name: string; ns: Netns; socket: string; vip: string | null; underlay: string;
   config: string; log: string; pid: number | null;
+  /** base64 Noise public key and the node id (40 hex) it gives */
+  publicKey: string; nodeId: string;
+  /** certificate file (a lab with a CA; null for an uncertified node) */
+  cert: string | null;
 }
 
 export interface CheckOptions {
   sample?: number; seed?: number; concurrency?: number; allUpTo?: number;
+  /** only these nodes (default: every node) */
+  nodes?: number[];
   /** Echo requests per pair (default 6, 0.2 s apart: a first contact loses the first few); any reply counts. */
   count?: number;
   onProgress?: (line: string) => void;
@@ -99,6 +145,11 @@ export class RingLab {
     const mode = o.mode ?? 'tap';
     const isStatic = o.static ?? false;
     const say = o.onProgress ?? (() => {});
+    const reserve = o.reserve ?? 0;
+    if (!Number.isInteger(reserve) || reserve < 0 || reserve >= n) throw new LabError('E_LAB_ARGS', `reserve: expected 0-${n - 1} nodes left unstarted, got ${reserve}`);
+    const pkiOpts: LabPkiOptions | null = o.pki ? (o.pki === true ? {} : o.pki) : null;
+    const crlPollSeconds = pkiOpts?.crlPollSeconds ?? 60;
+    if (pkiOpts && (!Number.isInteger(crlPollSeconds) || crlPollSeconds < 1)) throw new LabError('E_LAB_ARGS', `pki.crlPollSeconds: expected an integer >= 1, got ${crlPollSeconds}`);
     const support = await netnsSupport();
     if (!support.ok) throw new RingvpnError('E_NOT_ROOT', `the lab builds network namespaces: ${support.why}`);
     if (mode === 'tap' && !isStatic) await needUdhcpc();
@@ -112,12 +163,23 @@ export class RingLab {
     try {
       if (o.dir) { mkdirSync(STATE_ROOT, { recursive: true, mode: 0o700 }); writeFileSync(pointerPath(name), dir + '\n', { mode: 0o600 }); }
       const keys = Array.from({ length: n }, () => generateKeyPair());
-      const state = initialState({ name, dir, mode, static: isStatic, publicKeys: keys.map((k) => encodeKey(k.publicKey)) });
-      keys.forEach((k, i) => {
-        const cfg = nodeConfig({ lab: name, index: i, privateKey: encodeKey(k.privateKey), dir, mode, static: isStatic, logLevel: o.logLevel });
-        o.edit?.(cfg, i);
-        writeFileSync(state.nodes[i]!.config, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+      const state = initialState({
+        name, dir, mode, static: isStatic, publicKeys: keys.map((k) => encodeKey(k.publicKey)), ...(pkiOpts ? { pki: { crlPollSeconds } } : {}),
       });
+      writeState(state);
+      if (state.pki) {
+        const { initCa } = await import('../pki/index.js');
+        const ca = await initCa(state.pki.caDir, { name: pkiOpts?.caName ?? `ringvpn lab ${name}` });
+        say(`lab ${name}: CA in ${state.pki.caDir} (sha256 ${ca.fingerprint.slice(0, 16)}…); certificates for ${n} nodes`);
+      }
+      for (const [i, k] of keys.entries()) {
+        const spec = pkiOpts?.cert?.(i) ?? {};
+        const cfg = nodeConfig({ lab: name, index: i, privateKey: encodeKey(k.privateKey), dir, mode, static: isStatic, logLevel: o.logLevel, ...(state.pki ? { address: pkiAddress(i) } : {}) });
+        if (state.pki) cfg.pki = { ca: state.pki.caCert, cert: join(dir, `node${i}.crt`), crl: state.pki.crl, crlPollSeconds };
+        o.edit?.(cfg, i);
+        if (state.pki) await issueCert(state, i, k.publicKey, cfg, spec);
+        writeFileSync(state.nodes[i]!.config, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+      }
       writeState(state);
       const addressing = isStatic ? 'static addresses' : mode === 'tap' ? 'DHCP' : 'addresses assigned by the daemons';
       say(`lab ${name}: ${n} namespaces on a bridge (${state.hub}), underlay 10.200.0.0/16, ${mode}, ${addressing}`);
@@ -125,9 +187,10 @@ export class RingLab {
       const lab = new RingLab(state, lan.hosts, lan.hub);
       await lab.pinUnderlay();
       const t1 = Date.now();
-      await lab.startAll(o, say);
+      const started = n - reserve;
+      await lab.startAll(o, say, started);
       const t2 = Date.now();
-      await lab.waitForAddresses(state.nodes.map((_, i) => i), o.addressTimeoutMs ?? 60_000 + 1000 * n, say, o.signal);
+      await lab.waitForAddresses(Array.from({ length: started }, (_, i) => i), o.addressTimeoutMs ?? 60_000 + 1000 * started, say, o.signal);
       const t3 = Date.now();
       lab.summary = { nodes: n, startMs: t2 - t1, addressMs: t3 - t2, totalMs: t3 - t0 };
       return lab;
@@ -179,16 +242,73 @@ export class RingLab {
   node(i: number): LabNodeHandle {
     const s = this.state.nodes[i];
     if (!s) throw new LabError('E_LAB_ARGS', `lab ${this.name} has no node ${i} (0-${this.size - 1})`);
-    return { index: i, name: s.name, ns: this.nss[i]!, socket: s.socket, vip: s.vip, underlay: s.underlay, config: s.config, log: s.log, pid: s.pid };
+    return {
+      index: i, name: s.name, ns: this.nss[i]!, socket: s.socket, vip: s.vip, underlay: s.underlay, config: s.config, log: s.log, pid: s.pid,
+      publicKey: s.publicKey, nodeId: nodeIdOfPublicKey(s.publicKey), cert: s.cert ?? null,
+    };
+  }
+
+  /** The lab's CA (null without one): its directory, certificate, CRL and the poll interval in the configs. */
+  get pki(): LabPkiState | null { return this.state.pki ?? null; }
+
+  /** Node i's config as written. */
+  config(i: number): LabNodeConfig {
+    return JSON.parse(readFileSync(this.node(i).config, 'utf8')) as LabNodeConfig;
+  }
+
+  /**
+   * Gives stopped node i a new certificate as `spec` says (with newKey, a new Noise key first: a new node id)
+   * and rewrites its config; `edit` may change the config before it is written. Needs a lab with a CA.
+   */
+  async enrol(i: number, spec: LabCertSpec & { newKey?: boolean } = {}, edit?: (cfg: LabNodeConfig) => void): Promise<IssuedCert | null> {
+    const s = this.state.nodes[i];
+    if (!s) throw new LabError('E_LAB_ARGS', `no node ${i}`);
+    if (!this.state.pki) throw new LabError('E_LAB_ARGS', `lab ${this.name} has no CA (start it with pki)`);
+    if (this.alive(i)) throw new LabError('E_LAB_ARGS', `${s.name} is running; stop it before giving it a new certificate`);
+    const cfg = this.config(i);
+    let pub = Buffer.from(s.publicKey, 'base64');
+    if (spec.newKey) {
+      const k = generateKeyPair();
+      cfg.privateKey = encodeKey(k.privateKey);
+      s.publicKey = encodeKey(k.publicKey);
+      pub = Buffer.from(k.publicKey);
+    }
+    const p = this.state.pki;
+    cfg.pki = { ca: p.caCert, cert: join(this.state.dir, `${s.name}.crt`), crl: p.crl, crlPollSeconds: cfg.pki?.crlPollSeconds ?? p.crlPollSeconds };
+    edit?.(cfg);
+    const issued = await issueCert(this.state, i, new Uint8Array(pub), cfg, spec);
+    writeFileSync(s.config, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+    writeState(this.state);
+    return issued;
+  }
+
+  /**
+   * Revokes node i's certificate with the lab CA (crl.pem is rewritten); with publishVia, hands the signed
+   * record to that node's control socket (broadcast + DHT). `sentAt` is when the record left for the daemon.
+   */
+  async revoke(i: number, o: { publishVia?: number; reason?: string; timeoutMs?: number } = {}): Promise<{ serial: string; nodeId: string; record: Uint8Array; sentAt: number | null; published: unknown }> {
+    const p = this.state.pki;
+    const cert = this.node(i).cert;
+    if (!p || !cert) throw new LabError('E_LAB_ARGS', `${this.node(i).name} has no certificate from the lab CA`);
+    const { revoke } = await import('../pki/index.js');
+    const r = await revoke(p.caDir, readFileSync(cert, 'utf8'), o.reason);
+    let sentAt: number | null = null, published: unknown = null;
+    if (o.publishVia !== undefined) {
+      sentAt = Date.now();
+      published = await requestControl(this.node(o.publishVia).socket, { cmd: 'revoke', record: Buffer.from(r.record).toString('base64') }, o.timeoutMs ?? 30_000);
+    }
+    return { serial: r.serial, nodeId: r.nodeId, record: r.record, sentAt, published };
   }
 
   status(i: number, timeoutMs = 5000): Promise<NodeStatus> {
     return requestControl(this.node(i).socket, { cmd: 'status' }, timeoutMs) as Promise<NodeStatus>;
   }
 
-  /** Status of every node, `limit` requests at a time. */
-  statuses(limit = 16): Promise<StatusReply[]> {
-    return mapLimit(this.state.nodes, limit, async (s, i) => {
+  /** Status of every node (or of `indices`, in that order), `limit` requests at a time. */
+  statuses(limit = 16, indices?: number[]): Promise<StatusReply[]> {
+    const which = indices ?? this.state.nodes.map((_, i) => i);
+    return mapLimit(which, limit, async (i) => {
+      const s = this.state.nodes[i]!;
       try { return { name: s.name, status: await this.status(i) }; } catch (e) { return { name: s.name, status: null, error: (e as Error).message }; }
     });
   }
@@ -318,14 +438,17 @@ export class RingLab {
     const t0 = Date.now();
     const say = o.onProgress ?? (() => {});
     const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
-    const replies = await this.statuses();
+    const which = o.nodes ?? this.state.nodes.map((_, i) => i);
+    const size = which.length;
+    const replies = await this.statuses(16, which);
     const failed = replies.flatMap((r) => (r.status ? [] : [{ node: r.name, error: r.error ?? 'no answer' }]));
     say(`status: ${replies.length - failed.length}/${replies.length} nodes answered`);
     const cr = await this.crawl(replies);
     const vips = replies.map((r) => r.status?.address ?? null);
     // a node that does not answer is still pinged at its last known address
-    const targets = vips.map((v, i) => v ?? (replies[i]!.status ? null : this.state.nodes[i]!.vip));
-    const pairs = samplePairs(this.size, o.sample ?? 4, new Xoshiro128(seed), o.allUpTo ?? 16);
+    const targets = vips.map((v, k) => v ?? (replies[k]!.status ? null : this.state.nodes[which[k]!]!.vip));
+    // pairs index into `which`
+    const pairs = samplePairs(size, o.sample ?? 4, new Xoshiro128(seed), o.allUpTo ?? 16);
     const cap = arpCacheCap();
     if (this.state.mode === 'tap' && cap !== null && pairs.length > 0.75 * cap) {
       say(`note: ${pairs.length} pairs need as many ARP entries on ${DEVICE}; the kernel's ARP cache is shared by all namespaces and holds ${cap} (gc_thresh3), so some pings may fail with "No buffer space available"`);
@@ -333,22 +456,23 @@ export class RingLab {
     let done = 0, good = 0;
     const every = Math.max(1, Math.ceil(pairs.length / 20));
     const results = await mapLimit(pairs, o.concurrency ?? 16, async (p) => {
+      const from = which[p.from]!, to = which[p.to]!;
       const vip = targets[p.to] ?? null;
       let why = '';
-      if (!vip) why = `${this.state.nodes[p.to]!.name} has no address`;
-      else if ((await ping(this.nss[p.from]!, vip, o.count ?? 6, 1)) === 0) why = 'no reply';
+      if (!vip) why = `${this.state.nodes[to]!.name} has no address`;
+      else if ((await ping(this.nss[from]!, vip, o.count ?? 6, 1)) === 0) why = 'no reply';
       if (!why) good++;
       if (++done % every === 0 || done === pairs.length) say(`[${done}/${pairs.length}] pings, ${good} answered`);
-      return { from: this.state.nodes[p.from]!.name, to: this.state.nodes[p.to]!.name, vip, why };
+      return { from: this.state.nodes[from]!.name, to: this.state.nodes[to]!.name, vip, why };
     });
     const unreachable = results.filter((r) => r.why);
-    const missing = vips.flatMap((v, i) => (v ? [] : [this.state.nodes[i]!.name]));
-    const crawlOk = cr.ok && cr.nodes === this.size && cr.errors.length === 0;
+    const missing = vips.flatMap((v, k) => (v ? [] : [this.state.nodes[which[k]!]!.name]));
+    const crawlOk = cr.ok && cr.nodes === size && cr.errors.length === 0;
     return {
-      lab: this.name, nodes: this.size, seed, elapsedMs: Date.now() - t0,
+      lab: this.name, nodes: size, seed, elapsedMs: Date.now() - t0,
       ok: failed.length === 0 && missing.length === 0 && unreachable.length === 0 && crawlOk,
       status: { answered: replies.length - failed.length, failed },
-      addresses: { assigned: this.size - missing.length, missing },
+      addresses: { assigned: size - missing.length, missing },
       pairs: { total: pairs.length, reachable: pairs.length - unreachable.length, unreachable },
       crawl: cr,
     };
@@ -376,9 +500,8 @@ export class RingLab {
     });
   }
 
-  /** Starts node 0 (the seed) alone, then the rest in batches. */
-  private async startAll(o: LabUpOptions, say: (line: string) => void): Promise<void> {
-    const n = this.size;
+  /** Starts node 0 (the seed) alone, then the rest of the first `n` nodes in batches. */
+  private async startAll(o: LabUpOptions, say: (line: string) => void, n = this.size): Promise<void> {
     const batch = Math.max(1, o.batch ?? 8);
     const groups: number[][] = [[0]];
     for (let i = 1; i < n; i += batch) groups.push(Array.from({ length: Math.min(batch, n - i) }, (_, k) => i + k));
@@ -395,6 +518,38 @@ export class RingLab {
       if (g < groups.length - 1) await sleep(o.batchDelayMs ?? 300);
     }
   }
+}
+
+/**
+ * Issues node i's certificate as `spec` says and points cfg.pki at it (removes cfg.pki for an uncertified
+ * node); records the file in the state. Writes <dir>/node<i>.{crt,csr,identity.key}.
+ */
+async function issueCert(state: LabState, i: number, publicKey: Uint8Array, cfg: LabNodeConfig, spec: LabCertSpec): Promise<IssuedCert | null> {
+  const lp = state.pki!;
+  const s = state.nodes[i]!;
+  if (spec.none) { s.cert = null; delete cfg.pki; return null; }
+  const pki = await import('../pki/index.js');
+  const caDir = spec.caDir ?? lp.caDir;
+  if (!existsSync(join(caDir, 'ca.crt'))) await pki.initCa(caDir, { name: `ringvpn lab ${state.name} ${basename(caDir)}` });
+  const address = pkiAddress(i);
+  const subnets = cfg.network.routes ?? [];
+  const nodeId = nodeIdOfPublicKey(Buffer.from(publicKey).toString('base64'));
+  let pem: string;
+  if (spec.certPem !== undefined) {
+    pem = typeof spec.certPem === 'string' ? spec.certPem : await spec.certPem({ index: i, name: s.name, nodeId, noisePublicKey: publicKey, address, subnets, caDir });
+  } else {
+    const { csrPem } = await pki.createRequest({ name: s.name, noisePublicKey: publicKey, identityKeyFile: join(state.dir, `${s.name}.identity.key`) });
+    writeFileSync(join(state.dir, `${s.name}.csr`), csrPem, { mode: 0o644 });
+    pem = (await pki.signRequest(caDir, csrPem, { address, subnets, ...spec.sign })).certPem;
+  }
+  if (spec.revoke) await pki.revoke(caDir, pem, 'lab');
+  const file = join(state.dir, `${s.name}.crt`);
+  writeFileSync(file, pem, { mode: 0o644 });
+  s.cert = file;
+  const caCert = join(caDir, 'ca.crt');
+  cfg.pki = { ca: spec.caDir ? caCert : (cfg.pki?.ca ?? lp.caCert), cert: file, crl: cfg.pki?.crl ?? lp.crl, crlPollSeconds: cfg.pki?.crlPollSeconds ?? lp.crlPollSeconds };
+  const der = pki.parseCertificate(new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s+/g, ''), 'base64')));
+  return { file, pem, serial: der.ok ? der.cert.serial : null, caCert, revoked: !!spec.revoke };
 }
 
 /** The kernel's cap on ARP entries across all namespaces (net.ipv4.neigh.default.gc_thresh3), or null. */

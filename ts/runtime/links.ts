@@ -211,7 +211,7 @@ export class LinkManager {
         continue;
       }
       w.tries++; w.sentAt = now;
-      this.engine()?.sendFrame(w.endpoint, Buffer.from(encodeProbeRequest(token)));
+      this.engine()?.sendFrame(w.endpoint, Buffer.from(encodeProbeRequest(token, w.endpoint)));
     }
     for (const [id, a] of this.attempts) {
       if (now < a.deadline) continue;
@@ -227,7 +227,7 @@ export class LinkManager {
     for (const w of this.probes.values()) if (w.endpoint === endpoint && w.to === to) return;
     const token = randomBytes(4).readUInt32LE(0);
     this.probes.set(token, { endpoint, to, endpoints, tries: 1, sentAt: this.now() });
-    this.engine()?.sendFrame(endpoint, Buffer.from(encodeProbeRequest(token)));
+    this.engine()?.sendFrame(endpoint, Buffer.from(encodeProbeRequest(token, endpoint)));
   }
 
   private onProbe(data: Uint8Array, from: string): void {
@@ -236,6 +236,7 @@ export class LinkManager {
     const m = d.value;
     if (m.kind === 'request') {
       this.engine()?.sendFrame(from, Buffer.from(encodeProbeReply(m.token, this.keys.publicKey, from)));
+      if (m.target) this.events.observed(m.target);
       return;
     }
     const w = this.probes.get(m.token);

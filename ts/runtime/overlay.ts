@@ -291,7 +291,8 @@ export class OverlayDaemon {
 
   /** Greedy next hop toward `id` among joined connections (null when linked directly or none is closer). */
   private nextHop(id: NodeId): NodeId | null {
-    if (this.links.peerOf(id)?.established) return null;
+    const self = this.links.peerOf(id);
+    if (self?.established && self.endpoint) return null;
     let best: NodeId | null = null, bestD = ringDist(this.id, id);
     for (const p of this.node.ringPeers()) {
       const d = ringDist(p, id);
