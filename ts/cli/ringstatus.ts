@@ -12,6 +12,7 @@ export interface RingStatus {
   lan: { subnet: string; service: string; domain: string; routes: Array<{ cidr: string; router: string }>; routesAnnounced: string[]; counters: Record<string, number> };
   services: { dhcp: { binding: unknown } | null };
   dht: { entries: number; leases: number; pending: number };
+  pki?: { ca: string; serial: string; groups: string[]; notAfter: string; revoked: number; crl: string | null; counters: Record<string, number> } | null;
   links: Record<string, number>; counters: Record<string, unknown>; drops: Record<string, number>;
 }
 
@@ -38,6 +39,8 @@ export function renderRingStatus(s: RingStatus): string {
   out.push('');
   out.push(`DHT: ${s.dht.entries} entries held, ${s.dht.leases} own values renewed, ${s.dht.pending} operations pending`);
   out.push(`routes: announced ${s.lan.routesAnnounced.join(', ') || 'none'}; learned ${s.lan.routes.map((r) => `${r.cidr} via ${r.router}`).join(', ') || 'none'}`);
+  if (s.pki) out.push(`group: CA "${s.pki.ca}"  certificate ${s.pki.serial} until ${s.pki.notAfter}  groups ${s.pki.groups.join(',') || '-'}  revoked known ${s.pki.revoked}  crl ${s.pki.crl ?? 'none'}  ${Object.entries(s.pki.counters).map(([k, v]) => `${k}=${v}`).join('  ')}`);
+  else out.push('group: open overlay (no pki)');
   out.push(`lan: ${Object.entries(s.lan.counters).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
   out.push(`links: ${Object.entries(s.links).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
   out.push('counters: ' + Object.entries(s.counters).map(([k, v]) => `${k}=${String(v)}`).join('  '));
