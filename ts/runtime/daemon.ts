@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import { encodeKey } from '../config/keys.js';
 import { Handshaker, type HandshakeAction } from '../handshake/handshake.js';
 import { serveControl, type ControlRequest } from './control.js';
-import { startEngine, type DataPlane, type EngineEvent } from './engine.js';
+import { startEngine, drainEngine, type DataPlane, type EngineEvent } from './engine.js';
 import type { Logger } from './log.js';
 
 const TICK_MS = 250;
@@ -103,15 +103,7 @@ export class Daemon {
 
   /** Drains every queued event from the data plane (the addon signals once per batch). */
   private pump(): void {
-    const engine = this.engine;
-    if (!engine) return;
-    for (const ev of engine.drainEvents()) {
-      try {
-        this.onEvent(ev);
-      } catch (e) {
-        this.log.error({ err: e, kind: ev.kind }, 'event handler failed');
-      }
-    }
+    drainEngine(this.engine, (ev) => this.onEvent(ev), this.log);
   }
 
   private onEvent(ev: EngineEvent): void {

@@ -137,3 +137,15 @@ export function startEngine(config: EngineConfig, onEvents: () => void): DataPla
     throw new RingvpnError('E_ENGINE', `cannot start the data plane: ${msg}`);
   }
 }
+
+/** Drain every queued event (the addon signals once per batch); a failing handler is logged, never fatal. */
+export function drainEngine(engine: DataPlane | undefined, onEvent: (ev: EngineEvent) => void, log: { error(o: object, msg: string): void }): void {
+  if (!engine) return;
+  for (const ev of engine.drainEvents()) {
+    try {
+      onEvent(ev);
+    } catch (e) {
+      log.error({ err: e, kind: ev.kind }, 'event handler failed');
+    }
+  }
+}

@@ -21,7 +21,7 @@ import type { DhtCore } from '../dht/dht.js';
 import { VirtualLan } from '../vpn/lan.js';
 import { DeviceServices } from '../vpn/service.js';
 import { serveControl, type ControlRequest } from './control.js';
-import { startEngine, type DataPlane, type EngineEvent } from './engine.js';
+import { startEngine, drainEngine, type DataPlane, type EngineEvent } from './engine.js';
 import { LinkManager, nodeIdOfKey } from './links.js';
 import { Crawler } from './crawler.js';
 import type { Logger } from './log.js';
@@ -201,15 +201,7 @@ export class OverlayDaemon {
   }
 
   private pump(): void {
-    const engine = this.engine;
-    if (!engine) return;
-    for (const ev of engine.drainEvents()) {
-      try {
-        this.onEvent(ev);
-      } catch (e) {
-        this.log.error({ err: e, kind: ev.kind }, 'event handler failed');
-      }
-    }
+    drainEngine(this.engine, (ev) => this.onEvent(ev), this.log);
     this.flush();
   }
 
