@@ -91,16 +91,29 @@ export class LinkManager {
 
   private count(k: string): void { this.counters[k] = (this.counters[k] ?? 0) + 1; }
 
+  /** Send a raw frame; a socket error (no route, blackholed endpoint) is counted, never fatal. */
+  private send(to: string, bytes: Uint8Array): void {
+    try {
+      this.engine()?.sendFrame(to, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (e) {
+      this.count('send_failed');
+      this.log.debug({ to, err: (e as Error).message }, 'send failed');
+    }
+  }
+
   /** The overlay asks for a link to `to` (or to whoever answers at the endpoints when to is null). */
   link(to: NodeId | null, endpoints: string[]): void {
     if (to === this.selfId) return;
     if (to !== null && this.banned.has(to)) { this.count('link_banned'); this.events.failed(to, endpoints); return; }
     if (to !== null) {
       const p = this.peerOf(to);
+      if (p?.established && p.endpoint) { this.markLinked(p, endpoints); return; }
       if (p?.established) {
-        // a session made through the overlay: the link gives it a direct endpoint
-        if (!p.endpoint && endpoints.length) this.setEndpoint(p, endpoints[0]!);
-        this.markLinked(p, endpoints);
+        // a session made through the overlay: a probe answered at one of the endpoints proves the
+        // direct path before the data plane switches to it
+        this.attempts.set(to, { to, endpoints, deadline: this.now() + LINK_TIMEOUT_MS });
+        if (!endpoints.length) { this.events.failed(to, endpoints); return; }
+        for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
         return;
       }
       this.attempts.set(to, { to, endpoints, deadline: this.now() + LINK_TIMEOUT_MS });
@@ -182,9 +195,15 @@ export class LinkManager {
   sendControl(nodeId: NodeId, bytes: Uint8Array): boolean {
     const p = this.peerOf(nodeId);
     const e = this.engine();
-    if (!p?.established || !e) { this.count('control_no_session'); return false; }
-    e.sendControl(p.peerId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    return true;
+    if (!p?.established || !p.endpoint || !e) { this.count('control_no_session'); return false; }
+    try {
+      e.sendControl(p.peerId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      return true;
+    } catch (err) {
+      this.count('control_send_failed');
+      this.log.debug({ peer: idShort(nodeId), err: (err as Error).message }, 'control send failed');
+      return false;
+    }
   }
 
   /** A handshake-class frame (types 1, 2, 3 and probes) from the data plane. */
@@ -211,7 +230,7 @@ export class LinkManager {
         continue;
       }
       w.tries++; w.sentAt = now;
-      this.engine()?.sendFrame(w.endpoint, Buffer.from(encodeProbeRequest(token, w.endpoint)));
+      this.send(w.endpoint, encodeProbeRequest(token, w.endpoint));
     }
     for (const [id, a] of this.attempts) {
       if (now < a.deadline) continue;
@@ -227,7 +246,7 @@ export class LinkManager {
     for (const w of this.probes.values()) if (w.endpoint === endpoint && w.to === to) return;
     const token = randomBytes(4).readUInt32LE(0);
     this.probes.set(token, { endpoint, to, endpoints, tries: 1, sentAt: this.now() });
-    this.engine()?.sendFrame(endpoint, Buffer.from(encodeProbeRequest(token, endpoint)));
+    this.send(endpoint, encodeProbeRequest(token, endpoint));
   }
 
   private onProbe(data: Uint8Array, from: string): void {
@@ -235,7 +254,7 @@ export class LinkManager {
     if (!d.ok) { this.count('probe_' + d.code); return; }
     const m = d.value;
     if (m.kind === 'request') {
-      this.engine()?.sendFrame(from, Buffer.from(encodeProbeReply(m.token, this.keys.publicKey, from)));
+      this.send(from, encodeProbeReply(m.token, this.keys.publicKey, from));
       if (m.target) this.events.observed(m.target);
       return;
     }
@@ -247,7 +266,11 @@ export class LinkManager {
     if (nodeId === this.selfId) { this.count('probe_self'); if (w.to === null) this.events.failed(null, [from]); return; }
     if (w.to !== null && nodeId !== w.to) { this.count('probe_wrong_id'); return; }
     let p = this.peerOf(nodeId);
-    if (p?.established) { this.markLinked(p, w.endpoints); return; }
+    if (p?.established) {
+      if (!p.endpoint) this.setEndpoint(p, from);
+      this.markLinked(p, w.endpoints);
+      return;
+    }
     if (!p) p = this.newPeer(nodeId, m.staticKey, from);
     else if (!p.key) this.setKey(p, m.staticKey);
     if (!p.endpoint || w.to === null) this.setEndpoint(p, from);
@@ -281,7 +304,7 @@ export class LinkManager {
       if (a.kind === 'send') {
         const p = this.peers.get(a.peerId);
         const to = from ?? p?.endpoint ?? null;
-        if (to && !to.startsWith(OVERLAY)) e.sendFrame(to, Buffer.from(a.bytes));
+        if (to && !to.startsWith(OVERLAY)) this.send(to, a.bytes);
         else if (p) { this.count('handshake_via_overlay'); this.events.overlaySend(p.nodeId, a.bytes); }
       } else if (a.kind === 'established') {
         const p = this.peers.get(a.peerId);
@@ -295,7 +318,7 @@ export class LinkManager {
           sendKey: Buffer.from(s.sendKey), recvKey: Buffer.from(s.recvKey), initiator: s.initiator,
         });
         // a responder confirms the session by traffic; through the overlay the initiator's first data does
-        if (!s.initiator && p.endpoint) e.sendKeepalive(p.peerId);
+        if (!s.initiator && p.endpoint) { try { e.sendKeepalive(p.peerId); } catch { this.count('keepalive_failed'); } }
         for (const old of a.expiredLocalIndices ?? []) e.removeSession(old);
         const first = !p.established;
         p.established = true;
@@ -304,7 +327,7 @@ export class LinkManager {
         if (first) this.log.debug({ peer: idShort(p.nodeId), endpoint: p.endpoint, initiator: s.initiator }, 'session established');
         const att = this.attempts.get(p.nodeId);
         // a session that came through the overlay is not an overlay link until a link request finds it
-        if (att || (!p.linked && (direct || (from === null && p.endpoint)))) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
+        if (p.endpoint && (att || (!p.linked && (direct || from === null)))) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
         this.events.session(p.nodeId);
       } else if (a.kind === 'retired') {
         e.removeSession(a.localIndex);

@@ -74,7 +74,8 @@ export class OverlayDaemon {
     if (badRoute) throw new RingvpnError('E_PKI', `network.routes ${badRoute} is not among the subnets of pki.cert (${certSubnets!.join(', ') || 'none'})`);
     this.crawler = new Crawler(this.node, () => this.now(), () => this.flush());
     this.adht = new AsyncDht(this.dht, { now: () => this.now(), flush: () => this.flush() });
-    this.links = new LinkManager(() => this.engine, this.id, { privateKey: cfg.privateKeyBytes, publicKey: cfg.publicKeyBytes }, () => this.now(), {
+    // the handshaker's TAI64N timestamps need a wall clock that survives restarts (peers refuse older ones)
+    this.links = new LinkManager(() => this.engine, this.id, { privateKey: cfg.privateKeyBytes, publicKey: cfg.publicKeyBytes }, () => Date.now(), {
       up: (id, eps) => { this.node.linkUp(this.now(), id, eps); this.lan.rehop(); this.flush(); },
       session: (id) => this.lan.onSession(id),
       overlaySend: (id, b) => { this.node.send(this.now(), id, encodeApp({ app: 'handshake', bytes: b }), { onDemand: false }); this.flush(); },
@@ -138,6 +139,15 @@ export class OverlayDaemon {
   private drop(k: string): void { this.drops[k] = (this.drops[k] ?? 0) + 1; }
 
   private onTick(): void {
+    try {
+      this.tickOnce();
+    } catch (e) {
+      this.drop('tick_failed');
+      this.log.error({ err: e }, 'heartbeat failed');
+    }
+  }
+
+  private tickOnce(): void {
     if (!this.engine) return;
     const now = this.now();
     this.node.tick(now);
@@ -238,7 +248,9 @@ export class OverlayDaemon {
     if (!this.membership) throw Object.assign(new Error('this node is not in a private group (no pki section)'), { code: 'E_PKI' });
     const r = this.membership.applyRecord(record, 'control');
     if (!r.ok) throw Object.assign(new Error(`revocation record refused: ${r.code}`), { code: 'E_PKI' });
-    const reached = this.bcast.broadcast(this.now(), encodeApp({ app: 'revocation', record }));
+    const before = this.bcast.stats.forwarded;
+    this.bcast.broadcast(this.now(), encodeApp({ app: 'revocation', record }));
+    const reached = this.bcast.stats.forwarded - before;
     this.flush();
     const stored = await this.adht.put(this.revocationKey(), record, 7 * 24 * 3600_000).then(() => true, () => false);
     return { serial: r.serial, nodeId: r.nodeId, fresh: r.fresh, broadcastTo: reached, storedInDht: stored };
