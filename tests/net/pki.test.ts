@@ -377,8 +377,8 @@ netTest('captures on the underlay (and intermediates\' devices) never show the p
     t.log(`drops during the send: node8 ${JSON.stringify(dropDelta(MEMBERS.length))}, node${far} ${JSON.stringify(dropDelta(far))}`);
     check('relayed', viaCaps);
     t.log(`underlay datagrams captured: ${viaCaps.filter((c) => c.udp).map((c) => `${c.where} ${udpPayloads(c.file).length}`).join(', ')}`);
-    if (relayed > 0) t.true(forwarded.some((x) => x > 0), 'the marker that arrived went through an intermediate (relayForwarded)');
-    else t.log('NOTE: relayed traffic did not pass (see the drops above); only the absence of plaintext on the wire and on intermediates\' devices is asserted');
+    t.true(relayed >= 20, `end-to-end relayed traffic passes (${relayed}/30; the first datagrams may go while the route is resolved)`);
+    t.true(forwarded.some((x) => x > 0), 'the marker that arrived went through an intermediate (relayForwarded)');
   } finally {
     await l.kill(IMPOSTOR);
     await cut(IMPOSTOR, 1, '-D').catch(() => undefined);
