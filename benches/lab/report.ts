@@ -57,6 +57,9 @@ export interface ScaleReport { generatedAt: string; options: Record<string, unkn
 
 export interface Fig6Stage {
   k: number;
+  /** peers first pinged at this k, and how many of them already had a session with the control node (near, shortcut or leaf links) */
+  newPeers: string[];
+  newPeersAlreadyLinked: number;
   linkWaitMs: number;
   linkedBeforeWindow: number;
   links: LinkCounts | null;
@@ -76,6 +79,8 @@ export interface Fig6Report {
   generatedAt: string; options: Record<string, unknown>; machine: Record<string, unknown>; totalMs?: number;
   run: null | {
     nodes: number; lab: string; ok: boolean; error?: string; control: number;
+    /** node indices in the order they are added as ping targets */
+    targets?: number[];
     env: { before: Environment; after?: Environment };
     runtime?: Record<string, number>;
     up?: { addressesMs: number; daemonsStartedMs: number };
@@ -149,15 +154,15 @@ export function renderFig6(r: Fig6Report): string {
   L.push("# Lab: the paper's Figure 6 set-up — one control node talking to k peers", '');
   L.push(`Generated ${r.generatedAt} by \`npm run bench:lab\`; ${machineLine(r.machine)}.`);
   if (!x) return L.join('\n') + '\n';
-  L.push(`A lab of ${x.nodes} overlay daemons (TAP, DHCP). The control node (node${x.control}) runs \`ping -i ${r.options.fig6Interval}\` to k peers' virtual addresses (pings to earlier peers keep running as k grows). `
+  L.push(`A lab of ${x.nodes} overlay daemons (TAP, DHCP). The control node (node${x.control}) runs \`ping -i ${r.options.fig6Interval}\` to k peers' virtual addresses, added in ${r.options.fig6Seed === undefined ? 'index order' : `a seeded random order (seed ${r.options.fig6Seed})`}; pings to earlier peers keep running as k grows. `
     + `For each k: wait until the control node has a session with each of the k peers, settle ${r.options.fig6Settle} s, then measure for ${r.options.fig6Window} s the control node's eth0 bytes (rx + tx, underlay, headers included), the daemon's own UDP counters and overlay control messages, `
     + 'its VmRSS at the end of the window, and its links at the end of the window (connections = overlay links of any kind; on-demand = links kept for traffic; sessions = connections with a live session; data-only = peers routed without an overlay connection).', '');
   if (x.error) L.push(`**Failed:** ${x.error.split('\n').slice(0, 12).join(' ⏎ ')}`, '');
-  L.push('| k | connections | on-demand | sessions | data-only peers | eth0 (B/s) | eth0 rx / tx (B/s) | daemon UDP (B/s) | control msgs (/s) | RSS (MiB) | ping replies in window | sessions before window |');
-  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| k | connections | on-demand | sessions | data-only peers | eth0 (B/s) | eth0 rx / tx (B/s) | daemon UDP (B/s) | control msgs (/s) | RSS (MiB) | ping replies in window | peers added / already linked | sessions before window |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const g of x.stages) {
     const l = g.links;
-    L.push(`| ${g.k}${g.k === x.nodes - 1 ? ' (all)' : ''} | ${l?.connections ?? '–'} | ${l?.onDemand ?? '–'} | ${l?.sessions ?? '–'} | ${l?.dataPeers ?? '–'} | ${f(g.eth0BytesPerS)} | ${f(g.eth0RxBytesPerS)} / ${f(g.eth0TxBytesPerS)} | ${f(g.daemonBytesPerS)} | ${f(g.controlMsgsPerS, 2)} | ${f(g.rssMiB, 1)} | ${g.pingReplies}/${g.pingRepliesExpected}${g.peersWithoutReplies.length ? ` (none from ${g.peersWithoutReplies.slice(0, 5).join(', ')}${g.peersWithoutReplies.length > 5 ? ', …' : ''})` : ''} | ${g.linkedBeforeWindow}/${g.k} in ${s(g.linkWaitMs)} s |`);
+    L.push(`| ${g.k}${g.k === x.nodes - 1 ? ' (all)' : ''} | ${l?.connections ?? '–'} | ${l?.onDemand ?? '–'} | ${l?.sessions ?? '–'} | ${l?.dataPeers ?? '–'} | ${f(g.eth0BytesPerS)} | ${f(g.eth0RxBytesPerS)} / ${f(g.eth0TxBytesPerS)} | ${f(g.daemonBytesPerS)} | ${f(g.controlMsgsPerS, 2)} | ${f(g.rssMiB, 1)} | ${g.pingReplies}/${g.pingRepliesExpected}${g.peersWithoutReplies.length ? ` (none from ${g.peersWithoutReplies.slice(0, 5).join(', ')}${g.peersWithoutReplies.length > 5 ? ', …' : ''})` : ''} | ${g.newPeers?.length ?? '–'} / ${g.newPeersAlreadyLinked ?? '–'} | ${g.linkedBeforeWindow}/${g.k} in ${s(g.linkWaitMs)} s |`);
   }
   L.push('');
   L.push(`Bring-up: every node had an address ${s(x.up?.addressesMs)} s after the start; the ring was consistent (status crawl of every node and live crawl from node 0; no pings, so that no on-demand link exists before k = 0) ${x.reach?.ok ? `at ${s(x.reach.firstFullPassMs)} s` : 'never'} (${x.reach?.attempts.length ?? 0} checks). Control plane: ${runtimeLine(x.runtime)}.`);

@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { randomSuffix, destroyAllSync, type NsProcess } from '../../ts/lab/netns.js';
 import { untilAborted } from '../../ts/lab/labstate.js';
 import { RingLab, type CheckResult } from '../../ts/lab/ringlab.js';
+import { randInt, Xoshiro128 } from '../../ts/core/rng.js';
 import { requestControl } from '../../ts/runtime/control.js';
 import { repoRoot } from '../../ts/paths.js';
 import {
@@ -33,6 +34,7 @@ const HELP = `usage: tsx benches/lab/run.ts [options]   (root; builds labs of ov
   --fig6-settle S        settling time after the links for k are up, before the window (default 30)
   --fig6-interval S      ping interval (default 15, as in the paper)
   --fig6-link-timeout S  wait at most S seconds for the control node's sessions with the k peers (default 90)
+  --fig6-seed N          seed of the random order in which peers are added (default 1)
   --skip-scale           only the Figure 6 run
   --skip-fig6            only the scale runs
   --out DIR              output directory (default benches/results): lab-scale.json/.md, lab-fig6.json/.md
@@ -52,6 +54,7 @@ const { values: opt } = parseArgs({
     'fig6-settle': { type: 'string', default: '30' },
     'fig6-interval': { type: 'string', default: '15' },
     'fig6-link-timeout': { type: 'string', default: '90' },
+    'fig6-seed': { type: 'string', default: '1' },
     'skip-scale': { type: 'boolean', default: false },
     'skip-fig6': { type: 'boolean', default: false },
     out: { type: 'string', default: 'benches/results' },
@@ -70,7 +73,7 @@ const sizes = opt.nodes!.split(',').map((s) => Number(s.trim()));
 if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 500)) { process.stderr.write(`--nodes: expected sizes 2-500, got ${opt.nodes}\n`); process.exit(2); }
 const idleS = num('idle-seconds', 1), seriesS = num('series-seconds', 5), sample = num('sample', 1), reachTimeoutS = num('reach-timeout', 10);
 const batch = num('batch', 1), addressTimeoutS = opt['address-timeout'] === undefined ? undefined : num('address-timeout', 1);
-const fig6M = num('fig6-nodes', 2), fig6Window = num('fig6-window', 5), fig6Settle = num('fig6-settle', 0), fig6Interval = num('fig6-interval', 0.2), fig6LinkTimeout = num('fig6-link-timeout', 1);
+const fig6M = num('fig6-nodes', 2), fig6Window = num('fig6-window', 5), fig6Settle = num('fig6-settle', 0), fig6Interval = num('fig6-interval', 0.2), fig6LinkTimeout = num('fig6-link-timeout', 1), fig6Seed = num('fig6-seed', 0);
 const outDir = resolve(repoRoot, opt.out!);
 if (process.getuid?.() !== 0) { process.stderr.write('benches/lab/run.ts builds network namespaces and needs root\n'); process.exit(77); }
 
@@ -243,8 +246,8 @@ async function scaleRun(n: number): Promise<ScaleRun> {
     // ---- idle window: no traffic from us; eth0 of every namespace, status counters, connections ----
     const idx = Array.from({ length: n }, (_, i) => i);
     log(`lab ${name}: idle window of ${idleS} s starts (snapshot every ${seriesS} s)`);
-    const s0 = await guard(snapshot(lab, idx, { status: true, rss: true }));
     const w0 = Date.now();
+    const s0 = await guard(snapshot(lab, idx, { status: true, rss: true }));
     const series: SeriesPoint[] = [];
     let prev = s0;
     for (let k = 1; ; k++) {
@@ -327,15 +330,25 @@ async function fig6Run(): Promise<NonNullable<Fig6Report['run']>> {
     if (!run.reach.ok) log(`lab ${name}: the ring never fully passed the check; measuring anyway (the report says so)`);
     const ctl = m - 1;
     const cns = lab.node(ctl).ns;
-    const targets = Array.from({ length: m - 1 }, (_, i) => i);
-    const ids = await Promise.all(targets.map(async (t) => (await lab!.status(t, 10_000) as unknown as DaemonStatus).nodeId));
-    const vips = await Promise.all(targets.map(async (t) => (await lab!.status(t, 10_000) as unknown as DaemonStatus).address));
+    // peers in a seeded random order: nodes 0-2 are everyone's bootstrap nodes, already linked to the control node
+    const peers = Array.from({ length: m - 1 }, (_, i) => i);
+    const rng = new Xoshiro128(fig6Seed);
+    const targets = [...peers];
+    for (let i = targets.length - 1; i > 0; i--) { const j = randInt(rng, i + 1); [targets[i], targets[j]] = [targets[j]!, targets[i]!]; }
+    run.targets = targets;
+    const sts = await Promise.all(peers.map(async (t) => await lab!.status(t, 10_000) as unknown as DaemonStatus));
+    const ids = sts.map((x) => x.nodeId), vips = sts.map((x) => x.address);
+    const sessionsOf = (st: DaemonStatus): Set<string> =>
+      new Set([...(st.connections ?? []).filter((c) => c.session).map((c) => c.nodeId), ...(st.dataPeers ?? []).filter((p) => p.session).map((p) => p.nodeId)]);
     const ks: number[] = [0];
     for (let k = 1; k < m - 1; k *= 2) ks.push(k);
     ks.push(m - 1);
     log(`lab ${name}: control node${ctl}; k = ${ks.join(', ')} (pings every ${fig6Interval} s; settle ${fig6Settle} s; window ${fig6Window} s)`);
     for (const k of ks) {
       const ts = Date.now();
+      const before = sessionsOf(await guard(lab.status(ctl, 10_000)) as unknown as DaemonStatus);
+      const fresh = targets.slice(pingers.length, k);
+      const freshLinked = fresh.filter((t) => before.has(ids[t]!)).length;
       while (pingers.length < k) {
         const t = targets[pingers.length]!;
         const vip = vips[t];
@@ -348,14 +361,13 @@ async function fig6Run(): Promise<NonNullable<Fig6Report['run']>> {
       const want = new Set(targets.slice(0, k).map((t) => ids[t]!));
       let linked = 0;
       for (;;) {
-        const st = await guard(lab.status(ctl, 10_000)) as unknown as DaemonStatus;
-        const have = new Set([...(st.connections ?? []).filter((c) => c.session).map((c) => c.nodeId), ...(st.dataPeers ?? []).filter((p) => p.session).map((p) => p.nodeId)]);
+        const have = sessionsOf(await guard(lab.status(ctl, 10_000)) as unknown as DaemonStatus);
         linked = [...want].filter((id) => have.has(id)).length;
         if (linked === want.size || Date.now() - ts > fig6LinkTimeout * 1000) break;
         await asleep(1000);
       }
       const linkWaitMs = Date.now() - ts;
-      log(`lab ${name}: k=${k}: sessions with ${linked}/${k} pinged peers after ${secs(linkWaitMs)}; settling ${fig6Settle} s`);
+      log(`lab ${name}: k=${k}: ${fresh.length} more peers pinged (${fresh.map((t) => `node${t}`).join(' ')}), ${freshLinked} of them already had a session with the control node; sessions with ${linked}/${k} pinged peers after ${secs(linkWaitMs)}; settling ${fig6Settle} s`);
       await asleep(fig6Settle * 1000);
       const r0 = pingers.map(replies);
       const [a] = await guard(snapshot(lab, [ctl], { status: true, rss: true }));
@@ -373,7 +385,7 @@ async function fig6Run(): Promise<NonNullable<Fig6Report['run']>> {
       const dt = (b!.statusAt - a!.statusAt) / 1000;
       const got = r1.reduce((s, v, i) => s + v - r0[i]!, 0);
       const stage: Fig6Stage = {
-        k, linkWaitMs, linkedBeforeWindow: linked,
+        k, newPeers: fresh.map((t) => `node${t}`), newPeersAlreadyLinked: freshLinked, linkWaitMs, linkedBeforeWindow: linked,
         links: linkCounts(b!.status), linksAtWindowStart: linkCounts(a!.status),
         windowSeconds: er?.seconds ?? null,
         eth0BytesPerS: er?.bytesPerS ?? null, eth0RxBytesPerS: er?.rxBytesPerS ?? null, eth0TxBytesPerS: er?.txBytesPerS ?? null, eth0PacketsPerS: er?.packetsPerS ?? null,
@@ -413,7 +425,7 @@ function machine(): Record<string, unknown> {
 async function main(): Promise<void> {
   const options = {
     nodes: sizes, idleSeconds: idleS, seriesSeconds: seriesS, sample, reachTimeoutS, batch, addressTimeoutS,
-    fig6Nodes: fig6M, fig6Window, fig6Settle, fig6Interval, fig6LinkTimeout, skipScale: opt['skip-scale'], skipFig6: opt['skip-fig6'],
+    fig6Nodes: fig6M, fig6Window, fig6Settle, fig6Interval, fig6LinkTimeout, fig6Seed, skipScale: opt['skip-scale'], skipFig6: opt['skip-fig6'],
   };
   log(`lab benchmark: ${JSON.stringify(options)}`);
   const e0 = await env();

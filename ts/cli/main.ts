@@ -5,14 +5,12 @@ import { writeFileSync } from 'node:fs';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
 import { loadConfig, defaultControlSocket } from '../config/schema.js';
 import { RingvpnError } from '../config/errors.js';
-import { OverlayDaemon } from '../runtime/overlay.js';
 import { Daemon } from '../runtime/daemon.js';
 import { requestControl } from '../runtime/control.js';
 import { createLogger } from '../runtime/log.js';
 import { printStatus } from './status.js';
 import { renderRingStatus, type RingStatus } from './ringstatus.js';
 import { registerLab } from './lab.js';
-import { registerPki } from './pki.js';
 
 const program = new Command();
 program.name('ringvpn').description('structured peer-to-peer VPN').showHelpAfterError();
@@ -37,7 +35,7 @@ program.command('up')
       throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs root (or CAP_NET_ADMIN); run it with sudo');
     }
     const log = createLogger(opts.logLevel ?? cfg.log.level);
-    const daemon = cfg.network ? new OverlayDaemon(cfg, log) : new Daemon(cfg, log);
+    const daemon = cfg.network ? await (await import('../runtime/overlay.js')).OverlayDaemon.create(cfg, log) : new Daemon(cfg, log);
     await daemon.start();
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'stopping');
@@ -119,7 +117,9 @@ program.command('sim')
   });
 
 registerLab(program);
-registerPki(program);
+// the CA commands load the X.509 libraries: only when they (or the help) are asked for
+const first = process.argv[2];
+if (first === undefined || ['ca', 'cert', 'help', '--help', '-h'].includes(first)) (await import('./pki.js')).registerPki(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as { code?: string; message?: string };

@@ -32,6 +32,8 @@ export interface LinkPeer {
   via: number | null;
   lastHandshake: number | null;
   handshakes: number;
+  /** CONTROL frames and keepalives sent and received (the engine's packet counters include them) */
+  controlFrames: number;
 }
 
 export interface LinkEvents {
@@ -198,6 +200,7 @@ export class LinkManager {
     if (!p?.established || !p.endpoint || !e) { this.count('control_no_session'); return false; }
     try {
       e.sendControl(p.peerId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      p.controlFrames++;
       return true;
     } catch (err) {
       this.count('control_send_failed');
@@ -318,7 +321,7 @@ export class LinkManager {
           sendKey: Buffer.from(s.sendKey), recvKey: Buffer.from(s.recvKey), initiator: s.initiator,
         });
         // a responder confirms the session by traffic; through the overlay the initiator's first data does
-        if (!s.initiator && p.endpoint) { try { e.sendKeepalive(p.peerId); } catch { this.count('keepalive_failed'); } }
+        if (!s.initiator && p.endpoint) { try { e.sendKeepalive(p.peerId); p.controlFrames++; } catch { this.count('keepalive_failed'); } }
         for (const old of a.expiredLocalIndices ?? []) e.removeSession(old);
         const first = !p.established;
         p.established = true;
@@ -359,7 +362,7 @@ export class LinkManager {
   private newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
     const p: LinkPeer = {
       peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false,
-      allowed: [], via: null, lastHandshake: null, handshakes: 0,
+      allowed: [], via: null, lastHandshake: null, handshakes: 0, controlFrames: 0,
     };
     this.peers.set(p.peerId, p);
     this.byNode.set(nodeId, p.peerId);

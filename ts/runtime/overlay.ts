@@ -13,7 +13,7 @@ import { Xoshiro128 } from '../core/rng.js';
 import { attachDht, attachBroadcast } from '../dht/overlay.js';
 import type { BroadcastService } from '../core/broadcast.js';
 import { encodeApp, decodeApp } from '../wire/app.js';
-import { Membership } from './membership.js';
+import type { Membership } from './membership.js';
 import { bytes as utf8 } from '../vpn/addressing.js';
 import { RingvpnError } from '../config/errors.js';
 import { AsyncDht } from '../dht/async.js';
@@ -28,6 +28,8 @@ import type { Logger } from './log.js';
 
 const TICK_MS = 500;
 const TRAFFIC_SCAN_MS = 5_000;
+/** data packets per scan (either way, beyond keepalives) that count as traffic for an on-demand link */
+const DATA_PACKETS_TO_KEEP = 4;
 /** Real-network liveness: a dead peer is noticed in about 3 s + 3 x 0.5 s instead of Brunet's WAN 15 s + 5 x 2 s. */
 export const DAEMON_OVERLAY_PARAMS = { pingAfterMs: 3_000, rpcMinTimeoutMs: 500, rpcTries: 3 };
 
@@ -53,7 +55,17 @@ export class OverlayDaemon {
   private readonly lastTraffic = new Map<number, number>();
   private stopping = false;
 
-  constructor(private readonly cfg: Config, private readonly log: Logger) {
+  /** Build a node; the PKI code (X.509 parsing) is loaded only for a private group. */
+  static async create(cfg: Config, log: Logger): Promise<OverlayDaemon> {
+    if (!cfg.pki) return new OverlayDaemon(cfg, log, undefined);
+    const { Membership } = await import('./membership.js');
+    let self: OverlayDaemon | undefined;
+    const m = new Membership(cfg.pki, nodeIdOfKey(cfg.publicKeyBytes), cfg.publicKeyBytes, log, (node, serial, how) => self?.cutOff(node, serial, how));
+    self = new OverlayDaemon(cfg, log, m);
+    return self;
+  }
+
+  private constructor(private readonly cfg: Config, private readonly log: Logger, membership: Membership | undefined) {
     const net = cfg.network!;
     this.id = nodeIdOfKey(cfg.publicKeyBytes);
     const seed = randomBytes(16);
@@ -65,7 +77,7 @@ export class OverlayDaemon {
     });
     this.dht = attachDht(this.node);
     this.bcast = attachBroadcast(this.node, (_now, m) => this.onBroadcast(m.payload));
-    this.membership = cfg.pki ? new Membership(cfg.pki, this.id, cfg.publicKeyBytes, log, (node, serial, how) => this.cutOff(node, serial, how)) : undefined;
+    this.membership = membership;
     if (this.membership && net.address && net.address !== this.membership.own.address) {
       throw new RingvpnError('E_PKI', `network.address ${net.address} differs from the address in pki.cert (${this.membership.own.address})`);
     }
@@ -161,16 +173,21 @@ export class OverlayDaemon {
     this.flush();
   }
 
-  /** Data flowing to or from a peer keeps its on-demand link (the core never sees data packets). */
+  /**
+   * Data flowing to or from a peer keeps its on-demand link (the core never sees data packets). The
+   * engine counts every frame, so the overlay's own CONTROL frames and keepalives are subtracted:
+   * pings alone must not keep a link for traffic.
+   */
   private scanTraffic(): void {
     const stats = this.engine?.stats();
     if (!stats) return;
     for (const p of stats.peers) {
-      const total = Number(p.txPackets ?? 0) + Number(p.rxPackets ?? 0);
+      const lp = this.links.peers.get(p.peerId);
+      if (!lp) continue;
+      const total = Number(p.txPackets ?? 0) + Number(p.rxPackets ?? 0) - lp.controlFrames;
       const before = this.lastTraffic.get(p.peerId);
       this.lastTraffic.set(p.peerId, total);
-      const lp = this.links.peers.get(p.peerId);
-      if (lp && lp.allowed.length && before !== undefined && total > before + 2 * 2) this.node.noteTraffic(this.now(), lp.nodeId);
+      if (lp.allowed.length && before !== undefined && total > before + DATA_PACKETS_TO_KEEP) this.node.noteTraffic(this.now(), lp.nodeId);
     }
   }
 
@@ -220,7 +237,7 @@ export class OverlayDaemon {
       case 'handshake': if (ev.data && ev.from) this.links.onFrame(new Uint8Array(ev.data), ev.from); return;
       case 'control': {
         const p = ev.peerId != null ? this.links.peers.get(ev.peerId) : undefined;
-        if (p && ev.data) this.node.receive(this.now(), p.nodeId, new Uint8Array(ev.data));
+        if (p && ev.data) { p.controlFrames++; this.node.receive(this.now(), p.nodeId, new Uint8Array(ev.data)); }
         else this.drop('control_unknown_peer');
         return;
       }
