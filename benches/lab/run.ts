@@ -457,7 +457,7 @@ async function main(): Promise<void> {
 
 main().catch(async (e) => {
   const aborted = signal.aborted;
-  log(aborted ? 'interrupted' : `failed: ${(e as Error).stack ?? e}`);
+  log(aborted ? `interrupted: ${(e as Error).message}` : `failed: ${(e as Error).stack ?? e}`);
   for (const lab of [...active]) await teardown(lab);
   process.exit(aborted ? 130 : 1);
 });

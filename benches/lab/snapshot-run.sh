@@ -17,10 +17,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 commit="$(git -C "$repo" rev-parse "$rev")"
-snap="${RINGVPN_SNAPSHOT_DIR:-/tmp/ringvpn-benchlab-${commit:0:10}}"
-if [ ! -f "$snap/.ready" ]; then
+# a directory of our own (concurrent runs must not share or delete each other's copy); RINGVPN_SNAPSHOT_DIR reuses one kept with --keep
+if [ -n "${RINGVPN_SNAPSHOT_DIR:-}" ]; then
+  snap="$RINGVPN_SNAPSHOT_DIR"; mkdir -p "$snap"
+  if [ ! -f "$snap/.ready" ] && [ -n "$(ls -A "$snap")" ]; then echo "snapshot-run: $snap is not empty and not a snapshot; refusing" >&2; exit 2; fi
+else snap="$(mktemp -d "/tmp/ringvpn-benchlab-${commit:0:10}-XXXXXX")"; fi
+if [ "$(cat "$snap/.ready" 2>/dev/null)" != "$commit" ]; then
   echo "snapshot-run: copying $commit to $snap" >&2
-  rm -rf "$snap"; mkdir -p "$snap"
+  find "$snap" -mindepth 1 -delete
   git -C "$repo" archive "$commit" | tar -x -C "$snap"
   ln -s "$repo/node_modules" "$snap/node_modules"
   echo "snapshot-run: building the addon (release, CARGO_TARGET_DIR=$snap/target)" >&2
@@ -35,5 +39,5 @@ echo "snapshot-run: compiling the control plane to $snap/dist" >&2
 out="$repo/benches/results"
 code=0
 (cd "$snap" && RINGVPN_BENCH_COMMIT="$commit" node --import tsx benches/lab/run.ts --out "$out" "$@") || code=$?
-if [ "$keep" = 0 ]; then rm -rf "$snap"; fi
+if [ "$keep" = 0 ]; then rm -rf "$snap"; else echo "snapshot-run: kept $snap (reuse: RINGVPN_SNAPSHOT_DIR=$snap)" >&2; fi
 exit $code
