@@ -136,7 +136,7 @@ test('hostile bytes never throw', (t) => {
     }
   }
   t.log(`${ok} mutated frames still parsed`);
-  t.pass();
+  t.true(ok > 0 && ok < 40_000, 'the inputs reach both the accepting and the refusing paths');
 });
 
 test('reply builders: DNS swaps; DHCP broadcasts or unicasts', (t) => {
