@@ -3,6 +3,7 @@
 // It must not parse or build certificates (cert.ts, ca.ts) and never throws on input.
 import { createHash } from 'node:crypto';
 import { isIP, isIPv4 } from 'node:net';
+import type { NodeId } from '../core/nodeid.js';
 
 export const NOISE_KEY_BYTES = 32;
 export const URI_NODE = 'ringvpn:node:';
@@ -13,6 +14,11 @@ export const URI_GROUP = 'ringvpn:group:';
 /** The node id (40 lower-case hex digits): the first 20 bytes of SHA-256 of the Noise static public key. */
 export function nodeIdOfNoiseKey(noiseKey: Uint8Array): string {
   return createHash('sha256').update(noiseKey).digest().subarray(0, 20).toString('hex');
+}
+
+/** The same node id as a ring position (the overlay's NodeId). */
+export function nodeIdOfKey(noiseKey: Uint8Array): NodeId {
+  return BigInt('0x' + nodeIdOfNoiseKey(noiseKey));
 }
 
 /** Canonical node id text from hex text or a bigint; null if it is not 160 bits. */

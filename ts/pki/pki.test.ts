@@ -37,7 +37,7 @@ test.serial('init -> request -> sign -> verify: the certificate carries every fi
   t.is(c.serial, '01');
   t.is(c.issuer, 'CN=Acme VPN');
   t.is(c.issuerKeyId, ca.anchor.keyId);
-  // the same node id as the overlay's nodeIdOfKey (ts/runtime/links.ts)
+  // the same node id as the overlay's nodeIdOfKey (ts/pki/identity.ts)
   t.is(c.nodeId, idToHex(idFromBytes(createHash('sha256').update(alpha.noise.publicKey).digest())));
   t.true(c.notAfter - c.notBefore > 364 * 86_400_000);
   // the subject key is the identity key that signed the request

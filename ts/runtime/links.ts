@@ -2,7 +2,8 @@
 // learn who answers at an endpoint, Noise IK handshakes (open admission: a node id is the hash of its
 // static key, so the handshake proves the id) and the link results the overlay core waits for.
 // It must not route or decide topology (ts/core does), and never touches packets.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { nodeIdOfKey } from '../pki/identity.js';
 import { Handshaker, type HandshakeAction } from '../handshake/handshake.js';
 import { decodeProbe, encodeProbeReply, encodeProbeRequest, FRAME_PROBE } from '../handshake/probe.js';
 import { idFromBytes, idToBytes, idToHex, idShort, type NodeId } from '../core/nodeid.js';
@@ -14,9 +15,7 @@ import type { Membership } from './membership.js';
 const OVERLAY = 'ovl:';
 
 /** A node id is the first 160 bits of SHA-256 of its static public key (self-certifying). */
-export function nodeIdOfKey(staticPublic: Uint8Array): NodeId {
-  return idFromBytes(createHash('sha256').update(staticPublic).digest());
-}
+export { nodeIdOfKey };
 
 export interface LinkPeer {
   peerId: number;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { RingvpnError } from '../config/errors.js';
 import { idToHex, type NodeId } from '../core/nodeid.js';
 import { TrustAnchor, RevokedSet, parseCrl, verifyRevocation, type NodeCert } from '../pki/index.js';
+import { toDer } from '../pki/x509.js';
 import type { Logger } from './log.js';
 
 export interface PkiConfig {
@@ -33,7 +34,8 @@ export class Membership {
     this.anchor = TrustAnchor.fromFile(cfg.ca);
     let text: Buffer;
     try { text = readFileSync(cfg.cert); } catch (e) { throw new RingvpnError('E_PKI', `cannot read pki.cert ${cfg.cert}: ${(e as Error).message}`); }
-    const der = pemToDer(text);
+    const der = toDer(new Uint8Array(text), ['CERTIFICATE']);
+    if (!der) throw new RingvpnError('E_PKI', `pki.cert ${cfg.cert} is not a PEM or DER certificate`);
     const v = this.anchor.verify(der, { now: Date.now(), noiseKey, nodeId: selfId });
     if (!v.ok) throw new RingvpnError('E_PKI', `pki.cert ${cfg.cert} is not valid for this node: ${v.code} (${v.why})`);
     this.own = v.cert;
@@ -110,10 +112,4 @@ export class Membership {
       crlLoadedAt: this.crlLoadedAt, counters: this.counters,
     };
   }
-}
-
-function pemToDer(b: Buffer): Uint8Array {
-  const t = b.toString('latin1');
-  const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(t);
-  return m ? new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')) : new Uint8Array(b);
 }

@@ -3,12 +3,12 @@ import { claimAddress, candidate, lookupAddress, lookupHost, serviceAddress, dht
 import { parseCidr } from '../config/schema.js';
 import type { OpResult, ValueView } from '../dht/result.js';
 import type { NodeId } from '../core/nodeid.js';
-import { idOfKey } from './addressing.js';
+import { nodeIdOfKey } from '../pki/identity.js';
 import { randomBytes } from 'node:crypto';
 
 const keyOf = new Map<NodeId, Uint8Array>();
 /** A node with a real key: its id is the hash of the key (self-certifying). */
-function mk(): NodeId { const k = new Uint8Array(randomBytes(32)); const id = idOfKey(k); keyOf.set(id, k); return id; }
+function mk(): NodeId { const k = new Uint8Array(randomBytes(32)); const id = nodeIdOfKey(k); keyOf.set(id, k); return id; }
 
 /** A one-replica DHT with the real create semantics (put-if-absent; the same owner and value refreshes). */
 function fakeDht(owner: NodeId, store: Map<string, ValueView[]>): Dht {

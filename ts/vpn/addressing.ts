@@ -4,10 +4,7 @@
 import { createHash } from 'node:crypto';
 import { type Cidr, ipToInt, intToIp } from '../config/schema.js';
 import { idToHex, idFromHex, type NodeId } from '../core/nodeid.js';
-import { nodeIdOfNoiseKey } from '../pki/identity.js';
-
-/** The node id of a static key (self-certifying): the owner of an address record must match it. */
-export function idOfKey(key: Uint8Array): NodeId { return idFromHex(nodeIdOfNoiseKey(key))!; }
+import { nodeIdOfKey } from '../pki/identity.js';
 import type { OpResult } from '../dht/result.js';
 
 /** What addressing needs from the DHT (AsyncDht has this shape). */
@@ -117,7 +114,7 @@ export async function claimAddress(dht: Dht, o: ClaimOptions): Promise<string> {
 /** Resolve an address to the node that holds it and its static key (majority-agreed, self-certifying), or null. */
 export async function lookupAddress(dht: Dht, net: string, ip: string): Promise<{ node: NodeId; key: Uint8Array } | null> {
   const r = await dht.get(dhtKeys.ip(net, ip));
-  const v = r.agreed.find((x) => x.value.length === 32 && idOfKey(x.value) === x.owner);
+  const v = r.agreed.find((x) => x.value.length === 32 && nodeIdOfKey(x.value) === x.owner);
   return v ? { node: v.owner, key: v.value } : null;
 }
 
