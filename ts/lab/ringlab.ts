@@ -1,10 +1,8 @@
 // Owns the ring lab: N real `ringvpn up` daemons in overlay mode, one per namespace on a bridge, that
 // outlive the process that started them (state in <dir>/state.json). It must not touch the root
 // namespace, and talks to the daemons only through files, signals, the control socket and ping.
-import { execFile } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RingvpnError } from '../config/errors.js';
 import { encodeKey, generateKeyPair } from '../config/keys.js';
 import { crawl, type CrawlResult } from '../core/crawl.js';
@@ -17,15 +15,16 @@ import {
   MAX_NODES, nodeIdOfPublicKey, NS_PREFIX, nodeConfig, pkiAddress, pointerPath, readState, removeStateDir, samplePairs, STATE_ROOT, tailFile,
   underlayAddress, underlayMac, untilAborted, writeState, type LabNodeConfig, type LabPkiState, type LabState, type NodeStatus,
 } from './labstate.js';
-import type { SignOptions } from '../pki/index.js';
+import { issueCert, type LabCertSpec, type LabPkiOptions, type IssuedCert } from './labpki.js';
+import { arpCacheCap, listNamespaces, needUdhcpc, signalGroup } from './labsys.js';
 import { Netns, netnsSupport, type NsProcess } from './netns.js';
 import { ping, sleep } from './vpnlan.js';
 
 export { isDaemon, LabError, listLabs, nodeIdOfPublicKey, pkiAddress } from './labstate.js';
 export type { LabState, NodeStatus, LabNodeConfig } from './labstate.js';
+export type { LabCertSpec, LabPkiOptions, CertContext, IssuedCert } from './labpki.js';
 
 export const UDHCPC_SCRIPT = join(repoRoot, 'scripts/udhcpc.script');
-const pexec = promisify(execFile);
 
 export interface LabUpOptions {
   nodes: number;
@@ -57,38 +56,6 @@ export interface LabUpOptions {
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
 }
-
-export interface LabPkiOptions {
-  /** pki.crlPollSeconds in every config (default 60, the daemon's default) */
-  crlPollSeconds?: number;
-  /** the CA's name (default `ringvpn lab <name>`) */
-  caName?: string;
-  /** Per node: how its certificate differs from the default (a good one). */
-  cert?: (i: number) => LabCertSpec | undefined;
-}
-
-/** How a node's certificate is made (RingLab.up's pki.cert, RingLab.enrol). Default: signed by the lab CA for the node's key and address. */
-export interface LabCertSpec {
-  /** an uncertified node: no certificate and no pki section */
-  none?: boolean;
-  /** sign with this CA directory instead (created by initCa when it holds none; a lab subdirectory `ca-<name>` is removed with the lab); the node trusts that CA */
-  caDir?: string;
-  /** signRequest options over the defaults (address: the node's, subnets: its network.routes): days, now, notBefore, address */
-  sign?: Partial<SignOptions>;
-  /** revoke the certificate right after issuing it (crl.pem lists it before the node starts) */
-  revoke?: boolean;
-  /** the certificate to install instead of a signed one (PEM), e.g. another node's or one forged with the CA key */
-  certPem?: string | ((ctx: CertContext) => string | Promise<string>);
-}
-
-export interface CertContext {
-  index: number; name: string; nodeId: string; noisePublicKey: Uint8Array; address: string; subnets: string[];
-  /** the lab CA (or spec.caDir) */
-  caDir: string;
-}
-
-/** A node's certificate as issued by the lab. */
-export interface IssuedCert { file: string; pem: string; serial: string | null; caCert: string; revoked: boolean }
 
 export interface UpSummary { nodes: number; startMs: number; addressMs: number; totalMs: number }
 
@@ -520,60 +487,3 @@ export class RingLab {
   }
 }
 
-/**
- * Issues node i's certificate as `spec` says and points cfg.pki at it (removes cfg.pki for an uncertified
- * node); records the file in the state. Writes <dir>/node<i>.{crt,csr,identity.key}.
- */
-async function issueCert(state: LabState, i: number, publicKey: Uint8Array, cfg: LabNodeConfig, spec: LabCertSpec): Promise<IssuedCert | null> {
-  const lp = state.pki!;
-  const s = state.nodes[i]!;
-  if (spec.none) { s.cert = null; delete cfg.pki; return null; }
-  const pki = await import('../pki/index.js');
-  const caDir = spec.caDir ?? lp.caDir;
-  if (!existsSync(join(caDir, 'ca.crt'))) await pki.initCa(caDir, { name: `ringvpn lab ${state.name} ${basename(caDir)}` });
-  const address = pkiAddress(i);
-  const subnets = cfg.network.routes ?? [];
-  const nodeId = nodeIdOfPublicKey(Buffer.from(publicKey).toString('base64'));
-  let pem: string;
-  if (spec.certPem !== undefined) {
-    pem = typeof spec.certPem === 'string' ? spec.certPem : await spec.certPem({ index: i, name: s.name, nodeId, noisePublicKey: publicKey, address, subnets, caDir });
-  } else {
-    const { csrPem } = await pki.createRequest({ name: s.name, noisePublicKey: publicKey, identityKeyFile: join(state.dir, `${s.name}.identity.key`) });
-    writeFileSync(join(state.dir, `${s.name}.csr`), csrPem, { mode: 0o644 });
-    pem = (await pki.signRequest(caDir, csrPem, { address, subnets, ...spec.sign })).certPem;
-  }
-  if (spec.revoke) await pki.revoke(caDir, pem, 'lab');
-  const file = join(state.dir, `${s.name}.crt`);
-  writeFileSync(file, pem, { mode: 0o644 });
-  s.cert = file;
-  const caCert = join(caDir, 'ca.crt');
-  cfg.pki = { ca: spec.caDir ? caCert : (cfg.pki?.ca ?? lp.caCert), cert: file, crl: cfg.pki?.crl ?? lp.crl, crlPollSeconds: cfg.pki?.crlPollSeconds ?? lp.crlPollSeconds };
-  const der = pki.parseCertificate(new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s+/g, ''), 'base64')));
-  return { file, pem, serial: der.ok ? der.cert.serial : null, caCert, revoked: !!spec.revoke };
-}
-
-/** The kernel's cap on ARP entries across all namespaces (net.ipv4.neigh.default.gc_thresh3), or null. */
-function arpCacheCap(): number | null {
-  try { return Number(readFileSync('/proc/sys/net/ipv4/neigh/default/gc_thresh3', 'utf8').trim()) || null; } catch { return null; }
-}
-
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
-  try { process.kill(-pid, sig); } catch { try { process.kill(pid, sig); } catch { /* gone */ } }
-}
-
-async function listNamespaces(): Promise<string[]> {
-  try {
-    const { stdout } = await pexec('ip', ['netns', 'list']);
-    return stdout.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-async function needUdhcpc(): Promise<void> {
-  try {
-    const { stdout } = await pexec('busybox', ['--list']);
-    if (stdout.split('\n').includes('udhcpc')) return;
-  } catch { /* missing */ }
-  throw new LabError('E_LAB_MISSING_TOOL', 'the lab runs the OS DHCP client `busybox udhcpc` (apt-get install busybox), or use --static');
-}

@@ -4,7 +4,7 @@
 import { type OverlayNode } from '../core/node.js';
 import { crawl, type CrawlResult, type NeighbourView } from '../core/crawl.js';
 import { idToHex, type NodeId } from '../core/nodeid.js';
-import { encodeApp, decodeApp } from '../wire/app.js';
+import { encodeApp, type AppMsg } from '../wire/app.js';
 
 const QUERY_TIMEOUT_MS = 1_000;
 const QUERY_TRIES = 2;
@@ -19,15 +19,11 @@ export interface LiveCrawl extends CrawlResult {
 export class Crawler {
   private readonly pending = new Map<number, (v: NeighbourView) => void>();
   private nextReq = 1;
-  readonly counters: Record<string, number> = {};
 
   constructor(private readonly node: OverlayNode, private readonly now: () => number, private readonly flush: () => void) {}
 
-  /** A routed DATA payload was delivered to this node. Returns false when it is not a crawl message. */
-  onDeliver(src: NodeId, payload: Uint8Array): boolean {
-    const d = decodeApp(payload);
-    if (!d.ok) { this.counters['app_' + d.code] = (this.counters['app_' + d.code] ?? 0) + 1; return false; }
-    const m = d.msg;
+  /** A decoded app message was delivered to this node. Returns false when it is not a crawl message. */
+  onDeliver(src: NodeId, m: AppMsg): boolean {
     if (m.app === 'neighbours-req') {
       this.node.send(this.now(), src, encodeApp({ app: 'neighbours-reply', reqId: m.reqId, view: this.node.ringNeighbours() }), { onDemand: false });
       this.flush();

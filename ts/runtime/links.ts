@@ -157,7 +157,7 @@ export class LinkManager {
     this.push(p);
     // no session yet: handshake now, through the overlay when no endpoint is known, so the first
     // packets can travel end to end through the overlay while a direct link is made
-    if (!p.established && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiateAny(p);
+    if (!p.established && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p);
     return p;
   }
 
@@ -289,13 +289,8 @@ export class LinkManager {
     return this.newPeer(nodeId, null, null, new Uint8Array(rs)).peerId;
   }
 
+  /** Handshake directly when an endpoint is known, else through the overlay (see apply's 'send'). */
   private initiate(p: LinkPeer): void {
-    if (!p.endpoint) return;
-    this.apply(this.handshaker.initiate(p.peerId, this.now()), null);
-  }
-
-  /** Handshake directly when an endpoint is known, else through the overlay. */
-  private initiateAny(p: LinkPeer): void {
     this.apply(this.handshaker.initiate(p.peerId, this.now()), null);
   }
 

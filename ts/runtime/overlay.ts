@@ -219,8 +219,9 @@ export class OverlayDaemon {
       case 'unlink': this.links.unlink(o.to, o.reason); this.lan.rehop(); return;
       case 'deliver': {
         const d = decodeApp(o.payload);
-        if (d.ok && d.msg.app === 'handshake') { this.links.onOverlayFrame(d.msg.bytes, o.src); return; }
-        if (!this.crawler.onDeliver(o.src, o.payload)) this.drop('overlay_data_unknown');
+        if (!d.ok) { this.drop('app_' + d.code); return; }
+        if (d.msg.app === 'handshake') this.links.onOverlayFrame(d.msg.bytes, o.src);
+        else if (!this.crawler.onDeliver(o.src, d.msg)) this.drop('overlay_data_unknown');
         return;
       }
       case 'event': this.log.debug(o.detail, o.name); return;

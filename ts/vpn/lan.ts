@@ -225,7 +225,12 @@ export class VirtualLan {
   }
 
   private async verify(node: NodeId, ip: string): Promise<boolean> {
-    if (!cidrContains(this.subnet, ip)) return this.announced.some((a) => a.owner === node && cidrContains(a.cidr, ip)) && (this.install(node), true);
+    if (!cidrContains(this.subnet, ip)) {
+      // outside the virtual LAN: only a subnet this node announced may carry its packets
+      if (!this.announced.some((a) => a.owner === node && cidrContains(a.cidr, ip))) return false;
+      this.install(node);
+      return true;
+    }
     const holder = await this.resolve(ip);
     if (holder?.node !== node) return false;
     this.learn(node, ip, holder.key);
