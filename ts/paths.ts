@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errors } from './base/errors.js';
 
 function findRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -10,7 +11,7 @@ function findRoot(): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'ringvpn') return dir;
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the ringvpn package root above ' + fileURLToPath(import.meta.url));
+    if (up === dir) throw errors.E_INTERNAL('cannot find the ringvpn package root above ' + fileURLToPath(import.meta.url));
     dir = up;
   }
 }

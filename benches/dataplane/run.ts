@@ -1,5 +1,5 @@
 // run.ts — owns the benchmark driver: options, the interleaved run loop, progress on stderr, cleanup on exit/signals.
-// Must not hold per-VPN configuration (systems.ts), tool parsing (tools.ts) or output formatting (report.ts).
+// Must not hold per-VPN configuration (systems.ts), tool parsing (tools.ts) or output formatting (dataplane-report.ts).
 // Usage: tsx benches/dataplane/run.ts [--only raw,wireguard-go] [--seconds 10] [--runs 3] [--out benches/results]
 
 import { execFileSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { create, destroyAll, destroyAllSync, randomSuffix, vethPair, type Netns } from '../../ts/lab/netns.js';
-import { computeMedians, writeReport, type Report, type RunSample, type SystemResult } from './report.js';
+import { computeMedians, writeReport, type Report, type RunSample, type SystemResult } from './dataplane-report.js';
 import { allSystems, type Pair, type Running, type System } from './systems.js';
 import { cpuSeconds, iperf3, netperfRR, netperfStream, pingUntilUp, rssKb, startServers, toolVersions } from './tools.js';
 

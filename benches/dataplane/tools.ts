@@ -1,5 +1,5 @@
 // tools.ts — owns the measurement tools: iperf3 / netperf servers and clients, their output parsing, the ping check, RSS and CPU sampling.
-// Must not configure VPNs or namespaces (that is systems.ts / netns.ts) nor decide what to report (report.ts).
+// Must not configure VPNs or namespaces (that is systems.ts / netns.ts) nor decide what to report (dataplane-report.ts).
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';

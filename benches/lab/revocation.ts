@@ -13,9 +13,9 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { destroyAllSync } from '../../ts/lab/netns.js';
 import { RingLab } from '../../ts/lab/ringlab.js';
-import { ping, sleep } from '../../ts/lab/vpnlan.js';
+import { ping, sleep } from '../../ts/lab/util.js';
 import { repoRoot } from '../../ts/paths.js';
-import { environment, summarize, type Environment, type Summary } from './probe.js';
+import { environment, summarize, type Environment, type Summary } from './procstat.js';
 
 const HELP = `usage: tsx benches/lab/revocation.ts [options]   (root; builds a lab of overlay daemons in network namespaces)
   --nodes N       lab size, the victim included (default 8)

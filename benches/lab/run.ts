@@ -1,7 +1,7 @@
 // run.ts — owns the lab benchmark driver (issue 5): options, the scale runs (bring-up, reachability, RSS,
 // idle bandwidth) and the paper's Figure 6 set-up (one control node pinging k peers), progress on stderr,
 // and the teardown of every lab it starts (finally, SIGINT/SIGTERM, crashes). It must not format output
-// (report.ts) nor read /proc or counters itself (probe.ts).
+// (lab-report.ts) nor read /proc or counters itself (procstat.ts).
 // Usage: tsx benches/lab/run.ts [--nodes 64,128] [--idle-seconds 600] [--fig6-nodes 33] [--fig6-window 120] [--skip-scale] [--skip-fig6]
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { randomSuffix, destroyAllSync, type NsProcess } from '../../ts/lab/netns.js';
-import { untilAborted } from '../../ts/lab/labstate.js';
+import { untilAborted } from '../../ts/lab/util.js';
 import { RingLab, type CheckResult } from '../../ts/lab/ringlab.js';
 import { randInt, Xoshiro128 } from '../../ts/core/rng.js';
 import { requestControl } from '../../ts/runtime/control.js';
@@ -18,8 +18,8 @@ import { repoRoot } from '../../ts/paths.js';
 import {
   daemonCounters, daemonRuntime, environment, linkCounts, rate, rssKiB, snapshot, summarize,
   type DaemonStatus, type Environment, type LinkCounts, type NodeSnap, type Summary,
-} from './probe.js';
-import { writeFig6, writeScale, type Attempt, type Fig6Report, type Fig6Stage, type Reach, type ScaleReport, type ScaleRun, type SeriesPoint } from './report.js';
+} from './procstat.js';
+import { writeFig6, writeScale, type Attempt, type Fig6Report, type Fig6Stage, type Reach, type ScaleReport, type ScaleRun, type SeriesPoint } from './lab-report.js';
 
 const HELP = `usage: tsx benches/lab/run.ts [options]   (root; builds labs of overlay daemons in network namespaces)
   --nodes 64,128         lab sizes of the scale runs (default 64,128)
@@ -190,7 +190,7 @@ async function crawlOnly(lab: RingLab): Promise<CheckResult> {
     lab: lab.name, nodes: lab.size, seed: 0, elapsedMs: Date.now() - t,
     ok: !failed.length && !missing.length && cr.ok && cr.nodes === lab.size && !cr.errors.length,
     status: { answered: replies.length - failed.length, failed }, addresses: { assigned: lab.size - missing.length, missing },
-    pairs: { total: 0, reachable: 0, unreachable: [] }, crawl: cr,
+    pairs: { total: 0, reachable: 0, unreachable: [] }, first: { answered: 0, medianMs: null, maxMs: null, unanswered: [] }, crawl: cr,
   };
 }
 

@@ -2,11 +2,11 @@
 // and range-broadcast hops / completion time / messages against N (joined rings, plus steady-state rings
 // built from sorted ids up to 10,000+). Writes benches/results/dht-ops-s<seed>.* and dht-broadcast-s<seed>.*
 // Run: npx tsx benches/sim/dht.ts [--sizes 100,250,500,1000,2000,5000] [--keys 1000] [--seed 1] [--steady 1000,10000,50000]
-import { buildDhtNet, putMany, readAll } from '../../ts/sim/dht.js';
-import { broadcastSteady, broadcastJoined, type BroadcastResult } from '../../ts/sim/dhtbroadcast.js';
+import { buildDhtNet, putMany, readAll } from '../../ts/sim/scenarios/dht-scenario.js';
+import { broadcastSteady, broadcastJoined, type BroadcastResult } from '../../ts/sim/scenarios/dhtbroadcast.js';
 import { LatencyMatrix } from '../../ts/sim/network.js';
 import { lineChart } from '../../ts/sim/plot.js';
-import { mdTable, writeResults, machineNote, progressBar } from '../../ts/sim/report.js';
+import { mdTable, writeResults, machineNote, progressBar } from '../../ts/sim/sim-report.js';
 
 const args = process.argv.slice(2);
 const opt = (n: string): string | undefined => { const i = args.indexOf(`--${n}`); return i >= 0 ? args[i + 1] : undefined; };

@@ -3,8 +3,8 @@
 // Run: npx tsx benches/sim/nodeid.ts   Writes benches/results/sim-nodeid.{json,md}.
 import { Xoshiro128, randomId } from '../../ts/core/rng.js';
 import { ringDist } from '../../ts/core/ring.js';
-import { idToUnit, type NodeId } from '../../ts/core/nodeid.js';
-import { mdTable, writeResults, machineNote } from '../../ts/sim/report.js';
+import { idToUnit, type NodeId } from '../../ts/base/nodeid.js';
+import { mdTable, writeResults, machineNote } from '../../ts/sim/sim-report.js';
 
 const N = 4096, CANDS = 18, ROUNDS = 400_000;
 const rng = new Xoshiro128(42);

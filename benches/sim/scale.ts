@@ -3,10 +3,10 @@
 // Run once: npx tsx benches/sim/scale.ts [--nodes 10000] [--seed 1] [--duration 600]
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { runScale } from '../../ts/sim/scale.js';
+import { runScale } from '../../ts/sim/scenarios/scale.js';
 import { scaleTable } from '../../ts/sim/cli.js';
 import { LatencyMatrix } from '../../ts/sim/network.js';
-import { progressBar, writeResults, machineNote } from '../../ts/sim/report.js';
+import { progressBar, writeResults, machineNote } from '../../ts/sim/sim-report.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

@@ -1,22 +1,28 @@
-//! N-API binding for the ringvpn data plane: translates JS values to engine commands and
-//! engine events/stats back to plain JS objects. Must not hold logic or state of its own:
-//! everything lives in ringvpn-dataplane / ringvpn-core. Errors are `E_CODE: message`.
+//! N-API binding for the ringvpn data plane: the constants shared with TypeScript and the
+//! `Engine` class, whose methods turn JS calls into engine commands (convert.rs translates the
+//! values). Must not hold logic or state of its own: everything lives in ringvpn-dataplane /
+//! ringvpn-core. Errors are `E_CODE: message`.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod convert;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use ringvpn_core::relay::{self, NodeId};
-use ringvpn_core::{frame, ip::IpNet, DropReason};
-use ringvpn_dataplane::{config, DeviceMode, Event, PeerOpts, SessionKeys};
+use ringvpn_core::ip::IpNet;
+use ringvpn_core::{frame, limits, relay_frame, DropReason};
+use ringvpn_dataplane::{config, pending, PeerOpts};
 
-// ---- constants shared with TypeScript (defined once, in ringvpn-core) ----
+use convert::{
+    engine_err, err, node_id, parse_endpoint, EngineConfig, EngineEvent, EngineStats,
+    SessionKeysInit,
+};
+
+// ---- constants shared with TypeScript (defined once, in ringvpn-core / ringvpn-dataplane) ----
 #[napi]
 pub const FRAME_TYPE_HANDSHAKE_INIT: u32 = frame::TYPE_HANDSHAKE_INIT as u32;
 #[napi]
 pub const FRAME_TYPE_HANDSHAKE_RESP: u32 = frame::TYPE_HANDSHAKE_RESP as u32;
+/// Reserved (a WireGuard-style cookie reply); nothing sends it yet.
 #[napi]
 pub const FRAME_TYPE_COOKIE: u32 = frame::TYPE_COOKIE as u32;
 #[napi]
@@ -32,11 +38,53 @@ pub const FRAME_HEADER_LEN: u32 = frame::HEADER_LEN as u32;
 #[napi]
 pub const FRAME_TAG_LEN: u32 = frame::TAG_LEN as u32;
 #[napi]
-pub const RELAY_HEADER_LEN: u32 = relay::RELAY_HEADER_LEN as u32;
+pub const RELAY_HEADER_LEN: u32 = relay_frame::RELAY_HEADER_LEN as u32;
 #[napi]
-pub const RELAY_DEFAULT_TTL: u32 = relay::DEFAULT_TTL as u32;
+pub const RELAY_DEFAULT_TTL: u32 = relay_frame::DEFAULT_TTL as u32;
 #[napi]
-pub const NODE_ID_LEN: u32 = relay::NODE_ID_LEN as u32;
+pub const NODE_ID_LEN: u32 = relay_frame::NODE_ID_LEN as u32;
+
+// WireGuard's limits (crates/core/src/limits.rs), times in milliseconds. The message limits
+// (2^60, 2^64 - 2^13 - 1) are not exported: no JS number holds them, and only Rust counts messages.
+/// The initiator of a session starts a new handshake when it is this old.
+#[napi]
+pub const LIMIT_REKEY_AFTER_TIME_MS: u32 = limits::REKEY_AFTER_TIME.as_millis() as u32;
+/// A session older than this neither seals nor opens.
+#[napi]
+pub const LIMIT_REJECT_AFTER_TIME_MS: u32 = limits::REJECT_AFTER_TIME.as_millis() as u32;
+/// An unanswered initiation is resent after this (plus jitter).
+#[napi]
+pub const LIMIT_REKEY_TIMEOUT_MS: u32 = limits::REKEY_TIMEOUT.as_millis() as u32;
+/// Upper bound of the jitter added to LIMIT_REKEY_TIMEOUT_MS.
+#[napi]
+pub const LIMIT_REKEY_TIMEOUT_JITTER_MAX_MS: u32 =
+    limits::REKEY_TIMEOUT_JITTER_MAX.as_millis() as u32;
+/// A handshake attempt is abandoned after this.
+#[napi]
+pub const LIMIT_REKEY_ATTEMPT_TIME_MS: u32 = limits::REKEY_ATTEMPT_TIME.as_millis() as u32;
+/// Received data with nothing sent back for this long: the engine sends a keepalive (and data
+/// unanswered for this + LIMIT_REKEY_TIMEOUT_MS raises `need_session`).
+#[napi]
+pub const LIMIT_KEEPALIVE_TIMEOUT_MS: u32 = limits::KEEPALIVE_TIMEOUT.as_millis() as u32;
+/// Cookie secrets are replaced at this age (reserved).
+#[napi]
+pub const LIMIT_COOKIE_REFRESH_TIME_MS: u32 = limits::COOKIE_REFRESH_TIME.as_millis() as u32;
+/// Counters this far behind the newest one are still accepted.
+#[napi]
+pub const LIMIT_REPLAY_WINDOW_SIZE: u32 = limits::REPLAY_WINDOW_SIZE as u32;
+
+// The hold queues for first packets (crates/dataplane/src/pending.rs, rx_pending.rs).
+/// Device packets held per destination without a route or session; also received packets held
+/// per overlay peer for an unlearned inner source.
+#[napi]
+pub const PENDING_PER_DESTINATION: u32 = pending::PENDING_PER_DESTINATION as u32;
+/// Destinations with held packets; also peers with held received packets.
+#[napi]
+pub const PENDING_DESTINATIONS: u32 = pending::PENDING_DESTINATIONS as u32;
+/// How long a packet is held, both ways: then a device packet is dropped `pending_expired`, a
+/// received one `source_not_allowed`.
+#[napi]
+pub const PENDING_HOLD_MS: u32 = pending::PENDING_HOLD.as_millis() as u32;
 
 /// Every drop reason code, in counter order.
 #[napi]
@@ -47,240 +95,8 @@ pub fn drop_reasons() -> Vec<String> {
         .collect()
 }
 
-fn err(code: &str, msg: impl std::fmt::Display) -> Error {
-    Error::from_reason(format!("{code}: {msg}"))
-}
-
-fn engine_err(e: ringvpn_dataplane::Error) -> Error {
-    Error::from_reason(e.to_string())
-}
-
-fn parse_endpoint(s: &str) -> Result<SocketAddr> {
-    s.parse().map_err(|_| {
-        err(
-            "E_ADDR",
-            format!("bad endpoint {s:?} (want host:port or [v6]:port)"),
-        )
-    })
-}
-
-#[napi(object)]
-pub struct EngineConfig {
-    #[napi(ts_type = "'tap' | 'tun'")]
-    pub mode: String,
-    pub ifname: String,
-    /// Default 1420.
-    pub mtu: Option<u32>,
-    pub listen_port: u32,
-    /// Default 0.0.0.0.
-    pub listen_address: Option<String>,
-    /// Device address as CIDR, e.g. 10.77.0.1/24.
-    pub address: Option<String>,
-    /// Default 02:52:56:00:00:01.
-    pub virtual_mac: Option<String>,
-    /// Hot-path threads, 1 (default: both directions on one thread) or 2 (one per direction).
-    pub threads: Option<u32>,
-    /// This node's 20-byte overlay id; relaying is disabled without it.
-    pub node_id: Option<Buffer>,
-    /// IPv4 address whose UDP port 53 queries are handed up as `device` events.
-    pub service_address: Option<String>,
-    /// Hand DHCP requests (IPv4 UDP to port 67) up as `device` events. Default false.
-    pub intercept_dhcp: Option<bool>,
-}
-
-#[napi(object)]
-pub struct SessionInit {
-    pub local_index: u32,
-    pub remote_index: u32,
-    pub send_key: Buffer,
-    pub recv_key: Buffer,
-    pub initiator: bool,
-}
-
-#[napi(object)]
-pub struct EngineEvent {
-    #[napi(
-        ts_type = "'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'source_unknown'"
-    )]
-    pub kind: String,
-    /// handshake: source address; endpoint: the peer's new address; miss: the destination IP;
-    /// source_unknown: the inner source IP that is not in the peer's allowed prefixes.
-    pub from: Option<String>,
-    pub peer_id: Option<u32>,
-    /// rekey: the session's local index.
-    pub local_index: Option<u32>,
-    /// handshake: the whole frame; control: the decrypted payload; device: the intercepted
-    /// frame (TAP: Ethernet frame, TUN: IP packet); source_unknown: the peer's 20-byte node id.
-    pub data: Option<Buffer>,
-}
-
-#[napi(object)]
-pub struct PeerStats {
-    pub peer_id: u32,
-    pub endpoint: Option<String>,
-    pub rx_packets: i64,
-    pub rx_bytes: i64,
-    pub tx_packets: i64,
-    pub tx_bytes: i64,
-    /// This peer's end-to-end frames sent inside RELAY frames through its via hop (outer frame
-    /// bytes; the inner frames also count in txPackets/txBytes).
-    pub tx_relayed_packets: i64,
-    pub tx_relayed_bytes: i64,
-    /// RELAY frames for us whose end-to-end frame from this peer opened (outer frame bytes;
-    /// the inner frames also count in rxPackets/rxBytes).
-    pub rx_relayed_packets: i64,
-    pub rx_relayed_bytes: i64,
-    /// Hex node id, or null.
-    pub node_id: Option<String>,
-    /// Peer id of the via hop, or null.
-    pub via: Option<u32>,
-    /// Sent through the via hop even with an endpoint.
-    pub relay_only: bool,
-    /// Unix ms of the last setSession.
-    pub last_handshake_ms: Option<i64>,
-    /// Unix ms of the last authenticated packet.
-    pub last_rx_ms: Option<i64>,
-    pub sessions: u32,
-}
-
-#[napi(object)]
-pub struct EngineStats {
-    pub rx_packets: i64,
-    pub rx_bytes: i64,
-    pub tx_packets: i64,
-    pub tx_bytes: i64,
-    /// RELAY frames forwarded to a next hop.
-    pub relay_forwarded: i64,
-    /// Device frames handed up as `device` events.
-    pub device_intercepted: i64,
-    #[napi(ts_type = "Record<string, number>")]
-    pub drops: HashMap<String, i64>,
-    pub peers: Vec<PeerStats>,
-}
-
-fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
-    let mode = match c.mode.as_str() {
-        "tap" => DeviceMode::Tap,
-        "tun" => DeviceMode::Tun,
-        m => {
-            return Err(err(
-                "E_CONFIG",
-                format!("mode must be 'tap' or 'tun', got {m:?}"),
-            ))
-        }
-    };
-    let port = u16::try_from(c.listen_port)
-        .map_err(|_| err("E_CONFIG", format!("listenPort {} > 65535", c.listen_port)))?;
-    let host: IpAddr = match c.listen_address.as_deref() {
-        None | Some("") => IpAddr::from([0, 0, 0, 0]),
-        Some(a) => a
-            .parse()
-            .map_err(|_| err("E_ADDR", format!("bad listenAddress {a:?}")))?,
-    };
-    let mut cfg = config::EngineConfig::new(mode, &c.ifname, SocketAddr::new(host, port));
-    if let Some(m) = c.mtu {
-        cfg.mtu = m;
-    }
-    if let Some(a) = c.address.as_deref() {
-        cfg.address = Some(config::parse_address(a).map_err(engine_err)?);
-    }
-    if let Some(m) = c.virtual_mac.as_deref() {
-        cfg.virtual_mac = config::parse_mac(m).map_err(engine_err)?;
-    }
-    if let Some(t) = c.threads {
-        cfg.threads = u8::try_from(t).unwrap_or(u8::MAX);
-    }
-    if let Some(b) = c.node_id.as_ref() {
-        cfg.node_id = Some(node_id(b, "nodeId")?);
-    }
-    if let Some(a) = c.service_address.as_deref() {
-        cfg.service_address = Some(
-            a.parse::<Ipv4Addr>()
-                .map_err(|_| err("E_ADDR", format!("bad serviceAddress {a:?} (want IPv4)")))?,
-        );
-    }
-    cfg.intercept_dhcp = c.intercept_dhcp.unwrap_or(false);
-    cfg.validate().map_err(engine_err)?;
-    Ok(cfg)
-}
-
-fn key(b: &Buffer, name: &str) -> Result<[u8; 32]> {
-    <[u8; 32]>::try_from(&b[..]).map_err(|_| {
-        err(
-            "E_CONFIG",
-            format!("{name} must be 32 bytes, got {}", b.len()),
-        )
-    })
-}
-
-fn node_id(b: &Buffer, name: &str) -> Result<NodeId> {
-    <NodeId>::try_from(&b[..]).map_err(|_| {
-        err(
-            "E_CONFIG",
-            format!(
-                "{name} must be {} bytes, got {}",
-                relay::NODE_ID_LEN,
-                b.len()
-            ),
-        )
-    })
-}
-
-fn event(e: Event) -> EngineEvent {
-    let mut out = EngineEvent {
-        kind: String::new(),
-        from: None,
-        peer_id: None,
-        local_index: None,
-        data: None,
-    };
-    match e {
-        Event::Handshake { from, data } => {
-            out.kind = "handshake".into();
-            out.from = Some(from.to_string());
-            out.data = Some(data.into());
-        }
-        Event::Control { peer, data } => {
-            out.kind = "control".into();
-            out.peer_id = Some(peer);
-            out.data = Some(data.into());
-        }
-        Event::NeedSession { peer } => {
-            out.kind = "need_session".into();
-            out.peer_id = Some(peer);
-        }
-        Event::Rekey { peer, local_index } => {
-            out.kind = "rekey".into();
-            out.peer_id = Some(peer);
-            out.local_index = Some(local_index);
-        }
-        Event::Endpoint { peer, addr } => {
-            out.kind = "endpoint".into();
-            out.peer_id = Some(peer);
-            out.from = Some(addr.to_string());
-        }
-        Event::Device { data } => {
-            out.kind = "device".into();
-            out.data = Some(data.into());
-        }
-        Event::Miss { dst } => {
-            out.kind = "miss".into();
-            out.from = Some(dst.to_string());
-        }
-        Event::SourceUnknown { node, addr } => {
-            out.kind = "source_unknown".into();
-            out.from = Some(addr.to_string());
-            out.data = Some(node.to_vec().into());
-        }
-    }
-    out
-}
-
-fn n(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// The native data plane: a TUN/TAP device, one UDP socket and two packet threads.
+/// The native data plane: a TUN/TAP device, one UDP socket and one hot-path thread (two with
+/// `threads: 2`).
 #[napi]
 pub struct Engine {
     inner: ringvpn_dataplane::Engine,
@@ -296,7 +112,7 @@ impl Engine {
         config: EngineConfig,
         on_events: ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true>,
     ) -> Result<Self> {
-        let cfg = to_config(config)?;
+        let cfg = convert::to_config(config)?;
         let notify = Box::new(move || {
             let _ = on_events.call((), ThreadsafeFunctionCallMode::NonBlocking);
         });
@@ -307,10 +123,13 @@ impl Engine {
     /// Add or update a peer. `endpoint` null keeps the current one (or none). `opts.nodeId`
     /// (20 bytes) sets the peer's overlay id; `opts.via` sets (number) or clears (null) the
     /// peer id of the overlay hop that carries this peer's end-to-end frames while it has no
-    /// endpoint; `opts.relayOnly` (default false) sends through `via` even with an endpoint.
-    /// Omitted fields keep their current values.
+    /// endpoint; `opts.relayOnly` (default false) sends through `via` even with an endpoint;
+    /// `opts.hop` (default true) lets greedy relay forwarding use this peer as a next hop.
+    /// Omitted fields keep their current values. Packets held for a destination this peer now
+    /// routes are sent once it also has a session; packets received from this peer and held for
+    /// their source are written if `allowedIps` now covers it, else dropped.
     #[napi(
-        ts_args_type = "peerId: number, endpoint: string | null, allowedIps: string[], opts?: { nodeId?: Buffer; via?: number | null; relayOnly?: boolean }"
+        ts_args_type = "peerId: number, endpoint: string | null, allowedIps: string[], opts?: { nodeId?: Buffer; via?: number | null; relayOnly?: boolean; hop?: boolean }"
     )]
     pub fn set_peer(
         &self,
@@ -344,29 +163,29 @@ impl Engine {
             po.relay_only = o
                 .get::<bool>("relayOnly")
                 .map_err(|_| err("E_CONFIG", "opts.relayOnly must be a boolean"))?;
+            po.hop = o
+                .get::<bool>("hop")
+                .map_err(|_| err("E_CONFIG", "opts.hop must be a boolean"))?;
         }
         self.inner
             .set_peer(peer_id, endpoint, allowed, po)
             .map_err(engine_err)
     }
 
+    /// Remove a peer; false if there was none.
     #[napi]
     pub fn remove_peer(&self, peer_id: u32) -> bool {
         self.inner.remove_peer(peer_id)
     }
 
+    /// Install a new current session for the peer (E_PEER if unknown); packets held for it go out.
     #[napi]
-    pub fn set_session(&self, peer_id: u32, session: SessionInit) -> Result<()> {
-        let keys = SessionKeys {
-            local_index: session.local_index,
-            remote_index: session.remote_index,
-            send_key: key(&session.send_key, "sendKey")?,
-            recv_key: key(&session.recv_key, "recvKey")?,
-            initiator: session.initiator,
-        };
+    pub fn set_session(&self, peer_id: u32, session: SessionKeysInit) -> Result<()> {
+        let keys = convert::session_keys(&session)?;
         self.inner.set_session(peer_id, &keys).map_err(engine_err)
     }
 
+    /// Remove a session by local index; false if there was none.
     #[napi]
     pub fn remove_session(&self, local_index: u32) -> bool {
         self.inner.remove_session(local_index)
@@ -385,7 +204,8 @@ impl Engine {
         self.inner.send_control(peer_id, &data).map_err(engine_err)
     }
 
-    /// Send an empty DATA frame to the peer.
+    /// Send an empty DATA frame (keepalive) with the peer's current session: direct to its
+    /// endpoint, or end to end through its via hop (as its data goes).
     #[napi]
     pub fn send_keepalive(&self, peer_id: u32) -> Result<()> {
         self.inner.send_keepalive(peer_id).map_err(engine_err)
@@ -409,49 +229,19 @@ impl Engine {
         self.inner.write_device(&frame).map_err(engine_err)
     }
 
+    /// Take every queued event (call it when `onEvents` fires).
     #[napi]
     pub fn drain_events(&self) -> Vec<EngineEvent> {
-        self.inner.drain_events().into_iter().map(event).collect()
+        self.inner
+            .drain_events()
+            .into_iter()
+            .map(convert::event)
+            .collect()
     }
 
     #[napi]
     pub fn stats(&self) -> EngineStats {
-        let s = self.inner.stats();
-        EngineStats {
-            rx_packets: n(s.rx_packets),
-            rx_bytes: n(s.rx_bytes),
-            tx_packets: n(s.tx_packets),
-            tx_bytes: n(s.tx_bytes),
-            relay_forwarded: n(s.relay_forwarded),
-            device_intercepted: n(s.device_intercepted),
-            drops: s
-                .drops
-                .iter()
-                .map(|(r, c)| (r.as_str().to_string(), n(*c)))
-                .collect(),
-            peers: s
-                .peers
-                .into_iter()
-                .map(|p| PeerStats {
-                    peer_id: p.peer,
-                    endpoint: p.endpoint.map(|e| e.to_string()),
-                    rx_packets: n(p.rx_packets),
-                    rx_bytes: n(p.rx_bytes),
-                    tx_packets: n(p.tx_packets),
-                    tx_bytes: n(p.tx_bytes),
-                    tx_relayed_packets: n(p.tx_relayed_packets),
-                    tx_relayed_bytes: n(p.tx_relayed_bytes),
-                    rx_relayed_packets: n(p.rx_relayed_packets),
-                    rx_relayed_bytes: n(p.rx_relayed_bytes),
-                    node_id: p.node_id.as_ref().map(relay::to_hex),
-                    via: p.via,
-                    relay_only: p.relay_only,
-                    last_handshake_ms: p.last_handshake_ms.map(n),
-                    last_rx_ms: p.last_rx_ms.map(n),
-                    sessions: u32::try_from(p.sessions).unwrap_or(u32::MAX),
-                })
-                .collect(),
-        }
+        convert::stats(self.inner.stats())
     }
 
     /// The bound UDP address, e.g. "0.0.0.0:51820".

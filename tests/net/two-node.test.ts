@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netTest } from './support.js';
 import { udpPayloads } from './pcap.js';
-import { VpnLan, ping, sleep } from '../../ts/lab/vpnlan.js';
+import { MeshLab } from '../../ts/lab/mesh-lab.js';
+import { ping, sleep } from '../../ts/lab/util.js';
 import { transfer } from '../../ts/lab/transfer.js';
 
 netTest('TAP: ping and a 100 MB TCP transfer through the tunnel with matching checksums', async (t) => {
-  const lab = await VpnLan.create(2, { mode: 'tap' });
+  const lab = await MeshLab.create(2, { mode: 'tap' });
   try {
     await lab.start(0);
     await lab.start(1);
@@ -29,7 +30,7 @@ netTest('TAP: ping and a 100 MB TCP transfer through the tunnel with matching ch
 });
 
 netTest('TUN mode carries traffic too (one node with a thread per direction)', async (t) => {
-  const lab = await VpnLan.create(2, { mode: 'tun', edit: (cfg, i) => { if (i === 1) cfg.dataplane = { threads: 2 }; } });
+  const lab = await MeshLab.create(2, { mode: 'tun', edit: (cfg, i) => { if (i === 1) cfg.dataplane = { threads: 2 }; } });
   try {
     await lab.start(0);
     await lab.start(1);
@@ -44,7 +45,7 @@ netTest('TUN mode carries traffic too (one node with a thread per direction)', a
 
 netTest('a node whose key the others do not know never gets in', async (t) => {
   // node2 knows node0 and node1 (correct keys and endpoints) but neither of them lists node2.
-  const lab = await VpnLan.create(3, {
+  const lab = await MeshLab.create(3, {
     edit: (cfg, i) => { if (i !== 2) cfg.peers = cfg.peers!.filter((p) => p.name !== 'node2'); },
   });
   try {
@@ -66,7 +67,7 @@ netTest('a node whose key the others do not know never gets in', async (t) => {
 });
 
 netTest('a peer configured with the wrong key for us never gets a session', async (t) => {
-  const lab = await VpnLan.create(2, {
+  const lab = await MeshLab.create(2, {
     edit: (cfg, i) => { if (i === 1) cfg.peers![0]!.publicKey = Buffer.alloc(32, 7).toString('base64'); },
   });
   try {
@@ -84,7 +85,7 @@ netTest('a peer configured with the wrong key for us never gets a session', asyn
 });
 
 netTest('tampered and replayed datagrams injected from a third namespace are dropped and counted', async (t) => {
-  const lab = await VpnLan.create(3);
+  const lab = await MeshLab.create(3);
   const dir = mkdtempSync(join(tmpdir(), 'ringvpn-cap-'));
   try {
     await lab.start(0);
@@ -128,7 +129,7 @@ netTest('tampered and replayed datagrams injected from a third namespace are dro
 });
 
 netTest('killing and restarting one side resumes traffic without touching the other', async (t) => {
-  const lab = await VpnLan.create(2);
+  const lab = await MeshLab.create(2);
   try {
     await lab.start(0);
     await lab.start(1);

@@ -1,7 +1,7 @@
 // Owns `ringvpn demo`: a lab of overlay daemons in namespaces (addresses by DHCP from the DHT), the
 // lab check (all-pairs ping + crawl), a name lookup, a TCP transfer and one node's status.
 // It must clean up everything it made, also on Ctrl-C, and must not touch the root namespace.
-import { RingvpnError } from '../config/errors.js';
+import { RingvpnError } from '../base/errors.js';
 import { netnsSupport } from '../lab/netns.js';
 import { RingLab } from '../lab/ringlab.js';
 import { transfer } from '../lab/transfer.js';

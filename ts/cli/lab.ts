@@ -1,7 +1,7 @@
 // Owns `ringvpn lab up | check | down | status`: parses options and prints progress and results for
 // people (or JSON). It must not build namespaces or start daemons itself; ts/lab/ringlab.ts does.
 import { type Command, Option } from 'commander';
-import { LabError } from '../lab/labstate.js';
+import { errors } from '../base/errors.js';
 import type { CheckResult, DownReport } from '../lab/ringlab.js';
 
 const out = (line: string): void => { process.stdout.write(line + '\n'); };
@@ -9,7 +9,7 @@ const err = (line: string): void => { process.stderr.write(line + '\n'); };
 
 function int(v: string, what: string, min: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new LabError('E_LAB_ARGS', `--${what}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < min) throw errors.E_LAB_ARGS(`--${what}: expected an integer >= ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -142,6 +142,9 @@ export function printCheck(r: CheckResult): void {
   out(`  pings      ${r.pairs.reachable}/${r.pairs.total} pairs reachable`);
   for (const u of r.pairs.unreachable.slice(0, 20)) out(`             ${u.from} -> ${u.to} (${u.vip ?? 'no address'}): ${u.why}`);
   if (r.pairs.unreachable.length > 20) out(`             … and ${r.pairs.unreachable.length - 20} more`);
+  const f = r.first;
+  out(`  first ping ${f.answered}/${r.pairs.total} first echo requests answered${f.medianMs !== null ? `, first packet to first reply ${f.medianMs} ms median, ${f.maxMs} ms max` : ''}`);
+  for (const u of f.unanswered.slice(0, 20)) out(`             ${u.from} -> ${u.to}: the first echo request got no reply`);
   const c = r.crawl;
   const ok = c.ok && c.nodes === r.nodes && c.errors.length === 0;
   out(`  crawl      ${ok ? 'consistent' : 'NOT consistent'}: ${c.consistentNodes}/${c.nodes} nodes confirmed by their neighbours, right1 walk visits ${c.walked}/${c.nodes}`);

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
 import { loadConfig, defaultControlSocket } from '../config/schema.js';
-import { RingvpnError } from '../config/errors.js';
+import { RingvpnError } from '../base/errors.js';
 import { Daemon } from '../runtime/daemon.js';
 import { requestControl } from '../runtime/control.js';
 import { createLogger } from '../runtime/log.js';
@@ -35,7 +35,7 @@ program.command('up')
       throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs root (or CAP_NET_ADMIN); run it with sudo');
     }
     const log = createLogger(opts.logLevel ?? cfg.log.level);
-    const daemon = cfg.network ? await (await import('../runtime/overlay.js')).OverlayDaemon.create(cfg, log) : new Daemon(cfg, log);
+    const daemon = await Daemon.create(cfg, log);
     await daemon.start();
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'stopping');

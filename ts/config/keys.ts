@@ -1,7 +1,7 @@
 // Owns the node's static X25519 key pair in its text form (base64 of the raw 32 bytes).
 // It must not read files or decide where keys live; callers hand it strings and bytes.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { RingvpnError } from './errors.js';
+import { RingvpnError } from '../base/errors.js';
 
 const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');

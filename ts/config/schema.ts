@@ -1,21 +1,16 @@
 // Owns the config file: its schema, defaults, and the checks that name the bad key on failure.
 // It must not touch the device, the network or the engine; it only turns text into a Config.
 import { readFileSync } from 'node:fs';
-import { isIPv4, isIP } from 'node:net';
 import { z } from 'zod';
-import { RingvpnError } from './errors.js';
+import { RingvpnError } from '../base/errors.js';
+import { cidrContains, ipFamily, isCidr, isIpv4, parseCidr, parseEndpoint } from '../base/ip.js';
 import { decodeKey, publicFromPrivate } from './keys.js';
 
 const ipv4Cidr = z.string().refine((s) => parseCidr(s) !== null, {
   message: 'expected an IPv4 address with a prefix length, like 10.99.0.1/24',
 });
-const anyCidr = z.string().refine((s) => {
-  const [ip, len, ...rest] = s.split('/');
-  if (rest.length || ip === undefined || len === undefined || !/^\d{1,3}$/.test(len)) return false;
-  const v = isIP(ip);
-  return (v === 4 && Number(len) <= 32) || (v === 6 && Number(len) <= 128);
-}, { message: 'expected an address with a prefix length, like 10.1.0.0/16 or fd00::/64' });
-const endpoint = z.string().refine((s) => parseEndpoint(s) !== null, {
+const anyCidr = z.string().refine(isCidr, { message: 'expected an address with a prefix length, like 10.1.0.0/16 or fd00::/64' });
+const endpoint = z.string().refine((s) => (parseEndpoint(s)?.port ?? 0) > 0, {
   message: 'expected an IP address and port, like 192.0.2.7:51820 or [2001:db8::1]:51820',
 });
 const key = z.string().refine((s) => /^[A-Za-z0-9+/]{43}=$/.test(s.trim()), {
@@ -26,11 +21,11 @@ const peerSchema = z.strictObject({
   name: z.string().min(1).max(64).optional(),
   publicKey: key,
   endpoint: endpoint.optional(),
-  address: z.string().refine(isIPv4, { message: 'expected an IPv4 address, like 10.99.0.2' }),
+  address: z.string().refine(isIpv4, { message: 'expected an IPv4 address, like 10.99.0.2' }),
   allowedIps: z.array(anyCidr).default([]),
 });
 
-const ipv4 = z.string().refine(isIPv4, { message: 'expected an IPv4 address, like 10.128.0.7' });
+const ipv4 = z.string().refine(isIpv4, { message: 'expected an IPv4 address, like 10.128.0.7' });
 
 /** Overlay mode: the virtual LAN this node joins (addresses from the DHT, DHCP and DNS on the device). */
 const networkSchema = z.strictObject({
@@ -85,7 +80,7 @@ export const configSchema = z.strictObject({
     threads: z.union([z.literal(1), z.literal(2)]).default(1),
   }).prefault({}),
   listenPort: z.number().int().min(1).max(65535).default(51820),
-  listenAddress: z.string().refine((s) => isIP(s) !== 0, { message: 'expected an IP address' }).default('0.0.0.0'),
+  listenAddress: z.string().refine((s) => ipFamily(s) !== 0, { message: 'expected an IP address' }).default('0.0.0.0'),
   controlSocket: z.string().min(1).optional(),
   peers: z.array(peerSchema).default([]),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
@@ -179,37 +174,6 @@ export function loadConfig(path: string): Config {
     throw new RingvpnError('E_CONFIG', `${path} is not valid JSON: ${(e as Error).message}`);
   }
   return parseConfig(raw, path);
-}
-
-export interface Cidr { address: string; prefix: number }
-
-export function parseCidr(s: string): Cidr | null {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(s);
-  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) return null;
-  return { address: m[1]!, prefix: Number(m[2]) };
-}
-
-export function parseEndpoint(s: string): { host: string; port: number } | null {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(s);
-  if (!m) return null;
-  const host = m[1] ?? m[2]!;
-  const port = Number(m[3]);
-  if (isIP(host) === 0 || port < 1 || port > 65535) return null;
-  return { host, port };
-}
-
-export function ipToInt(ip: string): number {
-  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-}
-
-export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-export function cidrContains(net: Cidr, ip: string): boolean {
-  if (!isIPv4(ip)) return false;
-  const mask = net.prefix === 0 ? 0 : (~0 << (32 - net.prefix)) >>> 0;
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(net.address) & mask) >>> 0);
 }
 
 function formatPath(path: PropertyKey[]): string {

@@ -2,10 +2,10 @@
 // complete coverage with N-1 messages on a 10,000-node steady-state ring and a 500-node joined ring.
 import test from 'ava';
 import { planRange, BroadcastService } from './broadcast.js';
-import { RING } from './nodeid.js';
+import { RING } from '../base/nodeid.js';
 import { cwDist } from './ring.js';
-import { broadcastSteady, broadcastJoined } from '../sim/dhtbroadcast.js';
-import { type BcastMsg } from '../wire/messages.js';
+import { broadcastSteady, broadcastJoined } from '../sim/scenarios/dhtbroadcast.js';
+import { type BcastMsg } from '../wire/overlay-codec.js';
 
 test('planRange: each peer gets the sub-range up to the next; the whole ring at the origin; fan-out limit', (t) => {
   const self = 100n;

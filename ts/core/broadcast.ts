@@ -1,9 +1,9 @@
 // Owns the bounded recursive range broadcast (Brunet BroadcastSender): a node owning the ring range
 // (self, end) hands each of its peers inside it the sub-range up to the next one, with an optional
 // fan-out limit and duplicate suppression. Sans-IO: it must not route greedily, time or do I/O.
-import { type NodeId, RING } from './nodeid.js';
+import { type NodeId, RING } from '../base/nodeid.js';
 import { cwDist } from './ring.js';
-import { type BcastMsg } from '../wire/messages.js';
+import { type BcastMsg } from '../wire/overlay-codec.js';
 
 export interface BroadcastParams {
   /** at most this many peers per node (0: all peers in range); the nearest right peer is always one */

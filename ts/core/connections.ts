@@ -1,15 +1,15 @@
 // Owns the connection table: one entry per linked peer, its kinds (why we keep it), what the peer
 // says it needs, liveness timestamps, and the ring order of peers around us. It must not send anything.
-import { type NodeId } from './nodeid.js';
+import { type NodeId } from '../base/nodeid.js';
 import { cwDist } from './ring.js';
 
 /** Why a connection is kept. A bitmask: one link can be near and a shortcut at once. */
-export const K_LEAF = 1, K_NEAR = 2, K_SHORTCUT = 4, K_ONDEMAND = 8, K_RELAY = 16;
-export const KIND_NAMES: Record<number, string> = { 1: 'leaf', 2: 'near', 4: 'shortcut', 8: 'ondemand', 16: 'relay' };
+export const K_LEAF = 1, K_NEAR = 2, K_SHORTCUT = 4, K_ONDEMAND = 8;
+export const KIND_NAMES: Record<number, string> = { [K_LEAF]: 'leaf', [K_NEAR]: 'near', [K_SHORTCUT]: 'shortcut', [K_ONDEMAND]: 'ondemand' };
 
 export function kindNames(bits: number): string[] {
   const out: string[] = [];
-  for (const k of [K_LEAF, K_NEAR, K_SHORTCUT, K_ONDEMAND, K_RELAY]) if (bits & k) out.push(KIND_NAMES[k] as string);
+  for (const k of [K_LEAF, K_NEAR, K_SHORTCUT, K_ONDEMAND]) if (bits & k) out.push(KIND_NAMES[k] as string);
   return out;
 }
 
@@ -29,6 +29,8 @@ export interface Conn {
   remoteNeeds: number;
   remoteJoined: boolean;
   pingInFlight: boolean;
+  /** liveness pings this side sent on the link (retransmissions not counted) */
+  pingsSent: number;
   lastStatusReply: number;
 }
 
@@ -55,13 +57,24 @@ export class ConnectionTable {
   add(id: NodeId, endpoints: string[], now: number): Conn {
     const c: Conn = {
       id, cw: cwDist(this.self, id), endpoints, since: now, lastHeard: now, local: 0, announced: -1, remoteNeeds: -1,
-      remoteJoined: false, pingInFlight: false, lastStatusReply: -Infinity,
+      remoteJoined: false, pingInFlight: false, pingsSent: 0, lastStatusReply: -Infinity,
     };
     this.byId.set(id, c);
     this.order.splice(this.lowerBound(c.cw), 0, c);
     this.nbCache.clear();
     this.version++;
     return c;
+  }
+
+  /**
+   * Passive liveness: something arrived from the peer outside the overlay's own frames (a data-plane
+   * packet counted by the driver), which proves the link alive as a control frame does. False if not linked.
+   */
+  heard(id: NodeId, now: number): boolean {
+    const c = this.byId.get(id);
+    if (!c) return false;
+    if (now > c.lastHeard) c.lastHeard = now;
+    return true;
   }
 
   remove(id: NodeId): Conn | undefined {

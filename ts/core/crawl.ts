@@ -1,7 +1,7 @@
 // Owns the ring consistency check (the paper's crawl): every node's first and second left and right
 // neighbours must agree with theirs, and walking right1 from any node must visit every node once.
 // Pure function over a map nodeId -> {left1,left2,right1,right2}; usable on simulated and real nodes.
-import { type NodeId } from './nodeid.js';
+import { type NodeId } from '../base/nodeid.js';
 
 export interface NeighbourView { left1?: NodeId; left2?: NodeId; right1?: NodeId; right2?: NodeId }
 

@@ -1,12 +1,12 @@
 // Owns the connection overlords: leaf (bootstrap), join and near-neighbour repair, Symphony shortcuts,
 // on-demand links, neighbour-list exchange and trimming of surplus links. It decides which links
 // should exist; it must not route messages or touch bytes (the host does both).
-import { type NodeId, RING } from './nodeid.js';
+import { type NodeId, RING } from '../base/nodeid.js';
 import { cwDist, ccwDist, symphonyTarget, desiredShortcuts, estimateSize } from './ring.js';
 import { type Rng, randInt } from './rng.js';
 import { type Conn, type ConnectionTable, K_LEAF, K_NEAR, K_SHORTCUT, K_ONDEMAND } from './connections.js';
 import { type Params } from './params.js';
-import { type Neighbour, type RoutedMsg, type CtmMsg, type CtmReplyMsg, type StatusMsg } from '../wire/messages.js';
+import { type Neighbour, type RoutedMsg, type CtmMsg, type CtmReplyMsg, type StatusMsg } from '../wire/overlay-codec.js';
 
 export interface LinkHost {
   readonly id: NodeId;

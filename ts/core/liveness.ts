@@ -1,23 +1,46 @@
-// Owns connection liveness: a connection silent for pingAfterMs gets a ping RPC; if all tries fail
-// the connection is reported dead. It must not close links itself; the node does on the callback.
-import { type ConnectionTable } from './connections.js';
-import { type NodeId } from './nodeid.js';
+// Owns connection liveness, passive as in WireGuard: any frame heard from a peer proves the link alive
+// (the node stamps lastHeard on every frame, a ping included); only a silent link gets a ping RPC, and if
+// all tries fail the connection is reported dead. How long a link may stay silent depends on what it is
+// for: a near link (ring stability) nearPingAfterMs, any other link keepaliveMs (NAT mappings). One side
+// of a link (the smaller id) pings; the other waits a grace longer, so that normally the first side's
+// ping refreshes it and an idle link costs one ping + pong per interval. It must not close links itself;
+// the node does on the callback.
+import { type ConnectionTable, type Conn } from './connections.js';
+import { type NodeId } from '../base/nodeid.js';
 import { type RpcManager } from './rpc.js';
-import { encode } from '../wire/messages.js';
+import { encode } from '../wire/overlay-codec.js';
+
+export interface LivenessParams {
+  nearPingAfterMs: number;
+  keepaliveMs: number;
+  pingGraceMs: number;
+  nearPerSide: number;
+}
+
+/** Silence allowed on a link before this side pings it. */
+export function silenceAllowed(self: NodeId, c: Conn, near: boolean, p: LivenessParams): number {
+  const interval = near ? p.nearPingAfterMs : p.keepaliveMs;
+  return self < c.id ? interval : interval + p.pingGraceMs;
+}
 
 /**
- * Ping every connection silent for pingAfterMs. Returns the earliest time another connection can be
- * due (lastHeard only grows and new links start at now), so the caller may skip scans until then.
+ * Ping every connection silent longer than it may be. Returns the time of the next scan: the earliest
+ * due time (lastHeard only grows and new links start at now), but at least once per near interval,
+ * since a link can become near when a nearer one goes away.
  */
 export function checkLiveness(
-  now: number, table: ConnectionTable, rpc: RpcManager, pingAfterMs: number,
+  now: number, table: ConnectionTable, rpc: RpcManager, p: LivenessParams,
   dead: (id: NodeId) => void,
 ): number {
-  let next = now + pingAfterMs;
+  let next = now + Math.min(p.nearPingAfterMs, p.keepaliveMs);
+  const nb = table.neighbours(p.nearPerSide);
   for (const c of table.values()) {
     if (c.pingInFlight) continue;
-    if (now - c.lastHeard < pingAfterMs) { const due = c.lastHeard + pingAfterMs; if (due < next) next = due; continue; }
+    const near = nb.left.includes(c) || nb.right.includes(c);
+    const due = c.lastHeard + silenceAllowed(table.self, c, near, p);
+    if (now < due) { if (due < next) next = due; continue; }
     c.pingInFlight = true;
+    c.pingsSent++;
     rpc.call(now, c.id, (rpcId) => encode({ type: 'ping', rpcId }), (ok) => {
       c.pingInFlight = false;
       if (!ok && table.get(c.id) === c) dead(c.id);

@@ -4,10 +4,11 @@ import test from 'ava';
 import { RpcManager } from './rpc.js';
 import { OverlayNode } from './node.js';
 import { Xoshiro128 } from './rng.js';
+import { encode } from '../wire/overlay-codec.js';
 import { ringDist } from './ring.js';
 import { Harness } from '../sim/harness.js';
 import { LatencyMatrix } from '../sim/network.js';
-import { crawlNow, runUntilConsistent } from '../sim/probe.js';
+import { crawlNow, runUntilConsistent } from '../sim/measure.js';
 
 test('rpc: retransmits after max(2 s, mean + 6σ), fails after 5 tries, learns RTT', (t) => {
   const sent: number[] = [];
@@ -41,6 +42,16 @@ test('a lone seed is joined; a node with a bootstrap list asks for a leaf link b
   n.receive(20, 99n, Uint8Array.of(1, 1, 0, 0, 0, 1));
   t.is(n.stats.drops['decode-bad-type'], 1);
   t.is(n.stats.drops['not-connected'], 1);
+});
+
+test('a ping from a peer we hold no connection with is answered with CLOSE; other messages and CLOSE are not', (t) => {
+  const n = new OverlayNode({ id: 10n, endpoints: ['a'], rng: new Xoshiro128(1), bootstrap: [] });
+  n.receive(0, 99n, encode({ type: 'status', joined: true, needs: 0, neighbours: [] }));
+  n.receive(0, 99n, encode({ type: 'close', reason: 0 }));
+  t.deepEqual(n.out, [], 'no answer to a status or a CLOSE');
+  n.receive(0, 99n, encode({ type: 'ping', rpcId: 7 }));
+  t.deepEqual(n.out, [{ type: 'send', to: 99n, bytes: encode({ type: 'close', reason: 0 }) }], 'the peer learns the connection is gone');
+  t.is(n.stats.drops['not-connected'], 3);
 });
 
 function smallNet(nodes: number, seed: number): Harness {

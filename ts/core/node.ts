@@ -1,15 +1,15 @@
 // Owns one overlay node as a sans-IO state machine: inputs are (now, from, bytes), link results and
 // heartbeat ticks; outputs are frames, link requests and events in `out`. It must not do I/O, read a
 // clock or draw entropy (time and a seeded Rng are injected), and imports nothing from node:*.
-import { type NodeId, idToHex } from './nodeid.js';
+import { type NodeId, idToHex } from '../base/nodeid.js';
 import { type Rng } from './rng.js';
-import { ConnectionTable, type Conn, kindNames } from './connections.js';
+import { ConnectionTable, type Conn, kindNames, K_LEAF, K_NEAR } from './connections.js';
 import { decideRoute } from './routing.js';
 import { RpcManager } from './rpc.js';
 import { checkLiveness } from './liveness.js';
 import { Linker } from './linking.js';
 import { DEFAULT_PARAMS, type Params, type NodeStats } from './params.js';
-import { encode, decode, patchForward, type RoutedMsg, type InnerMsg, type RouteMode, type StatusMsg, type CtmMsg, type CtmReplyMsg, type DhtMsg, type BcastMsg } from '../wire/messages.js';
+import { encode, decode, patchForward, type RoutedMsg, type InnerMsg, type RouteMode, type StatusMsg, type CtmMsg, type CtmReplyMsg, type DhtMsg, type BcastMsg } from '../wire/overlay-codec.js';
 
 export type Output =
   | { type: 'send'; to: NodeId; bytes: Uint8Array }
@@ -77,7 +77,7 @@ export class OverlayNode {
     this.seed = o.bootstrap.length === 0;
     this.joined = this.seed;
     this.emitEvents = o.events ?? true;
-    this.rpc = new RpcManager({ minTimeoutMs: this.params.rpcMinTimeoutMs, tries: this.params.rpcTries }, (to, b) => this.transmit(to, b));
+    this.rpc = new RpcManager({ minTimeoutMs: this.params.rpcMinTimeoutMs, maxTimeoutMs: this.params.rpcMaxTimeoutMs, tries: this.params.rpcTries }, (to, b) => this.transmit(to, b));
     this.linker = new Linker(this.hostView(), o.bootstrap);
   }
 
@@ -95,7 +95,7 @@ export class OverlayNode {
     }
     this.rpc.tick(now);
     if (now >= this.livenessAt) {
-      this.livenessAt = checkLiveness(now, this.table, this.rpc, this.params.pingAfterMs, (id) => this.closeConn(now, id, 'ping-timeout'));
+      this.livenessAt = checkLiveness(now, this.table, this.rpc, this.params, (id) => this.closeConn(now, id, 'ping-timeout'));
     }
     this.linker.tick(now);
     for (const s of this.services) s.tick?.(now);
@@ -112,6 +112,12 @@ export class OverlayNode {
         if (r.ok && r.msg.type === 'routed') { this.stats.received++; this.onRouted(now, from, bytes, r.msg); return; }
       }
       this.drop('not-connected');
+      // A liveness ping from a peer that believes in a connection we do not hold (our CLOSE was lost,
+      // or only its side saw the link come up): answer CLOSE, or it would time out and take the link's
+      // sessions down while we still route data through them. Only pings: they come after seconds of
+      // silence, never in the race of a link coming up on both sides.
+      const r = decode(bytes);
+      if (r.ok && r.msg.type === 'ping') this.transmit(from, encode({ type: 'close', reason: 0 }));
       return;
     }
     c.lastHeard = now;
@@ -143,7 +149,7 @@ export class OverlayNode {
     this.pending.delete(peer);
     let kinds = p ? p.kinds : 0;
     const leaf = this.linker.takeLeafPending(endpoints);
-    if (leaf) kinds |= 1; // K_LEAF
+    if (leaf) kinds |= K_LEAF;
     let c = this.table.get(peer);
     if (c) {
       c.local |= kinds; c.lastHeard = now;
@@ -200,7 +206,7 @@ export class OverlayNode {
     const nb = this.table.neighbours(this.params.nearPerSide);
     const near = new Set([...nb.left, ...nb.right].map((c) => c.id));
     return this.table.ringOrder().map((c) => ({
-      id: c.id, kinds: kindNames(c.local | Math.max(0, c.remoteNeeds) | (near.has(c.id) ? 2 : 0)), remoteJoined: c.remoteJoined,
+      id: c.id, kinds: kindNames(c.local | Math.max(0, c.remoteNeeds) | (near.has(c.id) ? K_NEAR : 0)), remoteJoined: c.remoteJoined,
     }));
   }
 

@@ -3,8 +3,14 @@
 
 export interface Params {
   heartbeatMs: number;        // tick period the driver must honour
-  pingAfterMs: number;        // ping a connection silent this long
+  // Liveness is passive: any frame heard from a peer (a ping included) proves the link alive; only a
+  // silent link is pinged. With pingGraceMs > 0 one side of each link (the smaller id) pings and the
+  // other waits that much longer, so an idle link costs one ping and one pong per interval, not up to two of each.
+  nearPingAfterMs: number;    // ping a near link (within nearPerSide positions) silent this long: ring stability
+  keepaliveMs: number;        // ping any other link silent this long (keeps NAT mappings; < 30 s on real networks)
+  pingGraceMs: number;        // the passive side of a link pings only after interval + this (0: both sides alike, as Brunet)
   rpcMinTimeoutMs: number;    // retransmit after max(this, mean + 6σ RTT)
+  rpcMaxTimeoutMs: number;    // ... but never later than this (bounds the time to notice a dead peer)
   rpcTries: number;           // sends before an RPC fails
   nearPerSide: number;        // wanted near neighbours per side
   nearKeep: number;           // near links kept up to this many positions away
@@ -27,8 +33,11 @@ export interface Params {
 
 export const DEFAULT_PARAMS: Params = {
   heartbeatMs: 500,
-  pingAfterMs: 15_000,
+  nearPingAfterMs: 15_000,
+  keepaliveMs: 15_000,
+  pingGraceMs: 0,
   rpcMinTimeoutMs: 2_000,
+  rpcMaxTimeoutMs: Infinity,
   rpcTries: 5,
   nearPerSide: 2,
   nearKeep: 4,
@@ -47,6 +56,24 @@ export const DEFAULT_PARAMS: Params = {
   rebootstrapRingMs: 10_000,
   rebootstrapMinMs: 60_000,
   defaultTtl: 64,
+};
+
+/**
+ * The parameter set for real networks (the daemon): a dead near neighbour is noticed within 10 s, every
+ * other link is kept warm for NAT mappings every 25 s, and an idle link costs one ping + pong per interval.
+ * Worst case for a near link: the passive side last heard the peer at t, pings at t + 4 s + 1 s grace
+ * (+ up to one 500 ms heartbeat), and gives up after 3 tries 1 s apart: t + 8.5 s (the active side: t + 7.5 s).
+ */
+export const REAL_NETWORK_PARAMS: Params = {
+  ...DEFAULT_PARAMS,
+  nearPingAfterMs: 4_000,
+  keepaliveMs: 25_000,
+  pingGraceMs: 1_000,
+  rpcMinTimeoutMs: 1_000,
+  rpcMaxTimeoutMs: 1_000,
+  rpcTries: 3,
+  // the periodic neighbour-list exchange is a safety net (joins and changes send STATUS at once)
+  stabilizeMs: 60_000,
 };
 
 export interface NodeStats {

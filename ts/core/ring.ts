@@ -1,6 +1,6 @@
 // Owns ring geometry on 160-bit ids: clockwise/counter-clockwise distance, ring distance, direction,
 // the Symphony harmonic draw and the size estimate. It must not know about connections or messages.
-import { type NodeId, RING, HALF_RING, ID_MASK } from './nodeid.js';
+import { type NodeId, RING, HALF_RING, ID_MASK } from '../base/nodeid.js';
 import { type Rng } from './rng.js';
 
 /** Distance going right (clockwise, increasing ids) from a to b. */
@@ -19,13 +19,6 @@ export function ccwDist(a: NodeId, b: NodeId): bigint {
 export function ringDist(a: NodeId, b: NodeId): bigint {
   const d = b >= a ? b - a : a - b;
   return d > HALF_RING ? RING - d : d;
-}
-
-export type Direction = 'left' | 'right';
-
-/** Which way from a is b shorter (ties go right). */
-export function directionTo(a: NodeId, b: NodeId): Direction {
-  return cwDist(a, b) <= HALF_RING ? 'right' : 'left';
 }
 
 export function addOffset(a: NodeId, off: bigint): NodeId {

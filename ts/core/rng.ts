@@ -1,6 +1,6 @@
 // Owns the injected random source: a small seeded PRNG (xoshiro128**) and helpers (ids, ranges, shuffles).
 // It must not read entropy from the environment; callers seed it. Same seed, same sequence.
-import { type NodeId } from './nodeid.js';
+import { type NodeId } from '../base/nodeid.js';
 
 export interface Rng {
   /** Uniform float in [0, 1). */

@@ -1,8 +1,8 @@
 // Owns the greedy routing decision: given where a routed message is and the peers we could hand it to,
 // deliver here, forward to one peer, or drop with a reason. Pure: it must not send, count or mutate.
-import { type NodeId } from './nodeid.js';
-import { ringDist } from './ring.js';
-import { type RouteMode } from '../wire/messages.js';
+import { type NodeId } from '../base/nodeid.js';
+import { cwDist, ringDist } from './ring.js';
+import { type RouteMode } from '../wire/overlay-codec.js';
 
 export type RouteDecision =
   | { action: 'deliver' }
@@ -35,6 +35,24 @@ export function greedyNextHop(self: NodeId, dest: NodeId, candidates: Iterable<N
     const d = ringDist(c, dest);
     if (d < bestD) { bestD = d; best = c; }
   }
+  return best;
+}
+
+/**
+ * The same decision as greedyNextHop over peers given in clockwise order from self (as
+ * OverlayNode.ringPeers() returns them), restricted to those `usable` accepts, in O(log n) plus the
+ * unusable peers skipped: the closest peer to dest is dest's nearest usable neighbour on either side.
+ */
+export function greedyNextHopOrdered(self: NodeId, dest: NodeId, cw: readonly NodeId[], usable: (id: NodeId) => boolean): NodeId | null {
+  const n = cw.length;
+  if (!n) return null;
+  const target = cwDist(self, dest);
+  let lo = 0, hi = n;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (cwDist(self, cw[mid]!) < target) lo = mid + 1; else hi = mid; }
+  let best: NodeId | null = null;
+  let bestD = ringDist(self, dest);
+  for (let k = 0; k < n; k++) { const c = cw[(lo + k) % n]!; if (usable(c)) { const d = ringDist(c, dest); if (d < bestD) { best = c; bestD = d; } break; } }
+  for (let k = 1; k <= n; k++) { const c = cw[(lo - k + n) % n]!; if (usable(c)) { const d = ringDist(c, dest); if (d < bestD) { best = c; bestD = d; } break; } }
   return best;
 }
 

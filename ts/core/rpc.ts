@@ -1,8 +1,13 @@
 // Owns request/reply bookkeeping for direct peer RPCs (ping): ids, retransmission after
-// max(2 s, mean + 6σ RTT), at most 5 tries, RTT statistics. It must not decide what a failure means.
-import { type NodeId } from './nodeid.js';
+// max(2 s, mean + 6σ RTT) (optionally capped), at most 5 tries, RTT statistics. It must not decide what a failure means.
+import { type NodeId } from '../base/nodeid.js';
 
-export interface RpcParams { minTimeoutMs: number; tries: number }
+export interface RpcParams {
+  minTimeoutMs: number;
+  tries: number;
+  /** cap on the retransmission timeout, so tries x cap bounds the time to notice a dead peer (default: none) */
+  maxTimeoutMs?: number;
+}
 
 interface Pending {
   peer: NodeId;
@@ -25,7 +30,7 @@ export class RpcManager {
 
   timeoutMs(): number {
     const sd = this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : 0;
-    return Math.max(this.p.minTimeoutMs, this.mean + 6 * sd);
+    return Math.min(this.p.maxTimeoutMs ?? Infinity, Math.max(this.p.minTimeoutMs, this.mean + 6 * sd));
   }
 
   call(now: number, peer: NodeId, build: (rpcId: number) => Uint8Array, done: Pending['done']): number {

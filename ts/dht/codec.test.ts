@@ -1,7 +1,7 @@
 // The DHT and BCAST messages appended to the control codec: round trips of every op with random fields,
 // DHT inside ROUTED, and hostile bytes (truncation, bad op/status/walk, BCAST nested) -> typed errors.
 import test from 'ava';
-import { encode, decode, DHT_STATUS, type DhtMsg, type Msg, type BcastMsg } from '../wire/messages.js';
+import { encode, decode, DHT_STATUS, MAX_SYNC_FINGERPRINTS, type DhtMsg, type Msg, type BcastMsg } from '../wire/overlay-codec.js';
 import { Xoshiro128, randInt, randomId, type Rng } from '../core/rng.js';
 
 const bytes = (rng: Rng, max: number): Uint8Array => Uint8Array.from({ length: randInt(rng, max + 1) }, () => randInt(rng, 256));
@@ -23,14 +23,18 @@ function rDht(rng: Rng, op: number): DhtMsg {
       type: 'dht', op: 'transfer',
       entries: Array.from({ length: randInt(rng, 30) }, () => ({ idx: randInt(rng, 256), key: bytes(rng, 40), owner: randomId(rng), ttlMs: rng.u32(), value: bytes(rng, 100) })),
     };
-    default: return { type: 'dht', op: 'sync', requester: randomId(rng), from: randomId(rng), to: randomId(rng), shift: randInt(rng, 256), walk: randInt(rng, 3) as 0 | 1 | 2, hopsLeft: randInt(rng, 256) };
+    case 7: return { type: 'dht', op: 'sync', requester: randomId(rng), from: randomId(rng), to: randomId(rng), shift: randInt(rng, 256), walk: randInt(rng, 3) as 0 | 1 | 2, hopsLeft: randInt(rng, 256) };
+    default: return {
+      type: 'dht', op: 'sync-digest', requester: randomId(rng), from: randomId(rng), to: randomId(rng), shift: randInt(rng, 256), walk: randInt(rng, 3) as 0 | 1 | 2,
+      hopsLeft: randInt(rng, 256), salt: rng.u32(), fps: Array.from({ length: randInt(rng, 3) === 0 ? 0 : randInt(rng, MAX_SYNC_FINGERPRINTS + 1) }, () => rng.u32()),
+    };
   }
 }
 
 test('DHT and BCAST round trip, alone and inside ROUTED', (t) => {
   const rng = new Xoshiro128(4);
   for (let i = 0; i < 200; i++) {
-    for (let op = 0; op < 8; op++) {
+    for (let op = 0; op < 9; op++) {
       const m = rDht(rng, op);
       const routed: Msg = { type: 'routed', mode: 'closest', dir: 'right', ttl: 64, hops: 3, src: randomId(rng), dest: randomId(rng), inner: m };
       for (const x of [m, routed]) {
@@ -50,9 +54,9 @@ test('hostile DHT / BCAST bytes decode to a typed error, never throw', (t) => {
   const rng = new Xoshiro128(9);
   const codes = new Set<string>();
   for (let i = 0; i < 3000; i++) {
-    const good = encode(i % 9 === 8
+    const good = encode(i % 10 === 9
       ? { type: 'bcast', origin: randomId(rng), seq: 1, end: randomId(rng), hops: 0, payload: bytes(rng, 20) }
-      : rDht(rng, i % 8));
+      : rDht(rng, i % 10));
     const bad = good.slice(0, randInt(rng, good.length));
     if (rng.next() < 0.5 && bad.length > 2) { const k = 2 + randInt(rng, bad.length - 2); bad[k] = (bad[k] as number) ^ (1 << randInt(rng, 8)); }
     const r = decode(bad);
@@ -72,4 +76,32 @@ test('hostile DHT / BCAST bytes decode to a typed error, never throw', (t) => {
   // an over-long key is cut to the u8 length field, never mis-framed
   const r = decode(encode({ type: 'dht', op: 'get', reqId: 1, idx: 0, key: new Uint8Array(300) }));
   t.true(r.ok && r.msg.type === 'dht' && r.msg.op === 'get' && r.msg.key.length === 255);
+});
+
+test('SYNC_DIGEST golden bytes; truncated, wrong version, bad walk and oversized counts are typed errors', (t) => {
+  const m: DhtMsg = { type: 'dht', op: 'sync-digest', requester: 1n, from: 2n, to: 3n, shift: 5, walk: 2, hopsLeft: 4, salt: 0xdeadbeef, fps: [7, 0xfffffffe] };
+  const id = (x: number): string => '00'.repeat(19) + x.toString(16).padStart(2, '0');
+  const hex = Buffer.from(encode(m)).toString('hex');
+  t.is(hex, '010909' + id(1) + id(2) + id(3) + '05' + '02' + '04' + 'deadbeef' + '0002' + '00000007' + 'fffffffe');
+  const ok = decode(encode(m));
+  t.true(ok.ok);
+  if (ok.ok) t.deepEqual(ok.msg, m);
+  const b = encode(m);
+  for (let k = 0; k < b.length; k++) t.deepEqual(decode(b.subarray(0, k)), { ok: false, code: 'truncated' }, `cut at ${k}`);
+  const v = b.slice(); v[0] = 2;
+  t.deepEqual(decode(v), { ok: false, code: 'bad-version' });
+  const w = b.slice(); w[3 + 60 + 1] = 3;
+  t.deepEqual(decode(w), { ok: false, code: 'bad-value' });
+  // a count above the limit is refused before reading the list; a count above the bytes present is truncated
+  const over = new Uint8Array(b.length - 8 + 4 * (MAX_SYNC_FINGERPRINTS + 1));
+  over.set(b.subarray(0, b.length - 10));
+  over[b.length - 10] = (MAX_SYNC_FINGERPRINTS + 1) >> 8; over[b.length - 9] = (MAX_SYNC_FINGERPRINTS + 1) & 0xff;
+  t.deepEqual(decode(over), { ok: false, code: 'too-many' });
+  const c = b.slice(); c[b.length - 9] = 3;
+  t.deepEqual(decode(c), { ok: false, code: 'truncated' });
+  const x = new Uint8Array(b.length + 1); x.set(b);
+  t.deepEqual(decode(x), { ok: false, code: 'trailing-bytes' });
+  // more fingerprints than the limit are cut when encoding, never mis-framed
+  const big = decode(encode({ ...m, fps: Array.from({ length: MAX_SYNC_FINGERPRINTS + 9 }, (_, k) => k) }));
+  t.true(big.ok && big.msg.type === 'dht' && big.msg.op === 'sync-digest' && big.msg.fps.length === MAX_SYNC_FINGERPRINTS);
 });

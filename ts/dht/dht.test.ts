@@ -1,15 +1,15 @@
 // DHT core behaviour: a lone node (every replica position is its own) for limits, create, leases and
-// remove; a 30-node simulated overlay for hostile DHT messages and the async adapter.
+// remove; a 30-node simulated overlay for hostile DHT messages.
 import test from 'ava';
 import { DhtCore, type OpResult, type DhtParams } from './dht.js';
-import { AsyncDht, DhtError } from './async.js';
+import { RingvpnError } from '../base/errors.js';
 import { replicaPositions } from './placement.js';
 import { keyPosition } from './sha1.js';
 import { Xoshiro128 } from '../core/rng.js';
-import { RING } from '../core/nodeid.js';
-import { buildDhtNet, startOp, runUntilDone } from '../sim/dht.js';
+import { RING } from '../base/nodeid.js';
+import { buildDhtNet, startOp, runUntilDone } from '../sim/scenarios/dht-scenario.js';
 import { LatencyMatrix } from '../sim/network.js';
-import { encode } from '../wire/messages.js';
+import { encode } from '../wire/overlay-codec.js';
 
 const te = new TextEncoder();
 const K = (s: string): Uint8Array => te.encode(s);
@@ -57,7 +57,7 @@ test('replication numbers are configurable; impossible ones throw with a stable 
   t.is(d.store.size, 4);
   t.throws(() => lone({ replicas: 8, majority: 4 }), { message: /majority/ });
   const e = t.throws(() => lone({ replicas: 0, majority: 1 }));
-  t.is((e as Error & { code?: string }).code, 'DHT_BAD_PARAMS');
+  t.is((e as Error & { code?: string }).code, 'E_DHT_PARAMS');
 });
 
 test('lone node: leases are renewed at TTL/2 until stopped, then expire', (t) => {
@@ -102,25 +102,4 @@ test('hostile DHT messages on a 30-node overlay are refused and counted, never c
   const box = startOp(net, 7, { kind: 'put', key: K('fine'), value: K('v'), ttlMs: 60_000 });
   t.true(runUntilDone(net, [box]));
   t.true(box.result!.ok);
-});
-
-test('async adapter: create / get / remove as promises; a losing create rejects with code exists', async (t) => {
-  const net = buildDhtNet({ nodes: 30, seed: 6, matrix: LatencyMatrix.uniform(30, 40), settleMs: 10_000 });
-  const api = (i: number): AsyncDht => new AsyncDht(net.dhts[i]!, { now: () => net.h.now, flush: () => net.h.drain(i) });
-  const settle = async <T>(p: Promise<T>): Promise<T> => {
-    let done = false;
-    p.then(() => { done = true; }, () => { done = true; });
-    for (let k = 0; k < 120 && !done; k++) { net.h.run(net.h.now + 500); await new Promise((r) => setImmediate(r)); }
-    return p;
-  };
-  const a = api(3), b = api(17);
-  const won = await settle(a.create(K('10.1.0.9'), K('node-3'), 60_000));
-  t.true(won.ok);
-  const err = await t.throwsAsync(settle(b.create(K('10.1.0.9'), K('node-17'), 60_000)), { instanceOf: DhtError });
-  t.is(err?.code, 'exists');
-  t.deepEqual(err?.result.agreed.map((v) => v.value), [K('node-3')]);
-  const g = await settle(b.get(K('10.1.0.9')));
-  t.deepEqual(g.agreed.map((v) => v.value), [K('node-3')]);
-  await settle(a.remove(K('10.1.0.9'), K('node-3')));
-  t.deepEqual((await settle(b.get(K('10.1.0.9')))).values, []);
 });

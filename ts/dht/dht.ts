@@ -1,12 +1,15 @@
 // Owns the DHT protocol of one node as a sans-IO state machine: client operations (put / create / get /
 // remove) over R replica positions with majority results, the holder side (store, mirror to the next
-// closest node, limits), leases (owners re-put at TTL/2), hand-over when the ring view changes and range
-// repair from the other replica positions. It must not do I/O, read a clock or draw entropy (injected).
-import { type NodeId } from '../core/nodeid.js';
+// closest node, limits), leases (owners re-put renewMarginMs before expiry, never before TTL/2), hand-over
+// when the ring view changes and range repair from the other replica positions (a digest of what we hold;
+// only what we lack comes back). It must not do I/O, read a clock or draw entropy (injected).
+import { type NodeId } from '../base/nodeid.js';
+import { errors } from '../base/errors.js';
 import { type Rng } from '../core/rng.js';
 import { addOffset, cwDist } from '../core/ring.js';
-import { type DhtMsg, type DhtStatus, type DhtEntry, type DhtValue } from '../wire/messages.js';
-import { ReplicaStore, bytesEqual, hexOf, type Slot } from './store.js';
+import { type DhtMsg, type DhtStatus, type DhtEntry, type DhtValue, MAX_SYNC_FINGERPRINTS } from '../wire/overlay-codec.js';
+import { ReplicaStore, bytesEqual, hexOf, contentOf, type Slot } from './store.js';
+import { fingerprint } from './digest.js';
 import { summarize, sameValues, emptyResult, type DhtErrorCode, type OpResult, type OpCallback } from './result.js';
 
 export type { DhtErrorCode, OpResult, OpCallback, ValueView } from './result.js';
@@ -25,19 +28,29 @@ export interface DhtParams {
   tries: number;
   timeoutMs: number;          // an operation ends then with what it has (Brunet: 20 s; rides out a dead hop's detection)
   renewErrorMs: number;       // re-put after a failed renewal (Brunet: 30 s)
+  renewMarginMs: number;      // owners re-put this long before the lease ends, never before TTL/2 (Brunet: at TTL/2)
   createTries: number;        // a create that split without a majority rolls back and retries
   createBackoffMs: number;
   rollbackAgainMs: number;    // a lost create removes its copies at once and again this much later
-  repairMs: number;           // periodic range repair from the other replica positions (0: off)
+  repairMs: number;           // periodic range repair from the other replica positions, first interval after a ring change (0: off)
+  repairMaxMs: number;        // the interval doubles after each round while the ring view stays the same, up to this
   syncHops: number;           // how far a repair request walks along the ring
-  syncDelayMs: number;        // after losing a neighbour, repair this much later (coalesces ring repair)
+  syncDelayMs: number;        // after losing a neighbour, repair this much later (coalesces ring repair); after joining, once the view is this long unchanged
 }
 
 export const DEFAULT_DHT_PARAMS: DhtParams = {
   replicas: 8, majority: 5, copies: 2, maxValueBytes: 1024, maxKeyBytes: 255, maxValuesPerKey: 32,
   maxEntriesPerOwner: 4096, maxTtlMs: 7 * 24 * 3600_000, retryMs: 5_000, tries: 4, timeoutMs: 20_000,
-  renewErrorMs: 30_000, createTries: 8, createBackoffMs: 1_000, rollbackAgainMs: 3_000, repairMs: 120_000, syncHops: 4, syncDelayMs: 3_000,
+  renewErrorMs: 30_000, renewMarginMs: 120_000, createTries: 8, createBackoffMs: 1_000, rollbackAgainMs: 3_000,
+  repairMs: 120_000, repairMaxMs: 480_000, syncHops: 4, syncDelayMs: 3_000,
 };
+
+/**
+ * When an owner re-puts a value it put with `ttlMs` (counted from the start of that put): renewMarginMs
+ * before the replicas' lease ends (time for a renewal that fails to be retried after renewErrorMs, twice
+ * with the defaults), but never before TTL/2.
+ */
+export function renewDelayMs(p: DhtParams, ttlMs: number): number { return Math.max(ttlMs / 2, ttlMs - p.renewMarginMs); }
 
 /** What the DHT needs from the overlay node it runs on. */
 export interface DhtHost {
@@ -58,14 +71,15 @@ interface Req {
 }
 interface Lease { key: Uint8Array; value: Uint8Array; ttlMs: number; nextAt: number; busy: boolean }
 
-export interface DhtStats { drops: Record<string, number>; transfersSent: number; syncsSent: number; entriesReceived: number }
+/** syncEntriesSent: entries sent in answer to range repair requests (0 when every digest matched) */
+export interface DhtStats { drops: Record<string, number>; transfersSent: number; syncsSent: number; syncEntriesSent: number; entriesReceived: number; repairs: number }
 
 const MAX_TRANSFER_BYTES = 48_000;
 
 export class DhtCore {
   readonly p: DhtParams;
   readonly store: ReplicaStore;
-  readonly stats: DhtStats = { drops: {}, transfersSent: 0, syncsSent: 0, entriesReceived: 0 };
+  readonly stats: DhtStats = { drops: {}, transfersSent: 0, syncsSent: 0, syncEntriesSent: 0, entriesReceived: 0, repairs: 0 };
   private readonly reqs = new Map<number, Req>();
   private readonly leases = new Map<string, Lease>();
   /** deferred work (create back-off), run from tick */
@@ -73,17 +87,21 @@ export class DhtCore {
   private nextReq = 1;
   private view: RingView;
   private repairAt: number;
+  private repairEvery: number;
   private repairSoonAt = Infinity;
+  /** after joining: repair once the ring view has stayed the same for syncDelayMs */
+  private settledRepairAt = Infinity;
   private now = 0;
 
   constructor(private readonly host: DhtHost, params: Partial<DhtParams> = {}) {
     this.p = { ...DEFAULT_DHT_PARAMS, ...params };
-    const bad = (msg: string): Error => Object.assign(new Error(`dht: ${msg}`), { code: 'DHT_BAD_PARAMS' });
+    const bad = (msg: string): Error => errors.E_DHT_PARAMS(`dht: ${msg}`);
     if (!(this.p.majority > this.p.replicas / 2 && this.p.majority <= this.p.replicas)) throw bad('majority must be > replicas/2 and <= replicas');
     if (!(this.p.replicas >= 1 && this.p.replicas <= 255) || this.p.copies < 1) throw bad('1..255 replicas, copies >= 1');
     this.store = new ReplicaStore(this.p);
     this.view = { self: host.id, left: [], right: [] };
     this.repairAt = this.p.repairMs > 0 ? host.rng.next() * this.p.repairMs : Infinity;
+    this.repairEvery = this.p.repairMs;
   }
 
   // ================================================================ client API
@@ -99,6 +117,8 @@ export class DhtCore {
   /** Stop renewing a value (it disappears when its TTL runs out). */
   stopRenewing(key: Uint8Array, value: Uint8Array): boolean { return this.leases.delete(leaseName(key, value)); }
   get leaseCount(): number { return this.leases.size; }
+  /** Repair our ranges from the other replica positions soon (e.g. after the store was lost). */
+  repairSoon(now: number): void { this.repairSoonAt = Math.min(this.repairSoonAt, now + this.p.syncDelayMs); }
   get pendingOps(): number { return this.reqs.size; }
 
   private start(now: number, kind: Kind, key: Uint8Array, value: Uint8Array, ttlMs: number, cb: OpCallback, attempt = 0): void {
@@ -165,7 +185,8 @@ export class DhtCore {
     const res = this.result(now, r, code);
     if (r.kind === 'create' && !res.ok && r.attempt + 1 < this.p.createTries) { this.createLost(now, r, res); return; }
     if ((r.kind === 'put' || r.kind === 'create') && res.ok) {
-      this.leases.set(leaseName(r.key, r.value), { key: r.key, value: r.value, ttlMs: r.ttlMs, nextAt: now + r.ttlMs / 2, busy: false });
+      // the replicas' leases run from when they got the put, after r.start
+      this.leases.set(leaseName(r.key, r.value), { key: r.key, value: r.value, ttlMs: r.ttlMs, nextAt: r.start + renewDelayMs(this.p, r.ttlMs), busy: false });
       // positions that refused a create we won (a loser's value): append ours; the loser removes its own
       if (r.kind === 'create') {
         for (const [idx, x] of r.replies) {
@@ -232,8 +253,12 @@ export class DhtCore {
     }
     this.store.expire(now);
     this.refreshView(now);
+    if (now >= this.settledRepairAt) { this.settledRepairAt = Infinity; this.repairSoonAt = Math.min(this.repairSoonAt, now); }
     if (now >= this.repairAt || now >= this.repairSoonAt) {
-      if (now >= this.repairAt) this.repairAt = now + this.p.repairMs;
+      if (now >= this.repairAt) {
+        this.repairAt = now + this.repairEvery;
+        this.repairEvery = Math.min(2 * this.repairEvery, Math.max(this.p.repairMs, this.p.repairMaxMs));
+      }
       this.repairSoonAt = Infinity;
       this.requestRepair(now);
     }
@@ -273,7 +298,7 @@ export class DhtCore {
       case 'put-reply': case 'remove-reply': this.onReply(now, m.reqId, m.idx, m.status, [], m.reqHops); return;
       case 'get-reply': this.onReply(now, m.reqId, m.idx, m.status, m.values, m.reqHops); return;
       case 'transfer': this.onTransfer(now, m.entries); return;
-      case 'sync': this.onSync(now, m); return;
+      case 'sync': case 'sync-digest': this.onSync(now, m); return;
     }
   }
 
@@ -294,38 +319,81 @@ export class DhtCore {
     }
   }
 
-  private onSync(now: number, m: Extract<DhtMsg, { op: 'sync' }>): void {
+  /**
+   * A range repair request: send the requester what we hold in [from, to] (shifted to its replica index)
+   * and it does not list (SYNC_DIGEST; a legacy SYNC lists nothing), then walk on along the ring.
+   */
+  private onSync(now: number, m: Extract<DhtMsg, { op: 'sync' | 'sync-digest' }>): void {
     const R = this.p.replicas;
-    if (m.shift === 0 || m.shift >= R) { this.drop('sync-invalid'); return; }
-    const out: DhtEntry[] = [];
-    for (const s of this.store.all()) {
-      if (!inCwInterval(s.pos, m.from, m.to)) continue;
-      const idx = (s.idx - m.shift + R) % R;
-      for (const v of s.values) if (v.expires > now) out.push({ idx, key: s.key, owner: v.owner, ttlMs: v.expires - now, value: v.value });
+    if (m.shift === 0 || m.shift >= R || (m.op === 'sync-digest' && m.fps.length > MAX_SYNC_FINGERPRINTS)) { this.drop('sync-invalid'); return; }
+    if (m.requester !== this.host.id) {
+      const have = m.op === 'sync-digest' && m.fps.length > 0 ? new Set(m.fps) : null;
+      const salt = m.op === 'sync-digest' ? m.salt : 0;
+      const out: DhtEntry[] = [];
+      for (const s of this.store.all()) {
+        if (!inCwInterval(s.pos, m.from, m.to)) continue;
+        const idx = (s.idx - m.shift + R) % R;
+        for (const v of s.values) {
+          if (v.expires <= now || (have && have.has(fingerprint(contentOf(s, v), idx, salt)))) continue;
+          out.push({ idx, key: s.key, owner: v.owner, ttlMs: v.expires - now, value: v.value });
+        }
+      }
+      if (out.length) { this.stats.syncEntriesSent += out.length; this.sendEntries(now, m.requester, out); }
     }
-    if (out.length && m.requester !== this.host.id) this.sendEntries(now, m.requester, out);
-    if (m.hopsLeft === 0) return;
+    // a walk never goes further than we would send one (a hostile hopsLeft is cut)
+    const hopsLeft = Math.min(m.hopsLeft, this.p.syncHops);
+    if (hopsLeft === 0) return;
     const mine = coveredInterval(this.view, this.p.copies);
     const left = this.view.left[0], right = this.view.right[0];
     // walk on while the requested interval reaches past what we cover
     if (m.walk !== 2 && left !== undefined && mine.from !== m.from && inCwInterval(mine.from, m.from, m.to) && mine.from !== addOffset(this.host.id, 1n)) {
-      this.host.route(now, left, { ...m, walk: 1, hopsLeft: m.hopsLeft - 1 }, 'exact');
+      this.host.route(now, left, { ...m, walk: 1, hopsLeft: hopsLeft - 1 }, 'exact');
     }
     if (m.walk !== 1 && right !== undefined && mine.to !== m.to && inCwInterval(mine.to, m.from, m.to) && mine.to !== this.host.id) {
-      this.host.route(now, right, { ...m, walk: 2, hopsLeft: m.hopsLeft - 1 }, 'exact');
+      this.host.route(now, right, { ...m, walk: 2, hopsLeft: hopsLeft - 1 }, 'exact');
     }
   }
 
-  /** Ask the nodes at the other replica positions for everything we should hold. */
+  /**
+   * Ask the nodes at the other replica positions for what we should hold and lack: one SYNC_DIGEST per
+   * position listing the fingerprints of what we hold in our range (a range holding more than
+   * MAX_SYNC_FINGERPRINTS values is split into sub-ranges, at slot boundaries).
+   */
   private requestRepair(now: number): void {
     const R = this.p.replicas, step = replicaStep(R);
     const iv = coveredInterval(this.view, this.p.copies);
-    for (let j = 1; j < R; j++) {
-      const off = BigInt(j) * step;
-      const from = addOffset(iv.from, off), to = addOffset(iv.to, off);
-      const mid = addOffset(from, cwDist(from, to) / 2n);
-      this.stats.syncsSent++;
-      this.host.route(now, mid, { type: 'dht', op: 'sync', requester: this.host.id, from, to, shift: j, walk: 0, hopsLeft: this.p.syncHops }, 'closest');
+    const salt = this.host.rng.u32();
+    this.stats.repairs++;
+    const held: { d: bigint; fps: number[] }[] = [];
+    for (const s of this.store.all()) {
+      if (!inCwInterval(s.pos, iv.from, iv.to)) continue;
+      const fps: number[] = [];
+      for (const v of s.values) if (v.expires > now) fps.push(fingerprint(contentOf(s, v), s.idx, salt));
+      if (fps.length) held.push({ d: cwDist(iv.from, s.pos), fps });
+    }
+    held.sort((a, b) => (a.d < b.d ? -1 : a.d > b.d ? 1 : 0));
+    // sub-ranges [from, to] as offsets from iv.from
+    const chunks: { from: bigint; to: bigint; fps: number[] }[] = [];
+    let cur = { from: 0n, to: 0n, fps: [] as number[] };
+    for (const h of held) {
+      if (cur.fps.length > 0 && cur.fps.length + h.fps.length > MAX_SYNC_FINGERPRINTS) {
+        chunks.push(cur);
+        cur = { from: cur.to + 1n, to: 0n, fps: [] };
+      }
+      cur.fps.push(...h.fps);
+      cur.to = h.d;
+    }
+    cur.to = cwDist(iv.from, iv.to);
+    chunks.push(cur);
+    for (const c of chunks) {
+      const fps = [...new Set(c.fps)].sort((a, b) => a - b);
+      for (let j = 1; j < R; j++) {
+        const off = BigInt(j) * step;
+        const from = addOffset(iv.from, c.from + off), to = addOffset(iv.from, c.to + off);
+        const mid = addOffset(from, cwDist(from, to) / 2n);
+        this.stats.syncsSent++;
+        this.host.route(now, mid, { type: 'dht', op: 'sync-digest', requester: this.host.id, from, to, shift: j, walk: 0, hopsLeft: this.p.syncHops, salt, fps }, 'closest');
+      }
     }
   }
 
@@ -341,6 +409,11 @@ export class DhtCore {
     const view: RingView = { self: this.host.id, left, right };
     this.view = view;
     const c = this.p.copies;
+    // the ring around us changed: check our ranges again soon, then less and less often while it stays
+    if (this.p.repairMs > 0) { this.repairEvery = this.p.repairMs; this.repairAt = Math.min(this.repairAt, now + this.p.repairMs); }
+    // we now know our range (just joined, or restarted under the same id): fetch it from the other positions
+    // once the view settles (while joining, the first peers are far away and the range seems huge)
+    if ((wholeRing(old, c) && !wholeRing(view, c)) || this.settledRepairAt < Infinity) this.settledRepairAt = now + this.p.syncDelayMs;
     const lost = [...old.left.slice(0, c), ...old.right.slice(0, c)].some((id) => !left.includes(id) && !right.includes(id));
     const push = new Map<NodeId, DhtEntry[]>();
     const gone: Slot[] = [];
@@ -379,6 +452,11 @@ export class DhtCore {
 }
 
 function leaseName(key: Uint8Array, value: Uint8Array): string { return hexOf(key) + '/' + hexOf(value); }
+
+function wholeRing(view: RingView, c: number): boolean {
+  const iv = coveredInterval(view, c);
+  return iv.to === view.self && iv.from === addOffset(view.self, 1n);
+}
 
 function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
   if (a.length !== b.length) return false;

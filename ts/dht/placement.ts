@@ -1,6 +1,6 @@
 // Owns DHT placement geometry: the replica positions of a key (SHA-1 + i·2^160/R), which of the nodes a
 // holder knows are closest to a position, and the ring interval a node covers. Pure: no state, no I/O.
-import { type NodeId, RING } from '../core/nodeid.js';
+import { type NodeId, RING } from '../base/nodeid.js';
 import { ringDist, cwDist, addOffset, subOffset } from '../core/ring.js';
 import { keyPosition } from './sha1.js';
 

@@ -1,7 +1,7 @@
 // Owns what a DHT operation reports: the result shape, majority agreement over replica replies, the
 // disagreement flag and the stable error codes. Pure: it must not send, time or keep state.
-import { type NodeId } from '../core/nodeid.js';
-import { type DhtStatus, type DhtValue } from '../wire/messages.js';
+import { type NodeId } from '../base/nodeid.js';
+import { type DhtStatus, type DhtValue } from '../wire/overlay-codec.js';
 import { bytesEqual, hexOf } from './store.js';
 
 export type DhtErrorCode = DhtStatus | 'timeout' | 'no-majority';

@@ -1,6 +1,6 @@
 // Owns a pure-TypeScript SHA-1 (FIPS 180-4) used only for DHT key placement (not for security).
 // It must not import node:crypto (ts/dht is sans-IO); it is checked against the FIPS vectors.
-import { type NodeId, idFromBytes } from '../core/nodeid.js';
+import { type NodeId, idFromBytes } from '../base/nodeid.js';
 
 /** SHA-1 digest of `data` (20 bytes). */
 export function sha1(data: Uint8Array): Uint8Array {

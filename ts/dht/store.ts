@@ -1,9 +1,16 @@
 // Owns one node's replica store: values per (key, replica index) with owner, expiry and the limits
 // (values per key, entries per owner). It must not route, send or decide placement; dht.ts does that.
-import { type NodeId } from '../core/nodeid.js';
-import { type DhtStatus, type DhtValue } from '../wire/messages.js';
+import { type NodeId } from '../base/nodeid.js';
+import { type DhtStatus, type DhtValue } from '../wire/overlay-codec.js';
+import { contentHash, type ContentHash } from './digest.js';
 
-export interface StoredValue { owner: NodeId; value: Uint8Array; expires: number }
+/** `ch`: the content hash for repair digests, computed on first use (owner and value never change) */
+export interface StoredValue { owner: NodeId; value: Uint8Array; expires: number; ch?: ContentHash }
+
+export function contentOf(s: Slot, v: StoredValue): ContentHash {
+  if (!v.ch) v.ch = contentHash(s.key, v.owner, v.value);
+  return v.ch;
+}
 export interface Slot { key: Uint8Array; idx: number; pos: NodeId; values: StoredValue[] }
 
 export interface StoreLimits { maxValuesPerKey: number; maxEntriesPerOwner: number }
@@ -82,6 +89,9 @@ export class ReplicaStore {
     this.slots.delete(name);
     for (const v of s.values) this.decOwner(v.owner, 1);
   }
+
+  /** Forget everything (a holder that lost its store, e.g. restarted under the same id). */
+  clear(): void { this.slots.clear(); this.perOwner.clear(); this.nextExpiry = Infinity; }
 
   /** Remove every value whose lease ran out. */
   expire(now: number): void {

@@ -8,12 +8,11 @@ import {
   REKEY_AFTER_TIME,
   REKEY_ATTEMPT_TIME,
   REKEY_TIMEOUT,
-  RESPONDER_REKEY_AFTER_TIME,
   tai64n,
   type Action,
   type SessionKeys,
 } from './handshake.js';
-import { encodeInitiation, encodeResponse, mac1Key } from './messages.js';
+import { encodeInitiation, encodeResponse, mac1Key } from './frames.js';
 import { blake2s, x25519, x25519PublicKey, type DhFn } from './noise.js';
 
 function rng(seed: string): (n: number) => Uint8Array {
@@ -322,17 +321,18 @@ test('unknown initiator static key is rejected unknown_peer', (t) => {
   t.deepEqual(kinds(a.hs.initiate(77, 0)), ['rejected:unknown_peer']);
 });
 
-test('rekey: the initiator side rekeys at REKEY_AFTER_TIME; old session kept for receiving', (t) => {
+test('no rekey on a timer: tick only expires sessions; initiate() on a live session rekeys, the old one kept for receiving', (t) => {
   const { a, b } = pair();
   const [i] = apply(a, a.hs.initiate(2, 0));
   const [r] = apply(b, b.hs.receive(i!, 0));
   apply(a, a.hs.receive(r!, 0));
   const first = a.current!;
-  t.is(a.hs.nextTimer(), REKEY_AFTER_TIME);
-  t.is(b.hs.nextTimer(), REJECT_AFTER_TIME - 10_000 - 5_000);
-  t.deepEqual(a.hs.tick(REKEY_AFTER_TIME - 1), []);
-  t.deepEqual(b.hs.tick(REKEY_AFTER_TIME), [], 'the responder side waits longer');
-  const [ri] = apply(a, a.hs.tick(REKEY_AFTER_TIME));
+  t.is(a.hs.nextTimer(), REJECT_AFTER_TIME, 'the only timer of a live session is its expiry');
+  t.is(b.hs.nextTimer(), REJECT_AFTER_TIME);
+  t.deepEqual(a.hs.tick(REKEY_AFTER_TIME), [], 'the data plane, not the clock, asks for a rekey');
+  t.deepEqual(b.hs.tick(REKEY_AFTER_TIME + 45_000), []);
+  // the data plane saw the initiator's session used past REKEY_AFTER_TIME: the node initiates
+  const [ri] = apply(a, a.hs.initiate(2, REKEY_AFTER_TIME));
   t.truthy(ri);
   const [rr] = apply(b, b.hs.receive(ri!, REKEY_AFTER_TIME + 1));
   apply(a, a.hs.receive(rr!, REKEY_AFTER_TIME + 2));
@@ -344,21 +344,19 @@ test('rekey: the initiator side rekeys at REKEY_AFTER_TIME; old session kept for
   t.deepEqual(ex, [{ kind: 'retired', peerId: 2, localIndex: first.localIndex, reason: 'expired' }]);
 });
 
-test('responder side rekeys at RESPONDER_REKEY_AFTER_TIME when the initiator stays silent; sessions expire', (t) => {
+test('an idle session lapses at REJECT_AFTER_TIME without any handshake', (t) => {
   const { a, b } = pair();
   const [i] = apply(a, a.hs.initiate(2, 0));
   apply(b, b.hs.receive(i!, 0));
-  const acts = b.hs.tick(RESPONDER_REKEY_AFTER_TIME);
-  t.deepEqual(kinds(acts), ['send']);
-  const ex = b.hs.tick(REJECT_AFTER_TIME);
-  t.deepEqual(kinds(ex).sort(), ['retired', 'send'], 'the unanswered rekey is retransmitted as the session expires');
+  t.deepEqual(kinds(b.hs.tick(REJECT_AFTER_TIME - 1)), []);
+  t.deepEqual(kinds(b.hs.tick(REJECT_AFTER_TIME)), ['retired']);
   t.is(b.hs.peerStatus(1)!.current, null);
 });
 
-test('a third session pushes the oldest out through expiredLocalIndices; removePeer retires the rest', (t) => {
+test('a fourth session pushes the oldest out through expiredLocalIndices; removePeer retires the rest', (t) => {
   const { a, b } = pair();
   const seen: number[] = [];
-  for (let k = 0; k < 3; k++) {
+  for (let k = 0; k < 4; k++) {
     const [i] = apply(a, a.hs.initiate(2, k * 1000));
     const [r] = apply(b, b.hs.receive(i!, k * 1000));
     const acts = a.hs.receive(r!, k * 1000);
@@ -366,10 +364,10 @@ test('a third session pushes the oldest out through expiredLocalIndices; removeP
     const est = acts.find((x) => x.kind === 'established');
     if (est?.kind === 'established') seen.push(est.session.localIndex, ...est.expiredLocalIndices.map((x) => -x - 1));
   }
-  t.is(seen.length, 4, 'three sessions, one expired');
-  t.is(a.sessions.size, 2);
+  t.is(seen.length, 5, 'four sessions, one expired');
+  t.is(a.sessions.size, 3);
   const removed = a.hs.removePeer(2);
-  t.deepEqual(kinds(removed), ['retired', 'retired']);
+  t.deepEqual(kinds(removed), ['retired', 'retired', 'retired']);
   t.is(a.hs.status().length, 0);
 });
 

@@ -5,15 +5,18 @@
 // Rules (documented here because callers rely on them):
 // - Keys: initiator sendKey = k1, recvKey = k2 from Split(); the responder the reverse.
 // - A session is installed as soon as it exists (responder: after sending the response; initiator: after
-//   reading it). The newest session is the peer's "current" (send) session; the one before it is kept as
-//   "previous" for receiving; an older one is dropped and listed in the `established` action's
-//   expiredLocalIndices. Sessions that time out or belong to a removed peer come as `retired` actions.
+//   reading it). The newest session is the peer's "current" session; the two before it are kept as
+//   "previous" and "older" for receiving (the data plane decides which one it sends on: a responder's
+//   new session only once the initiator used it); a fourth is dropped and listed in the `established`
+//   action's expiredLocalIndices. Sessions that time out or belong to a removed peer come as `retired`.
 // - Both sides initiating at once: both handshakes complete independently (a pending initiation is not
 //   cancelled by an incoming one), so each side ends up holding both sessions; whichever it installed last
-//   is its send session, and the other side still holds that one in its two-slot window. Data flows both ways.
-// - Rekey: the side that initiated the current session starts a new handshake when it is REKEY_AFTER_TIME
-//   old; the responder side does so only at RESPONDER_REKEY_AFTER_TIME (165 s) if nothing newer appeared,
-//   so a session never lapses when the initiator is gone. Sessions expire at REJECT_AFTER_TIME.
+//   is its send session, and the other side still holds that one in its window. When one side rekeys, the
+//   other may still send on its own older session until the new one reaches it, so three sessions are kept.
+// - Rekey is not on a timer here. The data plane owns the decision (WireGuard's keepKeyFresh rules): it
+//   asks, with a `rekey` event, only for a session this side initiated and only when the session is used
+//   past REKEY_AFTER_TIME; the node then calls initiate(). An idle session is never rekeyed and lapses at
+//   REJECT_AFTER_TIME (a `retired` action); traffic after that asks for a new handshake.
 // - An unanswered initiation is resent with a fresh ephemeral and a fresh index after REKEY_TIMEOUT plus
 //   0..333 ms of jitter; the attempt is abandoned (action `failed`) after REKEY_ATTEMPT_TIME.
 // - Incoming: framing, then mac1 (keyed by our public key) before any DH; a bad mac1 costs no DH.
@@ -21,7 +24,6 @@
 //   is rejected `replay`. The greatest timestamp survives removePeer/addPeer of the same key.
 import { HandshakeState, PATTERN_IK, keyPairFromPrivate, x25519, type DhFn, type KeyPair, type Random } from './noise.js';
 import {
-  MSG_INITIATION,
   checkMac1,
   decodeHandshake,
   encodeInitiation,
@@ -30,15 +32,17 @@ import {
   type DecodeErrorCode,
   type Initiation,
   type Response,
-} from './messages.js';
+} from './frames.js';
+import { errors } from '../base/errors.js';
 
-export const REKEY_TIMEOUT = 5_000;
-export const REKEY_TIMEOUT_JITTER_MAX = 333;
-export const REKEY_ATTEMPT_TIME = 90_000;
-export const REKEY_AFTER_TIME = 120_000;
-export const REJECT_AFTER_TIME = 180_000;
-export const KEEPALIVE_TIMEOUT = 10_000;
-export const RESPONDER_REKEY_AFTER_TIME = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT;
+import * as limits from '../native/binding.js'; // WireGuard's limits, defined once in Rust (crates/core/src/limits.rs), ms
+export const REKEY_TIMEOUT = limits.LIMIT_REKEY_TIMEOUT_MS;
+export const REKEY_TIMEOUT_JITTER_MAX = limits.LIMIT_REKEY_TIMEOUT_JITTER_MAX_MS;
+export const REKEY_ATTEMPT_TIME = limits.LIMIT_REKEY_ATTEMPT_TIME_MS;
+export const REKEY_AFTER_TIME = limits.LIMIT_REKEY_AFTER_TIME_MS;
+export const REJECT_AFTER_TIME = limits.LIMIT_REJECT_AFTER_TIME_MS;
+export const KEEPALIVE_TIMEOUT = limits.LIMIT_KEEPALIVE_TIMEOUT_MS;
+export const RESPONDER_REKEY_AFTER_TIME = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT; // wireguard-go keepKeyFreshReceiving
 export const TIMESTAMP_LEN = 12;
 export const DEFAULT_PROLOGUE = new TextEncoder().encode('ringvpn handshake v1');
 
@@ -73,7 +77,7 @@ export interface SessionInfo {
 
 export type Action =
   | { kind: 'send'; peerId: number; bytes: Uint8Array }
-  /** expiredLocalIndices: sessions of this peer pushed out of the two-slot window by this one (remove them). */
+  /** expiredLocalIndices: sessions of this peer pushed out of the three-session window by this one (remove them). */
   | { kind: 'established'; peerId: number; session: SessionKeys; expiredLocalIndices: number[] }
   | { kind: 'rejected'; code: RejectCode; peerId?: number }
   | { kind: 'retired'; peerId: number; localIndex: number; reason: 'expired' | 'peer_removed' }
@@ -87,6 +91,7 @@ export interface PeerStatus {
   lastHandshakeAt: number | null;
   current: SessionInfo | null;
   previous: SessionInfo | null;
+  older: SessionInfo | null;
   handshakeInProgress: boolean;
 }
 
@@ -142,6 +147,7 @@ interface Peer {
   attemptStart: number | null;
   current: SessionInfo | null;
   previous: SessionInfo | null;
+  older: SessionInfo | null;
   lastHandshakeAt: number | null;
 }
 
@@ -189,9 +195,9 @@ export class Handshaker {
   private readonly indices = new Map<number, { peerId: number; pending: boolean }>();
 
   constructor(o: HandshakerOptions) {
-    if (o.staticPrivate.length !== 32 || o.staticPublic.length !== 32) throw new TypeError('handshake: keys must be 32 bytes');
+    if (o.staticPrivate.length !== 32 || o.staticPublic.length !== 32) throw errors.E_ARGUMENT('handshake: keys must be 32 bytes');
     const derived = keyPairFromPrivate(o.staticPrivate);
-    if (hex(derived.publicKey) !== hex(o.staticPublic)) throw new TypeError('handshake: staticPublic does not match staticPrivate');
+    if (hex(derived.publicKey) !== hex(o.staticPublic)) throw errors.E_ARGUMENT('handshake: staticPublic does not match staticPrivate');
     this.s = derived;
     this.random = o.random;
     this.prologue = new Uint8Array(o.prologue ?? DEFAULT_PROLOGUE);
@@ -207,11 +213,11 @@ export class Handshaker {
   }
 
   addPeer(peerId: number, staticPublic: Uint8Array): void {
-    if (staticPublic.length !== 32) throw new TypeError('handshake: peer static key must be 32 bytes');
+    if (staticPublic.length !== 32) throw errors.E_ARGUMENT('handshake: peer static key must be 32 bytes');
     const keyHex = hex(staticPublic);
-    if (this.peers.has(peerId)) throw new Error(`handshake: peer ${peerId} already present (removePeer first)`);
-    if (this.byKey.has(keyHex)) throw new Error('handshake: static key already belongs to another peer');
-    if (keyHex === hex(this.s.publicKey)) throw new Error('handshake: a peer cannot use our own static key');
+    if (this.peers.has(peerId)) throw errors.E_ARGUMENT(`handshake: peer ${peerId} already present (removePeer first)`);
+    if (this.byKey.has(keyHex)) throw errors.E_ARGUMENT('handshake: static key already belongs to another peer');
+    if (keyHex === hex(this.s.publicKey)) throw errors.E_ARGUMENT('handshake: a peer cannot use our own static key');
     this.peers.set(peerId, {
       id: peerId,
       staticPublic: new Uint8Array(staticPublic),
@@ -222,6 +228,7 @@ export class Handshaker {
       attemptStart: null,
       current: null,
       previous: null,
+      older: null,
       lastHandshakeAt: null,
     });
     this.byKey.set(keyHex, peerId);
@@ -233,7 +240,7 @@ export class Handshaker {
     if (!peer) return [];
     const out: Action[] = [];
     this.dropPending(peer);
-    for (const s of [peer.current, peer.previous]) {
+    for (const s of [peer.current, peer.previous, peer.older]) {
       if (s) out.push(this.retire(peer, s, 'peer_removed'));
     }
     this.peers.delete(peerId);
@@ -253,10 +260,10 @@ export class Handshaker {
     const d = decodeHandshake(bytes);
     if (!d.ok) return [{ kind: 'rejected', code: d.code }];
     if (!checkMac1(this.macKeyMine, bytes)) return [{ kind: 'rejected', code: 'bad_mac1' }];
-    return d.value.type === MSG_INITIATION ? this.onInitiation(d.value, now) : this.onResponse(d.value, now);
+    return d.value.kind === 'initiation' ? this.onInitiation(d.value, now) : this.onResponse(d.value, now);
   }
 
-  /** Retransmissions, give-ups, expiries and rekeys due at `now`. */
+  /** Retransmissions, give-ups and expiries due at `now` (never a rekey: see the rules above). */
   tick(now: number): Action[] {
     const out: Action[] = [];
     for (const peer of this.peers.values()) {
@@ -269,13 +276,8 @@ export class Handshaker {
           out.push(...this.sendInitiation(peer, now));
         }
       }
-      for (const s of [peer.previous, peer.current]) {
+      for (const s of [peer.older, peer.previous, peer.current]) {
         if (s && now - s.establishedAt >= REJECT_AFTER_TIME) out.push(this.retire(peer, s, 'expired'));
-      }
-      const cur = peer.current;
-      if (cur && !peer.pending && now >= cur.establishedAt + rekeyAfter(cur)) {
-        peer.attemptStart = now;
-        out.push(...this.sendInitiation(peer, now));
       }
     }
     return out;
@@ -287,25 +289,19 @@ export class Handshaker {
     const at = (t: number) => (next = next === null ? t : Math.min(next, t));
     for (const peer of this.peers.values()) {
       if (peer.pending) at(peer.pending.retryAt);
-      for (const s of [peer.previous, peer.current]) if (s) at(s.establishedAt + REJECT_AFTER_TIME);
-      if (peer.current && !peer.pending) at(peer.current.establishedAt + rekeyAfter(peer.current));
+      for (const s of [peer.older, peer.previous, peer.current]) if (s) at(s.establishedAt + REJECT_AFTER_TIME);
     }
     return next;
   }
 
   status(): PeerStatus[] {
-    return [...this.peers.values()].map((p) => ({
-      peerId: p.id,
-      staticPublic: new Uint8Array(p.staticPublic),
-      lastHandshakeAt: p.lastHandshakeAt,
-      current: p.current ? { ...p.current } : null,
-      previous: p.previous ? { ...p.previous } : null,
-      handshakeInProgress: p.pending !== null,
-    }));
+    return [...this.peers.values()].map(statusOf);
   }
 
+  /** One peer's status: a map lookup (the link table asks on every heartbeat and route). */
   peerStatus(peerId: number): PeerStatus | null {
-    return this.status().find((s) => s.peerId === peerId) ?? null;
+    const p = this.peers.get(peerId);
+    return p ? statusOf(p) : null;
   }
 
   // ------------------------------------------------------------ internals
@@ -388,11 +384,12 @@ export class Handshaker {
 
   private install(peer: Peer, session: SessionKeys, now: number): Action[] {
     const expiredLocalIndices: number[] = [];
-    if (peer.previous) {
-      this.indices.delete(peer.previous.localIndex);
-      expiredLocalIndices.push(peer.previous.localIndex);
+    if (peer.older) {
+      this.indices.delete(peer.older.localIndex);
+      expiredLocalIndices.push(peer.older.localIndex);
     }
     const out: Action[] = [{ kind: 'established', peerId: peer.id, session, expiredLocalIndices }];
+    peer.older = peer.previous;
     peer.previous = peer.current;
     peer.current = { localIndex: session.localIndex, remoteIndex: session.remoteIndex, initiator: session.initiator, establishedAt: now };
     peer.lastHandshakeAt = now;
@@ -403,6 +400,7 @@ export class Handshaker {
     this.indices.delete(s.localIndex);
     if (peer.current === s) peer.current = null;
     if (peer.previous === s) peer.previous = null;
+    if (peer.older === s) peer.older = null;
     return { kind: 'retired', peerId: peer.id, localIndex: s.localIndex, reason };
   }
 
@@ -429,6 +427,14 @@ export class Handshaker {
   }
 }
 
-function rekeyAfter(s: SessionInfo): number {
-  return s.initiator ? REKEY_AFTER_TIME : RESPONDER_REKEY_AFTER_TIME;
+function statusOf(p: Peer): PeerStatus {
+  return {
+    peerId: p.id,
+    staticPublic: new Uint8Array(p.staticPublic),
+    lastHandshakeAt: p.lastHandshakeAt,
+    current: p.current ? { ...p.current } : null,
+    previous: p.previous ? { ...p.previous } : null,
+    older: p.older ? { ...p.older } : null,
+    handshakeInProgress: p.pending !== null,
+  };
 }

@@ -2,6 +2,7 @@
 // generic over message patterns, for 25519 / ChaChaPoly / BLAKE2s, with patterns IK and XX.
 // It must not do I/O, read clocks or draw its own randomness: ephemeral keys come from an injected source.
 import { DHLEN, HASHLEN, TAGLEN, aeadDecrypt, aeadEncrypt, blake2s, generateKeyPair, hkdf, x25519, type DhFn, type KeyPair, type Random } from './primitives.js';
+import { errors } from '../base/errors.js';
 
 export * from './primitives.js';
 
@@ -215,7 +216,7 @@ export class HandshakeState {
     ] as const) {
       for (const t of keys) {
         const key = t === 's' ? (mine ? this.s?.publicKey : this.rs) : mine ? this.e?.publicKey : this.re;
-        if (!key) throw new TypeError(`noise: pre-message key '${t}' missing`);
+        if (!key) throw errors.E_ARGUMENT(`noise: pre-message key '${t}' missing`);
         this.ss.mixHash(key);
       }
     }
@@ -245,13 +246,13 @@ export class HandshakeState {
     for (const t of this.pattern.messages[this.index] ?? []) {
       if (t === 'e') {
         if (!this.e) {
-          if (!this.random) throw new TypeError('noise: no random source for the ephemeral key');
+          if (!this.random) throw errors.E_ARGUMENT('noise: no random source for the ephemeral key');
           this.e = generateKeyPair(this.random);
         }
         out.push(this.e.publicKey);
         this.ss.mixHash(this.e.publicKey);
       } else if (t === 's') {
-        if (!this.s) throw new TypeError('noise: local static key missing');
+        if (!this.s) throw errors.E_ARGUMENT('noise: local static key missing');
         const r = this.ss.encryptAndHash(this.s.publicKey);
         if (!r.ok) return fail(r.code);
         out.push(r.value);

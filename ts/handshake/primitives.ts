@@ -1,6 +1,6 @@
 // Owns the primitives of Noise_*_25519_ChaChaPoly_BLAKE2s on node:crypto: X25519, BLAKE2s, HMAC, HKDF, AEAD.
 // It must not keep state or throw on hostile keys or ciphertexts: failures come back as null.
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 
 export const DHLEN = 32;
 export const HASHLEN = 32;
@@ -18,8 +18,25 @@ export interface KeyPair {
   publicKey: Uint8Array;
 }
 
+// Building a KeyObject costs far more than the DH itself: keep one per key array (a static key, an
+// ephemeral used twice, a peer's key), released with the array. Key arrays are never mutated here.
+const privObjects = new WeakMap<Uint8Array, KeyObject>();
+const pubObjects = new WeakMap<Uint8Array, KeyObject>();
+
+function privateKeyObject(privateKey: Uint8Array): KeyObject {
+  let k = privObjects.get(privateKey);
+  if (!k) { k = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' }); privObjects.set(privateKey, k); }
+  return k;
+}
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  let k = pubObjects.get(publicKey);
+  if (!k) { k = createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' }); pubObjects.set(publicKey, k); }
+  return k;
+}
+
 export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
-  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+  const priv = privateKeyObject(privateKey);
   const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' });
   return new Uint8Array(spki.subarray(SPKI_X25519.length));
 }
@@ -27,16 +44,15 @@ export function x25519PublicKey(privateKey: Uint8Array): Uint8Array {
 export const x25519: DhFn = (privateKey, publicKey) => {
   if (privateKey.length !== DHLEN || publicKey.length !== DHLEN) return null;
   try {
-    const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
-    const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' });
-    return new Uint8Array(diffieHellman({ privateKey: priv, publicKey: pub }));
+    return new Uint8Array(diffieHellman({ privateKey: privateKeyObject(privateKey), publicKey: publicKeyObject(publicKey) }));
   } catch {
     return null; // OpenSSL refuses an all-zero shared secret
   }
 };
 
 export function keyPairFromPrivate(privateKey: Uint8Array): KeyPair {
-  return { privateKey: new Uint8Array(privateKey), publicKey: x25519PublicKey(privateKey) };
+  const own = new Uint8Array(privateKey);
+  return { privateKey: own, publicKey: x25519PublicKey(own) };
 }
 
 export function generateKeyPair(random: Random): KeyPair {

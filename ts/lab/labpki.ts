@@ -4,7 +4,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { SignOptions } from '../pki/index.js';
-import { nodeIdOfPublicKey, pkiAddress, type LabNodeConfig, type LabState } from './labstate.js';
+import { idToHex, nodeIdOfKey } from '../base/nodeid.js';
+import { pkiAddress, type LabNodeConfig, type LabState } from './labstate.js';
 
 export interface LabPkiOptions {
   /** pki.crlPollSeconds in every config (default 60, the daemon's default) */
@@ -51,7 +52,7 @@ export async function issueCert(state: LabState, i: number, publicKey: Uint8Arra
   if (!existsSync(join(caDir, 'ca.crt'))) await pki.initCa(caDir, { name: `ringvpn lab ${state.name} ${basename(caDir)}` });
   const address = pkiAddress(i);
   const subnets = cfg.network.routes ?? [];
-  const nodeId = nodeIdOfPublicKey(Buffer.from(publicKey).toString('base64'));
+  const nodeId = idToHex(nodeIdOfKey(publicKey));
   let pem: string;
   if (spec.certPem !== undefined) {
     pem = typeof spec.certPem === 'string' ? spec.certPem : await spec.certPem({ index: i, name: s.name, nodeId, noisePublicKey: publicKey, address, subnets, caDir });

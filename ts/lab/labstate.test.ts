@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { configSchema, parseConfig } from '../config/schema.js';
 import { encodeKey, generateKeyPair } from '../config/keys.js';
 import { crawl, idealView } from '../core/crawl.js';
-import { idToHex, type NodeId } from '../core/nodeid.js';
+import { idToHex, type NodeId } from '../base/nodeid.js';
 import { Xoshiro128 } from '../core/rng.js';
 import {
-  bootstrapFor, checkName, crawlInput, initialState, isLabNs, locateDir, mapLimit, nodeConfig, nsName, pointerPath,
-  readState, removeStateDir, samplePairs, staticVip, underlayAddress, underlayMac, writeState, type NodeStatus,
+  bootstrapFor, checkName, crawlInput, initialState, isLabNs, locateDir, nodeConfig, nsName, pointerPath,
+  readState, removeStateDir, samplePairs, firstPings, staticVip, underlayAddress, underlayMac, writeState, type NodeStatus,
 } from './labstate.js';
+import { mapLimit } from './util.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'rvlab-test-'));
 
@@ -172,4 +173,14 @@ test('mapLimit keeps order and bounds concurrency', async (t) => {
   });
   t.deepEqual(r, Array.from({ length: 50 }, (_, i) => i * 2));
   t.is(peak, 7);
+});
+
+test('firstPings summarizes the first echo request of each pair', (t) => {
+  const r = firstPings([
+    { from: 'a', to: 'b', vip: '10.0.0.2', firstMs: 3 },
+    { from: 'a', to: 'c', vip: '10.0.0.3', firstMs: null },
+    { from: 'b', to: 'c', vip: '10.0.0.3', firstMs: 1 },
+    { from: 'c', to: 'd', vip: null, firstMs: null },
+  ]);
+  t.deepEqual(r, { answered: 2, medianMs: 3, maxMs: 3, unanswered: [{ from: 'a', to: 'c' }] });
 });

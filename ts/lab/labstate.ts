@@ -1,25 +1,13 @@
 // Owns the ring lab's pure parts and its state on disk: names, addresses, node configs, state.json,
 // pair sampling and the crawl view built from status replies. It must not start processes or
 // create namespaces (ringlab.ts does), and writes or removes only the lab's own files in its state directory.
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { type NeighbourView } from '../core/crawl.js';
-import { idFromHex, type NodeId } from '../core/nodeid.js';
+import { idFromHex, type NodeId } from '../base/nodeid.js';
+import { errors } from '../base/errors.js';
 import { randInt, type Rng } from '../core/rng.js';
-
-export type LabErrorCode =
-  | 'E_LAB_ARGS' | 'E_LAB_EXISTS' | 'E_LAB_NOT_FOUND' | 'E_LAB_STATE' | 'E_LAB_START'
-  | 'E_LAB_TIMEOUT' | 'E_LAB_ABORTED' | 'E_LAB_MISSING_TOOL';
-
-/** A lab error with a stable code (printed by the CLI as `ringvpn: E_LAB_...: message`). */
-export class LabError extends Error {
-  constructor(readonly code: LabErrorCode, message: string) {
-    super(message);
-    this.name = 'LabError';
-  }
-}
 
 export const NS_PREFIX = 'rvlab';
 export const STATE_ROOT = '/run/ringvpn-lab';
@@ -32,7 +20,7 @@ export const DEVICE = 'rv0';
 export function checkName(name: string): string {
   // also the network id (lower case, digits, -); namespaces stay unambiguous: a host suffix is digits or `sw`
   if (!/^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/.test(name)) {
-    throw new LabError('E_LAB_ARGS', `lab name ${JSON.stringify(name)}: expected 1-20 lower-case letters, digits or - (it names the network and the namespaces)`);
+    throw errors.E_LAB_ARGS(`lab name ${JSON.stringify(name)}: expected 1-20 lower-case letters, digits or - (it names the network and the namespaces)`);
   }
   return name;
 }
@@ -69,11 +57,6 @@ export function staticVip(i: number): string {
  */
 export function pkiAddress(i: number): string {
   return `10.128.${Math.floor(i / 250)}.${(i % 250) + 2}`;
-}
-
-/** The node id (40 hex) of a base64 Noise public key: the first 160 bits of its SHA-256. */
-export function nodeIdOfPublicKey(publicKey: string): string {
-  return createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest().subarray(0, 20).toString('hex');
 }
 
 /** Bootstrap endpoints of node i: none for the seed, the earlier of the first three, else the first three. */
@@ -224,12 +207,12 @@ export function readState(dir: string): LabState | null {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new LabError('E_LAB_STATE', `${path}: ${(e as Error).message}`);
+    throw errors.E_LAB_STATE(`${path}: ${(e as Error).message}`);
   }
   const r = stateSchema.safeParse(raw);
   if (!r.success) {
     const why = r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new LabError('E_LAB_STATE', `${path} is not a ringvpn lab state file: ${why}`);
+    throw errors.E_LAB_STATE(`${path} is not a ringvpn lab state file: ${why}`);
   }
   return r.data;
 }
@@ -279,6 +262,15 @@ export interface Pair { from: number; to: number }
  * Ordered pairs to ping: all of them when n <= allUpTo, otherwise k distinct random targets
  * (never itself) per source, in source order.
  */
+/** The first echo request of every pinged pair: how many were answered, median and max round trip, and which were not. */
+export function firstPings(results: { from: string; to: string; vip: string | null; firstMs: number | null }[]): { answered: number; medianMs: number | null; maxMs: number | null; unanswered: Array<{ from: string; to: string }> } {
+  const ms = results.flatMap((r) => (r.firstMs === null ? [] : [r.firstMs])).sort((a, b) => a - b);
+  return {
+    answered: ms.length, medianMs: ms.length ? ms[Math.floor(ms.length / 2)]! : null, maxMs: ms.length ? ms[ms.length - 1]! : null,
+    unanswered: results.filter((r) => r.vip && r.firstMs === null).map((r) => ({ from: r.from, to: r.to })),
+  };
+}
+
 export function samplePairs(n: number, k: number, rng: Rng, allUpTo = 16): Pair[] {
   const out: Pair[] = [];
   if (n <= allUpTo || k >= n - 1) {
@@ -356,20 +348,6 @@ function label(names: Map<NodeId, string>, id: NodeId | undefined): string {
   return names.get(id) ?? id.toString(16).padStart(40, '0').slice(0, 8);
 }
 
-/** Runs `fn` over `items` with at most `limit` at a time; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
-
 /** Whether `pid` is a live (not zombie) ringvpn daemon started with `config`: guards against reused pids. */
 export function isDaemon(pid: number, config: string): boolean {
   try {
@@ -378,25 +356,5 @@ export function isDaemon(pid: number, config: string): boolean {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(config);
   } catch {
     return false;
-  }
-}
-
-/** `p`, or E_LAB_ABORTED as soon as `signal` fires (the work behind `p` is left to the teardown). */
-export function untilAborted<T>(signal: AbortSignal | undefined, p: Promise<T>): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) return Promise.reject(new LabError('E_LAB_ABORTED', 'interrupted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new LabError('E_LAB_ABORTED', 'interrupted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-/** Last `n` lines of a file ('' when missing). */
-export function tailFile(path: string, n = 15): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
-  } catch {
-    return '';
   }
 }

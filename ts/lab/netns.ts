@@ -6,6 +6,8 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { errors } from '../base/errors.js';
+import { signalGroup } from './util.js';
 
 export interface ExecResult {
   stdout: string;
@@ -63,7 +65,7 @@ function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecR
         const res = { stdout: String(stdout), stderr: String(stderr), code };
         if (e && !opts.allowFail) {
           const why = e.killed ? `timed out after ${opts.timeoutMs ?? 60_000} ms` : `exit ${e.code}`;
-          reject(new Error(`${cmd} ${args.join(' ')}: ${why}: ${String(stderr).trim().slice(-500) || String(stdout).trim().slice(-500)}`));
+          reject(errors.E_NETNS(`${cmd} ${args.join(' ')}: ${why}: ${String(stderr).trim().slice(-500) || String(stdout).trim().slice(-500)}`));
         } else resolve(res);
       },
     );
@@ -72,18 +74,6 @@ function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecR
 
 function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function signalGroup(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, sig); // we spawn detached, so pid is its own process-group leader
-  } catch {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* already gone */
-    }
-  }
 }
 
 export class Netns {
@@ -97,8 +87,8 @@ export class Netns {
 
   /** Create a namespace with `lo` up. The name must be unique (use randomSuffix()). */
   static async create(name: string): Promise<Netns> {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`bad netns name ${name}`);
-    if (closing) throw new Error('shutting down: no new namespaces');
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw errors.E_NETNS(`bad netns name ${name}`);
+    if (closing) throw errors.E_NETNS('shutting down: no new namespaces');
     const ns = new Netns(name);
     live.add(ns); // registered first, so a signal during `ip netns add` still cleans it up
     try {
@@ -110,7 +100,7 @@ export class Netns {
     if (ns.destroyed) {
       // destroyed (shutdown) while `ip netns add` was running
       execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-      throw new Error('shutting down: no new namespaces');
+      throw errors.E_NETNS('shutting down: no new namespaces');
     }
     await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
     return ns;
@@ -121,7 +111,7 @@ export class Netns {
    * registered for this process's cleanup (destroyAll); destroy() still removes it when called.
    */
   static attach(name: string): Netns {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`bad netns name ${name}`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw errors.E_NETNS(`bad netns name ${name}`);
     return new Netns(name);
   }
 
@@ -278,11 +268,6 @@ export async function destroyAll(): Promise<void> {
 export function destroyAllSync(): void {
   closing = true;
   for (const ns of [...live]) ns.destroySync();
-}
-
-/** Namespaces still alive (created by this process). */
-export function liveNamespaces(): string[] {
-  return [...live].map((n) => n.name);
 }
 
 /** Whether namespaces can be made here; `why` explains a no in words a person can act on. */

@@ -3,24 +3,25 @@
 // namespace, and talks to the daemons only through files, signals, the control socket and ping.
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RingvpnError } from '../config/errors.js';
+import { errors } from '../base/errors.js';
 import { encodeKey, generateKeyPair } from '../config/keys.js';
 import { crawl, type CrawlResult } from '../core/crawl.js';
 import { Xoshiro128 } from '../core/rng.js';
+import { idToHex, nodeIdOfKey } from '../base/nodeid.js';
 import { repoRoot, ringvpnArgv } from '../paths.js';
 import { requestControl } from '../runtime/control.js';
-import { Lan } from './lan.js';
+import { Lan } from './bridge.js';
 import {
-  checkName, crawlInput, DEFAULT_LAB, defaultDir, DEVICE, initialState, isDaemon, isLabNs, LabError, locateDir, mapLimit,
-  MAX_NODES, nodeIdOfPublicKey, NS_PREFIX, nodeConfig, pkiAddress, pointerPath, readState, removeStateDir, samplePairs, STATE_ROOT, tailFile,
-  underlayAddress, underlayMac, untilAborted, writeState, type LabNodeConfig, type LabPkiState, type LabState, type NodeStatus,
+  checkName, crawlInput, DEFAULT_LAB, firstPings, defaultDir, DEVICE, initialState, isDaemon, isLabNs, locateDir,
+  MAX_NODES, NS_PREFIX, nodeConfig, pkiAddress, pointerPath, readState, removeStateDir, samplePairs, STATE_ROOT,
+  underlayAddress, underlayMac, writeState, type LabNodeConfig, type LabPkiState, type LabState, type NodeStatus,
 } from './labstate.js';
 import { issueCert, type LabCertSpec, type LabPkiOptions, type IssuedCert } from './labpki.js';
-import { arpCacheCap, listNamespaces, needUdhcpc, signalGroup } from './labsys.js';
+import { arpCacheCap, listNamespaces, needUdhcpc } from './labsys.js';
 import { Netns, netnsSupport, type NsProcess } from './netns.js';
-import { ping, sleep } from './vpnlan.js';
+import { mapLimit, pingFirst, signalGroup, sleep, tailFile, untilAborted } from './util.js';
 
-export { isDaemon, LabError, listLabs, nodeIdOfPublicKey, pkiAddress } from './labstate.js';
+export { isDaemon, listLabs, pkiAddress } from './labstate.js';
 export type { LabState, NodeStatus, LabNodeConfig } from './labstate.js';
 export type { LabCertSpec, LabPkiOptions, CertContext, IssuedCert } from './labpki.js';
 
@@ -82,6 +83,8 @@ export interface CheckResult {
   status: { answered: number; failed: Array<{ node: string; error: string }> };
   addresses: { assigned: number; missing: string[] };
   pairs: { total: number; reachable: number; unreachable: Array<{ from: string; to: string; vip: string | null; why: string }> };
+  /** the very first echo request of each pair (to a peer maybe never contacted): answered, and its round trip */
+  first: { answered: number; medianMs: number | null; maxMs: number | null; unanswered: Array<{ from: string; to: string }> };
   crawl: CrawlResult & { errors: string[] };
 }
 
@@ -108,23 +111,23 @@ export class RingLab {
     const t0 = Date.now();
     const name = checkName(o.name ?? DEFAULT_LAB);
     const n = o.nodes;
-    if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new LabError('E_LAB_ARGS', `--nodes: expected 1-${MAX_NODES}, got ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw errors.E_LAB_ARGS(`--nodes: expected 1-${MAX_NODES}, got ${n}`);
     const mode = o.mode ?? 'tap';
     const isStatic = o.static ?? false;
     const say = o.onProgress ?? (() => {});
     const reserve = o.reserve ?? 0;
-    if (!Number.isInteger(reserve) || reserve < 0 || reserve >= n) throw new LabError('E_LAB_ARGS', `reserve: expected 0-${n - 1} nodes left unstarted, got ${reserve}`);
+    if (!Number.isInteger(reserve) || reserve < 0 || reserve >= n) throw errors.E_LAB_ARGS(`reserve: expected 0-${n - 1} nodes left unstarted, got ${reserve}`);
     const pkiOpts: LabPkiOptions | null = o.pki ? (o.pki === true ? {} : o.pki) : null;
     const crlPollSeconds = pkiOpts?.crlPollSeconds ?? 60;
-    if (pkiOpts && (!Number.isInteger(crlPollSeconds) || crlPollSeconds < 1)) throw new LabError('E_LAB_ARGS', `pki.crlPollSeconds: expected an integer >= 1, got ${crlPollSeconds}`);
+    if (pkiOpts && (!Number.isInteger(crlPollSeconds) || crlPollSeconds < 1)) throw errors.E_LAB_ARGS(`pki.crlPollSeconds: expected an integer >= 1, got ${crlPollSeconds}`);
     const support = await netnsSupport();
-    if (!support.ok) throw new RingvpnError('E_NOT_ROOT', `the lab builds network namespaces: ${support.why}`);
+    if (!support.ok) throw errors.E_NOT_ROOT(`the lab builds network namespaces: ${support.why}`);
     if (mode === 'tap' && !isStatic) await needUdhcpc();
     const dir = o.dir ?? defaultDir(name);
-    if (join(dir, `node${n - 1}.sock`).length > 100) throw new LabError('E_LAB_ARGS', `--dir ${dir}: too long for Unix socket paths`);
+    if (join(dir, `node${n - 1}.sock`).length > 100) throw errors.E_LAB_ARGS(`--dir ${dir}: too long for Unix socket paths`);
     const existing = (await listNamespaces()).filter((s) => isLabNs(name, s));
     if (readState(locateDir(name, o.dir)) || existing.length) {
-      throw new LabError('E_LAB_EXISTS', `lab ${name} already exists (${existing.length} namespaces); remove it with: ringvpn lab down --name ${name}`);
+      throw errors.E_LAB_EXISTS(`lab ${name} already exists (${existing.length} namespaces); remove it with: ringvpn lab down --name ${name}`);
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
@@ -164,7 +167,7 @@ export class RingLab {
     } catch (e) {
       if (o.signal?.aborted) {
         const rep = await RingLab.down(name, { dir });
-        throw new LabError('E_LAB_ABORTED', `interrupted: removed the partial lab ${name} (${rep.daemonsStopped + rep.daemonsKilled} daemons, ${rep.namespaces} namespaces)`);
+        throw errors.E_LAB_ABORTED(`interrupted: removed the partial lab ${name} (${rep.daemonsStopped + rep.daemonsKilled} daemons, ${rep.namespaces} namespaces)`);
       }
       if (!o.keepOnFailure) await RingLab.down(name, { dir });
       throw e;
@@ -175,7 +178,7 @@ export class RingLab {
   static open(name = DEFAULT_LAB, dir?: string): RingLab {
     const d = locateDir(checkName(name), dir);
     const state = readState(d);
-    if (!state) throw new LabError('E_LAB_NOT_FOUND', `no lab named ${name} (no ${join(d, 'state.json')}); start one with: ringvpn lab up --nodes N --name ${name}`);
+    if (!state) throw errors.E_LAB_NOT_FOUND(`no lab named ${name} (no ${join(d, 'state.json')}); start one with: ringvpn lab up --nodes N --name ${name}`);
     return new RingLab(state, state.nodes.map((s) => Netns.attach(s.ns)), Netns.attach(state.hub));
   }
 
@@ -208,10 +211,10 @@ export class RingLab {
 
   node(i: number): LabNodeHandle {
     const s = this.state.nodes[i];
-    if (!s) throw new LabError('E_LAB_ARGS', `lab ${this.name} has no node ${i} (0-${this.size - 1})`);
+    if (!s) throw errors.E_LAB_ARGS(`lab ${this.name} has no node ${i} (0-${this.size - 1})`);
     return {
       index: i, name: s.name, ns: this.nss[i]!, socket: s.socket, vip: s.vip, underlay: s.underlay, config: s.config, log: s.log, pid: s.pid,
-      publicKey: s.publicKey, nodeId: nodeIdOfPublicKey(s.publicKey), cert: s.cert ?? null,
+      publicKey: s.publicKey, nodeId: idToHex(nodeIdOfKey(Buffer.from(s.publicKey, 'base64'))), cert: s.cert ?? null,
     };
   }
 
@@ -229,9 +232,9 @@ export class RingLab {
    */
   async enrol(i: number, spec: LabCertSpec & { newKey?: boolean } = {}, edit?: (cfg: LabNodeConfig) => void): Promise<IssuedCert | null> {
     const s = this.state.nodes[i];
-    if (!s) throw new LabError('E_LAB_ARGS', `no node ${i}`);
-    if (!this.state.pki) throw new LabError('E_LAB_ARGS', `lab ${this.name} has no CA (start it with pki)`);
-    if (this.alive(i)) throw new LabError('E_LAB_ARGS', `${s.name} is running; stop it before giving it a new certificate`);
+    if (!s) throw errors.E_LAB_ARGS(`no node ${i}`);
+    if (!this.state.pki) throw errors.E_LAB_ARGS(`lab ${this.name} has no CA (start it with pki)`);
+    if (this.alive(i)) throw errors.E_LAB_ARGS(`${s.name} is running; stop it before giving it a new certificate`);
     const cfg = this.config(i);
     let pub = Buffer.from(s.publicKey, 'base64');
     if (spec.newKey) {
@@ -256,7 +259,7 @@ export class RingLab {
   async revoke(i: number, o: { publishVia?: number; reason?: string; timeoutMs?: number } = {}): Promise<{ serial: string; nodeId: string; record: Uint8Array; sentAt: number | null; published: unknown }> {
     const p = this.state.pki;
     const cert = this.node(i).cert;
-    if (!p || !cert) throw new LabError('E_LAB_ARGS', `${this.node(i).name} has no certificate from the lab CA`);
+    if (!p || !cert) throw errors.E_LAB_ARGS(`${this.node(i).name} has no certificate from the lab CA`);
     const { revoke } = await import('../pki/index.js');
     const r = await revoke(p.caDir, readFileSync(cert, 'utf8'), o.reason);
     let sentAt: number | null = null, published: unknown = null;
@@ -291,8 +294,8 @@ export class RingLab {
   /** Starts node i's daemon (detached: it survives this process) and waits until its control socket answers. */
   async start(i: number, timeoutMs = 60_000): Promise<void> {
     const s = this.state.nodes[i];
-    if (!s) throw new LabError('E_LAB_ARGS', `no node ${i}`);
-    if (this.alive(i)) throw new LabError('E_LAB_START', `${s.name} is already running (pid ${s.pid})`);
+    if (!s) throw errors.E_LAB_ARGS(`no node ${i}`);
+    if (this.alive(i)) throw errors.E_LAB_START(`${s.name} is already running (pid ${s.pid})`);
     appendFileSync(s.log, `--- ringvpn lab: starting ${s.name} at ${new Date().toISOString()}\n`);
     const [cmd, ...args] = ringvpnArgv;
     const p = this.nss[i]!.spawn(cmd!, [...args, 'up', '--config', s.config], { logFile: s.log });
@@ -302,9 +305,9 @@ export class RingLab {
     writeState(this.state);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!this.alive(i)) throw new LabError('E_LAB_START', `${s.name} exited during start-up (${await p.exited}); ${s.log}:\n${tailFile(s.log)}`);
+      if (!this.alive(i)) throw errors.E_LAB_START(`${s.name} exited during start-up (${await p.exited}); ${s.log}:\n${tailFile(s.log)}`);
       try { await requestControl(s.socket, { cmd: 'ping' }, 1000); return; } catch { /* not yet */ }
-      if (Date.now() > deadline) throw new LabError('E_LAB_START', `${s.name} did not answer on ${s.socket} within ${timeoutMs} ms; ${s.log}:\n${tailFile(s.log)}`);
+      if (Date.now() > deadline) throw errors.E_LAB_START(`${s.name} did not answer on ${s.socket} within ${timeoutMs} ms; ${s.log}:\n${tailFile(s.log)}`);
       await sleep(200);
     }
   }
@@ -312,7 +315,7 @@ export class RingLab {
   /** Stops node i's daemon: `signal` (default SIGTERM) to its process group, SIGKILL after 3 s. False if it was not running. */
   async kill(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<boolean> {
     const s = this.state.nodes[i];
-    if (!s) throw new LabError('E_LAB_ARGS', `no node ${i}`);
+    if (!s) throw errors.E_LAB_ARGS(`no node ${i}`);
     const was = s.pid !== null && this.alive(i);
     if (was) {
       signalGroup(s.pid!, signal);
@@ -347,7 +350,7 @@ export class RingLab {
     say(dhcp ? `waiting for addresses: busybox udhcpc on ${DEVICE} in each namespace` : 'waiting until every daemon reports its address');
     await untilAborted(signal, mapLimit(indices, 16, async (i) => {
       try {
-        if (signal?.aborted) throw new LabError('E_LAB_ABORTED', 'interrupted');
+        if (signal?.aborted) throw errors.E_LAB_ABORTED('interrupted');
         const vip = await this.acquire(i, deadline, dhcp);
         say(`[${++done}/${indices.length}] ${this.state.nodes[i]!.name} ${vip} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       } catch (e) {
@@ -355,7 +358,7 @@ export class RingLab {
       }
     }));
     writeState(this.state);
-    if (signal?.aborted) throw new LabError('E_LAB_ABORTED', 'interrupted');
+    if (signal?.aborted) throw errors.E_LAB_ABORTED('interrupted');
     if (failed.length) {
       failed.sort((a, b) => a.i - b.i);
       const names = failed.map((f) => this.state.nodes[f.i]!.name);
@@ -363,7 +366,7 @@ export class RingLab {
         const s = this.state.nodes[f.i]!;
         return `--- ${s.name}: ${f.why}\n${s.log}:\n${tailFile(s.log, 12)}${dhcp ? `\n${s.dhcpLog}:\n${tailFile(s.dhcpLog, 6)}` : ''}`;
       }).join('\n');
-      throw new LabError('E_LAB_TIMEOUT', `${failed.length} of ${indices.length} nodes have no address after ${(timeoutMs / 1000).toFixed(0)} s: ${names.slice(0, 30).join(', ')}${names.length > 30 ? ', …' : ''}\n${detail}`);
+      throw errors.E_LAB_TIMEOUT(`${failed.length} of ${indices.length} nodes have no address after ${(timeoutMs / 1000).toFixed(0)} s: ${names.slice(0, 30).join(', ')}${names.length > 30 ? ', …' : ''}\n${detail}`);
     }
   }
 
@@ -372,9 +375,9 @@ export class RingLab {
     let last = '';
     if (dhcp) {
       for (let attempt = 1; ; attempt++) {
-        if (!this.alive(i)) throw new Error('daemon not running');
+        if (!this.alive(i)) throw errors.E_LAB_START('daemon not running');
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`udhcpc got no lease (${attempt - 1} attempts): ${last}`);
+        if (left <= 0) throw errors.E_LAB_TIMEOUT(`udhcpc got no lease (${attempt - 1} attempts): ${last}`);
         const r = await this.nss[i]!.exec('busybox', ['udhcpc', '-i', DEVICE, '-f', '-q', '-n', '-t', '20', '-T', '1',
           '-O', 'mtu', '-O', 'staticroutes', '-s', UDHCPC_SCRIPT], { allowFail: true, timeoutMs: Math.max(1000, Math.min(left, 40_000)) });
         appendFileSync(s.dhcpLog, `--- attempt ${attempt} at ${new Date().toISOString()}: exit ${r.code}\n${r.stdout}${r.stderr}`);
@@ -389,7 +392,7 @@ export class RingLab {
         if (st.address) { s.vip = st.address; return st.address; }
         last = 'status reports no address';
       } catch (e) { last = (e as Error).message; }
-      if (Date.now() > deadline) throw new Error(last);
+      if (Date.now() > deadline) throw errors.E_LAB_TIMEOUT(last);
       await sleep(500);
     }
   }
@@ -426,21 +429,28 @@ export class RingLab {
       const from = which[p.from]!, to = which[p.to]!;
       const vip = targets[p.to] ?? null;
       let why = '';
+      let firstMs: number | null = null;
       if (!vip) why = `${this.state.nodes[to]!.name} has no address`;
-      else if ((await ping(this.nss[from]!, vip, o.count ?? 6, 1)) === 0) why = 'no reply';
+      else {
+        const r = await pingFirst(this.nss[from]!, vip, o.count ?? 6, 3);
+        firstMs = r.firstMs;
+        if (r.received === 0) why = 'no reply';
+      }
       if (!why) good++;
       if (++done % every === 0 || done === pairs.length) say(`[${done}/${pairs.length}] pings, ${good} answered`);
-      return { from: this.state.nodes[from]!.name, to: this.state.nodes[to]!.name, vip, why };
+      return { from: this.state.nodes[from]!.name, to: this.state.nodes[to]!.name, vip, why, firstMs };
     });
-    const unreachable = results.filter((r) => r.why);
+    const unreachable = results.filter((r) => r.why).map(({ firstMs: _f, ...r }) => r);
+    const first = firstPings(results);
     const missing = vips.flatMap((v, k) => (v ? [] : [this.state.nodes[which[k]!]!.name]));
     const crawlOk = cr.ok && cr.nodes === size && cr.errors.length === 0;
     return {
       lab: this.name, nodes: size, seed, elapsedMs: Date.now() - t0,
-      ok: failed.length === 0 && missing.length === 0 && unreachable.length === 0 && crawlOk,
+      ok: failed.length === 0 && missing.length === 0 && unreachable.length === 0 && first.unanswered.length === 0 && crawlOk,
       status: { answered: replies.length - failed.length, failed },
       addresses: { assigned: size - missing.length, missing },
       pairs: { total: pairs.length, reachable: pairs.length - unreachable.length, unreachable },
+      first,
       crawl: cr,
     };
   }
@@ -475,13 +485,13 @@ export class RingLab {
     let done = 0;
     const t0 = Date.now();
     for (const [g, group] of groups.entries()) {
-      if (o.signal?.aborted) throw new LabError('E_LAB_ABORTED', 'interrupted');
+      if (o.signal?.aborted) throw errors.E_LAB_ABORTED('interrupted');
       const res = await untilAborted(o.signal, Promise.allSettled(group.map(async (i) => {
         await this.start(i, o.startTimeoutMs ?? 60_000);
         say(`[${++done}/${n}] ${this.state.nodes[i]!.name} up (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       })));
       const bad = res.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
-      if (bad.length) throw new LabError('E_LAB_START', `${bad.length} daemons failed to start:\n${bad.join('\n')}`);
+      if (bad.length) throw errors.E_LAB_START(`${bad.length} daemons failed to start:\n${bad.join('\n')}`);
       if (g < groups.length - 1) await sleep(o.batchDelayMs ?? 300);
     }
   }

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { repoRoot } from '../paths.js';
 import type { Netns } from './netns.js';
-import { sleep } from './vpnlan.js';
+import { sleep } from './util.js';
 
 const tool = [process.execPath, '--import', join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs'), join(repoRoot, 'ts/lab/tcpxfer.ts')];
 

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { BasicConstraints, Certificate, SubjectKeyIdentifier } from '@peculiar/asn1-x509';
 import { commonName, dnText, extensionMap, isEd25519, OID_BASIC_CONSTRAINTS, OID_SKI, parseCertParts, type CertParts, type NodeCert } from './cert.js';
-import { nodeIdOfNoiseKey, normalizeNodeId } from './identity.js';
+import { idToHex, nodeIdOfKey, normalizeNodeId } from '../base/nodeid.js';
 import { ed25519PublicFromRaw, parseAsn, pkiError, toDer } from './x509.js';
 
 export type VerifyCode =
@@ -136,7 +136,7 @@ export class TrustAnchor {
     if (now > cert.notAfter) return { ok: false, code: 'expired', why: `expired at ${iso(cert.notAfter)}` };
     if (now < this.notBefore) return { ok: false, code: 'not_yet_valid', why: `the CA certificate is valid from ${iso(this.notBefore)}` };
     if (now > this.notAfter) return { ok: false, code: 'expired', why: `the CA certificate expired at ${iso(this.notAfter)}` };
-    if (nodeIdOfNoiseKey(cert.noiseKey) !== cert.nodeId) {
+    if (idToHex(nodeIdOfKey(cert.noiseKey)) !== cert.nodeId) {
       return { ok: false, code: 'node_id_mismatch', why: 'the node id is not the hash of the certified Noise key' };
     }
     if (opts.isRevoked?.(cert.serial, cert.nodeId)) return { ok: false, code: 'revoked', why: `serial ${cert.serial} is revoked` };

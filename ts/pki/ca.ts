@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { caKeyId, TrustAnchor } from './anchor.js';
 import { parseCertParts, type NodeCert } from './cert.js';
 import { buildCrl } from './crl.js';
-import { isCidr, isGroupName, isVirtualAddress, sanUris } from './identity.js';
+import { isGroupName, sanUris } from './identity.js';
+import { isCidr, isIpv4 } from '../base/ip.js';
 import { parseRequest } from './request.js';
 import { signRevocation } from './revocation.js';
 import { arrayBufferOf, cryptoKeysOf, ED25519, ed25519PrivateFromPem, looksLikePem, normalizeSerial, pkiError, rawEd25519Public, toDer, toPem, x509 } from './x509.js';
@@ -128,7 +129,7 @@ export async function signRequest(dir: string, csr: string | Uint8Array, o: Sign
     if (!r.ok) throw pkiError(`refusing the request: ${r.code}: ${r.why}`);
     const req = r.req;
     const subnets = o.subnets ?? [], groups = o.groups ?? [];
-    if (!isVirtualAddress(o.address)) throw pkiError(`--address ${JSON.stringify(o.address)} is not an IPv4 address`);
+    if (!isIpv4(o.address)) throw pkiError(`--address ${JSON.stringify(o.address)} is not an IPv4 address`);
     for (const s of subnets) if (!isCidr(s)) throw pkiError(`subnet ${JSON.stringify(s)} is not a prefix like 10.1.0.0/16`);
     for (const g of groups) if (!isGroupName(g)) throw pkiError(`group ${JSON.stringify(g)}: expected 1-64 letters, digits, . _ -`);
     if (new Set(subnets).size !== subnets.length || new Set(groups).size !== groups.length) throw pkiError('a subnet or group is repeated');

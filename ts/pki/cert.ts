@@ -6,7 +6,8 @@ import {
   AuthorityKeyIdentifier, BasicConstraints, Certificate, SubjectAlternativeName,
   type Extension, type Name,
 } from '@peculiar/asn1-x509';
-import { fieldsFromUris, isNodeName, isVirtualAddress } from './identity.js';
+import { fieldsFromUris, isNodeName } from './identity.js';
+import { isIpv4 } from '../base/ip.js';
 import { OID_ED25519, parseAsn, serialHex } from './x509.js';
 
 /** A parsed node certificate. Times are ms since the epoch; byte fields are copies. */
@@ -89,7 +90,7 @@ export function parseCertParts(der: Uint8Array): { ok: true; parts: CertParts } 
       if (g.uniformResourceIdentifier !== undefined) uris.push(g.uniformResourceIdentifier);
       else if (g.iPAddress !== undefined) ips.push(g.iPAddress);
     }
-    if (ips.length !== 1 || !isVirtualAddress(ips[0]!)) return bad('subjectAltName must hold exactly one IPv4 address');
+    if (ips.length !== 1 || !isIpv4(ips[0]!)) return bad('subjectAltName must hold exactly one IPv4 address');
     const f = fieldsFromUris(uris);
     if (!f.ok) return bad(f.why);
     const akiExt = exts.get(OID_AKI);

@@ -1,31 +1,13 @@
-// Owns what a ringvpn certificate names and how it is spelled: the node id of a Noise key, the
-// `ringvpn:` SAN URIs, and the checks on names, groups, addresses and subnets.
+// Owns what a ringvpn certificate names and how it is spelled: the `ringvpn:` SAN URIs (the node id of
+// a Noise key is ts/base/nodeid.ts's nodeIdOfKey), and the checks on names, groups, addresses and subnets.
 // It must not parse or build certificates (cert.ts, ca.ts) and never throws on input.
-import { createHash } from 'node:crypto';
-import { isIP, isIPv4 } from 'node:net';
-import type { NodeId } from '../core/nodeid.js';
+import { isCidr } from '../base/ip.js';
 
 export const NOISE_KEY_BYTES = 32;
 export const URI_NODE = 'ringvpn:node:';
 export const URI_NOISE = 'ringvpn:noise:';
 export const URI_SUBNET = 'ringvpn:subnet:';
 export const URI_GROUP = 'ringvpn:group:';
-
-/** The node id (40 lower-case hex digits): the first 20 bytes of SHA-256 of the Noise static public key. */
-export function nodeIdOfNoiseKey(noiseKey: Uint8Array): string {
-  return createHash('sha256').update(noiseKey).digest().subarray(0, 20).toString('hex');
-}
-
-/** The same node id as a ring position (the overlay's NodeId). */
-export function nodeIdOfKey(noiseKey: Uint8Array): NodeId {
-  return BigInt('0x' + nodeIdOfNoiseKey(noiseKey));
-}
-
-/** Canonical node id text from hex text or a bigint; null if it is not 160 bits. */
-export function normalizeNodeId(id: string | bigint): string | null {
-  if (typeof id === 'bigint') return id >= 0n && id < 1n << 160n ? id.toString(16).padStart(40, '0') : null;
-  return /^[0-9a-fA-F]{40}$/.test(id) ? id.toLowerCase() : null;
-}
 
 export function encodeNoiseKey(key: Uint8Array): string {
   return Buffer.from(key).toString('base64url');
@@ -45,18 +27,6 @@ export function isNodeName(s: string): boolean {
 /** A group name: 1-64 of letters, digits, '.', '_' and '-', starting with a letter or digit. */
 export function isGroupName(s: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(s);
-}
-
-export function isVirtualAddress(s: string): boolean {
-  return isIPv4(s);
-}
-
-/** An IPv4 or IPv6 prefix like 10.1.0.0/16 or fd00::/64. */
-export function isCidr(s: string): boolean {
-  const parts = s.split('/');
-  if (parts.length !== 2 || !/^\d{1,3}$/.test(parts[1]!)) return false;
-  const v = isIP(parts[0]!), len = Number(parts[1]);
-  return (v === 4 && len <= 32) || (v === 6 && len <= 128);
 }
 
 /** The identity fields a node certificate or request carries in its SAN URIs. */

@@ -9,5 +9,4 @@ export {
 } from './revocation.js';
 export { createRequest, parseRequest, loadOrCreateIdentityKey, type NodeRequest, type CreatedRequest } from './request.js';
 export { initCa, loadCa, signRequest, revoke, refreshCrl, caPaths, type CaState, type SignOptions, type RevokeResult } from './ca.js';
-export { nodeIdOfNoiseKey, normalizeNodeId } from './identity.js';
 export { normalizeSerial } from './x509.js';

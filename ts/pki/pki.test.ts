@@ -3,11 +3,11 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { generateKeyPair } from '../config/keys.js';
-import { idFromBytes, idToHex } from '../core/nodeid.js';
+import { idFromBytes, idToHex, nodeIdOfKey } from '../base/nodeid.js';
 import { TrustAnchor } from './anchor.js';
 import { caPaths, signRequest } from './ca.js';
 import { parseCertificate } from './cert.js';
-import { nodeIdOfNoiseKey, sanUris } from './identity.js';
+import { sanUris } from './identity.js';
 import { createRequest, parseRequest } from './request.js';
 import { enrol, forgeCert, makeCa, tmpDir } from './testkit.js';
 import { cryptoKeysOf, ED25519, ed25519PrivateFromPem, toDer, x509 } from './x509.js';
@@ -37,7 +37,7 @@ test.serial('init -> request -> sign -> verify: the certificate carries every fi
   t.is(c.serial, '01');
   t.is(c.issuer, 'CN=Acme VPN');
   t.is(c.issuerKeyId, ca.anchor.keyId);
-  // the same node id as the overlay's nodeIdOfKey (ts/pki/identity.ts)
+  // the same node id as nodeIdOfKey (ts/base/nodeid.ts), computed here independently
   t.is(c.nodeId, idToHex(idFromBytes(createHash('sha256').update(alpha.noise.publicKey).digest())));
   t.true(c.notAfter - c.notBefore > 364 * 86_400_000);
   // the subject key is the identity key that signed the request
@@ -80,17 +80,17 @@ test.serial('key mismatch and wrong node id', async (t) => {
   const other = generateKeyPair().publicKey;
   const km = ca.anchor.verify(alpha.der, { now: Date.now(), noiseKey: other });
   t.is(km.ok ? 'ok' : km.code, 'key_mismatch');
-  const wid = ca.anchor.verify(alpha.der, { now: Date.now(), nodeId: nodeIdOfNoiseKey(other) });
+  const wid = ca.anchor.verify(alpha.der, { now: Date.now(), nodeId: idToHex(nodeIdOfKey(other)) });
   t.is(wid.ok ? 'ok' : wid.code, 'wrong_node_id');
 });
 
 test.serial('a CA-signed certificate whose node id is not the hash of its noise key is node_id_mismatch', async (t) => {
   const { ca } = await setup;
   const k = generateKeyPair().publicKey;
-  const der = await forgeCert(ca.dir, { nodeId: nodeIdOfNoiseKey(generateKeyPair().publicKey), noiseKey: k });
+  const der = await forgeCert(ca.dir, { nodeId: idToHex(nodeIdOfKey(generateKeyPair().publicKey)), noiseKey: k });
   const r = ca.anchor.verify(der, { now: Date.now() });
   t.is(r.ok ? 'ok' : r.code, 'node_id_mismatch');
-  const good = await forgeCert(ca.dir, { nodeId: nodeIdOfNoiseKey(k), noiseKey: k });
+  const good = await forgeCert(ca.dir, { nodeId: idToHex(nodeIdOfKey(k)), noiseKey: k });
   t.true(ca.anchor.verify(good, { now: Date.now() }).ok, 'the forge helper makes valid certificates otherwise');
 });
 

@@ -7,7 +7,8 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificationRequest } from '@peculiar/asn1-csr';
 import { Extensions, SubjectAlternativeName } from '@peculiar/asn1-x509';
 import { commonName, extensionMap, isEd25519, OID_SAN } from './cert.js';
-import { fieldsFromUris, isNodeName, nodeIdOfNoiseKey, NOISE_KEY_BYTES, sanUris } from './identity.js';
+import { idToHex, nodeIdOfKey } from '../base/nodeid.js';
+import { fieldsFromUris, isNodeName, NOISE_KEY_BYTES, sanUris } from './identity.js';
 import { cryptoKeysOf, ed25519PrivateFromPem, ed25519PublicFromRaw, parseAsn, pkiError, toDer, x509, ED25519 } from './x509.js';
 
 const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
@@ -56,7 +57,7 @@ export async function createRequest(p: CreateRequestParams): Promise<CreatedRequ
   if (!isNodeName(p.name)) throw pkiError(`node name ${JSON.stringify(p.name)} is not a DNS label (letters, digits and -)`);
   if (p.noisePublicKey.length !== NOISE_KEY_BYTES) throw pkiError('the Noise public key must be 32 bytes');
   const { key, created } = loadOrCreateIdentityKey(p.identityKeyFile);
-  const nodeId = nodeIdOfNoiseKey(p.noisePublicKey);
+  const nodeId = idToHex(nodeIdOfKey(p.noisePublicKey));
   const uris = sanUris({ nodeId, noiseKey: p.noisePublicKey, subnets: [], groups: [] });
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: [{ CN: [p.name] }],
@@ -99,7 +100,7 @@ export function parseRequest(data: Uint8Array | string): RequestResult {
     }
     const f = fieldsFromUris(uris);
     if (!f.ok) return bad('malformed', f.why);
-    if (nodeIdOfNoiseKey(f.fields.noiseKey) !== f.fields.nodeId) {
+    if (idToHex(nodeIdOfKey(f.fields.noiseKey)) !== f.fields.nodeId) {
       return bad('node_id_mismatch', 'the requested node id is not the hash of the Noise key');
     }
     return { ok: true, req: { name, nodeId: f.fields.nodeId, noiseKey: f.fields.noiseKey, identityKey, der: new Uint8Array(der) } };

@@ -13,8 +13,9 @@
 // certificate, CRL or CSR body the same CA key signs, or the other way round.
 import { sign as edSign, type KeyObject } from 'node:crypto';
 import type { TrustAnchor } from './anchor.js';
-import { normalizeNodeId } from './identity.js';
+import { normalizeNodeId } from '../base/nodeid.js';
 import { normalizeSerial } from './x509.js';
+import { errors } from '../base/errors.js';
 
 export const REVOCATION_VERSION = 1;
 export const MAX_SERIAL_BYTES = 20;
@@ -37,9 +38,9 @@ export type RevocationResult = ({ ok: true } & Revocation) | { ok: false; code: 
 export function encodeRevocation(r: Revocation): Uint8Array {
   const serial = normalizeSerial(r.serial);
   const nodeId = normalizeNodeId(r.nodeId);
-  if (serial === null) throw new RangeError(`revocation serial ${JSON.stringify(r.serial)} is not 1-20 bytes of hex`);
-  if (nodeId === null) throw new RangeError(`revocation node id ${JSON.stringify(r.nodeId)} is not 40 hex digits`);
-  if (!Number.isSafeInteger(r.revokedAt) || r.revokedAt < 0) throw new RangeError('revokedAt must be a non-negative integer (ms)');
+  if (serial === null) throw errors.E_ARGUMENT(`revocation serial ${JSON.stringify(r.serial)} is not 1-20 bytes of hex`);
+  if (nodeId === null) throw errors.E_ARGUMENT(`revocation node id ${JSON.stringify(r.nodeId)} is not 40 hex digits`);
+  if (!Number.isSafeInteger(r.revokedAt) || r.revokedAt < 0) throw errors.E_ARGUMENT('revokedAt must be a non-negative integer (ms)');
   const s = Buffer.from(serial, 'hex');
   const out = new Uint8Array(2 + s.length + 20 + 8);
   const dv = new DataView(out.buffer);

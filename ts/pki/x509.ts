@@ -6,7 +6,7 @@ import * as x509 from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import { AsnParser } from '@peculiar/asn1-schema';
 import { createPrivateKey, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
-import { RingvpnError, type ErrorCode } from '../config/errors.js';
+import { errors, type RingvpnError } from '../base/errors.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 export { x509 };
@@ -14,12 +14,9 @@ export { x509 };
 export const OID_ED25519 = '1.3.101.112';
 export const ED25519: Algorithm = { name: 'Ed25519' };
 
-/**
- * The PKI's RingvpnError. 'E_PKI' is the stable code for every refusal of a CA operation or a bad
- * PKI file (the message says which); it is meant to join ErrorCode in ts/config/errors.ts.
- */
+/** The PKI's error: code E_PKI for every refusal of a CA operation or a bad PKI file (the message says which). */
 export function pkiError(message: string, cause?: unknown): RingvpnError {
-  return new RingvpnError('E_PKI' as ErrorCode, message, cause === undefined ? undefined : { cause });
+  return errors.E_PKI(message, { cause });
 }
 
 /** PEM input larger than this is refused (a CRL of thousands of entries is far smaller). */

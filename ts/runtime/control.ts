@@ -3,7 +3,7 @@
 import { createConnection, createServer, type Server } from 'node:net';
 import { mkdirSync, rmSync, chmodSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { RingvpnError } from '../config/errors.js';
+import { errors, isErrorCode, RingvpnError } from '../base/errors.js';
 
 export type ControlRequest = { cmd: string; [k: string]: unknown };
 export type ControlHandler = (req: ControlRequest) => unknown | Promise<unknown>;
@@ -12,9 +12,9 @@ export async function serveControl(path: string, handler: ControlHandler): Promi
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
     const st = lstatSync(path, { throwIfNoEntry: false });
-    if (st && !st.isSocket()) throw new Error('a file that is not a socket is in the way; refusing to remove it');
+    if (st && !st.isSocket()) throw errors.E_CONTROL_SOCKET('a file that is not a socket is in the way; refusing to remove it');
     if (st) {
-      if (await socketAnswers(path)) throw new Error('another ringvpn daemon is answering on it');
+      if (await socketAnswers(path)) throw errors.E_CONTROL_SOCKET('another ringvpn daemon is answering on it');
       rmSync(path, { force: true });
     }
   } catch (e) {
@@ -75,7 +75,7 @@ export function requestControl(path: string, req: ControlRequest, timeoutMs = 30
       sock.end();
       const reply = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: unknown; code?: string; error?: string };
       if (reply.ok) resolve(reply.result);
-      else reject(Object.assign(new Error(reply.error ?? 'failed'), { code: reply.code }));
+      else reject(new RingvpnError(isErrorCode(reply.code) ? reply.code : 'E_INTERNAL', reply.error ?? 'failed'));
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);

@@ -10,7 +10,14 @@ import { requestControl } from './control.js';
 import { printStatus } from '../cli/status.js';
 import { parseConfig } from '../config/schema.js';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
-import type { DataPlane, EngineEvent, SessionKeys, EngineConfig } from './engine.js';
+import type { DataPlane, EngineEvent, SessionKeys, EngineConfig, EngineStats, EnginePeerStats } from './engine.js';
+
+const peerStats = (peerId: number): EnginePeerStats => ({
+  peerId, endpoint: null, rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDataPackets: 0, txDataBytes: 0, rxDataPackets: 0, rxDataBytes: 0,
+  txRelayedPackets: 0, txRelayedBytes: 0, rxRelayedPackets: 0, rxRelayedBytes: 0, pendingHeld: 0, pendingReleased: 0,
+  rxPendingHeld: 0, rxPendingReleased: 0, keepalivesSent: 0, staleSessions: 0,
+  nodeId: null, via: null, relayOnly: false, lastHandshakeMs: null, lastRxMs: null, sessions: 0,
+});
 
 class FakeEngine implements DataPlane {
   events: EngineEvent[] = [];
@@ -21,9 +28,9 @@ class FakeEngine implements DataPlane {
   closed = false;
   constructor(readonly addr: string, readonly net: Map<string, FakeEngine>, readonly notify: () => void) { net.set(addr, this); }
   setPeer(id: number, endpoint: string | null, allowed: string[]): void { this.peers.set(id, { endpoint, allowed }); }
-  removePeer(id: number): void { this.peers.delete(id); }
+  removePeer(id: number): boolean { return this.peers.delete(id); }
   setSession(peerId: number, keys: SessionKeys): void { this.sessions.push({ peerId, keys }); }
-  removeSession(i: number): void { this.removed.push(i); }
+  removeSession(i: number): boolean { this.removed.push(i); return true; }
   sendFrame(to: string, data: Buffer): void {
     const dst = this.net.get(to);
     if (!dst) return;
@@ -35,8 +42,15 @@ class FakeEngine implements DataPlane {
   setAddress(): void {}
   writeDevice(): void {}
   drainEvents(): EngineEvent[] { const e = this.events; this.events = []; return e; }
-  stats() { return { rxBytes: 0, drops: { replay: 0 }, peers: [...this.peers.keys()].map((peerId) => ({ peerId, rxBytes: 0 })) }; }
+  stats(): EngineStats {
+    return {
+      rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, relayForwarded: 0, deviceIntercepted: 0, pendingHeld: 0, pendingReleased: 0,
+      rxPendingHeld: 0, rxPendingReleased: 0, keepalivesSent: 0, staleSessions: 0,
+      drops: { replay: 0 }, peers: [...this.peers.keys()].map(peerStats),
+    };
+  }
   localAddr(): string { return this.addr; }
+  ifname(): string { return 'fake0'; }
   close(): void { this.closed = true; this.net.delete(this.addr); }
 }
 
@@ -57,8 +71,8 @@ test('two daemons handshake through the engine seam and install matching keys', 
     engines.push(e);
     return e;
   };
-  const a = new Daemon(mk(ka, kb, 1), log, { startEngine });
-  const b = new Daemon(mk(kb, ka, 2), log, { startEngine });
+  const a = await Daemon.create(mk(ka, kb, 1), log, { startEngine });
+  const b = await Daemon.create(mk(kb, ka, 2), log, { startEngine });
   await a.start();
   await b.start();
   await new Promise((r) => setTimeout(r, 200));
@@ -97,7 +111,7 @@ test('a bad config never leaves a half-configured device: engine closed when the
   const dir = mkdtempSync(join(tmpdir(), 'rvd-'));
   writeFileSync(join(dir, 'file'), '');
   const cfg = parseConfig({ privateKey: encodeKey(k.privateKey), address: '10.9.0.1/24', controlSocket: join(dir, 'file', 'x.sock') });
-  const d = new Daemon(cfg, pino({ level: 'silent' }), {
+  const d = await Daemon.create(cfg, pino({ level: 'silent' }), {
     startEngine: () => ({ ...new FakeEngine('x', new Map(), () => {}), close: () => { closed = true; }, setPeer() {}, localAddr: () => 'x' }) as unknown as DataPlane,
   });
   await t.throwsAsync(d.start(), { code: 'E_CONTROL_SOCKET' } as never);

@@ -1,200 +1,278 @@
-// Owns a running node: wires the config, the handshake machine and the native data plane together,
-// serves the control socket, and keeps sessions fresh. It must not parse frames or touch packets.
+// Owns a running node's process side, for every mode: builds the sans-IO VpnNode from the config, runs
+// its heartbeat on a real clock, pumps engine events into it and its commands into the native engine,
+// serves the control socket and the device services (DHCP, DNS). It must not decide anything: every
+// protocol decision is the VpnNode's; this file only moves time, events, commands and status.
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Server } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { encodeKey } from '../config/keys.js';
-import { Handshaker, type HandshakeAction } from '../handshake/handshake.js';
+import { REAL_NETWORK_PARAMS } from '../core/params.js';
+import { idToHex, idFromHex, idToBytes, nodeIdOfKey } from '../base/nodeid.js';
+import { errors } from '../base/errors.js';
+import type { Logger } from '../base/log.js';
+import { VpnNode, type VpnNodeOptions } from '../node/vpn-node.js';
+import type { EngineCommand, NodeEvent, NodeInput } from '../node/io.js';
+import type { GroupPolicy } from '../node/group.js';
+import { DeviceServices } from '../vpn/service.js';
+import { serviceAddress } from '../vpn/addressing.js';
+import { parseCidr } from '../base/ip.js';
 import { serveControl, type ControlRequest } from './control.js';
-import { startEngine, drainEngine, type DataPlane, type EngineEvent } from './engine.js';
-import type { Logger } from './log.js';
+import { startEngine, drainEngine, type DataPlane, type EngineConfig, type EngineEvent } from './engine.js';
+import { crawlRing } from './crawler.js';
 
-const TICK_MS = 250;
-
-interface PeerState {
-  id: number;
-  name: string;
-  publicKey: string;
-  address: string;
-  endpoint: string | null;
-  /** Prefixes the peer may send from and we route to it: its address plus allowedIps. */
-  allowed: string[];
-  lastHandshake: number | null;
-  handshakes: number;
-}
+const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
+const TRAFFIC_SCAN_MS = 5_000;
 
 export interface DaemonDeps {
-  now?: () => number;
-  random?: (n: number) => Uint8Array;
-  startEngine?: typeof startEngine;
+  startEngine?: (config: EngineConfig, onEvents: () => void) => DataPlane;
 }
 
 export class Daemon {
+  readonly node: VpnNode;
   private engine: DataPlane | undefined;
   private control: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly handshaker: Handshaker;
-  private readonly peers = new Map<number, PeerState>();
-  private readonly rejected = new Map<string, number>();
-  private readonly now: () => number;
-  private readonly startedAt: number;
+  private services: DeviceServices | undefined;
+  private readonly t0 = performance.now();
+  private readonly drops: Record<string, number> = {};
+  private scanAt = 0;
   private stopping = false;
 
-  constructor(private readonly cfg: Config, private readonly log: Logger, private readonly deps: DaemonDeps = {}) {
-    this.now = deps.now ?? Date.now;
-    this.startedAt = this.now();
-    this.handshaker = new Handshaker({
-      staticPrivate: cfg.privateKeyBytes,
-      staticPublic: cfg.publicKeyBytes,
-      random: deps.random ?? ((n) => new Uint8Array(randomBytes(n))),
-    });
-    cfg.peers.forEach((p, i) => {
-      const id = i + 1;
-      this.peers.set(id, {
-        id, name: p.name ?? p.address, publicKey: p.publicKey, address: p.address,
-        endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps],
-        lastHandshake: null, handshakes: 0,
-      });
-      this.handshaker.addPeer(id, p.publicKeyBytes);
-    });
+  /** Build a daemon; the PKI code (X.509 parsing) is loaded only for a private group. */
+  static async create(cfg: Config, log: Logger, deps: DaemonDeps = {}): Promise<Daemon> {
+    let group: GroupPolicy | undefined;
+    let self: Daemon | undefined;
+    if (cfg.pki) {
+      const { Membership } = await import('./membership.js');
+      group = new Membership(cfg.pki, nodeIdOfKey(cfg.publicKeyBytes), cfg.publicKeyBytes, log, (node, serial, how) => self?.revoked(node, serial, how));
+    }
+    self = new Daemon(cfg, log, group, deps);
+    return self;
   }
 
-  /** Brings the device up, opens the socket and the control socket, and starts handshakes. */
+  private constructor(private readonly cfg: Config, private readonly log: Logger, group: GroupPolicy | undefined, private readonly deps: DaemonDeps) {
+    const net = cfg.network;
+    if (group && net?.address && net.address !== group.own.address) {
+      throw errors.E_PKI(`network.address ${net.address} differs from the address in pki.cert (${group.own.address})`);
+    }
+    const badRoute = group && net ? net.routes.find((r) => !group.own.subnets.includes(r)) : undefined;
+    if (badRoute) throw errors.E_PKI(`network.routes ${badRoute} is not among the subnets of pki.cert (${group!.own.subnets.join(', ') || 'none'})`);
+    const endpoints = [...cfg.overlay.advertise];
+    if (cfg.listenAddress !== '0.0.0.0' && cfg.listenAddress !== '::') endpoints.push(`${cfg.listenAddress}:${cfg.listenPort}`);
+    const name = cfg.name ?? (hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63) || null);
+    const o: VpnNodeOptions = {
+      keys: { privateKey: cfg.privateKeyBytes, publicKey: cfg.publicKeyBytes },
+      random: (n) => new Uint8Array(randomBytes(n)),
+      seed: randomBytes(4).readUInt32LE(0),
+      // handshake timestamps need a wall clock that survives restarts (peers refuse older ones)
+      wallOffsetMs: Date.now() - (performance.now() - this.t0),
+      log,
+      ...(net ? {
+        overlay: { bootstrap: cfg.overlay.bootstrap, endpoints, params: REAL_NETWORK_PARAMS },
+        lan: { net: net.id, subnet: net.subnet, domain: net.domain, name, fixed: net.address, routes: net.routes, leaseMs: net.leaseSeconds * 1000, dhcp: net.dhcp },
+      } : {
+        peers: cfg.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })),
+      }),
+      ...(group ? { group } : {}),
+    };
+    this.node = new VpnNode(o);
+  }
+
+  now(): number { return performance.now() - this.t0; }
+
   async start(): Promise<void> {
     const c = this.cfg;
+    const net = c.network;
+    const service = net ? serviceAddress(parseCidr(net.subnet)!) : undefined;
     this.engine = (this.deps.startEngine ?? startEngine)({
-      mode: c.device.mode, ifname: c.device.name, mtu: c.device.mtu,
-      listenPort: c.listenPort, listenAddress: c.listenAddress, address: c.address,
+      mode: c.device.mode, ifname: c.device.name, mtu: c.device.mtu, listenPort: c.listenPort, listenAddress: c.listenAddress,
       threads: c.dataplane.threads,
+      ...(net ? { nodeId: Buffer.from(idToBytes(this.node.self)), serviceAddress: service, interceptDhcp: net.dhcp } : { address: c.address }),
     }, () => this.pump());
+    if (net && service) {
+      this.services = new DeviceServices({ mode: c.device.mode, mtu: c.device.mtu, domain: net.domain, dhcp: net.dhcp, dns: net.dns, leaseSeconds: net.leaseSeconds }, {
+        service,
+        lookupName: (name) => new Promise((resolve) => { this.node.lookupName(this.now(), name, resolve); this.flush(); }),
+        reverseName: (ip) => this.node.lan?.reverseName(ip) ?? null,
+      }, (frame) => this.engine?.writeDevice(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)), this.log);
+    }
     try {
-      for (const p of this.peers.values()) this.engine.setPeer(p.id, p.endpoint, p.allowed);
       this.control = await serveControl(c.controlSocket, (req) => this.onControl(req));
     } catch (e) {
       this.engine.close();
       this.engine = undefined;
       throw e;
     }
-    this.log.info({ device: c.device.name, mode: c.device.mode, address: c.address, listen: this.engine.localAddr(), publicKey: encodeKey(c.publicKeyBytes), peers: this.peers.size, control: c.controlSocket }, 'ringvpn up');
-    for (const p of this.peers.values()) if (p.endpoint) this.initiate(p.id, 'start');
+    this.log.info({
+      nodeId: idToHex(this.node.self), device: c.device.name, mode: c.device.mode, listen: this.engine.localAddr(), publicKey: encodeKey(c.publicKeyBytes), control: c.controlSocket,
+      ...(net ? { network: net.id, subnet: net.subnet, bootstrap: c.overlay.bootstrap } : { address: c.address, peers: c.peers.length }),
+    }, net ? 'ringvpn up (overlay)' : 'ringvpn up');
     this.timer = setInterval(() => this.onTick(), TICK_MS);
+    this.onTick();
   }
 
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    this.services?.close();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     this.engine?.close();
     this.engine = undefined;
     this.log.info('ringvpn down');
   }
 
-  private initiate(peerId: number, why: string): void {
-    const p = this.peers.get(peerId);
-    if (!p || !this.engine) return;
-    if (!p.endpoint) {
-      this.log.debug({ peer: p.name, why }, 'no endpoint known; waiting for the peer to reach us');
-      return;
-    }
-    this.log.debug({ peer: p.name, why }, 'handshake initiation');
-    this.apply(this.handshaker.initiate(peerId, this.now()), null);
-  }
-
-  /** Drains every queued event from the data plane (the addon signals once per batch). */
-  private pump(): void {
-    drainEngine(this.engine, (ev) => this.onEvent(ev), this.log);
-  }
-
-  private onEvent(ev: EngineEvent): void {
-    switch (ev.kind) {
-      case 'handshake':
-        if (ev.data && ev.from) this.apply(this.handshaker.receive(new Uint8Array(ev.data), this.now()), ev.from);
-        break;
-      case 'need_session':
-        if (ev.peerId != null) this.initiate(ev.peerId, 'traffic waiting');
-        break;
-      case 'rekey':
-        if (ev.peerId != null) this.initiate(ev.peerId, 'rekey');
-        break;
-      case 'endpoint': {
-        const p = ev.peerId != null ? this.peers.get(ev.peerId) : undefined;
-        if (p && ev.from) { p.endpoint = ev.from; this.log.info({ peer: p.name, endpoint: ev.from }, 'peer roamed'); }
-        break;
-      }
-      case 'control':
-        this.log.debug({ peer: ev.peerId, bytes: ev.data?.length }, 'control message (no overlay yet; ignored)');
-        break;
-      default:
-        this.log.debug({ kind: ev.kind }, 'unknown engine event');
-    }
-  }
-
-  private apply(actions: HandshakeAction[], from: string | null): void {
-    const engine = this.engine;
-    if (!engine) return;
-    for (const a of actions) {
-      if (a.kind === 'send') {
-        // A reply goes back where the message came from; our own initiations go to the known endpoint.
-        const to = from ?? this.peers.get(a.peerId)?.endpoint ?? null;
-        if (to) engine.sendFrame(to, Buffer.from(a.bytes));
-      } else if (a.kind === 'established') {
-        const p = this.peers.get(a.peerId);
-        if (!p) continue;
-        if (from && from !== p.endpoint) {
-          p.endpoint = from;
-          engine.setPeer(p.id, from, p.allowed);
-        }
-        const s = a.session;
-        engine.setSession(p.id, {
-          localIndex: s.localIndex, remoteIndex: s.remoteIndex,
-          sendKey: Buffer.from(s.sendKey), recvKey: Buffer.from(s.recvKey), initiator: s.initiator,
-        });
-        if (!s.initiator) {
-          // A responder's session is confirmed to the initiator only by traffic; send a keepalive now.
-          engine.sendKeepalive(p.id);
-        }
-        for (const old of a.expiredLocalIndices ?? []) engine.removeSession(old);
-        p.lastHandshake = this.now();
-        p.handshakes += 1;
-        this.log.info({ peer: p.name, endpoint: p.endpoint, initiator: s.initiator }, 'session established');
-      } else if (a.kind === 'retired') {
-        engine.removeSession(a.localIndex);
-      } else if (a.kind === 'failed') {
-        const p = this.peers.get(a.peerId);
-        this.log.warn({ peer: p?.name, endpoint: p?.endpoint, code: a.code }, 'handshake gave up after 90 s; will retry when traffic needs it');
-      } else if (a.kind === 'rejected') {
-        this.rejected.set(a.code, (this.rejected.get(a.code) ?? 0) + 1);
-        this.log.warn({ from, code: a.code }, 'handshake rejected');
-      }
-    }
-  }
+  private drop(k: string): void { this.drops[k] = (this.drops[k] ?? 0) + 1; }
 
   private onTick(): void {
     if (!this.engine) return;
-    this.apply(this.handshaker.tick(this.now()), null);
+    try {
+      const now = this.now();
+      if (now >= this.scanAt) {
+        this.scanAt = now + TRAFFIC_SCAN_MS;
+        const peers = this.engine.stats().peers.map((p) => ({ peerId: p.peerId, dataPackets: Number(p.txDataPackets ?? 0) + Number(p.rxDataPackets ?? 0), rxDataPackets: Number(p.rxDataPackets ?? 0) }));
+        this.node.handle(now, { kind: 'traffic', peers });
+      }
+      this.node.tick(now);
+      (this.node.group as { tick?: (now: number) => void } | undefined)?.tick?.(now);
+    } catch (e) {
+      this.drop('tick_failed');
+      this.log.error({ err: e }, 'heartbeat failed');
+    }
+    this.flush();
+  }
+
+  private pump(): void {
+    drainEngine(this.engine, (ev) => this.onEvent(ev), this.log);
+    this.flush();
+  }
+
+  private onEvent(ev: EngineEvent): void {
+    if (ev.kind === 'device') { this.services?.onFrame(new Uint8Array(ev.data)); return; }
+    const input = toInput(ev);
+    if (input) this.node.handle(this.now(), input);
+    else this.drop('event_unknown');
+  }
+
+  /** Apply the node's commands in order, then log its events. */
+  private flush(): void {
+    const e = this.engine;
+    if (!e) return;
+    for (let round = 0; round < 100; round++) {
+      const cmds = this.node.pollCommands();
+      if (!cmds.length) break;
+      for (const c of cmds) this.apply(e, c);
+    }
+    for (const ev of this.node.pollEvents()) this.onNodeEvent(ev);
+  }
+
+  private apply(e: DataPlane, c: EngineCommand): void {
+    try {
+      switch (c.cmd) {
+        case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? Buffer.from(c.nodeId) : undefined, via: c.via, ...(c.hop === undefined ? {} : { hop: c.hop }) }); return;
+        case 'removePeer': e.removePeer(c.peerId); return;
+        case 'setSession': {
+          const k = c.keys;
+          e.setSession(c.peerId, { localIndex: k.localIndex, remoteIndex: k.remoteIndex, sendKey: Buffer.from(k.sendKey), recvKey: Buffer.from(k.recvKey), initiator: k.initiator });
+          return;
+        }
+        case 'removeSession': e.removeSession(c.localIndex); return;
+        case 'sendFrame': e.sendFrame(c.endpoint, Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength)); return;
+        case 'sendControl': e.sendControl(c.peerId, Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength)); return;
+        case 'sendKeepalive': e.sendKeepalive(c.peerId); return;
+        case 'setAddress': e.setAddress(c.cidr, c.assign); return;
+      }
+    } catch (err) {
+      // a socket error (no route, blackholed endpoint) or a refused command: counted, never fatal
+      this.drop(c.cmd === 'sendFrame' || c.cmd === 'sendControl' || c.cmd === 'sendKeepalive' ? 'send_failed' : `${c.cmd}_failed`);
+      this.log.debug({ cmd: c.cmd, err: (err as Error).message }, 'engine command failed');
+    }
+  }
+
+  private onNodeEvent(ev: NodeEvent): void {
+    switch (ev.type) {
+      case 'address': {
+        const lan = this.node.lan;
+        this.services?.setLease(ev.address, ev.prefix, lan?.dhcpRoutes() ?? []);
+        return;
+      }
+      case 'routes': this.services?.setRoutes(ev.routes); return;
+      case 'error': this.log.error({ code: ev.code }, ev.message); return;
+      case 'session': this.log.debug({ peer: idToHex(ev.nodeId).slice(0, 8), initiator: ev.initiator, direct: ev.direct }, 'session established'); return;
+      default: return;
+    }
+  }
+
+  /** A polled CRL revoked a certificate: the node cuts the holder off. */
+  private revoked(node: string, serial: string, how: string): void {
+    const id = idFromHex(node);
+    if (id === null) return;
+    this.node.revoke(this.now(), id, serial, how);
+    this.flush();
   }
 
   private onControl(req: ControlRequest): unknown {
     if (req.cmd === 'status') return this.status();
     if (req.cmd === 'ping') return 'pong';
-    throw Object.assign(new Error(`unknown command ${JSON.stringify(req.cmd)}`), { code: 'E_BAD_REQUEST' });
+    if (req.cmd === 'neighbours') {
+      const nb = this.node.overlay?.ringNeighbours() ?? {};
+      const h = (x?: bigint) => (x === undefined ? undefined : idToHex(x));
+      return { nodeId: idToHex(this.node.self), left1: h(nb.left1), left2: h(nb.left2), right1: h(nb.right1), right2: h(nb.right2) };
+    }
+    if (req.cmd === 'revoke') {
+      if (typeof req.record !== 'string') throw errors.E_BAD_REQUEST('revoke needs record (base64)');
+      const record = new Uint8Array(Buffer.from(req.record, 'base64'));
+      return new Promise((resolve, reject) => {
+        this.node.publishRevocation(this.now(), record, (r) => (r.ok === false ? reject(errors.E_PKI(`revocation record refused: ${String(r.code)}${r.message ? ` (${String(r.message)})` : ''}`)) : resolve(r)));
+        this.flush();
+      });
+    }
+    if (req.cmd === 'crawl') return crawlRing(this.node, () => this.now(), () => this.flush(), typeof req.max === 'number' ? req.max : undefined);
+    throw errors.E_BAD_REQUEST(`unknown command ${JSON.stringify(req.cmd)}`);
   }
 
-  status(): unknown {
+  status(): Record<string, unknown> {
     const c = this.cfg;
     const stats = this.engine?.stats();
+    const s = this.node.status(stats);
+    const counters = stats ? Object.fromEntries(Object.entries(stats).filter(([k]) => k !== 'peers' && k !== 'drops')) : {};
+    const nodeCounters = this.node.counters.values;
+    const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
+    const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops };
+    if (this.node.overlay) {
+      const lan = this.node.lan;
+      return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null };
+    }
+    // static mesh: the configured peers by name, as `ringvpn status` prints them
     const enginePeers = new Map((stats?.peers ?? []).map((p) => [p.peerId, p]));
-    return {
-      device: c.device.name, mode: c.device.mode, address: c.address, publicKey: encodeKey(c.publicKeyBytes),
-      listen: this.engine?.localAddr() ?? null, uptimeMs: this.now() - this.startedAt,
-      peers: [...this.peers.values()].map((p) => ({
-        ...p, lastHandshakeAgoMs: p.lastHandshake === null ? null : this.now() - p.lastHandshake,
-        dataplane: enginePeers.get(p.id) ?? null,
-      })),
-      handshakeRejected: Object.fromEntries(this.rejected),
-      counters: stats ? Object.fromEntries(Object.entries(stats).filter(([k]) => k !== 'peers' && k !== 'drops')) : {},
-      drops: stats?.drops ?? {},
-    };
+    const peers = c.peers.map((cp, i) => {
+      const lp = this.node.links.peerOf(nodeIdOfKey(cp.publicKeyBytes));
+      return {
+        id: i + 1, name: cp.name ?? cp.address, publicKey: cp.publicKey, address: cp.address, endpoint: lp?.endpoint ?? null,
+        allowed: lp?.allowed ?? [], lastHandshakeAgoMs: lp?.lastHandshake == null ? null : Math.round(this.now() - lp.lastHandshake),
+        handshakes: lp?.handshakes ?? 0, dataplane: lp ? enginePeers.get(lp.peerId) ?? null : null,
+      };
+    });
+    const handshakeRejected = Object.fromEntries(Object.entries(nodeCounters).filter(([k]) => k.startsWith('handshake_') && k !== 'handshake_failed' && k !== 'handshake_via_overlay').map(([k, v]) => [k.slice('handshake_'.length), v]));
+    return { ...s, ...common, mode: c.device.mode, address: c.address, peers, handshakeRejected };
   }
+}
+
+/** The engine's event as the node's input (device frames go to the services instead). */
+export function toInput(ev: EngineEvent): NodeInput | null {
+  switch (ev.kind) {
+    case 'handshake': return { kind: 'handshake', from: ev.from, data: new Uint8Array(ev.data) };
+    case 'control': return { kind: 'control', peerId: ev.peerId, data: new Uint8Array(ev.data) };
+    case 'need_session': return { kind: 'need_session', peerId: ev.peerId };
+    case 'rekey': return { kind: 'rekey', peerId: ev.peerId, localIndex: ev.localIndex };
+    case 'endpoint': return { kind: 'endpoint', peerId: ev.peerId, from: ev.from };
+    case 'miss': return { kind: 'miss', dst: ev.dst };
+    case 'source_unknown': return { kind: 'source_unknown', nodeId: new Uint8Array(ev.nodeId), src: ev.src };
+    default: return null;
+  }
+}
+
+function prefixKeys(p: string, o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.startsWith(p) ? k : p + k, v]));
 }

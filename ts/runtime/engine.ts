@@ -1,132 +1,33 @@
-// Owns the seam to the Rust data plane: loads the N-API addon and types what crosses it.
-// It must not make decisions; the daemon does. Packets never cross this seam, only commands and events.
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { repoRoot } from '../paths.js';
-import { RingvpnError } from '../config/errors.js';
+// Owns the one TypeScript face of the native data plane for the runtime: re-exports the types the binding
+// generates (bindings/index.d.ts is their only source) and the values Rust defines once (loaded in
+// ts/native/binding.ts), and starts and drains the Engine. It must not restate a type or value the binding
+// exports, or make decisions (the VpnNode does). Packets never cross this seam, only commands and events.
+import { RingvpnError } from '../base/errors.js';
+import type * as Binding from '../../bindings/index.js';
 
-export interface EngineConfig {
-  mode: 'tap' | 'tun';
-  ifname: string;
-  mtu?: number;
-  listenPort: number;
-  listenAddress?: string;
-  address?: string;
-  virtualMac?: string;
-  threads?: number;
-  /** This node's 20-byte overlay id; the engine relays (RELAY frames) only when it has one. */
-  nodeId?: Buffer;
-  /** IPv4 address whose UDP port 53 queries come up as `device` events (the ARP proxy answers
-   * for it; other traffic to it is dropped as `service_unhandled`). */
-  serviceAddress?: string;
-  /** Hand DHCP requests (IPv4 UDP to port 67) up as `device` events. Default false. */
-  interceptDhcp?: boolean;
-}
-
+export type EngineConfig = Binding.EngineConfig;
+/** One engine event: a discriminated union on `kind` (see bindings/index.d.ts for each variant). */
+export type EngineEvent = Binding.EngineEvent;
+export type EngineEventKind = EngineEvent['kind'];
+export type EngineEventOf<K extends EngineEventKind> = Extract<EngineEvent, { kind: K }>;
+export type EngineStats = Binding.EngineStats;
+export type EnginePeerStats = Binding.PeerStats;
+/** What setSession takes (Buffers; ts/node/io.ts has the Uint8Array form the node emits). */
+export type SessionKeys = Binding.SessionKeys;
 /** Relay settings of `setPeer`; an omitted field keeps its current value. */
-export interface PeerOptions {
-  /** The peer's 20-byte overlay node id. */
-  nodeId?: Buffer;
-  /** Peer id of the overlay hop that carries this peer's end-to-end frames (sealed with this
-   * peer's own session, inside RELAY frames) while it has no endpoint; null clears it. */
-  via?: number | null;
-  /** Send through `via` even when the peer has an endpoint (no working direct path). Default false. */
-  relayOnly?: boolean;
-}
+export type PeerOptions = NonNullable<Parameters<Binding.Engine['setPeer']>[3]>;
+/** The commands the control plane gives the data plane: exactly the generated Engine class's methods. */
+export type DataPlane = { [K in keyof Binding.Engine]: Binding.Engine[K] };
 
-export interface SessionKeys {
-  localIndex: number;
-  remoteIndex: number;
-  sendKey: Buffer;
-  recvKey: Buffer;
-  initiator: boolean;
-}
-
-/**
- * One engine event. handshake: `from` (source), `data` (whole frame, types 1/2/3/7); control:
- * `peerId`, `data` (decrypted payload); need_session: `peerId`; rekey: `peerId`, `localIndex`;
- * endpoint: `peerId`, `from` (new address); device: `data` (intercepted DHCP/DNS frame as read:
- * TAP Ethernet frame, TUN IP packet); miss: `from` (destination IP without a route, at most 1/s
- * each); source_unknown: `data` (20-byte node id of the peer), `from` (inner source IP): an
- * authenticated packet (direct or relayed end to end) from that peer whose source is outside its
- * allowed prefixes (dropped `source_not_allowed`), at most 1/s per node id.
- */
-export interface EngineEvent {
-  kind: 'handshake' | 'control' | 'need_session' | 'rekey' | 'endpoint' | 'device' | 'miss' | 'source_unknown' | string;
-  from?: string | null;
-  peerId?: number | null;
-  localIndex?: number | null;
-  data?: Buffer | null;
-}
-
-/** The commands the control plane gives the data plane (the addon's Engine class has this shape). */
-export interface DataPlane {
-  setPeer(peerId: number, endpoint: string | null, allowedIps: string[], opts?: PeerOptions): void;
-  removePeer(peerId: number): void;
-  setSession(peerId: number, keys: SessionKeys): void;
-  removeSession(localIndex: number): void;
-  sendFrame(endpoint: string, data: Buffer): void;
-  sendControl(peerId: number, data: Buffer): void;
-  sendKeepalive(peerId: number): void;
-  /** Replace the engine's own address and virtual prefix ("10.77.0.5/16", null clears); with
-   * `assign` also set it on the OS interface (false when an OS DHCP client assigns it). */
-  setAddress(cidr: string | null, assign: boolean): void;
-  /** Write one frame to the device (TAP: Ethernet frame; TUN: IP packet). Throws E_FRAME on a bad length. */
-  writeDevice(frame: Buffer): void;
-  drainEvents(): EngineEvent[];
-  stats(): EngineStats;
-  localAddr(): string;
-  close(): void;
-}
-
-/** Per-peer stats; the native engine always fills every field (optional here so fakes need not). */
-export interface EnginePeerStats {
-  [k: string]: unknown;
-  peerId: number;
-  /** Hex node id, or null. */
-  nodeId?: string | null;
-  /** The via hop's peer id, or null. */
-  via?: number | null;
-  /** Sent through the via hop even with an endpoint. */
-  relayOnly?: boolean;
-  /** This peer's end-to-end frames sent inside RELAY frames through its via hop (outer frame bytes;
-   * the inner frames also count in txPackets/txBytes). */
-  txRelayedPackets?: number;
-  txRelayedBytes?: number;
-  /** RELAY frames for us whose end-to-end frame from this peer opened (outer frame bytes; the inner
-   * frames also count in rxPackets/rxBytes). */
-  rxRelayedPackets?: number;
-  rxRelayedBytes?: number;
-}
-
-export interface EngineStats {
-  [k: string]: unknown;
-  /** RELAY frames forwarded to a next hop (always present from the native engine). */
-  relayForwarded?: number;
-  /** Device frames handed up as `device` events (always present from the native engine). */
-  deviceIntercepted?: number;
-  drops: Record<string, number>;
-  peers: EnginePeerStats[];
-}
-
-interface Binding {
-  Engine: { start(config: EngineConfig, onEvents: (...args: unknown[]) => void): DataPlane };
-  [k: string]: unknown;
-}
-
-let binding: Binding | undefined;
-
-export function loadBinding(): Binding {
-  if (binding) return binding;
-  const require = createRequire(import.meta.url);
-  const path = join(repoRoot, 'bindings/index.js');
-  try {
-    binding = require(path) as Binding;
-  } catch (e) {
-    throw new RingvpnError('E_ENGINE', `the native data plane is not built or does not load (${(e as Error).message.split('\n')[0]}); run \`npm install\` or \`npm run build\``);
-  }
-  return binding;
-}
+export {
+  loadBinding, DROP_REASONS,
+  FRAME_TYPE_HANDSHAKE_INIT, FRAME_TYPE_HANDSHAKE_RESP, FRAME_TYPE_COOKIE, FRAME_TYPE_DATA, FRAME_TYPE_CONTROL, FRAME_TYPE_RELAY, FRAME_TYPE_PROBE,
+  FRAME_HEADER_LEN, FRAME_TAG_LEN, RELAY_HEADER_LEN, RELAY_DEFAULT_TTL, NODE_ID_LEN,
+  LIMIT_REKEY_AFTER_TIME_MS, LIMIT_REJECT_AFTER_TIME_MS, LIMIT_REKEY_TIMEOUT_MS, LIMIT_REKEY_TIMEOUT_JITTER_MAX_MS, LIMIT_REKEY_ATTEMPT_TIME_MS,
+  LIMIT_KEEPALIVE_TIMEOUT_MS, LIMIT_COOKIE_REFRESH_TIME_MS, LIMIT_REPLAY_WINDOW_SIZE,
+  PENDING_PER_DESTINATION, PENDING_DESTINATIONS, PENDING_HOLD_MS,
+} from '../native/binding.js';
+import { loadBinding } from '../native/binding.js';
 
 export function startEngine(config: EngineConfig, onEvents: () => void): DataPlane {
   const b = loadBinding();

@@ -6,13 +6,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Handshaker, type Action } from '../handshake/handshake.js';
 import { Membership } from './membership.js';
-import { nodeIdOfKey } from './links.js';
 import { tmpDir, makeCa, enrol, forgeCert } from '../pki/testkit.js';
 import { revoke } from '../pki/ca.js';
-import { idToHex } from '../core/nodeid.js';
-import { createLogger } from './log.js';
+import { idToHex, nodeIdOfKey } from '../base/nodeid.js';
+import { silentLogger } from '../base/log.js';
 
-const log = createLogger('silent');
+const log = silentLogger;
 const rnd = (n: number) => new Uint8Array(randomBytes(n));
 
 async function setup() {
@@ -37,7 +36,7 @@ function hs(key: { privateKey: Uint8Array; publicKey: Uint8Array }, m: Membershi
   return new Handshaker({
     staticPrivate: key.privateKey, staticPublic: key.publicKey, random: rnd, admit: () => 1,
     certificate: () => certDer,
-    verifyPeer: (c) => { const v = m.verify(c.staticPublic, c.certificate, c.weInitiated && c.peerId !== null ? expect.get(c.peerId) : undefined); return v.ok ? { ok: true } : { ok: false, code: v.code }; },
+    verifyPeer: (c) => { const v = m.verify(c.staticPublic, c.certificate, c.weInitiated && c.peerId !== null ? expect.get(c.peerId) : undefined, Date.now()); return v.ok ? { ok: true } : { ok: false, code: v.code }; },
   });
 }
 

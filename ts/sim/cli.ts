@@ -5,13 +5,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Xoshiro128 } from '../core/rng.js';
 import { LatencyMatrix, DEFAULT_LATENCY_FILE } from './network.js';
-import { buildJoined } from './join.js';
-import { routeStatic, routeJoined, type RouteRow } from './routes.js';
-import { runChurn } from './churn.js';
-import { figure5 } from './figure5.js';
-import { runScale } from './scale.js';
+import { buildJoined } from './scenarios/join.js';
+import { routeStatic, routeJoined, type RouteRow } from './scenarios/routes.js';
+import { runChurn } from './scenarios/churn.js';
+import { figure5 } from './scenarios/figure5.js';
+import { runScale } from './scenarios/scale.js';
 import { lineChart } from './plot.js';
-import { progressBar, mdTable, writeResults, machineNote } from './report.js';
+import { progressBar, mdTable, writeResults, machineNote } from './sim-report.js';
+import { errors } from '../base/errors.js';
 
 export const SCENARIOS = ['join', 'routing', 'churn', 'figure5', 'scale'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -41,7 +42,7 @@ const LATENCY_NOTE = 'Latency: PlanetLab-490 all-pairs RTT (not the King data se
 
 export async function runSimCommand(scenario: string, opts: SimOptions): Promise<SimSummary> {
   if (!(SCENARIOS as readonly string[]).includes(scenario)) {
-    throw Object.assign(new Error(`unknown scenario '${scenario}' (one of ${SCENARIOS.join(', ')})`), { code: 'SIM_UNKNOWN_SCENARIO' });
+    throw errors.E_SIM_SCENARIO(`unknown scenario '${scenario}' (one of ${SCENARIOS.join(', ')})`);
   }
   const matrix = LatencyMatrix.load(opts.latencyFile ?? DEFAULT_LATENCY_FILE);
   const bar = progressBar(`sim ${scenario}`, opts.quiet ? false : undefined);

@@ -1,13 +1,14 @@
 // Owns a simulated population of overlay nodes: the virtual-time loop (jump to the next event), the
 // driver side of the node API (frames, link set-up after one RTT, link loss), crashes and joins.
-// It must not reach into node internals beyond the public API; scenarios live in scenarios/*.ts.
+// It must not reach into node internals beyond the public API; scenarios live in ts/sim/scenarios/.
 import { OverlayNode, type Output } from '../core/node.js';
-import { type NodeId } from '../core/nodeid.js';
+import { type NodeId } from '../base/nodeid.js';
 import { Xoshiro128, forkRng, randomId, type Rng } from '../core/rng.js';
 import { type Params } from '../core/params.js';
 import { type NeighbourView } from '../core/crawl.js';
 import { EventHeap } from './heap.js';
 import { NetworkModel, LatencyMatrix, type NetworkOptions } from './network.js';
+import { errors } from '../base/errors.js';
 
 const E_TICK = 0, E_FRAME = 1, E_LINK_DONE = 2, E_LINK_FAIL = 3, E_LINK_DOWN = 4, E_CALL = 5;
 const PAIR = 2 ** 21;
@@ -60,7 +61,7 @@ export class Harness {
   /** Create the next node and start it at virtual time `at`. Returns its index. */
   addNode(at: number, id?: NodeId): number {
     const idx = this.nodes.length;
-    if (idx >= this.o.capacity) throw new Error('harness capacity exceeded');
+    if (idx >= this.o.capacity) throw errors.E_SIM('harness capacity exceeded');
     const rng = forkRng(this.rng);
     const nid = id ?? randomId(rng);
     const node = new OverlayNode({
@@ -90,7 +91,7 @@ export class Harness {
 
   send(from: number, to: number, payload: Uint8Array, trace = false): void {
     const n = this.nodes[from], d = this.nodes[to];
-    if (!n || !d) throw new Error('send between dead nodes');
+    if (!n || !d) throw errors.E_SIM('send between dead nodes');
     n.send(this.now, d.id, payload, { trace });
     this.drain(from);
   }

@@ -4,8 +4,8 @@ import test from 'ava';
 import { EventHeap } from './heap.js';
 import { NetworkModel, LatencyMatrix } from './network.js';
 import { Xoshiro128 } from '../core/rng.js';
-import { buildJoined } from './join.js';
-import { crawlNow, probeDelivery, runUntilConsistent } from './probe.js';
+import { buildJoined } from './scenarios/join.js';
+import { crawlNow, probeDelivery, runUntilConsistent } from './measure.js';
 
 test('event heap: a million events come out in time order, ties in insertion order', (t) => {
   const h = new EventHeap<number>();

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../paths.js';
 import { type Rng, randInt, shuffle } from '../core/rng.js';
+import { errors } from '../base/errors.js';
 
 /** The PlanetLab-490 matrix ships in the repository (data/, MIT licence); RINGVPN_LATENCY_FILE overrides. */
 export const DEFAULT_LATENCY_FILE = process.env.RINGVPN_LATENCY_FILE
@@ -18,14 +19,14 @@ export class LatencyMatrix {
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw Object.assign(new Error(`cannot read the latency matrix ${path} (set RINGVPN_LATENCY_FILE): ${(e as Error).message}`), { code: 'SIM_LATENCY_FILE' });
+      throw errors.E_SIM_LATENCY_FILE(`cannot read the latency matrix ${path} (set RINGVPN_LATENCY_FILE): ${(e as Error).message}`, { cause: e });
     }
     const rows = text.trim().split('\n');
     const n = rows.length;
     const m = new Float64Array(n * n);
     rows.forEach((line, i) => {
       const cells = line.trim().split(/\s+/);
-      if (cells.length !== n) throw new Error(`latency matrix row ${i} has ${cells.length} entries, want ${n}`);
+      if (cells.length !== n) throw errors.E_SIM_LATENCY_FILE(`latency matrix row ${i} has ${cells.length} entries, want ${n}`);
       cells.forEach((v, j) => { m[i * n + j] = Number(v); });
     });
     return new LatencyMatrix(n, m);
@@ -57,6 +58,7 @@ export class NetworkModel {
   loss: number;
   private readonly jitter: number;
   private group: Int32Array | null = null;
+  private readonly blocked = new Set<number>();
 
   constructor(readonly matrix: LatencyMatrix, capacity: number, rng: Rng, o: NetworkOptions = {}) {
     this.loss = o.loss ?? 0;
@@ -88,8 +90,15 @@ export class NetworkModel {
   /** Split nodes into groups; messages and links between groups fail. null heals. */
   partition(groupOf: Int32Array | null): void { this.group = groupOf; }
 
+  /** Cut the underlay between two nodes in both directions (a firewall between them); unblock heals. */
+  block(a: number, b: number): void { this.blocked.add(pairKey(a, b)); }
+  unblock(a: number, b: number): void { this.blocked.delete(pairKey(a, b)); }
+
   reachable(a: number, b: number): boolean {
     const g = this.group;
-    return g === null || g[a] === g[b];
+    if (g !== null && g[a] !== g[b]) return false;
+    return this.blocked.size === 0 || !this.blocked.has(pairKey(a, b));
   }
 }
+
+function pairKey(a: number, b: number): number { return a < b ? a * 0x100000 + b : b * 0x100000 + a; }

@@ -1,8 +1,8 @@
 // Scenario tests on the simulator (sized for a shared 2-core machine): join to 100 % crawl consistency,
 // exact delivery for 10,000 random pairs, mean hops <= log2 N, recovery after 10 % of nodes fail at once.
 import test from 'ava';
-import { buildJoined } from './join.js';
-import { probeDelivery, runUntilConsistent, crawlNow } from './probe.js';
+import { buildJoined } from './scenarios/join.js';
+import { probeDelivery, runUntilConsistent, crawlNow } from './measure.js';
 import { randInt, shuffle } from '../core/rng.js';
 
 test('1,000 nodes join, reach 100 % crawl consistency, deliver, and recover from a 10 % mass failure', (t) => {

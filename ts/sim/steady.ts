@@ -1,7 +1,7 @@
 // Owns the steady-state ring built directly (no joins): sorted random ids, 2 near links per side and
 // ceil(0.5·log2 N) Symphony shortcuts per node drawn by core/ring.ts and snapped to the nearest node,
 // links bidirectional (Brunet's Graph construction). It must not simulate time; routing uses core/routing.ts.
-import { type NodeId } from '../core/nodeid.js';
+import { type NodeId } from '../base/nodeid.js';
 import { ringDist, symphonyTarget, desiredShortcuts, estimateSize, cwDist, ccwDist } from '../core/ring.js';
 import { greedyNextHop } from '../core/routing.js';
 import { type Rng, randomId } from '../core/rng.js';

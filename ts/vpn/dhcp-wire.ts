@@ -25,6 +25,8 @@
 // concatenated (RFC 3396), and longer values are split the same way when encoding. Replies are padded
 // to 300 bytes (the BOOTP minimum some clients still assume). Addresses are u32 numbers.
 
+import { errors } from '../base/errors.js';
+import { maskOf } from '../base/ip.js';
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
 export const FLAG_BROADCAST = 0x8000;
@@ -211,7 +213,7 @@ export interface ClasslessRoute { dest: number; prefix: number; gateway: number 
 export function encodeClasslessRoutes(routes: readonly ClasslessRoute[]): Uint8Array {
   const parts: number[] = [];
   for (const r of routes) {
-    if (!Number.isInteger(r.prefix) || r.prefix < 0 || r.prefix > 32) throw new RangeError(`bad prefix length ${r.prefix}`);
+    if (!Number.isInteger(r.prefix) || r.prefix < 0 || r.prefix > 32) throw errors.E_ARGUMENT(`bad prefix length ${r.prefix}`);
     parts.push(r.prefix);
     const dest = maskOf(r.prefix) & r.dest;
     for (let k = 0; k < Math.ceil(r.prefix / 8); k++) parts.push((dest >>> (24 - 8 * k)) & 255);
@@ -237,9 +239,4 @@ export function decodeClasslessRoutes(b: Uint8Array): RoutesResult {
     i += 4;
   }
   return { ok: true, value: routes };
-}
-
-/** The netmask of a prefix length, as u32. */
-export function maskOf(prefix: number): number {
-  return prefix <= 0 ? 0 : (0xffffffff << (32 - Math.min(32, prefix))) >>> 0;
 }

@@ -8,7 +8,8 @@ import {
   getIpOption, getIpsOption, getOption, getStringOption, getU16Option, getU32Option, messageType, stringOption,
   u16Option, u8Option, type DhcpMessage, type DhcpServerOptions,
 } from './dhcp.js';
-import { buildUdpFrame, formatIpv4, formatMac, parseIpv4, parseUdpFrame, type DeviceMode } from './packet.js';
+import { buildUdpFrame, formatMac, parseUdpFrame, type DeviceMode } from './packet.js';
+import { formatIpv4, parseIpv4 } from '../base/ip.js';
 import { Xoshiro128, randInt } from '../core/rng.js';
 
 const captures = JSON.parse(readFileSync(new URL('./vectors/dhcp-captures.json', import.meta.url), 'utf8')) as Record<string, string>;

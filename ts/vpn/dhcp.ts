@@ -3,13 +3,15 @@
 // caller passes `now` and writes the reply); it must not allocate addresses or decide the lease itself.
 import {
   BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, MSG, OPT, decodeDhcp, encodeDhcp, encodeClasslessRoutes, getIpOption,
-  getStringOption, ipsOption, maskOf, messageType, messageTypeName, stringOption, u16Option, u32Option, u8Option,
+  getStringOption, ipsOption, messageType, messageTypeName, stringOption, u16Option, u32Option, u8Option,
   type ClasslessRoute, type DhcpErrorCode, type DhcpMessage, type DhcpOption, type MessageTypeName,
 } from './dhcp-wire.js';
 import {
-  DEFAULT_VIRTUAL_MAC, DHCP_SERVER_PORT, buildDhcpReply, formatIpv4, formatMac, parseIpv4, parseMac, parseUdpFrame,
+  DEFAULT_VIRTUAL_MAC, DHCP_SERVER_PORT, buildDhcpReply, formatMac, parseMac, parseUdpFrame,
   type DeviceMode, type PacketErrorCode,
 } from './packet.js';
+import { errors } from '../base/errors.js';
+import { formatIpv4, maskOf, parseIpv4 } from '../base/ip.js';
 
 export * from './dhcp-wire.js';
 
@@ -56,7 +58,7 @@ interface Config {
 
 function ip(s: string, what: string): number {
   const v = parseIpv4(s);
-  if (v === null) throw new TypeError(`dhcp: ${what} is not an IPv4 address: ${JSON.stringify(s)}`);
+  if (v === null) throw errors.E_ARGUMENT(`dhcp: ${what} is not an IPv4 address: ${JSON.stringify(s)}`);
   return v;
 }
 
@@ -65,18 +67,18 @@ export function parseRoutes(routes: readonly DhcpRoute[]): ClasslessRoute[] {
   return routes.map((r) => {
     const m = /^([^/]+)\/(\d{1,2})$/.exec(r.cidr);
     const prefix = m ? Number(m[2]) : -1;
-    if (!m || prefix > 32) throw new TypeError(`dhcp: bad route cidr ${JSON.stringify(r.cidr)}`);
+    if (!m || prefix > 32) throw errors.E_ARGUMENT(`dhcp: bad route cidr ${JSON.stringify(r.cidr)}`);
     return { dest: (ip(m[1]!, 'route destination') & maskOf(prefix)) >>> 0, prefix, gateway: ip(r.gateway, 'route gateway') };
   });
 }
 
 function checkMtu(mtu: number): number {
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 0xffff) throw new TypeError(`dhcp: bad mtu ${mtu}`);
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 0xffff) throw errors.E_ARGUMENT(`dhcp: bad mtu ${mtu}`);
   return mtu;
 }
 
 function checkLeaseSeconds(s: number): number {
-  if (!Number.isInteger(s) || s < 1 || s > 0xfffffffe) throw new TypeError(`dhcp: bad leaseSeconds ${s}`);
+  if (!Number.isInteger(s) || s < 1 || s > 0xfffffffe) throw errors.E_ARGUMENT(`dhcp: bad leaseSeconds ${s}`);
   return s;
 }
 
@@ -92,7 +94,7 @@ export class DhcpServer {
   constructor(opts: DhcpServerOptions) {
     const serverIp = ip(opts.serverIp, 'serverIp');
     const serverMac = opts.serverMac === undefined ? DEFAULT_VIRTUAL_MAC : parseMac(opts.serverMac);
-    if (!serverMac) throw new TypeError(`dhcp: bad serverMac ${JSON.stringify(opts.serverMac)}`);
+    if (!serverMac) throw errors.E_ARGUMENT(`dhcp: bad serverMac ${JSON.stringify(opts.serverMac)}`);
     this.cfg = {
       serverIp, serverMac, mtu: checkMtu(opts.mtu), domain: opts.domain || null,
       dns: (opts.dnsServers ?? []).map((s) => ip(s, 'dns server')), leaseSeconds: checkLeaseSeconds(opts.leaseSeconds),
@@ -102,7 +104,7 @@ export class DhcpServer {
 
   /** The address the OS may have (from the overlay), or null: then DISCOVER/REQUEST get no answer. */
   setLease(lease: DhcpLease | null): void {
-    if (lease && (!Number.isInteger(lease.prefix) || lease.prefix < 1 || lease.prefix > 32)) throw new TypeError(`dhcp: bad prefix ${lease.prefix}`);
+    if (lease && (!Number.isInteger(lease.prefix) || lease.prefix < 1 || lease.prefix > 32)) throw errors.E_ARGUMENT(`dhcp: bad prefix ${lease.prefix}`);
     this.lease = lease ? { address: ip(lease.address, 'lease address'), prefix: lease.prefix } : null;
   }
   setRoutes(routes: readonly DhcpRoute[]): void { this.cfg.routes = parseRoutes(routes); }

@@ -3,7 +3,8 @@
 import test from 'ava';
 import dnsPacket from 'dns-packet';
 import { DnsResponder, ptrToIpv4, type DnsResponderOptions } from './dns.js';
-import { DEFAULT_VIRTUAL_MAC, buildUdpFrame, formatIpv4, parseIpv4, parseUdpFrame } from './packet.js';
+import { DEFAULT_VIRTUAL_MAC, buildUdpFrame, parseUdpFrame } from './packet.js';
+import { formatIpv4, parseIpv4 } from '../base/ip.js';
 import { Xoshiro128, randInt } from '../core/rng.js';
 
 const NAMES: Record<string, string> = { alice: '10.128.0.12', bob: '10.128.0.13' };

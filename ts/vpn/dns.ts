@@ -2,7 +2,8 @@
 // the choice to forward everything else. DNS encoding is dns-packet's; this module must not hand-write
 // DNS bytes, open sockets (forwarding is injected) or throw on hostile queries (malformed -> null).
 import dnsPacket from 'dns-packet';
-import { DNS_PORT, buildReply, parseIpv4, parseUdpFrame, type DeviceMode } from './packet.js';
+import { DNS_PORT, buildReply, parseUdpFrame, type DeviceMode } from './packet.js';
+import { isIpv4 } from '../base/ip.js';
 
 export interface DnsResponderOptions {
   /** The VPN's domain, e.g. "vpn"; names are `<name>.<domain>`. */
@@ -38,7 +39,7 @@ export function ptrToIpv4(name: string): string | null {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.in-addr\.arpa$/i.exec(name);
   if (!m) return null;
   const ip = `${m[4]}.${m[3]}.${m[2]}.${m[1]}`;
-  return parseIpv4(ip) === null || /(^|\.)0\d/.test(ip) ? null : ip;
+  return isIpv4(ip) ? ip : null;
 }
 
 export class DnsResponder {
@@ -80,7 +81,7 @@ export class DnsResponder {
       if (this.domain !== '' && name.endsWith(`.${this.domain}`)) {
         const rel = name.slice(0, -(this.domain.length + 1));
         const ip = await this.o.lookup(rel);
-        if (ip === null || parseIpv4(ip) === null) { this.st.nxdomain++; return this.respond(packet, q, RCODE_NXDOMAIN, [], true); }
+        if (ip === null || !isIpv4(ip)) { this.st.nxdomain++; return this.respond(packet, q, RCODE_NXDOMAIN, [], true); }
         if (q.type !== 'A' && (q.type as string) !== 'ANY') { this.st.nodata++; return this.respond(packet, q, RCODE_NOERROR, [], true); }
         this.st.answered++;
         return this.respond(packet, q, RCODE_NOERROR, [{ type: 'A', name: q.name, ttl: this.o.ttlSeconds, data: ip }], true);

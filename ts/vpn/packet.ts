@@ -21,6 +21,7 @@
 // UDP length), the header and the payload, and a computed 0 is sent as 0xffff. Bytes after the IP
 // total length (Ethernet padding) are ignored. Addresses are u32 numbers (big-endian order).
 
+import { errors } from '../base/errors.js';
 export type DeviceMode = 'tap' | 'tun';
 
 export const ETH_HEADER_LEN = 14;
@@ -124,11 +125,11 @@ export function buildUdpFrame(p: UdpPacket, mode: DeviceMode): Uint8Array {
   const eth = mode === 'tap' ? ETH_HEADER_LEN : 0;
   const udpLen = UDP_HEADER_LEN + p.payload.length;
   const total = IPV4_HEADER_LEN + udpLen;
-  if (total > 0xffff) throw new RangeError('UDP payload too large for one IPv4 packet');
+  if (total > 0xffff) throw errors.E_ARGUMENT('UDP payload too large for one IPv4 packet');
   const out = new Uint8Array(eth + total);
   const dv = new DataView(out.buffer);
   if (mode === 'tap') {
-    if (!p.dstMac || !p.srcMac || p.dstMac.length !== 6 || p.srcMac.length !== 6) throw new TypeError('TAP frames need 6-byte MACs');
+    if (!p.dstMac || !p.srcMac || p.dstMac.length !== 6 || p.srcMac.length !== 6) throw errors.E_ARGUMENT('TAP frames need 6-byte MACs');
     out.set(p.dstMac, 0);
     out.set(p.srcMac, 6);
     dv.setUint16(12, ETHERTYPE_IPV4);
@@ -182,23 +183,6 @@ export function buildDhcpReply(a: DhcpReplyAddressing, payload: Uint8Array, mode
     srcIp: a.serverIp, dstIp: a.broadcast ? BROADCAST_IP : a.to,
     srcPort: DHCP_SERVER_PORT, dstPort: DHCP_CLIENT_PORT, ttl: 64, payload,
   }, mode);
-}
-
-/** "10.0.0.1" -> u32, or null when it is not a dotted quad of decimal octets. */
-export function parseIpv4(s: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return null;
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255) return null;
-    v = v * 256 + o;
-  }
-  return v;
-}
-
-export function formatIpv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 }
 
 /** "02:52:56:00:00:01" (or with '-') -> 6 bytes, or null. */

@@ -1,12 +1,11 @@
 // Owns the services answering on the device at the service address: hands the frames the data plane
 // intercepted to the DHCP server or the DNS responder and writes their replies back. It must not
-// allocate addresses (ts/vpn/lan.ts does) nor see any packet other than DHCP and DNS.
+// allocate addresses (the node's LAN resolver does) nor see any packet other than DHCP and DNS.
 import { DhcpServer, type DhcpRoute } from './dhcp.js';
 import { DnsResponder } from './dns.js';
 import { Upstream } from './upstream.js';
 import { parseUdpFrame, buildReply, DHCP_SERVER_PORT, DNS_PORT, type DeviceMode } from './packet.js';
-import type { VirtualLan } from './lan.js';
-import type { Logger } from '../runtime/log.js';
+import type { Logger } from '../base/log.js';
 
 export interface ServiceOptions {
   mode: DeviceMode;
@@ -17,6 +16,13 @@ export interface ServiceOptions {
   leaseSeconds: number;
 }
 
+/** What the services ask of the node's LAN: the service address and name lookups. */
+export interface LanNames {
+  readonly service: string;
+  lookupName(name: string): Promise<string | null>;
+  reverseName(ip: string): string | null;
+}
+
 export class DeviceServices {
   private readonly dhcp: DhcpServer | null;
   private readonly dns: DnsResponder | null;
@@ -24,7 +30,7 @@ export class DeviceServices {
   private readonly t0 = performance.now();
   readonly drops: Record<string, number> = {};
 
-  constructor(private readonly o: ServiceOptions, private readonly lan: VirtualLan, private readonly write: (frame: Uint8Array) => void, private readonly log: Logger) {
+  constructor(private readonly o: ServiceOptions, private readonly lan: LanNames, private readonly write: (frame: Uint8Array) => void, private readonly log: Logger) {
     this.dhcp = o.dhcp ? new DhcpServer({ serverIp: lan.service, mtu: o.mtu, domain: o.domain, leaseSeconds: o.leaseSeconds }) : null;
     this.upstream = o.dns ? new Upstream({ exclude: [lan.service] }) : null;
     this.dns = o.dns ? new DnsResponder({

@@ -3,7 +3,7 @@
 // QR bit, and must not send to our own service address (that would loop back into the VPN's responder).
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { ipFamily } from '../base/ip.js';
 
 export interface UpstreamServer { address: string; port: number }
 
@@ -26,7 +26,7 @@ export function parseResolvConf(text: string): string[] {
   for (const raw of text.split('\n')) {
     const line = raw.replace(/[#;].*$/, '').trim();
     const m = /^nameserver\s+(\S+)$/.exec(line);
-    if (m && isIP(m[1]!.replace(/%.*$/, '')) !== 0) out.push(m[1]!);
+    if (m && ipFamily(m[1]!.replace(/%.*$/, '')) !== 0) out.push(m[1]!);
   }
   return out;
 }
@@ -86,7 +86,7 @@ export class Upstream {
   }
 
   private ask(server: UpstreamServer, query: Uint8Array): Promise<Uint8Array | null> {
-    const family = isIP(server.address.replace(/%.*$/, '')) === 6 ? 'udp6' : 'udp4';
+    const family = ipFamily(server.address.replace(/%.*$/, '')) === 6 ? 'udp6' : 'udp4';
     const id = (query[0]! << 8) | query[1]!;
     return new Promise((resolve) => {
       const sock = createSocket({ type: family });

@@ -1,6 +1,21 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { encodeApp, decodeApp } from './app.js';
+import { encodeApp, decodeApp, APP_VERSION } from './app.js';
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
+
+test('golden bytes: version first, then app, then reqId big-endian', (t) => {
+  t.is(hex(encodeApp({ app: 'neighbours-req', reqId: 0x01020304 })), '01' + '01' + '01020304');
+  const view = { left1: 5n, right2: (1n << 159n) + 0xabn };
+  t.is(hex(encodeApp({ app: 'neighbours-reply', reqId: 9, view })),
+    '01' + '02' + '00000009' + '09' + '00'.repeat(19) + '05' + '80' + '00'.repeat(18) + 'ab');
+  t.is(hex(encodeApp({ app: 'handshake', bytes: Uint8Array.of(1, 0, 0, 0, 9, 9) })), '01' + '03' + '00000000' + '010000000909');
+  t.is(hex(encodeApp({ app: 'revocation', record: Uint8Array.of(1, 2, 3) })), '01' + '04' + '00000000' + '010203');
+  // and the other way: fixed bytes decode to the documented values
+  t.deepEqual(decodeApp(unhex('01 01 fffffffe')), { ok: true, msg: { app: 'neighbours-req', reqId: 0xfffffffe } });
+  t.deepEqual(decodeApp(unhex('01 02 00000100 04' + '00'.repeat(19) + '07')), { ok: true, msg: { app: 'neighbours-reply', reqId: 256, view: { right1: 7n } } });
+});
 
 test('neighbour query and reply round trip', (t) => {
   t.deepEqual(decodeApp(encodeApp({ app: 'neighbours-req', reqId: 9 })), { ok: true, msg: { app: 'neighbours-req', reqId: 9 } });
@@ -12,14 +27,27 @@ test('handshake and revocation payloads round trip', (t) => {
   const bytes = new Uint8Array([1, 0, 0, 0, 9, 9]);
   t.deepEqual(decodeApp(encodeApp({ app: 'handshake', bytes })), { ok: true, msg: { app: 'handshake', bytes } });
   t.deepEqual(decodeApp(encodeApp({ app: 'revocation', record: bytes })), { ok: true, msg: { app: 'revocation', record: bytes } });
-  t.false(decodeApp(new Uint8Array([3, 0, 0, 0, 0])).ok);
+  t.deepEqual(decodeApp(unhex('01 03 00000000')), { ok: false, code: 'bad-value' }); // empty handshake
+  t.deepEqual(decodeApp(new Uint8Array([1, 3, 0, 0, 0, 0, ...new Uint8Array(2049)])), { ok: false, code: 'bad-value' });
+});
+
+test('an unknown version, type or length is a typed error value', (t) => {
+  t.deepEqual(decodeApp(new Uint8Array(0)), { ok: false, code: 'truncated' });
+  for (const v of [0, 2, 255]) t.deepEqual(decodeApp(unhex(v.toString(16).padStart(2, '0') + '01 00000001')), { ok: false, code: 'bad-version' });
+  t.deepEqual(decodeApp(unhex('01 01 0000')), { ok: false, code: 'truncated' });
+  t.deepEqual(decodeApp(unhex('01 09 00000000')), { ok: false, code: 'bad-type' });
+  t.deepEqual(decodeApp(unhex('01 01 00000000 00')), { ok: false, code: 'bad-value' });
+  t.deepEqual(decodeApp(unhex('01 02 00000000')), { ok: false, code: 'truncated' });
+  t.deepEqual(decodeApp(unhex('01 02 00000000 10')), { ok: false, code: 'bad-value' });
+  t.deepEqual(decodeApp(unhex('01 02 00000000 01' + '00'.repeat(19))), { ok: false, code: 'truncated' });
+  t.deepEqual(decodeApp(unhex('01 02 00000000 00 00')), { ok: false, code: 'bad-value' });
+  t.is(APP_VERSION, 1);
 });
 
 test('hostile app payloads never throw', (t) => {
   for (let i = 0; i < 5000; i++) {
     const b = new Uint8Array(randomBytes(i % 90));
-    if (b.length) b[0] = 1 + (i % 3);
+    if (b.length > 1 && i % 3) { b[0] = APP_VERSION; b[1] = 1 + (i % 4); }
     t.notThrows(() => decodeApp(b));
   }
-  t.false(decodeApp(new Uint8Array([2, 0, 0, 0, 0, 1])).ok);
 });

@@ -40,10 +40,11 @@ drop_reasons! {
     AuthFailed = "auth_failed",
     /// Session too old or counter exhausted (REJECT_AFTER_*).
     SessionExpired = "session_expired",
-    /// No forwarding entry for the inner destination address.
+    /// No forwarding entry for the inner destination address, and the packet is not held
+    /// (multicast/broadcast destinations are never held).
     NoRoute = "no_route",
-    /// Peer has no usable send session (TS is told with a need_session event); packets are
-    /// never relayed without one.
+    /// Peer has no usable send session (TS is told with a need_session event) and the packet is
+    /// not held; packets are never relayed without one.
     NoSession = "no_session",
     /// Peer has a session but no usable path: no known UDP endpoint (or `relayOnly`) and no
     /// usable via hop.
@@ -60,7 +61,9 @@ drop_reasons! {
     Ipv6Nd = "ipv6_nd",
     /// Packet does not fit the buffer / frame size limits.
     Oversize = "oversize",
-    /// Decrypted packet's inner source is not in the peer's allowed prefixes.
+    /// Decrypted packet's inner source is not in the peer's allowed prefixes: at once for a
+    /// static-mesh peer; for an overlay peer once it was held and the peer's next set_peer still
+    /// did not allow it, or it waited past the hold time, or the hold was full.
     SourceNotAllowed = "source_not_allowed",
     /// Writing to the TUN/TAP device failed.
     DeviceWrite = "device_write",
@@ -83,6 +86,11 @@ drop_reasons! {
     /// Relayed end-to-end frame for us whose session belongs to a peer whose node id is not
     /// the relay header's src.
     RelaySrcMismatch = "relay_src_mismatch",
+    /// A device packet waiting for a route or session found its hold queue full (too many
+    /// packets for its destination, too many destinations, or no free buffer).
+    PendingOverflow = "pending_overflow",
+    /// A device packet waited for a route or session longer than the hold time.
+    PendingExpired = "pending_expired",
 }
 
 impl core::fmt::Display for DropReason {

@@ -7,7 +7,8 @@ pub mod drop;
 pub mod ether;
 pub mod frame;
 pub mod ip;
-pub mod relay;
+pub mod limits;
+pub mod relay_frame;
 pub mod replay;
 pub mod session;
 

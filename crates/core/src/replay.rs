@@ -2,14 +2,15 @@
 //! WireGuard. `check` before decrypting (cheap reject), `commit` only after the tag verifies.
 //! Must not know about keys or frames, and never panics on any counter value.
 
-use crate::session::REJECT_AFTER_MESSAGES;
+use crate::limits::{REJECT_AFTER_MESSAGES, REPLAY_RING_BITS, REPLAY_WINDOW_SIZE};
 
 const WORD_BITS: u64 = 64;
-const WORDS: usize = 64;
+const WORDS: usize = (REPLAY_RING_BITS / WORD_BITS) as usize;
 /// Total bits in the ring.
-pub const BITS_TOTAL: u64 = WORD_BITS * WORDS as u64; // 4096
+pub const BITS_TOTAL: u64 = REPLAY_RING_BITS;
 /// Counters this far behind the newest one are still accepted (one word is kept as slack).
-pub const WINDOW_SIZE: u64 = BITS_TOTAL - WORD_BITS;
+pub const WINDOW_SIZE: u64 = REPLAY_WINDOW_SIZE;
+const _: () = assert!(WINDOW_SIZE == BITS_TOTAL - WORD_BITS && WORDS.is_power_of_two());
 
 /// Replay window. `next` is one more than the highest committed counter (0 = none yet).
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Owns one data session (a pair of transport keys from the TS handshake): sealing and
-//! opening transport frames (DATA/CONTROL/RELAY) in place, counters, replay protection and WireGuard's
-//! time/message limits. Must not read the clock (callers pass `now`) or choose keys/indices.
+//! opening transport frames (DATA/CONTROL/RELAY) in place, counters, replay protection, applying
+//! WireGuard's limits (limits.rs). Must not read the clock (callers pass `now`) or choose keys/indices.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +12,10 @@ use crate::drop::DropReason;
 use crate::frame::{self, HEADER_LEN, MAX_FRAME_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
 use crate::replay::ReplayWindow;
 
-pub const REKEY_AFTER_MESSAGES: u64 = 1 << 60;
-pub const REJECT_AFTER_MESSAGES: u64 = u64::MAX - (1 << 13); // 2^64 - 2^13 - 1
-pub const REKEY_AFTER_TIME: Duration = Duration::from_secs(120);
-pub const REJECT_AFTER_TIME: Duration = Duration::from_secs(180);
+// The limits live in limits.rs; re-exported here for callers that name them through the session.
+pub use crate::limits::{
+    REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME,
+};
 
 /// Transport keys and indices handed over by the TypeScript handshake.
 #[derive(Clone)]
@@ -37,8 +37,8 @@ impl core::fmt::Debug for SessionKeys {
     }
 }
 
-/// One data session. Shared between the tx thread (`seal`, atomic counter) and the rx thread
-/// (`open`). The replay window is behind a `Mutex` that only the rx path takes, so it is
+/// One data session. Shared between the sending paths (`seal`, atomic counter: device loop and
+/// commands) and the receive path (`open`), which may run on different threads. The replay window is behind a `Mutex` that only the rx path takes, so it is
 /// uncontended (two short critical sections per packet: check, then commit).
 pub struct Session<A: Aead = DefaultAead> {
     pub local_index: u32,
@@ -65,7 +65,8 @@ impl<A: Aead> Session<A> {
         }
     }
 
-    fn age(&self, now: Instant) -> Duration {
+    /// Time since the session was installed.
+    pub fn age(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.created)
     }
 
@@ -82,6 +83,14 @@ impl<A: Aead> Session<A> {
     /// Time (REKEY_AFTER_TIME) or message count (REKEY_AFTER_MESSAGES) says: start a new handshake.
     pub fn needs_rekey(&self, now: Instant) -> bool {
         self.age(now) >= REKEY_AFTER_TIME || self.sent() >= REKEY_AFTER_MESSAGES
+    }
+
+    /// wireguard-go's `keepKeyFreshSending`: this side starts the new handshake when it sent
+    /// REKEY_AFTER_MESSAGES, or when it initiated this session and it is REKEY_AFTER_TIME old.
+    /// A responder leaves the time rule to the initiator: its session lapses at
+    /// REJECT_AFTER_TIME, and a packet sent after that asks for a handshake (need_session).
+    pub fn owns_rekey(&self, now: Instant) -> bool {
+        self.sent() >= REKEY_AFTER_MESSAGES || (self.initiator && self.age(now) >= REKEY_AFTER_TIME)
     }
 
     /// Seal a frame in place. `buf[16..16 + payload_len]` holds the plaintext; the header is

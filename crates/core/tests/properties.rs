@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use proptest::prelude::*;
 use ringvpn_core::frame::{self, HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
-use ringvpn_core::relay::{self, RelayHeader, NODE_ID_LEN, RELAY_HEADER_LEN};
+use ringvpn_core::relay_frame::{self, RelayHeader, NODE_ID_LEN, RELAY_HEADER_LEN};
 use ringvpn_core::session::{Session, SessionKeys};
 use ringvpn_core::{ether, ip};
 
@@ -54,8 +54,8 @@ proptest! {
 
     #[test]
     fn ring_distance_is_symmetric_and_at_most_half(a in any::<[u8; NODE_ID_LEN]>(), b in any::<[u8; NODE_ID_LEN]>()) {
-        let d = relay::ring_distance(&a, &b);
-        prop_assert_eq!(d, relay::ring_distance(&b, &a));
+        let d = relay_frame::ring_distance(&a, &b);
+        prop_assert_eq!(d, relay_frame::ring_distance(&b, &a));
         let mut half = [0u8; NODE_ID_LEN];
         half[0] = 0x80;
         prop_assert!(d <= half);

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ringvpn_core::ether::{self, Mac, DEFAULT_VIRTUAL_MAC};
 use ringvpn_core::ip::IpNet;
-use ringvpn_core::relay::NodeId;
+use ringvpn_core::relay_frame::NodeId;
 
 use crate::error::Error;
 
@@ -101,7 +101,10 @@ impl EngineConfig {
             }
         }
         if !(1..=2).contains(&self.threads) {
-            return Err(Error::Config(format!("threads {} must be 1 or 2", self.threads)));
+            return Err(Error::Config(format!(
+                "threads {} must be 1 or 2",
+                self.threads
+            )));
         }
         Ok(())
     }

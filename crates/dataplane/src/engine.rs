@@ -1,7 +1,7 @@
-//! Owns the engine's lifecycle and command surface: opening the device and socket, starting
-//! and joining the two pipeline threads, table commands, the runtime address, raw/control/
-//! keepalive sends, device writes, events and stats. Must not decide policy (who is a peer,
-//! which keys, which relay): callers do.
+//! Owns the engine's lifecycle and command surface: opening the device and socket, starting and
+//! joining the hot-path thread(s) (one by default, two with `threads: 2`), table commands, the
+//! runtime address, raw/control/keepalive sends, device writes, events and stats. Must not decide
+//! policy (who is a peer, which keys, which relay): callers do.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use ringvpn_core::ether::ETH_HEADER_LEN;
-use ringvpn_core::frame::{HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA};
+use ringvpn_core::frame::{HEADER_LEN, TAG_LEN, TYPE_CONTROL};
 use ringvpn_core::ip::{IpNet, IPV4_MIN_HEADER};
 use ringvpn_core::session::SessionKeys;
 use ringvpn_core::DropReason;
@@ -21,6 +21,7 @@ use crate::device::Device;
 use crate::error::Error;
 use crate::events::{Event, EventQueue, Notify};
 use crate::io_loop::{run, Role};
+use crate::pipeline::{TxAction, HEADROOM, TAILROOM};
 use crate::shared::Shared;
 use crate::stats::{PeerStats, Stats};
 use crate::tables::PeerOpts;
@@ -42,8 +43,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Open the device and socket and start the rx/tx threads. `notify` is called (from an
-    /// engine thread) whenever the event queue goes from empty to non-empty.
+    /// Open the device and socket and start the hot-path thread(s) (`cfg.threads`). `notify`
+    /// is called (from an engine thread) whenever the event queue goes from empty to non-empty.
     pub fn start(cfg: EngineConfig, notify: Notify) -> Result<Engine, Error> {
         cfg.validate()?;
         let sock = udp::bind(cfg.listen)
@@ -79,7 +80,11 @@ impl Engine {
         let udp = Arc::new(sock);
         let cancel = CancellationToken::new();
         let mut threads = Vec::new();
-        let roles: &[Role] = if cfg.threads == 1 { &[Role::Both] } else { &[Role::Tx, Role::Rx] };
+        let roles: &[Role] = if cfg.threads == 1 {
+            &[Role::Both]
+        } else {
+            &[Role::Tx, Role::Rx]
+        };
         for &role in roles {
             let (s, d, u, c) = (shared.clone(), device.clone(), udp.clone(), cancel.clone());
             let name = role.thread_name();
@@ -152,6 +157,10 @@ impl Engine {
         self.shared
             .tables
             .set_peer_with(peer, endpoint, allowed, opts);
+        // A new route may release packets held for it (pending.rs, on the device side), and the
+        // peer's new prefixes decide its packets held for their source (rx_pending.rs, rx side).
+        self.shared.pending_wake.notify_one();
+        self.shared.rx_pending_wake.notify_one();
         Ok(())
     }
 
@@ -202,7 +211,10 @@ impl Engine {
     }
 
     pub fn remove_peer(&self, peer: u32) -> bool {
-        self.shared.tables.remove_peer(peer)
+        let removed = self.shared.tables.remove_peer(peer);
+        // Its packets held for their source are dropped now rather than at expiry.
+        self.shared.rx_pending_wake.notify_one();
+        removed
     }
 
     pub fn set_session(&self, peer: u32, keys: &SessionKeys) -> Result<(), Error> {
@@ -212,6 +224,7 @@ impl Engine {
             .tables
             .set_session(peer, keys, now, self.shared.now_ms(now))
         {
+            self.shared.pending_wake.notify_one();
             Ok(())
         } else {
             Err(Error::Peer(format!("unknown peer {peer}")))
@@ -246,6 +259,8 @@ impl Engine {
         }
     }
 
+    /// Seal `payload` as a `kind` frame with the peer's current session (or its unconfirmed
+    /// next one) and send it directly.
     fn send_sealed(&self, peer: u32, kind: u8, payload: &[u8]) -> Result<(), Error> {
         self.ensure_running()?;
         let tables = self.shared.tables.load();
@@ -255,9 +270,7 @@ impl Engine {
             .ok_or_else(|| Error::Peer(format!("unknown peer {peer}")))?;
         let now = Instant::now();
         let s = p
-            .current
-            .as_ref()
-            .filter(|s| !s.session.is_expired(now))
+            .control_session(now)
             .ok_or_else(|| Error::Session(format!("peer {peer} has no valid session")))?;
         let to = p
             .state
@@ -272,6 +285,7 @@ impl Engine {
         self.send_frame(to, &buf[..len])?;
         p.state.tx_packets.fetch_add(1, Ordering::Relaxed);
         p.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        p.state.stamp_tx(false, self.shared.now_ms(now));
         Ok(())
     }
 
@@ -280,9 +294,27 @@ impl Engine {
         self.send_sealed(peer, TYPE_CONTROL, data)
     }
 
-    /// Send an empty DATA frame (keepalive).
+    /// Send an empty DATA frame (keepalive) with the peer's current session: direct to its
+    /// endpoint, or end to end through its via hop (as its data goes).
     pub fn send_keepalive(&self, peer: u32) -> Result<(), Error> {
-        self.send_sealed(peer, TYPE_DATA, &[])
+        self.ensure_running()?;
+        let tables = self.shared.tables.load();
+        let p = tables
+            .peers
+            .get(&peer)
+            .ok_or_else(|| Error::Peer(format!("unknown peer {peer}")))?;
+        let mut buf = [0u8; HEADROOM + TAILROOM];
+        match self.shared.keepalive(&tables, p, &mut buf, Instant::now()) {
+            TxAction::Send { to, start, len } => self.send_frame(to, &buf[start..start + len]),
+            TxAction::Drop(DropReason::NoSession) => {
+                Err(Error::Session(format!("peer {peer} has no valid session")))
+            }
+            TxAction::Drop(DropReason::NoEndpoint) => Err(Error::Session(format!(
+                "peer {peer} has no endpoint and no usable via hop"
+            ))),
+            TxAction::Drop(r) => Err(Error::Session(format!("keepalive to peer {peer}: {r}"))),
+            _ => Ok(()),
+        }
     }
 
     pub fn drain_events(&self) -> Vec<Event> {
@@ -304,17 +336,27 @@ impl Engine {
                     rx_bytes: s.rx_bytes.load(Ordering::Relaxed),
                     tx_packets: s.tx_packets.load(Ordering::Relaxed),
                     tx_bytes: s.tx_bytes.load(Ordering::Relaxed),
+                    tx_data_packets: s.tx_data_packets.load(Ordering::Relaxed),
+                    tx_data_bytes: s.tx_data_bytes.load(Ordering::Relaxed),
+                    rx_data_packets: s.rx_data_packets.load(Ordering::Relaxed),
+                    rx_data_bytes: s.rx_data_bytes.load(Ordering::Relaxed),
                     tx_relayed_packets: s.tx_relayed_packets.load(Ordering::Relaxed),
                     tx_relayed_bytes: s.tx_relayed_bytes.load(Ordering::Relaxed),
                     rx_relayed_packets: s.rx_relayed_packets.load(Ordering::Relaxed),
                     rx_relayed_bytes: s.rx_relayed_bytes.load(Ordering::Relaxed),
+                    pending_held: s.pending_held.load(Ordering::Relaxed),
+                    pending_released: s.pending_released.load(Ordering::Relaxed),
+                    rx_pending_held: s.rx_pending_held.load(Ordering::Relaxed),
+                    rx_pending_released: s.rx_pending_released.load(Ordering::Relaxed),
+                    keepalives_sent: s.keepalives_sent.load(Ordering::Relaxed),
+                    stale_sessions: s.stale_sessions.load(Ordering::Relaxed),
                     node_id: p.node_id,
                     via: p.via,
                     relay_only: p.relay_only,
                     last_handshake_ms: self
                         .shared
                         .unix_ms(s.last_handshake_ms.load(Ordering::Relaxed)),
-                    last_rx_ms: self.shared.unix_ms(s.last_rx_ms.load(Ordering::Relaxed)),
+                    last_rx_ms: self.shared.unix_ms(s.last_rx_ms()),
                     sessions: p.sessions.len(),
                 }
             })
@@ -327,12 +369,18 @@ impl Engine {
             tx_bytes: c.tx.bytes.load(Ordering::Relaxed),
             relay_forwarded: c.relay_forwarded.load(Ordering::Relaxed),
             device_intercepted: c.device_intercepted.load(Ordering::Relaxed),
+            pending_held: c.pending_held.load(Ordering::Relaxed),
+            pending_released: c.pending_released.load(Ordering::Relaxed),
+            rx_pending_held: c.rx_pending_held.load(Ordering::Relaxed),
+            rx_pending_released: c.rx_pending_released.load(Ordering::Relaxed),
+            keepalives_sent: c.keepalives_sent.load(Ordering::Relaxed),
+            stale_sessions: c.stale_sessions.load(Ordering::Relaxed),
             drops: c.drop_list(),
             peers,
         }
     }
 
-    /// Stop both threads, join them and close the device. Idempotent.
+    /// Stop the hot-path thread(s), join them and close the device. Idempotent.
     pub fn shutdown(&self) {
         let running = self
             .running
@@ -346,10 +394,6 @@ impl Engine {
             }
             drop(r.device);
         }
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.ensure_running().is_ok()
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
-use ringvpn_core::relay::NodeId;
+use ringvpn_core::relay_frame::NodeId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -14,20 +14,24 @@ pub enum Event {
     Handshake { from: SocketAddr, data: Vec<u8> },
     /// A decrypted CONTROL payload.
     Control { peer: u32, data: Vec<u8> },
-    /// The device wanted to send to a peer without a usable session (at most 1/s per peer).
+    /// The device wanted to send to a peer without a usable session (the packets are held until
+    /// set_session, pending.rs), or data sent to the peer went unanswered for STALE_AFTER (15 s):
+    /// its session may be gone at the peer (timers.rs, once per episode). At most 1/s per peer.
     NeedSession { peer: u32 },
-    /// The current session of a peer reached REKEY_AFTER_* (once per session).
+    /// The current session of a peer reached REKEY_AFTER_TIME and this side initiated it, or it
+    /// sent REKEY_AFTER_MESSAGES (once per session; wireguard-go's keepKeyFreshSending).
     Rekey { peer: u32, local_index: u32 },
     /// An authenticated packet arrived from a new address: the peer's endpoint moved.
     Endpoint { peer: u32, addr: SocketAddr },
     /// An intercepted device frame (DHCP request, DNS query to the service address), whole as
     /// read: TAP: Ethernet frame; TUN: IP packet.
     Device { data: Vec<u8> },
-    /// The device sent to `dst` and no route matched (at most 1/s per destination).
+    /// The device sent to the unicast `dst` and no route matched (at most 1/s per destination);
+    /// the packets are held until a route and a session exist (pending.rs).
     Miss { dst: IpAddr },
     /// An authenticated packet (direct or relayed end to end) from the peer with node id `node`
-    /// had inner source `addr`, which is not in that peer's allowed prefixes; the packet was
-    /// dropped `source_not_allowed` (at most 1/s per node).
+    /// had inner source `addr`, which is not in that peer's allowed prefixes (at most 1/s per
+    /// node); the packet is held until the peer's next set_peer decides it (rx_pending.rs).
     SourceUnknown { node: NodeId, addr: IpAddr },
 }
 

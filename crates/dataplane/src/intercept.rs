@@ -55,16 +55,7 @@ impl Shared {
     /// No route for `dst`: tell the control plane (unicast destinations only, at most once per
     /// EVENT_INTERVAL_MS per destination) so it can resolve the address and install a route.
     pub(crate) fn miss(&self, dst: IpAddr, now: Instant) {
-        let unicast = match dst {
-            IpAddr::V4(a) => {
-                !(a.is_multicast()
-                    || a.is_broadcast()
-                    || a.is_unspecified()
-                    || self.is_prefix_broadcast(a))
-            }
-            IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified()),
-        };
-        if !unicast {
+        if !self.is_unicast(dst) {
             return;
         }
         let allowed = self
@@ -74,6 +65,20 @@ impl Shared {
             .allow(&dst, self.now_ms(now));
         if allowed {
             self.emit(Event::Miss { dst });
+        }
+    }
+
+    /// A destination a route miss is reported for and a packet may be held for: not
+    /// multicast, broadcast (global or of the virtual prefix) or unspecified.
+    pub(crate) fn is_unicast(&self, dst: IpAddr) -> bool {
+        match dst {
+            IpAddr::V4(a) => {
+                !(a.is_multicast()
+                    || a.is_broadcast()
+                    || a.is_unspecified()
+                    || self.is_prefix_broadcast(a))
+            }
+            IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified()),
         }
     }
 }

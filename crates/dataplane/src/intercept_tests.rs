@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::config::DeviceMode;
-use crate::pipeline::tests::{arp_request, eth, ipv4, out, shared, OS_MAC};
+use crate::pipeline::tests::{arp_request, eth, hold, ipv4, out, shared, OS_MAC};
+use crate::pipeline::Wait;
 use ringvpn_core::ether::{
     parse_arp, BROADCAST_MAC, DEFAULT_VIRTUAL_MAC, ETHERTYPE_IPV4, ETH_HEADER_LEN,
 };
@@ -91,7 +92,7 @@ fn dns_to_service_address_only() {
     let elsewhere = ipv4([10, 0, 0, 1], [10, 0, 0, 7], &udp(5353, 53, b"q"));
     assert_eq!(
         out(&s, &elsewhere, now).0,
-        TxAction::Drop(DropReason::NoSession)
+        hold("10.0.0.7", elsewhere.len(), Wait::Session(1))
     );
     assert_eq!(s.counters.device_intercepted.load(Ordering::Relaxed), 1);
 }
@@ -133,7 +134,7 @@ fn miss_events_are_rate_limited_per_destination() {
         let at = now + Duration::from_millis(t);
         assert_eq!(
             out(&s, &to([10, 0, 0, 9]), at).0,
-            TxAction::Drop(DropReason::NoRoute)
+            hold("10.0.0.9", 20, Wait::Route)
         );
     }
     out(&s, &to([10, 0, 0, 8]), now);

@@ -1,6 +1,12 @@
-//! Owns the two run-to-completion loops (one OS thread each, tokio current_thread + AsyncFd):
-//! batched device reads -> `Shared::outbound` -> sendmmsg, and recvmmsg -> `Shared::inbound`
-//! -> device writes (relay forwards -> sendmmsg). Must not contain per-packet logic (that is pipeline.rs) or allocate per packet.
+//! Owns the two run-to-completion loops, both on one `ringvpn-io` thread by default or one
+//! thread each (`threads: 2`), on tokio current_thread + AsyncFd: batched device reads ->
+//! `Shared::outbound` -> sendmmsg (holding first packets in the loop's `Pending` queue, released
+//! on a command's wake-up, expired on its timer; this loop also runs the liveness timers' 1 s
+//! tick and sends their passive keepalives), and recvmmsg -> `Shared::inbound_with` -> device
+//! writes (relay forwards -> sendmmsg; packets from unlearned sources held in the rx loop's
+//! `RxPending`, decided on set_peer's wake-up, expired on its timer). Must not contain
+//! per-packet logic (that is pipeline.rs, pending.rs, rx_pending.rs and timers.rs) or allocate
+//! per packet.
 
 use std::io;
 use std::net::UdpSocket;
@@ -16,7 +22,10 @@ use tokio::io::Interest;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::Device;
-use crate::pipeline::{RxAction, Shared, TxAction, BUF_LEN, TAILROOM};
+use crate::pending::Pending;
+use crate::pipeline::{RxAction, Shared, TxAction, Wait, BUF_LEN, TAILROOM};
+use crate::rx_pending::RxPending;
+use crate::timers::TIMER_TICK;
 use crate::udp::{Received, RecvBatch, SendBatch, BATCH};
 
 /// Registers a borrowed fd with a runtime (the owner keeps it open).
@@ -66,6 +75,58 @@ async fn flush(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Expire held packets and send the releasable ones, a batch at a time.
+async fn release(
+    shared: &Shared,
+    udp: &AsyncFd<FdRef>,
+    pending: &mut Pending,
+    batch: &mut SendBatch,
+    cancel: &CancellationToken,
+) -> io::Result<()> {
+    loop {
+        let room = batch.room();
+        let more = pending.service(shared, Instant::now(), room, |frame, to| {
+            batch.push(frame, &to);
+        });
+        // The frames point into `pending`'s slots: sent before anything new is held.
+        if !batch.is_empty() {
+            flush(shared, udp, batch, cancel).await?;
+        }
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// The timers' tick (timers.rs): apply both rules to every peer, then send the passive
+/// keepalives due, a batch at a time, each sealed in its own device slot.
+async fn tick(
+    shared: &Shared,
+    udp: &AsyncFd<FdRef>,
+    bufs: &mut [Box<[u8]>],
+    batch: &mut SendBatch,
+    owed: &mut Vec<u32>,
+    cancel: &CancellationToken,
+) -> io::Result<()> {
+    let now = Instant::now();
+    shared.timers(now, owed);
+    for chunk in owed.chunks(BATCH) {
+        for (&peer, buf) in chunk.iter().zip(bufs.iter_mut()) {
+            match shared.passive_keepalive(peer, buf, now) {
+                TxAction::Send { to, start, len } => {
+                    batch.push(&buf[start..start + len], &to);
+                }
+                TxAction::Drop(r) => shared.counters.drop(r),
+                _ => {}
+            }
+        }
+        if !batch.is_empty() {
+            flush(shared, udp, batch, cancel).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Which pipeline(s) one hot-path thread runs.
@@ -141,10 +202,29 @@ async fn tx_loop(
         let mut batch = SendBatch::new();
         let mut arp = [0u8; ARP_FRAME_LEN];
         let off = shared.device_offset();
+        let mut pending = Pending::new(dev.mtu() as usize);
+        let mut owed = Vec::new();
+        let mut timer = tokio::time::interval(TIMER_TICK);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let deadline = pending.next_deadline().map(tokio::time::Instant::from_std);
             let mut guard = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Ok(()),
+                // set_peer / set_session: held packets may have a route and a session now.
+                _ = shared.pending_wake.notified() => {
+                    release(shared, udp_fd, &mut pending, &mut batch, cancel).await?;
+                    continue;
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() => {
+                    release(shared, udp_fd, &mut pending, &mut batch, cancel).await?;
+                    continue;
+                }
+                _ = timer.tick() => {
+                    tick(shared, udp_fd, &mut bufs, &mut batch, &mut owed, cancel).await?;
+                    continue;
+                }
                 g = dev_fd.readable() => g?,
             };
             let mut n = 0;
@@ -170,10 +250,15 @@ async fn tx_loop(
                 continue;
             }
             let now = Instant::now();
+            let mut behind = false;
             for (buf, &len) in bufs.iter_mut().zip(&lens).take(n) {
-                match shared.outbound(buf, len, now, &mut arp) {
+                match shared.outbound(buf, len, now, &mut arp, &pending) {
                     TxAction::Send { to, start, len } => {
                         batch.push(&buf[start..start + len], &to);
+                    }
+                    TxAction::Hold { dst, len, why } => {
+                        behind |= why == Wait::Behind;
+                        pending.hold(shared, dst, why, buf, len, now);
                     }
                     TxAction::Consumed => {}
                     TxAction::ArpReply => {
@@ -187,7 +272,18 @@ async fn tx_loop(
             if !batch.is_empty() {
                 flush(shared, udp_fd, &mut batch, cancel).await?;
             }
+            if behind {
+                // A route and session appeared before the wake-up: the held packets go now.
+                release(shared, udp_fd, &mut pending, &mut batch, cancel).await?;
+            }
         }
+    }
+}
+
+/// Write a frame to the device, counting a failure.
+fn write_device(shared: &Shared, dev: &Device, frame: &[u8]) {
+    if dev.write(frame).is_err() {
+        shared.counters.drop(DropReason::DeviceWrite);
     }
 }
 
@@ -205,10 +301,25 @@ async fn rx_loop(
             from: None,
             truncated: false,
         }; BATCH];
+        let mut held = RxPending::new(dev.mtu() as usize);
+        let decide = |held: &mut RxPending| {
+            held.service(shared, Instant::now(), |f| write_device(shared, dev, f));
+        };
         loop {
+            let deadline = held.next_deadline().map(tokio::time::Instant::from_std);
             let mut guard = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Ok(()),
+                // set_peer / remove_peer: held packets of that peer are decided now.
+                _ = shared.rx_pending_wake.notified() => {
+                    decide(&mut held);
+                    continue;
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                    if deadline.is_some() => {
+                    decide(&mut held);
+                    continue;
+                }
                 g = udp_fd.readable() => g?,
             };
             let n = match guard.try_io(|fd| rb.recv(fd.get_ref().0, &mut meta)) {
@@ -235,12 +346,21 @@ async fn rx_loop(
                     continue;
                 };
                 let buf = &mut rb.bufs[i];
-                match shared.inbound(buf, m.len, from, now) {
-                    RxAction::Write(r) => {
-                        if dev.write(&buf[r]).is_err() {
-                            shared.counters.drop(DropReason::DeviceWrite);
-                        }
+                match shared.inbound_with(buf, m.len, from, now, Some(&held)) {
+                    RxAction::Write(r) => write_device(shared, dev, &buf[r]),
+                    RxAction::WriteAfterHeld(r) => {
+                        decide(&mut held);
+                        write_device(shared, dev, &buf[r]);
                     }
+                    RxAction::Hold {
+                        peer,
+                        gen,
+                        start,
+                        len,
+                    } => match buf.get(start..start.saturating_add(len)) {
+                        Some(p) => held.hold(shared, peer, gen, p, now),
+                        None => shared.counters.drop(DropReason::Oversize),
+                    },
                     RxAction::Forward { to, len } => {
                         batch.push(&buf[..len], &to);
                     }

@@ -1,5 +1,7 @@
 //! ringvpn-dataplane: the I/O engine. Owns the TUN/TAP device, the one UDP socket, the
-//! forwarding/session tables and the two hot-path threads; reports events to the control plane.
+//! forwarding/session tables, the hold queues for first packets (outbound: no route or session
+//! yet; inbound: source not learned yet) and the hot-path thread(s) (one by default, two with
+//! `threads: 2`); reports events to the control plane.
 //! It must not make policy decisions: every table entry comes from a command (TypeScript).
 
 pub mod config;
@@ -7,21 +9,25 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod hold;
 pub mod intercept;
 pub mod io_loop;
 pub mod limiter;
+pub mod pending;
 pub mod pipeline;
 pub mod relay;
+pub mod rx_pending;
 pub mod shared;
 pub mod stats;
 pub mod tables;
+pub mod timers;
 pub mod udp;
 
 pub use config::{DeviceMode, EngineConfig};
 pub use engine::Engine;
 pub use error::Error;
 pub use events::Event;
-pub use ringvpn_core::relay::NodeId;
+pub use ringvpn_core::relay_frame::NodeId;
 pub use ringvpn_core::session::SessionKeys;
 pub use stats::{PeerStats, Stats};
 pub use tables::PeerOpts;

@@ -1,10 +1,12 @@
-//! Owns the per-packet hot path: outbound (device -> intercept -> lookup -> seal -> UDP) and
-//! inbound (UDP -> parse -> session -> replay -> open -> source check -> device), plus the slot
-//! layout (head/tailroom) they share; relay.rs and intercept.rs hold the relay and service branches.
-//! Must not allocate per data packet, hop threads, or take locks other than the uncontended
-//! replay-window mutex; only rare events (handshake/control/intercepted/miss) copy or lock.
+//! Owns the per-packet hot path: outbound (device -> intercept -> lookup -> seal -> UDP, or hold
+//! until a route/session exists) and inbound (UDP -> parse -> session -> replay -> open -> source
+//! check -> device, or hold until the control plane answers for the source), plus the slot
+//! layout (head/tailroom) they share; relay.rs, intercept.rs, pending.rs and rx_pending.rs hold
+//! the relay, service and hold branches. Must not allocate per data packet, hop
+//! threads, or take locks other than the uncontended replay-window mutex; only rare events
+//! (handshake/control/intercepted/miss) copy or lock.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,13 +17,16 @@ use ringvpn_core::ether::{
 };
 use ringvpn_core::frame::{self, Frame, HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
 use ringvpn_core::ip::{self, IpInfo};
-use ringvpn_core::relay::RELAY_HEADER_LEN;
+use ringvpn_core::relay_frame::RELAY_HEADER_LEN;
 use ringvpn_core::DropReason;
 
 use crate::config::DeviceMode;
 use crate::events::Event;
+use crate::pending::Pending;
+use crate::rx_pending::RxPending;
 pub use crate::shared::{Shared, NEED_SESSION_INTERVAL_MS};
 use crate::tables::{PeerEntry, SessionState};
+use crate::timers::carries_data;
 
 /// Bytes reserved in every slot before the IP packet: room for the largest prefix any frame
 /// needs, so every kind is sealed in place. Device slot layouts (the IP packet at HEADROOM;
@@ -51,7 +56,26 @@ pub enum TxAction {
     ArpReply,
     /// Handed to the control plane (intercepted DHCP/DNS).
     Consumed,
+    /// Hold the IP packet at `buf[HEADROOM..][..len]` for `dst` until a route and a session
+    /// exist (pending.rs); `Route` raised a `miss` event, `Session` a `need_session` one.
+    Hold {
+        dst: IpAddr,
+        len: usize,
+        why: Wait,
+    },
     Drop(DropReason),
+}
+
+/// Why a device packet is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// No route for the (unicast) destination.
+    Route,
+    /// The route's peer (this id) has no usable session.
+    Session(u32),
+    /// Route and session exist but older packets for the destination are still held: this one
+    /// keeps its place behind them, and the held packets should be released now.
+    Behind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +85,18 @@ pub enum RxAction {
     /// `buf[..len]` was re-sealed as a RELAY frame for the next hop `to` (inner frame untouched).
     Forward {
         to: SocketAddr,
+        len: usize,
+    },
+    /// Write `buf[range]` to the device, after the packets held from the same peer that a
+    /// set_peer has decided since (`RxPending::service` first, so they keep their order).
+    WriteAfterHeld(Range<usize>),
+    /// Hold the IP packet `buf[start..start + len]` from overlay peer `peer`, whose inner source
+    /// is outside the prefixes of the peer's config generation `gen`, until a set_peer decides
+    /// it (rx_pending.rs; a `source_unknown` event asked the control plane).
+    Hold {
+        peer: u32,
+        gen: u64,
+        start: usize,
         len: usize,
     },
     /// Handled (handshake/control event, keepalive).
@@ -78,12 +114,14 @@ impl Shared {
     }
 
     /// Process one packet read from the device into `buf[device_offset()..][..read_len]`.
+    /// `pending` is the io loop's hold queue (asked only whether it holds the destination).
     pub fn outbound(
         &self,
         buf: &mut [u8],
         read_len: usize,
         now: Instant,
         arp_out: &mut [u8; ARP_FRAME_LEN],
+        pending: &Pending,
     ) -> TxAction {
         let start = self.device_offset();
         let Some(frame) = buf.get(start..start + read_len) else {
@@ -125,15 +163,49 @@ impl Shared {
         if let Some(act) = self.intercept(&buf[start..start + read_len], packet, &info) {
             return act;
         }
+        self.route_out(buf, &info, now, Some(pending))
+    }
+
+    /// Route the parsed IP packet at `buf[HEADROOM..]` and seal it for its peer (direct or
+    /// through its `via` hop). Without a route or session it is held (given the hold queue,
+    /// unicast destinations only) or dropped `no_route` / `no_session`; with both, it is still
+    /// held while older packets for its destination are (they go first).
+    pub(crate) fn route_out(
+        &self,
+        buf: &mut [u8],
+        info: &IpInfo,
+        now: Instant,
+        pending: Option<&Pending>,
+    ) -> TxAction {
+        let hold_or = |why: Wait, r: DropReason| {
+            if pending.is_some() && self.is_unicast(info.dst) {
+                TxAction::Hold {
+                    dst: info.dst,
+                    len: info.total_len,
+                    why,
+                }
+            } else {
+                TxAction::Drop(r)
+            }
+        };
         let tables = self.tables.load();
         let Some(peer) = tables.route(info.dst) else {
             self.miss(info.dst, now);
-            return TxAction::Drop(DropReason::NoRoute);
+            return hold_or(Wait::Route, DropReason::NoRoute);
         };
-        let Some(s) = peer.current.as_ref().filter(|s| !s.session.is_expired(now)) else {
-            self.need_session(&peer.state, self.now_ms(now));
-            return TxAction::Drop(DropReason::NoSession);
+        let Some(s) = peer.send_session(now) else {
+            if !peer.awaiting_confirmation(now) {
+                self.need_session(&peer.state, self.now_ms(now));
+            }
+            return hold_or(Wait::Session(peer.state.id), DropReason::NoSession);
         };
+        if pending.is_some_and(|p| !p.is_empty() && p.holds(info.dst)) {
+            return TxAction::Hold {
+                dst: info.dst,
+                len: info.total_len,
+                why: Wait::Behind,
+            };
+        }
         let direct = if peer.relay_only {
             None
         } else {
@@ -153,7 +225,8 @@ impl Shared {
     }
 
     /// Seal the IP packet at `buf[HEADROOM..][..ip_len]` with `peer`'s session `s` as a DATA
-    /// frame at `buf[DATA_START..]` and count it on `peer`. Returns the frame length.
+    /// frame at `buf[DATA_START..]` and count it on `peer` (`ip_len` 0: a keepalive, not data).
+    /// Returns the frame length.
     pub(crate) fn seal_data(
         &self,
         peer: &PeerEntry,
@@ -166,8 +239,14 @@ impl Shared {
         match s.session.seal(TYPE_DATA, out, ip_len, now) {
             Ok(len) => {
                 self.check_rekey(s, now);
-                peer.state.tx_packets.fetch_add(1, Ordering::Relaxed);
-                peer.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                let st = &peer.state;
+                st.tx_packets.fetch_add(1, Ordering::Relaxed);
+                st.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                st.stamp_tx(ip_len > 0, self.now_ms(now));
+                if ip_len > 0 {
+                    st.tx_data_packets.fetch_add(1, Ordering::Relaxed);
+                    st.tx_data_bytes.fetch_add(ip_len as u64, Ordering::Relaxed);
+                }
                 Ok(len)
             }
             Err(r) => {
@@ -179,8 +258,23 @@ impl Shared {
         }
     }
 
-    /// Process one datagram `buf[..len]` from `from`.
+    /// Process one datagram `buf[..len]` from `from`, without an inbound hold: a packet from an
+    /// unlearned source is dropped `source_not_allowed`.
     pub fn inbound(&self, buf: &mut [u8], len: usize, from: SocketAddr, now: Instant) -> RxAction {
+        self.inbound_with(buf, len, from, now, None)
+    }
+
+    /// Process one datagram `buf[..len]` from `from`. `held` is the rx loop's inbound hold
+    /// (asked only what it holds): with it, a packet from an overlay peer's unlearned source is
+    /// held (`RxAction::Hold`) instead of dropped.
+    pub fn inbound_with(
+        &self,
+        buf: &mut [u8],
+        len: usize,
+        from: SocketAddr,
+        now: Instant,
+        held: Option<&RxPending>,
+    ) -> RxAction {
         let Some(dgram) = buf.get_mut(..len) else {
             return RxAction::Drop(DropReason::Oversize);
         };
@@ -204,10 +298,11 @@ impl Shared {
             Err(r) => return RxAction::Drop(r),
         };
         // Authenticated from here on.
+        self.confirm_next(peer, s);
         let st = &peer.state;
         st.rx_packets.fetch_add(1, Ordering::Relaxed);
         st.rx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-        st.last_rx_ms.store(self.now_ms(now), Ordering::Relaxed);
+        st.stamp_rx(carries_data(kind, range.len()), self.now_ms(now));
         if st.endpoint.load().as_deref() != Some(&from) {
             st.endpoint.store(Some(Arc::new(from)));
             self.emit(Event::Endpoint {
@@ -219,14 +314,15 @@ impl Shared {
             self.check_rekey(s, now);
         }
         if kind == TYPE_RELAY {
-            return self.inbound_relay(&tables, peer, dgram, range, now);
+            return self.inbound_relay(&tables, peer, dgram, range, now, held);
         }
-        self.payload(peer, kind, dgram, range, now)
+        self.payload(peer, kind, dgram, range, now, held)
     }
 
     /// The opened plaintext `dgram[range]` of a DATA or CONTROL frame from `peer`, direct or
     /// relayed end to end: CONTROL goes up as an event, an empty DATA is a keepalive, and a
-    /// DATA packet is written to the device if its source is one of the peer's prefixes.
+    /// DATA packet is written to the device if its source is one of the peer's prefixes (else
+    /// held, given `held` and a peer with a node id, or dropped).
     pub(crate) fn payload(
         &self,
         peer: &PeerEntry,
@@ -234,6 +330,7 @@ impl Shared {
         dgram: &mut [u8],
         range: Range<usize>,
         now: Instant,
+        held: Option<&RxPending>,
     ) -> RxAction {
         match kind {
             TYPE_CONTROL => {
@@ -251,14 +348,35 @@ impl Shared {
                     None => return RxAction::Drop(DropReason::MalformedIp),
                 };
                 if !peer.allows_source(info.src) {
-                    // A linked peer sending from an address we have not learned yet: ask the
-                    // control plane to check it (rate-limited); the packet is dropped meanwhile.
-                    if let Some(node) = peer.node_id.as_ref() {
-                        self.source_unknown(node, info.src, now);
+                    // An overlay peer sending from an address we have not learned yet: ask the
+                    // control plane to check it (rate-limited) and hold the packet meanwhile.
+                    // A static-mesh peer (no node id) has all its prefixes: dropped.
+                    let Some(node) = peer.node_id.as_ref() else {
+                        return RxAction::Drop(DropReason::SourceNotAllowed);
+                    };
+                    self.source_unknown(node, info.src, now);
+                    if held.is_none() {
+                        return RxAction::Drop(DropReason::SourceNotAllowed);
                     }
-                    return RxAction::Drop(DropReason::SourceNotAllowed);
+                    return RxAction::Hold {
+                        peer: peer.state.id,
+                        gen: peer.config_gen,
+                        start: range.start,
+                        len: info.total_len,
+                    };
                 }
-                self.deliver(dgram, range.start, &info)
+                let st = &peer.state;
+                st.rx_data_packets.fetch_add(1, Ordering::Relaxed);
+                st.rx_data_bytes
+                    .fetch_add(info.total_len as u64, Ordering::Relaxed);
+                match self.deliver(dgram, range.start, &info) {
+                    RxAction::Write(r)
+                        if held.is_some_and(|h| h.decided(peer.state.id, peer.config_gen)) =>
+                    {
+                        RxAction::WriteAfterHeld(r)
+                    }
+                    act => act,
+                }
             }
         }
     }
@@ -294,3 +412,7 @@ impl Shared {
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "confirm_tests.rs"]
+mod confirm_tests;

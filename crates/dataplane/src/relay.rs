@@ -1,7 +1,7 @@
 //! Owns the data plane's relay paths: wrapping an end-to-end DATA frame for a peer without a
 //! direct path in a RELAY frame for its `via` hop, forwarding RELAY frames in place (exact /
 //! greedily closer next hop, inner frame untouched), and opening the end-to-end frame of a
-//! RELAY frame for us. Must not own the header format (ringvpn_core::relay does), allocate per
+//! RELAY frame for us. Must not own the header format (ringvpn_core::relay_frame does), allocate per
 //! packet, open inner frames it only forwards, or choose relays: `via` and ids come from TS.
 
 use std::net::SocketAddr;
@@ -11,28 +11,31 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ringvpn_core::frame::{self, Frame, HEADER_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
-use ringvpn_core::relay::{
+use ringvpn_core::relay_frame::{
     ring_distance, NodeId, RelayHeader, DEFAULT_TTL, RELAY_HEADER_LEN, TTL_OFFSET,
 };
 use ringvpn_core::DropReason;
 
 use crate::pipeline::{RxAction, TxAction, DATA_START};
+use crate::rx_pending::RxPending;
 use crate::shared::Shared;
 use crate::tables::{PeerEntry, SessionState, Tables};
+use crate::timers::carries_data;
 
 type Hop<'t> = (&'t Arc<PeerEntry>, &'t Arc<SessionState>, SocketAddr);
 
 /// A peer's current, unexpired session and its endpoint: what sending to it needs.
 fn usable(p: &Arc<PeerEntry>, now: Instant) -> Option<Hop<'_>> {
-    let s = p.current.as_ref().filter(|s| !s.session.is_expired(now))?;
+    let s = p.send_session(now)?;
     Some((p, s, p.state.endpoint()?))
 }
 
 impl Shared {
     /// Outbound for `peer` (current session `s`) without a direct path (no endpoint, or
-    /// `relay_only`): seal the IP packet at `buf[HEADROOM..][..ip_len]` end to end as a DATA
-    /// frame with `s`, put the relay header before it and seal both as a RELAY frame at
-    /// `buf[0..]` with the `via` hop's session. No usable hop or unknown node ids: `no_endpoint`.
+    /// `relay_only`): seal the IP packet at `buf[HEADROOM..][..ip_len]` (0: a keepalive) end to
+    /// end as a DATA frame with `s`, put the relay header before it and seal both as a RELAY
+    /// frame at `buf[0..]` with the `via` hop's session. No usable hop or unknown node ids:
+    /// `no_endpoint`.
     pub(crate) fn send_via(
         &self,
         tables: &Tables,
@@ -72,6 +75,7 @@ impl Shared {
                 self.check_rekey(hs, now);
                 hop.state.tx_packets.fetch_add(1, Ordering::Relaxed);
                 hop.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                hop.state.stamp_tx(ip_len > 0, self.now_ms(now));
                 let st = &peer.state;
                 st.tx_relayed_packets.fetch_add(1, Ordering::Relaxed);
                 st.tx_relayed_bytes.fetch_add(len as u64, Ordering::Relaxed);
@@ -89,6 +93,7 @@ impl Shared {
         dgram: &mut [u8],
         range: Range<usize>,
         now: Instant,
+        held: Option<&RxPending>,
     ) -> RxAction {
         let Some(own) = self.node_id else {
             return RxAction::Drop(DropReason::RelayNoRoute);
@@ -99,7 +104,7 @@ impl Shared {
             None => return RxAction::Drop(DropReason::RelayMalformed),
         };
         if h.dst == own {
-            return self.relay_receive(tables, dgram, range, &h.src, now);
+            return self.relay_receive(tables, dgram, range, &h.src, now, held);
         }
         if h.ttl == 0 {
             return RxAction::Drop(DropReason::RelayTtl);
@@ -119,6 +124,8 @@ impl Shared {
                 self.check_rekey(s, now);
                 next.state.tx_packets.fetch_add(1, Ordering::Relaxed);
                 next.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                next.state
+                    .stamp_tx(carries_data(TYPE_RELAY, range.len()), self.now_ms(now));
                 self.counters
                     .relay_forwarded
                     .fetch_add(1, Ordering::Relaxed);
@@ -139,6 +146,7 @@ impl Shared {
         range: Range<usize>,
         src: &NodeId,
         now: Instant,
+        held: Option<&RxPending>,
     ) -> RxAction {
         let outer_len = dgram.len();
         let start = range.start + RELAY_HEADER_LEN;
@@ -164,17 +172,18 @@ impl Shared {
             Ok(x) => x,
             Err(r) => return RxAction::Drop(r),
         };
+        self.confirm_next(peer, s);
         let st = &peer.state;
         st.rx_packets.fetch_add(1, Ordering::Relaxed);
         st.rx_bytes.fetch_add(inner_len as u64, Ordering::Relaxed);
         st.rx_relayed_packets.fetch_add(1, Ordering::Relaxed);
         st.rx_relayed_bytes
             .fetch_add(outer_len as u64, Ordering::Relaxed);
-        st.last_rx_ms.store(self.now_ms(now), Ordering::Relaxed);
+        st.stamp_rx(carries_data(kind, r.len()), self.now_ms(now));
         if peer.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
             self.check_rekey(s, now);
         }
-        self.payload(peer, kind, dgram, start + r.start..start + r.end, now)
+        self.payload(peer, kind, dgram, start + r.start..start + r.end, now, held)
     }
 }
 
@@ -190,19 +199,32 @@ fn next_hop<'t>(
     if let Some(hit) = tables.by_node.get(dst).and_then(|p| usable(p, now)) {
         return Some(hit);
     }
+    let candidates = tables
+        .relay_peers
+        .iter()
+        .filter(|p| p.state.id != from)
+        .filter_map(|p| Some((p.node_id.as_ref()?, p)));
+    greedy(own, dst, candidates, |p| usable(p, now))
+}
+
+/// Greedy forwarding's rule, pure: over `candidates` in order, the first of those closest to
+/// `dst` by ring distance, if strictly closer than `own` (so `dst` itself, at distance 0, always
+/// wins); `accept` turns a candidate into a hop and is asked only when it would be the best so
+/// far (a refused one is skipped). tests/vectors/next-hop.json holds this rule and
+/// ts/core/routing.ts `greedyNextHop` to the same answers.
+pub fn greedy<'a, C, H>(
+    own: &NodeId,
+    dst: &NodeId,
+    candidates: impl IntoIterator<Item = (&'a NodeId, C)>,
+    mut accept: impl FnMut(C) -> Option<H>,
+) -> Option<H> {
     let mut best = None;
     let mut best_d = ring_distance(own, dst);
-    for p in &tables.relay_peers {
-        let Some(n) = p.node_id.as_ref() else {
-            continue;
-        };
-        if p.state.id == from {
-            continue;
-        }
+    for (n, c) in candidates {
         let d = ring_distance(n, dst);
         if d < best_d {
-            if let Some(hop) = usable(p, now) {
-                best = Some(hop);
+            if let Some(h) = accept(c) {
+                best = Some(h);
                 best_d = d;
             }
         }
@@ -212,7 +234,7 @@ fn next_hop<'t>(
 
 #[cfg(test)]
 #[path = "relay_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "relay_rx_tests.rs"]

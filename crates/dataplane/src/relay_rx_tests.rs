@@ -9,7 +9,7 @@ use crate::events::Event;
 use crate::pipeline::tests::{ipv4, nets, out, sa};
 use crate::tables::PeerOpts;
 use proptest::prelude::*;
-use ringvpn_core::relay::NODE_ID_LEN;
+use ringvpn_core::relay_frame::NODE_ID_LEN;
 use ringvpn_core::session::Session;
 use std::time::Duration;
 

@@ -5,20 +5,20 @@
 use super::*;
 use crate::config::DeviceMode;
 use crate::events::Event;
-use crate::pipeline::tests::{eth, ipv4, nets, out, sa, shared, OS_MAC};
+use crate::pipeline::tests::{eth, hold, ipv4, nets, out, sa, shared, OS_MAC};
 use crate::pipeline::BUF_LEN;
 use crate::tables::{PeerOpts, PeerState};
 use ringvpn_core::ether::{DEFAULT_VIRTUAL_MAC, ETHERTYPE_IPV4, ETH_HEADER_LEN};
 use ringvpn_core::frame::TAG_LEN;
-use ringvpn_core::relay::NODE_ID_LEN;
+use ringvpn_core::relay_frame::NODE_ID_LEN;
 use ringvpn_core::session::{Session, SessionKeys};
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-pub(super) const A_UDP: &str = "192.0.2.1:1000";
-pub(super) const B_UDP: &str = "192.0.2.2:2000";
-pub(super) const C_UDP: &str = "192.0.2.3:3000";
+pub(crate) const A_UDP: &str = "192.0.2.1:1000";
+pub(crate) const B_UDP: &str = "192.0.2.2:2000";
+pub(crate) const C_UDP: &str = "192.0.2.3:3000";
 
 pub(super) fn id(v: u8) -> NodeId {
     let mut n = [0u8; NODE_ID_LEN];
@@ -33,7 +33,7 @@ pub(super) const D_ID: u8 = 0xd0;
 /// end-to-end session A-C.
 pub(super) const AB: u32 = 100;
 pub(super) const BC: u32 = 200;
-pub(super) const AC: u32 = 300;
+pub(crate) const AC: u32 = 300;
 /// In every IP payload A sends C: it must never show up in anything B holds.
 pub(super) const MARKER: &[u8] = b"END-TO-END-SECRET-MARKER";
 
@@ -52,12 +52,13 @@ fn peer(s: &Shared, pid: u32, udp: Option<&str>, allowed: &[&str], nid: u8, via:
             node_id: Some(id(nid)),
             via: Some(via),
             relay_only: None,
+            hop: None,
         },
     );
 }
 
 /// The keys of one side of a session: the other side has `keys(remote, local)`.
-pub(super) fn keys(local: u32, remote: u32) -> SessionKeys {
+pub(crate) fn keys(local: u32, remote: u32) -> SessionKeys {
     SessionKeys {
         local_index: local,
         remote_index: remote,
@@ -76,7 +77,7 @@ pub(super) fn link(x: &Shared, xp: u32, y: &Shared, yp: u32, idx: u32, now: Inst
 /// A (10.0.0.1) -- B (10.0.0.2) -- C (10.0.0.3): links A-B and B-C; A and C share an end-to-end
 /// session but know no endpoint of each other.
 /// A: peer 1 = B, peer 2 = C via 1. B: peer 1 = A, peer 2 = C. C: peer 1 = B, peer 2 = A via 1.
-pub(super) fn chain(mode: DeviceMode, now: Instant) -> (Shared, Shared, Shared) {
+pub(crate) fn chain(mode: DeviceMode, now: Instant) -> (Shared, Shared, Shared) {
     let (a, b, c) = (
         node(mode, 1, A_ID),
         node(mode, 2, B_ID),
@@ -94,7 +95,7 @@ pub(super) fn chain(mode: DeviceMode, now: Instant) -> (Shared, Shared, Shared) 
     (a, b, c)
 }
 
-pub(super) fn stat(s: &Shared, pid: u32, f: impl Fn(&PeerState) -> &AtomicU64) -> u64 {
+pub(crate) fn stat(s: &Shared, pid: u32, f: impl Fn(&PeerState) -> &AtomicU64) -> u64 {
     f(&s.tables.load().peers[&pid].state).load(Ordering::Relaxed)
 }
 
@@ -228,7 +229,7 @@ fn end_to_end(mode: DeviceMode) {
     assert_eq!(stat(&c, 2, |s| &s.rx_relayed_bytes), len as u64);
     assert_eq!(stat(&c, 2, |s| &s.rx_packets), 1);
     assert_eq!(stat(&c, 2, |s| &s.rx_bytes), inner_len as u64);
-    assert!(stat(&c, 2, |s| &s.last_rx_ms) > 0);
+    assert!(c.tables.load().peers[&2].state.last_rx_ms() > 0);
     assert_eq!(stat(&c, 1, |s| &s.rx_packets), 1, "the link frame is B's");
     assert_eq!(
         c.tables.load().peers[&2].state.endpoint(),
@@ -261,6 +262,19 @@ fn relay_end_to_end_tun() {
 #[test]
 fn relay_end_to_end_tap() {
     end_to_end(DeviceMode::Tap);
+}
+
+/// B's peer 2 (C) as a greedy next hop or not.
+fn set_hop(b: &Shared, v: bool) {
+    b.tables.set_peer_with(
+        2,
+        None,
+        nets(&["10.0.0.3/32"]),
+        PeerOpts {
+            hop: Some(v),
+            ..PeerOpts::default()
+        },
+    );
 }
 
 fn relay_only(a: &Shared, v: Option<bool>) {
@@ -326,10 +340,13 @@ fn relay_only_forces_the_relay() {
 fn relay_tx_needs_e2e_session_via_hop_and_ids() {
     let now = Instant::now();
     let to_c = ipv4([10, 0, 0, 1], [10, 0, 0, 3], b"x");
-    // No end-to-end session: no_session + need_session, never a raw relay.
+    // No end-to-end session: held + need_session, never a raw relay.
     let (a, _, _) = chain(DeviceMode::Tun, now);
     assert!(a.tables.remove_session(AC));
-    assert_eq!(out(&a, &to_c, now).0, TxAction::Drop(DropReason::NoSession));
+    assert_eq!(
+        out(&a, &to_c, now).0,
+        hold("10.0.0.3", to_c.len(), crate::pipeline::Wait::Session(2))
+    );
     assert_eq!(a.events.drain(), vec![Event::NeedSession { peer: 2 }]);
     assert_eq!(stat(&a, 1, |s| &s.tx_packets), 0);
     assert_eq!(stat(&a, 2, |s| &s.tx_relayed_packets), 0);
@@ -392,6 +409,20 @@ fn greedy_next_hop_and_ttl() {
         c.inbound(&mut buf, len, sa(B_UDP), now),
         RxAction::Drop(DropReason::RelayNoRoute)
     );
+    // A data-only peer (hop: false, no overlay connection) is never a greedy next hop; it still
+    // receives frames addressed to itself.
+    set_hop(&b, false);
+    let (mut buf, len) = relay_frame(&a, 1, &relay_plain(D_ID, A_ID, 3, inner), now);
+    assert_eq!(
+        b.inbound(&mut buf, len, sa(A_UDP), now),
+        RxAction::Drop(DropReason::RelayNoRoute)
+    );
+    let (mut buf, len) = relay_frame(&a, 1, &relay_plain(C_ID, A_ID, 3, inner), now);
+    assert_eq!(
+        b.inbound(&mut buf, len, sa(A_UDP), now),
+        RxAction::Forward { to: sa(C_UDP), len }
+    );
+    set_hop(&b, true);
     // The sender is never chosen even if it is the closest: from C, B only knows A besides C.
     let (mut buf, len) = relay_frame(&c, 1, &relay_plain(D_ID, C_ID, 3, inner), now);
     assert_eq!(
@@ -440,5 +471,5 @@ fn greedy_next_hop_and_ttl() {
         b.inbound(&mut buf, len, sa(A_UDP), late),
         RxAction::Drop(DropReason::RelayNoRoute)
     );
-    assert_eq!(b.counters.relay_forwarded.load(Ordering::Relaxed), 3);
+    assert_eq!(b.counters.relay_forwarded.load(Ordering::Relaxed), 4);
 }

@@ -1,23 +1,24 @@
 //! Owns the state both pipelines and the command side share: tables, event queue, counters,
 //! the engine's own address/prefix (swappable at runtime, lock-free), node id, service settings,
-//! the event rate limiters and the ARP-proxy rule. Must not hold per-packet logic (pipeline.rs,
+//! the event rate limiters, the wake-ups for held packets and the ARP-proxy rule. Must not hold per-packet logic (pipeline.rs,
 //! relay.rs, intercept.rs) or take locks on the DATA path.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ringvpn_core::ether::{self, Mac};
 use ringvpn_core::ip::IpNet;
-use ringvpn_core::relay::NodeId;
+use ringvpn_core::relay_frame::NodeId;
 use ringvpn_core::DropReason;
+use tokio::sync::Notify;
 
 use crate::config::DeviceMode;
 use crate::events::{Event, EventQueue};
 use crate::limiter::RateLimiter;
 use crate::stats::Counters;
-use crate::tables::{PeerState, SessionState, TableHandle};
+use crate::tables::{PeerEntry, PeerState, SessionState, TableHandle};
 
 /// need_session events for one peer are at least this far apart.
 pub const NEED_SESSION_INTERVAL_MS: u64 = 1000;
@@ -67,6 +68,11 @@ pub struct Shared {
     address: AtomicU64,
     pub(crate) misses: Mutex<RateLimiter<IpAddr>>,
     pub(crate) unknown_sources: Mutex<RateLimiter<NodeId>>,
+    /// Commands that may make held packets sendable (set_peer, set_session) wake the io loop,
+    /// which owns the hold queue (pending.rs).
+    pub pending_wake: Notify,
+    /// set_peer / remove_peer wake the rx loop, which owns the inbound hold (rx_pending.rs).
+    pub rx_pending_wake: Notify,
     epoch: Instant,
     epoch_unix_ms: u64,
 }
@@ -95,6 +101,8 @@ impl Shared {
             address: AtomicU64::new(pack_addr(address)),
             misses: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
             unknown_sources: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
+            pending_wake: Notify::new(),
+            rx_pending_wake: Notify::new(),
             epoch: Instant::now(),
             epoch_unix_ms,
         }
@@ -177,8 +185,21 @@ impl Shared {
         }
     }
 
+    /// A frame authenticated with `s`: if it is `peer`'s unconfirmed responder session, it
+    /// becomes the one to send on, and what was held for the peer can go.
+    pub(crate) fn confirm_next(&self, peer: &PeerEntry, s: &Arc<SessionState>) {
+        if peer.next.as_ref().is_some_and(|n| Arc::ptr_eq(n, s))
+            && self.tables.confirm(peer.state.id, s.session.local_index)
+        {
+            self.pending_wake.notify_one();
+        }
+    }
+
+    /// Emit `rekey` once per session when this side owns the rekey (wireguard-go's
+    /// keepKeyFreshSending: the initiator after REKEY_AFTER_TIME, either side after
+    /// REKEY_AFTER_MESSAGES). A responder's session lapses at REJECT_AFTER_TIME instead.
     pub(crate) fn check_rekey(&self, s: &SessionState, now: Instant) {
-        if s.session.needs_rekey(now) && !s.rekey_signalled.swap(true, Ordering::Relaxed) {
+        if s.session.owns_rekey(now) && !s.rekey_signalled.swap(true, Ordering::Relaxed) {
             self.emit(Event::Rekey {
                 peer: s.peer.id,
                 local_index: s.session.local_index,

@@ -1,13 +1,15 @@
-//! Owns the global counters (rx/tx bytes and packets, drops per reason) and the stats
-//! snapshot types. Must not aggregate policy-level metrics; counters are relaxed atomics.
+//! Owns the global counters (rx/tx bytes and packets, held packets both ways, passive keepalives,
+//! stale sessions, drops per reason) and the stats snapshot types. Must not aggregate
+//! policy-level metrics; counters are relaxed atomics.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ringvpn_core::relay::NodeId;
+use ringvpn_core::relay_frame::NodeId;
 use ringvpn_core::DropReason;
 
-/// Counters for one direction, on their own cache line so rx and tx threads do not share one.
+/// Counters for one direction, on their own cache line so rx and tx threads (`threads: 2`) do
+/// not share one.
 #[repr(align(64))]
 #[derive(Debug, Default)]
 pub struct DirCounters {
@@ -25,6 +27,17 @@ pub struct Counters {
     pub relay_forwarded: AtomicU64,
     /// Device frames handed to the control plane (DHCP/DNS).
     pub device_intercepted: AtomicU64,
+    /// Device packets held for a route or session (pending.rs), and held packets later sent.
+    pub pending_held: AtomicU64,
+    pub pending_released: AtomicU64,
+    /// Received packets held for their inner source (rx_pending.rs), and held packets later
+    /// written to the device.
+    pub rx_pending_held: AtomicU64,
+    pub rx_pending_released: AtomicU64,
+    /// Passive keepalives sent (timers.rs rule 2), and stale sessions: data unanswered for
+    /// KEEPALIVE_TIMEOUT + REKEY_TIMEOUT, a `need_session` asked for a handshake (rule 1).
+    pub keepalives_sent: AtomicU64,
+    pub stale_sessions: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
 }
 
@@ -35,6 +48,12 @@ impl Default for Counters {
             tx: DirCounters::default(),
             relay_forwarded: AtomicU64::new(0),
             device_intercepted: AtomicU64::new(0),
+            pending_held: AtomicU64::new(0),
+            pending_released: AtomicU64::new(0),
+            rx_pending_held: AtomicU64::new(0),
+            rx_pending_released: AtomicU64::new(0),
+            keepalives_sent: AtomicU64::new(0),
+            stale_sessions: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -66,6 +85,12 @@ pub struct PeerStats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// DATA frames carrying an inner packet (not CONTROL, not keepalives), direct or relayed
+    /// end to end; bytes are the inner IP packets'. rx: packets delivered to the device.
+    pub tx_data_packets: u64,
+    pub tx_data_bytes: u64,
+    pub rx_data_packets: u64,
+    pub rx_data_bytes: u64,
     /// This peer's end-to-end frames sent inside RELAY frames through its via hop (outer
     /// frame bytes; the inner frames also count in tx_packets/tx_bytes).
     pub tx_relayed_packets: u64,
@@ -74,6 +99,19 @@ pub struct PeerStats {
     /// the inner frames also count in rx_packets/rx_bytes).
     pub rx_relayed_packets: u64,
     pub rx_relayed_bytes: u64,
+    /// Device packets held while this peer had the route but no session; held packets (for
+    /// a route or a session) later sent to this peer.
+    pub pending_held: u64,
+    pub pending_released: u64,
+    /// Packets from this peer held while their inner source was outside its allowed prefixes,
+    /// and held packets later written to the device.
+    pub rx_pending_held: u64,
+    pub rx_pending_released: u64,
+    /// Passive keepalives sent to this peer (data received, nothing sent back for
+    /// KEEPALIVE_TIMEOUT), and the times data to it went unanswered for KEEPALIVE_TIMEOUT +
+    /// REKEY_TIMEOUT (a `need_session` asked for a new handshake).
+    pub keepalives_sent: u64,
+    pub stale_sessions: u64,
     pub node_id: Option<NodeId>,
     /// Peer id of the via hop.
     pub via: Option<u32>,
@@ -95,6 +133,15 @@ pub struct Stats {
     pub relay_forwarded: u64,
     /// Device frames handed to the control plane.
     pub device_intercepted: u64,
+    /// Device packets held for a route or a session, and held packets later sent.
+    pub pending_held: u64,
+    pub pending_released: u64,
+    /// Received packets held for their inner source, and held packets later written.
+    pub rx_pending_held: u64,
+    pub rx_pending_released: u64,
+    /// Passive keepalives sent, and stale sessions detected (need_session asked).
+    pub keepalives_sent: u64,
+    pub stale_sessions: u64,
     /// Every reason, including zeros.
     pub drops: Vec<(DropReason, u64)>,
     pub peers: Vec<PeerStats>,

@@ -10,31 +10,66 @@ use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use ringvpn_core::ip::IpNet;
-use ringvpn_core::relay::NodeId;
+use ringvpn_core::limits::REKEY_TIMEOUT;
+use ringvpn_core::relay_frame::NodeId;
 use ringvpn_core::session::{Session, SessionKeys};
 
 /// At most this many sessions per peer (the newest are kept).
 pub const MAX_SESSIONS_PER_PEER: usize = 4;
 
 /// Per-peer state mutated on the hot path (atomics; never replaced while the peer exists).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PeerState {
     pub id: u32,
     pub endpoint: ArcSwapOption<SocketAddr>,
+    /// Transport frames sealed or opened with this peer's sessions (DATA, CONTROL, keepalives,
+    /// RELAY as a hop, end-to-end frames inside RELAY), frame bytes.
     pub rx_packets: AtomicU64,
     pub rx_bytes: AtomicU64,
     pub tx_packets: AtomicU64,
     pub tx_bytes: AtomicU64,
+    /// DATA frames carrying an inner packet (no CONTROL, no keepalives), direct or relayed end
+    /// to end, and the inner packets' IP bytes: rx counts packets delivered to the device.
+    pub tx_data_packets: AtomicU64,
+    pub tx_data_bytes: AtomicU64,
+    pub rx_data_packets: AtomicU64,
+    pub rx_data_bytes: AtomicU64,
     /// This peer's packets sent as RELAY frames through its `via` hop (frame bytes).
     pub tx_relayed_packets: AtomicU64,
     pub tx_relayed_bytes: AtomicU64,
     /// RELAY frames delivered to the device whose inner source is this peer (frame bytes).
     pub rx_relayed_packets: AtomicU64,
     pub rx_relayed_bytes: AtomicU64,
+    /// Device packets held while this peer had the route but no usable session (pending.rs),
+    /// and held packets (for any reason) later sent to this peer.
+    pub pending_held: AtomicU64,
+    pub pending_released: AtomicU64,
+    /// Received packets held while their inner source was outside this peer's allowed prefixes
+    /// (rx_pending.rs), and held packets later written to the device.
+    pub rx_pending_held: AtomicU64,
+    pub rx_pending_released: AtomicU64,
+    /// When frames were last opened from / sealed for this peer, engine-clock milliseconds + 1
+    /// (0 = never), split by kind so that the hot path stamps one clock per frame: `*_data_ms`
+    /// frames with an inner packet (DATA with a payload, direct or end to end; on a hop's
+    /// session, RELAY frames whose end-to-end frame is not a keepalive), `*_other_ms` the rest
+    /// (keepalives, CONTROL). `last_rx_ms()` / `last_tx_ms()` are the later of each pair.
+    pub rx_data_ms: AtomicU64,
+    pub rx_other_ms: AtomicU64,
+    pub tx_data_ms: AtomicU64,
+    pub tx_other_ms: AtomicU64,
     /// Engine-clock milliseconds + 1 (0 = never).
-    pub last_rx_ms: AtomicU64,
     pub last_handshake_ms: AtomicU64,
     pub need_session_ms: AtomicU64,
+    /// The timers' episodes (timers.rs), written only by their tick: when the tick first saw
+    /// data sent and nothing received since (0 = none) and whether that episode already asked
+    /// for a session; when it first saw data received and nothing sent since (0 = none).
+    pub unanswered_since_ms: AtomicU64,
+    pub stale_fired: AtomicBool,
+    pub keepalive_owed_since_ms: AtomicU64,
+    /// Passive keepalives sent to this peer (timers.rs), and the times its data went unanswered
+    /// for KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (a `need_session` asked for a new handshake).
+    pub keepalives_sent: AtomicU64,
+    pub stale_sessions: AtomicU64,
 }
 
 impl PeerState {
@@ -42,22 +77,46 @@ impl PeerState {
         PeerState {
             id,
             endpoint: ArcSwapOption::new(endpoint.map(Arc::new)),
-            rx_packets: AtomicU64::new(0),
-            rx_bytes: AtomicU64::new(0),
-            tx_packets: AtomicU64::new(0),
-            tx_bytes: AtomicU64::new(0),
-            tx_relayed_packets: AtomicU64::new(0),
-            tx_relayed_bytes: AtomicU64::new(0),
-            rx_relayed_packets: AtomicU64::new(0),
-            rx_relayed_bytes: AtomicU64::new(0),
-            last_rx_ms: AtomicU64::new(0),
-            last_handshake_ms: AtomicU64::new(0),
-            need_session_ms: AtomicU64::new(0),
+            ..PeerState::default()
         }
     }
 
     pub fn endpoint(&self) -> Option<SocketAddr> {
         self.endpoint.load().as_deref().copied()
+    }
+
+    /// An authenticated frame from this peer (`data`: it carried an inner packet): one store.
+    #[inline]
+    pub fn stamp_rx(&self, data: bool, now_ms: u64) {
+        let clock = if data {
+            &self.rx_data_ms
+        } else {
+            &self.rx_other_ms
+        };
+        clock.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// A frame sealed for this peer (`data`: it carries an inner packet): one store.
+    #[inline]
+    pub fn stamp_tx(&self, data: bool, now_ms: u64) {
+        let clock = if data {
+            &self.tx_data_ms
+        } else {
+            &self.tx_other_ms
+        };
+        clock.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// The last authenticated frame received from this peer (engine clock, 0 = never).
+    pub fn last_rx_ms(&self) -> u64 {
+        let d = self.rx_data_ms.load(Ordering::Relaxed);
+        d.max(self.rx_other_ms.load(Ordering::Relaxed))
+    }
+
+    /// The last frame sealed for this peer (engine clock, 0 = never).
+    pub fn last_tx_ms(&self) -> u64 {
+        let d = self.tx_data_ms.load(Ordering::Relaxed);
+        d.max(self.tx_other_ms.load(Ordering::Relaxed))
     }
 }
 
@@ -75,6 +134,10 @@ pub struct PeerEntry {
     pub allowed: Vec<IpNet>,
     /// Current send session.
     pub current: Option<Arc<SessionState>>,
+    /// A responder's new session, not yet sent on (WireGuard's "next" keypair): it decrypts at
+    /// once, and becomes `current` when the first frame arrives on it (`confirm`), so nothing we
+    /// send on it can reach the initiator before the handshake response does.
+    pub next: Option<Arc<SessionState>>,
     /// All sessions that may decrypt, newest first (includes `current`).
     pub sessions: Vec<Arc<SessionState>>,
     /// The peer's overlay node id (relay destination / source check).
@@ -83,6 +146,13 @@ pub struct PeerEntry {
     pub via: Option<u32>,
     /// Send through `via` even when the peer has an endpoint.
     pub relay_only: bool,
+    /// A candidate next hop for greedy relay forwarding (an overlay connection the control
+    /// plane keeps alive); a data-only peer is not, so a dead one cannot swallow relayed frames.
+    pub hop: bool,
+    /// Changes with every set_peer of this peer (a table-wide sequence, never reused; not on
+    /// session changes): packets held for their source (rx_pending.rs) under an older value
+    /// have seen the control plane's answer.
+    pub config_gen: u64,
 }
 
 /// Relay settings of a `set_peer` call: `None` keeps the current value.
@@ -92,9 +162,35 @@ pub struct PeerOpts {
     /// `Some(None)` clears the via hop.
     pub via: Option<Option<u32>>,
     pub relay_only: Option<bool>,
+    /// Whether the peer may carry other peers' relayed frames as a greedy next hop.
+    pub hop: Option<bool>,
 }
 
 impl PeerEntry {
+    /// The session to send on: the current one while it is valid.
+    #[inline]
+    pub fn send_session(&self, now: Instant) -> Option<&Arc<SessionState>> {
+        self.current.as_ref().filter(|s| !s.session.is_expired(now))
+    }
+
+    /// The session CONTROL goes on: the current one, or else a responder's unconfirmed one (the
+    /// link's first messages travel the direct path its handshake response took, so they cannot
+    /// overtake it, and must not wait for the initiator).
+    #[inline]
+    pub fn control_session(&self, now: Instant) -> Option<&Arc<SessionState>> {
+        self.send_session(now)
+            .or_else(|| self.next.as_ref().filter(|s| !s.session.is_expired(now)))
+    }
+
+    /// A responder's new session waits for its first frame (for at most REKEY_TIMEOUT, the
+    /// initiator's retransmission interval): packets are held, and no new handshake is asked for.
+    #[inline]
+    pub fn awaiting_confirmation(&self, now: Instant) -> bool {
+        self.next
+            .as_ref()
+            .is_some_and(|n| n.session.age(now) < REKEY_TIMEOUT && !n.session.is_expired(now))
+    }
+
     #[inline]
     pub fn allows_source(&self, src: IpAddr) -> bool {
         self.allowed.iter().any(|n| n.contains(src))
@@ -111,7 +207,7 @@ pub struct Tables {
     pub routes: Vec<(IpNet, Arc<PeerEntry>)>,
     /// node id -> peer (the lowest peer id wins if two peers claim one id).
     pub by_node: HashMap<NodeId, Arc<PeerEntry>>,
-    /// Peers with a node id, by peer id: the candidates for greedy relay forwarding.
+    /// Peers with a node id that may be hops, by peer id: the candidates for greedy relay forwarding.
     pub relay_peers: Vec<Arc<PeerEntry>>,
 }
 
@@ -119,18 +215,19 @@ impl Tables {
     fn rebuild(peers: HashMap<u32, Arc<PeerEntry>>) -> Tables {
         let mut by_index = HashMap::new();
         let mut routes = Vec::new();
-        let mut relay_peers: Vec<Arc<PeerEntry>> = peers
+        let mut with_id: Vec<Arc<PeerEntry>> = peers
             .values()
             .filter(|p| p.node_id.is_some())
             .cloned()
             .collect();
-        relay_peers.sort_by_key(|p| p.state.id);
+        with_id.sort_by_key(|p| p.state.id);
         let mut by_node = HashMap::new();
-        for p in &relay_peers {
+        for p in &with_id {
             if let Some(n) = p.node_id {
                 by_node.entry(n).or_insert_with(|| p.clone());
             }
         }
+        let relay_peers = with_id.into_iter().filter(|p| p.hop).collect();
         for p in peers.values() {
             for s in &p.sessions {
                 by_index.insert(s.session.local_index, (s.clone(), p.clone()));
@@ -168,7 +265,8 @@ impl Tables {
 #[derive(Default)]
 pub struct TableHandle {
     current: ArcSwap<Tables>,
-    writer: Mutex<()>,
+    /// Serializes writers; holds the last `config_gen` handed out.
+    writer: Mutex<u64>,
 }
 
 impl TableHandle {
@@ -182,10 +280,10 @@ impl TableHandle {
         self.current.load()
     }
 
-    fn update<R>(&self, f: impl FnOnce(&mut HashMap<u32, Arc<PeerEntry>>) -> R) -> R {
-        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+    fn update<R>(&self, f: impl FnOnce(&mut HashMap<u32, Arc<PeerEntry>>, &mut u64) -> R) -> R {
+        let mut gen = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut peers = self.current.load().peers.clone();
-        let r = f(&mut peers);
+        let r = f(&mut peers, &mut gen);
         self.current.store(Arc::new(Tables::rebuild(peers)));
         r
     }
@@ -204,7 +302,8 @@ impl TableHandle {
         allowed: Vec<IpNet>,
         opts: PeerOpts,
     ) {
-        self.update(|peers| {
+        self.update(|peers, gen| {
+            *gen += 1;
             let mut entry = match peers.get(&id) {
                 Some(old) => {
                     if let Some(e) = endpoint {
@@ -212,6 +311,7 @@ impl TableHandle {
                     }
                     PeerEntry {
                         allowed,
+                        config_gen: *gen,
                         ..(**old).clone()
                     }
                 }
@@ -219,10 +319,13 @@ impl TableHandle {
                     state: Arc::new(PeerState::new(id, endpoint)),
                     allowed,
                     current: None,
+                    next: None,
                     sessions: Vec::new(),
                     node_id: None,
                     via: None,
                     relay_only: false,
+                    hop: true,
+                    config_gen: *gen,
                 },
             };
             if let Some(n) = opts.node_id {
@@ -234,19 +337,24 @@ impl TableHandle {
             if let Some(r) = opts.relay_only {
                 entry.relay_only = r;
             }
+            if let Some(h) = opts.hop {
+                entry.hop = h;
+            }
             peers.insert(id, Arc::new(entry));
         });
     }
 
     pub fn remove_peer(&self, id: u32) -> bool {
-        self.update(|peers| peers.remove(&id).is_some())
+        self.update(|peers, _| peers.remove(&id).is_some())
     }
 
-    /// Install a new current session for `peer`. Returns false if the peer is unknown.
-    /// A session with the same local index (of any peer) is replaced; sessions beyond
-    /// MAX_SESSIONS_PER_PEER are dropped (oldest first).
+    /// Install a new session for `peer`. Returns false if the peer is unknown. An initiator's
+    /// session becomes current at once; a responder's waits in `next` until something arrives
+    /// on it (`confirm`), the current one (if any) carrying traffic meanwhile. A session with the
+    /// same local index (of any peer) is replaced; sessions beyond MAX_SESSIONS_PER_PEER are
+    /// dropped (oldest first).
     pub fn set_session(&self, peer: u32, keys: &SessionKeys, now: Instant, now_ms: u64) -> bool {
-        self.update(|peers| {
+        self.update(|peers, _| {
             let Some(old) = peers.get(&peer).cloned() else {
                 return false;
             };
@@ -265,12 +373,23 @@ impl TableHandle {
                     .take(MAX_SESSIONS_PER_PEER - 1)
                     .cloned(),
             );
+            let kept = |x: &Option<Arc<SessionState>>| {
+                x.as_ref()
+                    .filter(|c| sessions.iter().any(|s| Arc::ptr_eq(s, c)))
+                    .cloned()
+            };
+            let (current, next) = if keys.initiator {
+                (Some(state), None)
+            } else {
+                (kept(&old.current), Some(state))
+            };
             old.state.last_handshake_ms.store(now_ms, Ordering::Relaxed);
             old.state.need_session_ms.store(0, Ordering::Relaxed);
             peers.insert(
                 peer,
                 Arc::new(PeerEntry {
-                    current: Some(state),
+                    current,
+                    next,
                     sessions,
                     ..(*old).clone()
                 }),
@@ -279,9 +398,33 @@ impl TableHandle {
         })
     }
 
+    /// The first frame arrived on `peer`'s `next` session (local index `local_index`): it
+    /// becomes current. False when it is no longer the peer's next session.
+    pub fn confirm(&self, peer: u32, local_index: u32) -> bool {
+        self.update(|peers, _| {
+            let Some(p) = peers.get(&peer) else {
+                return false;
+            };
+            let Some(n) = p
+                .next
+                .as_ref()
+                .filter(|n| n.session.local_index == local_index)
+            else {
+                return false;
+            };
+            let e = PeerEntry {
+                current: Some(n.clone()),
+                next: None,
+                ..(**p).clone()
+            };
+            peers.insert(peer, Arc::new(e));
+            true
+        })
+    }
+
     /// Remove a session by local index (from whichever peer holds it).
     pub fn remove_session(&self, local_index: u32) -> bool {
-        self.update(|peers| remove_index(peers, local_index))
+        self.update(|peers, _| remove_index(peers, local_index))
     }
 }
 
@@ -305,154 +448,16 @@ fn remove_index(peers: &mut HashMap<u32, Arc<PeerEntry>>, local_index: u32) -> b
     {
         e.current = None;
     }
+    if e.next
+        .as_ref()
+        .is_some_and(|c| c.session.local_index == local_index)
+    {
+        e.next = None;
+    }
     peers.insert(e.state.id, Arc::new(e));
     true
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(local: u32) -> SessionKeys {
-        SessionKeys {
-            local_index: local,
-            remote_index: local + 1000,
-            send_key: [1; 32],
-            recv_key: [2; 32],
-            initiator: true,
-        }
-    }
-
-    fn nets(s: &[&str]) -> Vec<IpNet> {
-        s.iter().map(|x| x.parse().expect("net")).collect()
-    }
-
-    #[test]
-    fn longest_prefix_match() {
-        let t = TableHandle::new();
-        t.set_peer(1, None, nets(&["10.0.0.0/8"]));
-        t.set_peer(2, None, nets(&["10.1.0.0/16", "fd00::/64"]));
-        t.set_peer(3, None, nets(&["10.1.2.3/32"]));
-        let s = t.load();
-        let id = |ip: &str| s.route(ip.parse().expect("ip")).map(|p| p.state.id);
-        assert_eq!(id("10.9.9.9"), Some(1));
-        assert_eq!(id("10.1.9.9"), Some(2));
-        assert_eq!(id("10.1.2.3"), Some(3));
-        assert_eq!(id("fd00::7"), Some(2));
-        assert_eq!(id("11.0.0.1"), None);
-        assert!(t.remove_peer(3));
-        assert!(!t.remove_peer(3));
-        assert_eq!(
-            t.load()
-                .route("10.1.2.3".parse().expect("ip"))
-                .map(|p| p.state.id),
-            Some(2)
-        );
-    }
-
-    #[test]
-    fn sessions_and_indices() {
-        let t = TableHandle::new();
-        let now = Instant::now();
-        assert!(!t.set_session(1, &keys(10), now, 1));
-        t.set_peer(
-            1,
-            Some("127.0.0.1:1".parse().expect("addr")),
-            nets(&["10.0.0.1/32"]),
-        );
-        for i in 10..16 {
-            assert!(t.set_session(1, &keys(i), now, 1));
-        }
-        let s = t.load();
-        let p = s.peers.get(&1).expect("peer");
-        assert_eq!(p.current.as_ref().map(|c| c.session.local_index), Some(15));
-        assert_eq!(p.sessions.len(), MAX_SESSIONS_PER_PEER);
-        assert!(s.by_index.contains_key(&12) && !s.by_index.contains_key(&11));
-        drop(s);
-        // Counters and endpoint survive a set_peer update; allowed prefixes are replaced.
-        let st = t.load().peers[&1].state.clone();
-        st.rx_packets.store(5, Ordering::Relaxed);
-        t.set_peer(1, None, nets(&["10.0.0.2/32"]));
-        let s = t.load();
-        assert_eq!(s.peers[&1].state.rx_packets.load(Ordering::Relaxed), 5);
-        assert_eq!(
-            s.peers[&1].state.endpoint(),
-            Some("127.0.0.1:1".parse().expect("addr"))
-        );
-        assert!(s.route("10.0.0.1".parse().expect("ip")).is_none());
-        assert_eq!(s.peers[&1].sessions.len(), MAX_SESSIONS_PER_PEER);
-        drop(s);
-        assert!(t.remove_session(15));
-        assert!(!t.remove_session(15));
-        let s = t.load();
-        assert!(s.peers[&1].current.is_none());
-        assert!(s.by_index.contains_key(&14));
-        drop(s);
-        // Moving an index to another peer replaces it.
-        t.set_peer(2, None, vec![]);
-        assert!(t.set_session(2, &keys(14), now, 1));
-        let s = t.load();
-        assert_eq!(s.by_index[&14].1.state.id, 2);
-        assert!(s.peers[&1]
-            .sessions
-            .iter()
-            .all(|x| x.session.local_index != 14));
-        drop(s);
-        assert!(t.remove_peer(2));
-        assert!(!t.load().by_index.contains_key(&14));
-    }
-
-    #[test]
-    fn relay_settings_and_node_index() {
-        let t = TableHandle::new();
-        let opts = PeerOpts {
-            node_id: Some([7; 20]),
-            via: Some(Some(2)),
-            relay_only: Some(true),
-        };
-        t.set_peer_with(3, None, nets(&["10.0.0.3/32"]), opts);
-        t.set_peer_with(
-            1,
-            None,
-            vec![],
-            PeerOpts {
-                node_id: Some([7; 20]),
-                ..PeerOpts::default()
-            },
-        );
-        t.set_peer(2, None, vec![]);
-        let s = t.load();
-        assert_eq!(
-            s.by_node[&[7; 20]].state.id, 1,
-            "lowest id wins a shared node id"
-        );
-        let ids: Vec<u32> = s.relay_peers.iter().map(|p| p.state.id).collect();
-        assert_eq!(ids, vec![1, 3]);
-        drop(s);
-        // A plain update keeps node id, via and relay_only; explicit values replace them.
-        t.set_peer(3, None, nets(&["10.0.0.4/32"]));
-        let p = t.load().peers[&3].clone();
-        assert_eq!(
-            (p.node_id, p.via, p.relay_only),
-            (Some([7; 20]), Some(2), true)
-        );
-        assert!(!t.load().peers[&1].relay_only, "default false");
-        t.set_peer_with(
-            3,
-            None,
-            vec![],
-            PeerOpts {
-                via: Some(None),
-                relay_only: Some(false),
-                ..PeerOpts::default()
-            },
-        );
-        let p = t.load().peers[&3].clone();
-        assert_eq!(
-            (p.node_id, p.via, p.relay_only),
-            (Some([7; 20]), None, false)
-        );
-        assert!(t.remove_peer(1));
-        assert_eq!(t.load().by_node[&[7; 20]].state.id, 3);
-    }
-}
+#[path = "tables_tests.rs"]
+mod tests;

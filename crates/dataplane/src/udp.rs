@@ -212,8 +212,9 @@ impl SendBatch {
         self.len == self.sent
     }
 
-    pub fn is_full(&self) -> bool {
-        self.len == BATCH
+    /// Datagrams that can still be queued before a flush.
+    pub fn room(&self) -> usize {
+        BATCH - self.len
     }
 
     /// Queue `data` for `to`. The caller must keep `data` alive and unmodified until `clear`.

@@ -33,6 +33,7 @@ fn peer(e: &Engine, id: u32, to: Option<&Engine>, allowed: &[&str], node: u8, vi
         node_id: Some(nid(node)),
         via: Some(via),
         relay_only: None,
+        hop: None,
     };
     e.set_peer(id, to.map(Engine::local_addr), allowed, opts)
         .expect("peer");

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringvpn_core::{ether, frame, ip, relay};
+use ringvpn_core::{ether, frame, ip, relay_frame as relay};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(frame::Frame::Transport { header, body, .. }) = frame::parse(data) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringvpn_dataplane::device::if_index;
-use ringvpn_dataplane::{DeviceMode, Engine, EngineConfig, Event};
+use ringvpn_dataplane::{DeviceMode, Engine, EngineConfig, Event, SessionKeys};
 
 pub const ETH_P_ALL: u16 = 0x0003;
 pub const ETH_P_IP: u16 = 0x0800;
@@ -43,6 +43,30 @@ pub fn engine(mode: DeviceMode, ifname: &str) -> (Engine, Arc<AtomicUsize>) {
     )
     .expect("engine starts");
     (e, wakeups)
+}
+
+/// A TUN engine on 127.0.0.1 with `threads` hot-path threads and an optional overlay node id.
+pub fn tun_engine(ifname: &str, threads: u8, node_id: Option<[u8; 20]>) -> Engine {
+    let mut cfg = EngineConfig::new(
+        DeviceMode::Tun,
+        ifname,
+        "127.0.0.1:0".parse().expect("addr"),
+    );
+    cfg.mtu = 1400;
+    cfg.threads = threads;
+    cfg.node_id = node_id;
+    Engine::start(cfg, Box::new(|| {})).expect("engine starts")
+}
+
+/// Session keys mirrored by the peer with (remote, local): the lower index is the initiator.
+pub fn keys(local: u32, remote: u32) -> SessionKeys {
+    SessionKeys {
+        local_index: local,
+        remote_index: remote,
+        send_key: [local as u8; 32],
+        recv_key: [remote as u8; 32],
+        initiator: local < remote,
+    }
 }
 
 pub fn packet_socket(ifname: &str, dgram: bool) -> (OwnedFd, i32) {

@@ -1,0 +1,23 @@
+// The ordered greedy next hop (binary search over clockwise-ordered peers) against the plain scan:
+// the same answer for random rings, destinations and usable subsets.
+import test from 'ava';
+import { greedyNextHop, greedyNextHopOrdered } from './routing.js';
+import { cwDist } from './ring.js';
+import { Xoshiro128, randomId } from './rng.js';
+
+test('greedyNextHopOrdered agrees with greedyNextHop on 5,000 random cases', (t) => {
+  const rng = new Xoshiro128(11);
+  let forwarded = 0;
+  for (let c = 0; c < 5_000; c++) {
+    const self = randomId(rng);
+    const n = Math.floor(rng.next() * 40);
+    const peers = Array.from({ length: n }, () => randomId(rng)).sort((a, b) => { const da = cwDist(self, a), db = cwDist(self, b); return da < db ? -1 : da > db ? 1 : 0; });
+    const ok = new Set(peers.filter(() => rng.next() < 0.7));
+    const dest = rng.next() < 0.2 && peers.length ? peers[Math.floor(rng.next() * peers.length)]! : randomId(rng);
+    const want = greedyNextHop(self, dest, peers.filter((p) => ok.has(p)));
+    const got = greedyNextHopOrdered(self, dest, peers, (p) => ok.has(p));
+    if (want !== null) forwarded++;
+    if (got !== want) { t.fail(`case ${c}: ${got} != ${want}`); return; }
+  }
+  t.true(forwarded > 2_000, `${forwarded} cases forwarded`);
+});

@@ -1,0 +1,462 @@
+// Owns the node's links: node id <-> engine peer id <-> static key, probes that learn who answers at an
+// endpoint, Noise IK handshakes (direct, or carried through the overlay) and the link results the
+// overlay core waits for. Sans-IO: time comes with each call, randomness is injected, and every effect
+// is an engine command in the outbox or a LinkEvent for the VpnNode. It must not route, decide
+// topology (ts/core does) or touch packets.
+import { Handshaker, type Action } from '../handshake/handshake.js';
+import { decodeProbe, encodeProbeReply, encodeProbeRequest, isProbeFrame } from '../wire/probe.js';
+import { idToBytes, idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
+import type { Logger } from '../base/log.js';
+import { FRAME_TYPE_HANDSHAKE_RESP } from '../wire/frame-types.js';
+import type { Counters, Outbox } from './io.js';
+
+/** A handshake message that arrived through the overlay (not from a UDP endpoint). */
+const OVERLAY = 'ovl:';
+
+export interface LinkPeer {
+  peerId: number;
+  nodeId: NodeId;
+  key: Uint8Array | null;
+  endpoint: string | null;
+  /** a session is installed in the data plane */
+  established: boolean;
+  /** the overlay core holds a connection over it (or, in a static mesh, the peer is reachable) */
+  linked: boolean;
+  /** a configured peer of a static mesh: never forgotten, its routes come from the config */
+  pinned: boolean;
+  /** data routes (virtual address, announced subnets) and the overlay hop used until a session exists */
+  allowed: string[];
+  via: number | null;
+  lastHandshake: number | null;
+  handshakes: number;
+  /** our last handshake response carried through the overlay, and when: see onProbe */
+  overlayResponse: { bytes: Uint8Array; at: number } | null;
+  /** data frames counted by the engine at the last traffic sample (both ways, and received) */
+  dataPackets: number;
+  rxDataPackets: number;
+}
+
+/** What the link table tells the node; drained by the VpnNode after every call. */
+export type LinkEvent =
+  | { ev: 'up'; nodeId: NodeId; endpoints: string[] }
+  | { ev: 'session'; nodeId: NodeId; initiator: boolean; direct: boolean }
+  | { ev: 'overlay-send'; nodeId: NodeId; bytes: Uint8Array }
+  | { ev: 'failed'; to: NodeId | null; endpoints: string[] }
+  | { ev: 'down'; nodeId: NodeId }
+  | { ev: 'observed'; endpoint: string };
+
+export interface GroupVerifier {
+  ownDer: Uint8Array;
+  verify(noiseKey: Uint8Array, certificate: Uint8Array | null, expected?: NodeId): { ok: true } | { ok: false; code: string };
+}
+
+export interface LinkTableOptions {
+  self: NodeId;
+  keys: { privateKey: Uint8Array; publicKey: Uint8Array };
+  random: (n: number) => Uint8Array;
+  /** wall-clock offset added to `now` for the handshake's TAI64N timestamps (peers refuse older ones) */
+  wallOffsetMs: number;
+  /** anyone whose node id is the hash of its key may handshake (overlay); false: configured peers only */
+  openAdmission: boolean;
+  group?: GroupVerifier;
+}
+
+interface ProbeWait { endpoint: string; to: NodeId | null; endpoints: string[]; tries: number; sentAt: number }
+interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number }
+
+const PROBE_RETRY_MS = 1_000;
+/** a response routed through the overlay is re-sent on a newly proven direct path this long after (REKEY_TIMEOUT) */
+const RESPONSE_RESEND_MS = 5_000;
+const PROBE_TRIES = 5;
+const LINK_TIMEOUT_MS = 12_000;
+/** a session is refused after REJECT_AFTER_TIME (180 s): a peer idle that long has none left */
+const SESSION_LIFETIME_MS = 180_000;
+
+export class LinkTable {
+  readonly handshaker: Handshaker;
+  readonly peers = new Map<number, LinkPeer>();
+  readonly byNode = new Map<NodeId, number>();
+  readonly events: LinkEvent[] = [];
+  private readonly probes = new Map<number, ProbeWait>();
+  private readonly attempts = new Map<NodeId, Attempt>();
+  /** node ids cut off for good (revoked): never linked or admitted again */
+  private readonly banned = new Set<NodeId>();
+  private nextPeerId = 1;
+  private t = 0;
+
+  constructor(private readonly o: LinkTableOptions, private readonly out: Outbox, private readonly counters: Counters, private readonly log: Logger) {
+    const group = o.group;
+    this.handshaker = new Handshaker({
+      staticPrivate: o.keys.privateKey, staticPublic: o.keys.publicKey, random: o.random,
+      ...(o.openAdmission ? { admit: (rs: Uint8Array) => this.admit(rs) } : {}),
+      ...(group ? {
+        certificate: () => group.ownDer,
+        verifyPeer: (c) => {
+          const expected = c.weInitiated && c.peerId !== null ? this.peers.get(c.peerId)?.nodeId : undefined;
+          return group.verify(c.staticPublic, c.certificate, expected);
+        },
+      } : {}),
+    });
+  }
+
+  /** The time of the input being handled; every method below acts at this time. */
+  at(now: number): this { this.t = now; return this; }
+  private wall(): number { return this.t + this.o.wallOffsetMs; }
+  private count(k: string): void { this.counters.add(k); }
+
+  /** A configured peer (static mesh): its key, endpoint and routes come from the config. */
+  pin(key: Uint8Array, endpoint: string | null, allowed: string[]): LinkPeer {
+    const p = this.newPeer(nodeIdOfKey(key), key, endpoint);
+    p.pinned = true;
+    p.allowed = allowed;
+    this.push(p);
+    return p;
+  }
+
+  /** The overlay asks for a link to `to` (or to whoever answers at the endpoints when to is null). */
+  link(to: NodeId | null, endpoints: string[]): void {
+    if (to === this.o.self) return;
+    if (to !== null && this.banned.has(to)) { this.count('link_banned'); this.events.push({ ev: 'failed', to, endpoints }); return; }
+    if (to !== null) {
+      const p = this.peerOf(to);
+      if (p?.established && p.endpoint) { this.markLinked(p, endpoints); return; }
+      this.attempts.set(to, { to, endpoints, deadline: this.t + LINK_TIMEOUT_MS });
+      if (p?.established) {
+        // a session made through the overlay: a probe answered at one of the endpoints proves the
+        // direct path before the data plane switches to it
+        if (!endpoints.length) { this.events.push({ ev: 'failed', to, endpoints }); return; }
+        for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
+        return;
+      }
+      if (p?.key && !p.endpoint && endpoints.length && this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) {
+        // a handshake through the overlay is under way: an endpoint it retransmits to must be proven
+        // first (a probe answer), or a firewalled path would take over its retransmissions
+        for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
+        return;
+      }
+      if (p?.key && (p.endpoint || endpoints.length)) {
+        if (!p.endpoint) this.setEndpoint(p, endpoints[0]!);
+        this.initiate(p);
+        return;
+      }
+    }
+    if (!endpoints.length) { this.events.push({ ev: 'failed', to, endpoints }); return; }
+    for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
+  }
+
+  /**
+   * The overlay closed its connection. A trimmed link's session stays while the data plane routes to
+   * the peer; a dead one (ping timeout, remote close) loses its sessions, so a later link request
+   * handshakes again instead of trusting a session to a node that is gone.
+   */
+  unlink(nodeId: NodeId, reason: string): void {
+    const p = this.peerOf(nodeId);
+    if (!p || p.pinned) return;
+    if (reason === 'ping-timeout' && !p.allowed.length) { p.linked = false; this.forget(p); return; }
+    this.setLinked(p, false);
+    // A link closed by either side (trim, remote-close) keeps its sessions until they expire: the
+    // other side may still send data on them, and forgetting them would drop that traffic as
+    // unknown_index. tick() forgets the peer once its sessions are gone. Only a dead peer (ping
+    // timeout) loses them at once.
+    if (reason !== 'ping-timeout') return;
+    this.resetSessions(p);
+  }
+
+  /** Install or update a data route to a node (its address and subnets), with an overlay hop to use meanwhile. */
+  route(nodeId: NodeId, allowed: string[], via: NodeId | null, key?: Uint8Array): LinkPeer | null {
+    if (this.banned.has(nodeId) || nodeId === this.o.self) return null;
+    const p = this.peerOf(nodeId) ?? this.newPeer(nodeId, null, null);
+    if (key && !p.key && nodeIdOfKey(key) === nodeId) this.setKey(p, key);
+    const viaPeer = via === null ? null : (this.byNode.get(via) ?? null);
+    if (p.allowed.join() !== allowed.join() || p.via !== viaPeer) {
+      p.allowed = allowed;
+      p.via = viaPeer;
+      this.push(p);
+    }
+    // no session yet: handshake now, through the overlay when no endpoint is known, so the first
+    // packets travel end to end through the overlay while a direct link is made
+    if (!p.established && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p);
+    return p;
+  }
+
+  /** Drop a data route (the address moved or expired). */
+  unroute(nodeId: NodeId): void {
+    const p = this.peerOf(nodeId);
+    if (!p || p.pinned) return;
+    p.allowed = [];
+    if (!p.linked) this.forget(p); else this.push(p);
+  }
+
+  /** Cut a node off (revoked): sessions, data routes and the link go; it can never come back. */
+  ban(nodeId: NodeId): boolean {
+    this.banned.add(nodeId);
+    const p = this.peerOf(nodeId);
+    if (!p) return false;
+    const wasLinked = p.linked;
+    this.forget(p);
+    if (wasLinked) this.events.push({ ev: 'down', nodeId });
+    return true;
+  }
+
+  peerOf(nodeId: NodeId): LinkPeer | undefined {
+    const id = this.byNode.get(nodeId);
+    return id === undefined ? undefined : this.peers.get(id);
+  }
+
+  /** A CONTROL message for a linked peer; false (counted) when there is no session to carry it. */
+  sendControl(nodeId: NodeId, bytes: Uint8Array): boolean {
+    const p = this.peerOf(nodeId);
+    if (!p?.established || !p.endpoint) { this.count('control_no_session'); return false; }
+    this.out.cmd({ cmd: 'sendControl', peerId: p.peerId, bytes });
+    return true;
+  }
+
+  /** A handshake-class frame (types 1, 2, 3 and probes) from the data plane. */
+  onFrame(data: Uint8Array, from: string): void {
+    if (isProbeFrame(data)) { this.onProbe(data, from); return; }
+    this.apply(this.handshaker.receive(data, this.wall()), from);
+  }
+
+  /** A handshake message carried through the overlay from `src`. */
+  onOverlayFrame(data: Uint8Array, src: NodeId): void {
+    if (this.banned.has(src)) { this.count('overlay_handshake_banned'); return; }
+    this.apply(this.handshaker.receive(data, this.wall()), OVERLAY + idShort(src));
+  }
+
+  /** The data plane wants a session (traffic waiting, or an initiator's rekey is due). */
+  needSession(peerId: number): boolean {
+    const p = this.peers.get(peerId);
+    if (!p?.key || (!p.endpoint && p.via === null)) return false;
+    if (this.handshaker.peerStatus(peerId)?.handshakeInProgress) return true;
+    this.initiate(p);
+    return true;
+  }
+
+  /** Engine endpoint roaming (authenticated by the data plane). */
+  roamed(peerId: number, ep: string): void {
+    const p = this.peers.get(peerId);
+    if (p) p.endpoint = ep;
+  }
+
+  tick(): void {
+    const now = this.t;
+    for (const [token, w] of this.probes) {
+      if (now - w.sentAt < PROBE_RETRY_MS) continue;
+      if (w.tries >= PROBE_TRIES) {
+        this.probes.delete(token);
+        if (w.to === null) this.events.push({ ev: 'failed', to: null, endpoints: [w.endpoint] });
+        continue;
+      }
+      w.tries++; w.sentAt = now;
+      this.send(w.endpoint, encodeProbeRequest(token, w.endpoint));
+    }
+    for (const [id, a] of this.attempts) {
+      if (now < a.deadline) continue;
+      this.attempts.delete(id);
+      this.count('link_timeout');
+      this.events.push({ ev: 'failed', to: a.to, endpoints: a.endpoints });
+    }
+    this.apply(this.handshaker.tick(this.wall()), null);
+    // peers with no link, no route and no live session are forgotten
+    for (const p of this.peers.values()) {
+      if (p.linked || p.pinned || p.allowed.length) continue;
+      const st = this.handshaker.peerStatus(p.peerId);
+      if (!st?.current && !st?.handshakeInProgress && (p.lastHandshake === null || now - p.lastHandshake > SESSION_LIFETIME_MS)) this.forget(p);
+    }
+  }
+
+  // ---------------------------------------------------------------- probes
+  private send(endpoint: string, bytes: Uint8Array): void { this.out.cmd({ cmd: 'sendFrame', endpoint, bytes }); }
+
+  private sendProbe(endpoint: string, to: NodeId | null, endpoints: string[]): void {
+    for (const w of this.probes.values()) if (w.endpoint === endpoint && w.to === to) return;
+    const r = this.o.random(4);
+    const token = ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
+    this.probes.set(token, { endpoint, to, endpoints, tries: 1, sentAt: this.t });
+    this.send(endpoint, encodeProbeRequest(token, endpoint));
+  }
+
+  private onProbe(data: Uint8Array, from: string): void {
+    const d = decodeProbe(data);
+    if (!d.ok) { this.count('probe_' + d.code); return; }
+    const m = d.value;
+    if (m.kind === 'request') {
+      this.send(from, encodeProbeReply(m.token, this.o.keys.publicKey, from));
+      if (m.target) this.events.push({ ev: 'observed', endpoint: m.target });
+      return;
+    }
+    const w = this.probes.get(m.token);
+    if (!w || w.endpoint !== from) { this.count('probe_unsolicited'); return; }
+    this.probes.delete(m.token);
+    if (m.observed) this.events.push({ ev: 'observed', endpoint: m.observed });
+    const nodeId = nodeIdOfKey(m.staticKey);
+    if (nodeId === this.o.self) { this.count('probe_self'); if (w.to === null) this.events.push({ ev: 'failed', to: null, endpoints: [from] }); return; }
+    if (w.to !== null && nodeId !== w.to) { this.count('probe_wrong_id'); return; }
+    if (this.banned.has(nodeId)) { this.count('probe_banned'); return; }
+    let p = this.peerOf(nodeId);
+    if (p?.established) {
+      if (!p.endpoint) this.setEndpoint(p, from);
+      // A session we answered through the overlay moments ago: the link's first CONTROL frames go
+      // straight to the proven endpoint and would beat the routed response to the initiator (dropped
+      // there as unknown_index), so the response goes that way first. A second copy is refused there.
+      const r = p.overlayResponse;
+      p.overlayResponse = null;
+      if (r && this.t - r.at < RESPONSE_RESEND_MS) { this.count('handshake_response_direct'); this.send(from, r.bytes); }
+      this.markLinked(p, w.endpoints);
+      return;
+    }
+    if (!p) {
+      if (!this.o.openAdmission) { this.count('probe_not_configured'); return; }
+      p = this.newPeer(nodeId, m.staticKey, from);
+    } else if (!p.key) this.setKey(p, m.staticKey);
+    if (!p.endpoint || w.to === null) this.setEndpoint(p, from);
+    if (!this.attempts.has(nodeId)) this.attempts.set(nodeId, { to: nodeId, endpoints: w.to === null ? [from] : w.endpoints, deadline: this.t + LINK_TIMEOUT_MS });
+    this.initiate(p);
+  }
+
+  // ---------------------------------------------------------------- handshakes
+  private admit(rs: Uint8Array): number | null {
+    const nodeId = nodeIdOfKey(rs);
+    if (nodeId === this.o.self || this.banned.has(nodeId)) return null;
+    const p = this.peerOf(nodeId);
+    if (p) { p.key = new Uint8Array(rs); return p.peerId; } // a data-only peer: the handshaker adds the key
+    return this.newPeer(nodeId, null, null, new Uint8Array(rs)).peerId;
+  }
+
+  /**
+   * Handshake directly when an endpoint is known, else through the overlay (see apply's 'send'). One
+   * attempt at a time: restarting a pending one would let the peer complete both, and a third session
+   * would push out of its window one we may still be sending on. The pending attempt is
+   * retransmitted (to the endpoint known by then) by tick().
+   */
+  private initiate(p: LinkPeer): void {
+    if (this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) { this.count('handshake_already_pending'); return; }
+    this.apply(this.handshaker.initiate(p.peerId, this.wall()), null);
+  }
+
+  private apply(actions: Action[], from: string | null): void {
+    // Order on the wire: every handshake frame of the batch first. The handshaker lists a responder's
+    // session before its response; installing the session releases the packets the engine held for
+    // the peer, which must not overtake the response. Keepalives go last for the same reason.
+    const keepalives: number[] = [];
+    const ordered = [...actions.filter((a) => a.kind === 'send'), ...actions.filter((a) => a.kind !== 'send')];
+    for (const a of ordered) {
+      if (a.kind === 'send') {
+        const p = this.peers.get(a.peerId);
+        const to = from ?? p?.endpoint ?? null;
+        if (to && !to.startsWith(OVERLAY)) this.send(to, a.bytes);
+        else if (p && !p.pinned) {
+          this.count('handshake_via_overlay');
+          this.events.push({ ev: 'overlay-send', nodeId: p.nodeId, bytes: a.bytes });
+          if (a.bytes[0] === FRAME_TYPE_HANDSHAKE_RESP) p.overlayResponse = { bytes: a.bytes, at: this.t };
+        }
+        else this.count('handshake_no_endpoint');
+      } else if (a.kind === 'established') this.established(a, from, keepalives);
+      else if (a.kind === 'retired') {
+        this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
+        const p = this.peers.get(a.peerId);
+        if (p && !this.handshaker.peerStatus(p.peerId)?.current) p.established = false;
+      }
+      else if (a.kind === 'failed') {
+        const p = this.peers.get(a.peerId);
+        this.count('handshake_failed');
+        if (p) this.lost(p);
+      } else if (a.kind === 'rejected') {
+        this.count('handshake_' + a.code);
+      }
+    }
+    for (const peerId of keepalives) this.out.cmd({ cmd: 'sendKeepalive', peerId });
+  }
+
+  private established(a: Extract<Action, { kind: 'established' }>, from: string | null, keepalives: number[]): void {
+    const p = this.peers.get(a.peerId);
+    if (!p) return;
+    if (this.banned.has(p.nodeId)) { this.forget(p); return; }
+    const direct = from !== null && !from.startsWith(OVERLAY);
+    if (direct && from !== p.endpoint) this.setEndpoint(p, from);
+    const s = a.session;
+    this.out.cmd({ cmd: 'setSession', peerId: p.peerId, keys: s });
+    // The initiator confirms a fresh session with a keepalive at once (directly, or end to end
+    // through the via hop): the engine sends a responder's data on a new session only once something
+    // arrived on it (WireGuard's rule, tables.rs confirm), so relayed data cannot overtake a handshake
+    // response routed through the overlay.
+    if (s.initiator && (p.endpoint || p.via !== null)) keepalives.push(p.peerId);
+    for (const old of a.expiredLocalIndices) { this.count('session_pushed_out'); this.out.cmd({ cmd: 'removeSession', localIndex: old }); }
+    const first = !p.established;
+    p.established = true;
+    p.lastHandshake = this.t;
+    p.handshakes++;
+    if (first) this.log.debug({ peer: idShort(p.nodeId), endpoint: p.endpoint, initiator: s.initiator }, 'session established');
+    const att = this.attempts.get(p.nodeId);
+    // a session that came through the overlay is not an overlay link until a link request finds it
+    if (p.endpoint && (att || p.pinned || (!p.linked && (direct || from === null)))) this.markLinked(p, att?.endpoints ?? [p.endpoint]);
+    this.events.push({ ev: 'session', nodeId: p.nodeId, initiator: s.initiator, direct });
+  }
+
+  private markLinked(p: LinkPeer, endpoints: string[]): void {
+    this.attempts.delete(p.nodeId);
+    const was = !this.setLinked(p, true);
+    if (p.pinned && was) return;
+    this.events.push({ ev: 'up', nodeId: p.nodeId, endpoints: p.endpoint ? [p.endpoint, ...endpoints.filter((x) => x !== p.endpoint)] : endpoints });
+  }
+
+  /** The session is gone for good (handshake gave up): tell the overlay, keep data routes. */
+  private lost(p: LinkPeer): void {
+    const wasLinked = this.setLinked(p, false);
+    this.resetSessions(p);
+    if (wasLinked) this.events.push({ ev: 'down', nodeId: p.nodeId });
+  }
+
+  private resetSessions(p: LinkPeer): void {
+    this.count('sessions_reset');
+    p.established = false;
+    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
+    if (p.key) this.handshaker.addPeer(p.peerId, p.key);
+  }
+
+  // ---------------------------------------------------------------- peer table
+  private newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
+    const p: LinkPeer = {
+      peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false, pinned: false,
+      allowed: [], via: null, lastHandshake: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
+    };
+    this.peers.set(p.peerId, p);
+    this.byNode.set(nodeId, p.peerId);
+    if (key) this.setKey(p, key);
+    this.push(p);
+    return p;
+  }
+
+  private setKey(p: LinkPeer, key: Uint8Array): void {
+    p.key = new Uint8Array(key);
+    this.handshaker.addPeer(p.peerId, p.key);
+  }
+
+  private setEndpoint(p: LinkPeer, ep: string): void {
+    p.endpoint = ep;
+    this.push(p);
+  }
+
+  /** The overlay holds a connection over the peer, or not; the data plane learns whether it is a relay hop. True if it changed. */
+  private setLinked(p: LinkPeer, linked: boolean): boolean {
+    if (p.linked === linked) return false;
+    p.linked = linked;
+    this.push(p);
+    return true;
+  }
+
+  private push(p: LinkPeer): void {
+    // only an overlay connection (kept alive by the overlay's liveness) may carry others' relayed
+    // frames: a data-only peer that died would swallow them until its session lapses
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.via, hop: p.linked });
+  }
+
+  private forget(p: LinkPeer): void {
+    this.count('peer_forgotten');
+    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
+    this.peers.delete(p.peerId);
+    this.byNode.delete(p.nodeId);
+    this.attempts.delete(p.nodeId);
+    this.out.cmd({ cmd: 'removePeer', peerId: p.peerId });
+  }
+}

@@ -1,0 +1,40 @@
+// Owns the shape of a VPN node's status (what `ringvpn status` and the library's status() show):
+// ring, connections by kind with their sessions, data peers, LAN, group, DHT, counters and drops.
+// Pure: it reads the node and optional engine stats and must not change either.
+import { idShort, idToHex } from '../base/nodeid.js';
+import type { VpnNode } from './vpn-node.js';
+
+interface EnginePeerLike { peerId: number }
+
+export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeerLike[] }): Record<string, unknown> {
+  const enginePeers = new Map((engine?.peers ?? []).map((p) => [p.peerId, p]));
+  const ov = n.overlay;
+  const conns = ov?.connections() ?? [];
+  const connected = new Set(conns.map((x) => x.id));
+  const nb = ov?.ringNeighbours() ?? {};
+  const h = (x?: bigint) => (x === undefined ? undefined : idToHex(x));
+  const peers = [...n.links.peers.values()];
+  return {
+    mode: ov ? 'overlay' : 'mesh',
+    nodeId: idToHex(n.self),
+    uptimeMs: Math.round(now),
+    ...(ov ? {
+      endpoints: ov.endpoints, joined: ov.joined, sizeEstimate: Math.round(ov.sizeEstimate()),
+      ring: { left1: h(nb.left1), left2: h(nb.left2), right1: h(nb.right1), right2: h(nb.right2) },
+      connections: conns.map((x) => {
+        const p = n.links.peerOf(x.id);
+        return { nodeId: idToHex(x.id), short: idShort(x.id), kinds: x.kinds, session: !!p?.established, endpoint: p?.endpoint ?? null, dataplane: p ? enginePeers.get(p.peerId) ?? null : null };
+      }),
+    } : {}),
+    dataPeers: peers.filter((p) => p.allowed.length && !connected.has(p.nodeId)).map((p) => ({
+      nodeId: idToHex(p.nodeId), allowed: p.allowed, session: p.established, endpoint: p.endpoint, via: p.via, pinned: p.pinned,
+      lastHandshakeAgoMs: p.lastHandshake === null ? null : Math.round(now - p.lastHandshake), handshakes: p.handshakes,
+      dataplane: enginePeers.get(p.peerId) ?? null,
+    })),
+    lan: n.lan?.status() ?? null,
+    pki: n.group?.status() ?? null,
+    dht: n.dht ? { entries: n.dht.store.size, leases: n.dht.leaseCount, pending: n.dht.pendingOps, drops: n.dht.stats.drops } : null,
+    overlay: ov ? { ...ov.stats } : null,
+    node: n.counters.values,
+  };
+}

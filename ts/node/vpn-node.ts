@@ -1,0 +1,330 @@
+// Owns one whole VPN node as a sans-IO state machine (quinn style): the overlay node, its DHT and range
+// broadcast, the link table, the LAN resolver and the group's revocation, composed once. Inputs are
+// `handle(now, input)` and `tick(now)`; outputs are polled as engine commands and embedder events. A
+// static mesh is the same node with pinned peers and no ring. It must not do I/O, read a clock or draw
+// entropy: time comes with every call, randomness through the options.
+import { OverlayNode, type Output } from '../core/node.js';
+import { greedyNextHopOrdered } from '../core/routing.js';
+import { Xoshiro128 } from '../core/rng.js';
+import type { Params } from '../core/params.js';
+import type { BroadcastService } from '../core/broadcast.js';
+import { attachBroadcast, attachDht } from '../dht/attach.js';
+import type { DhtCore } from '../dht/dht.js';
+import { idFromBytes, idShort, idToHex, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
+import type { Logger } from '../base/log.js';
+import { decodeApp, encodeApp, type NeighbourSlots } from '../wire/app.js';
+import type { NodeDht } from './address-claim.js';
+import { Counters, Outbox, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
+import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
+import { LinkTable, type LinkEvent } from './link-table.js';
+import { Revocations, type GroupPolicy } from './group.js';
+import { nodeStatus } from './node-status.js';
+
+export interface OverlayOptions {
+  bootstrap: string[];
+  /** endpoints we advertise (more are learned from what peers see) */
+  endpoints: string[];
+  params?: Partial<Params>;
+}
+
+export interface StaticPeer { publicKey: Uint8Array; endpoint: string | null; allowed: string[] }
+
+export interface VpnNodeOptions {
+  keys: { privateKey: Uint8Array; publicKey: Uint8Array };
+  /** entropy: handshake ephemerals, indices, probe tokens */
+  random: (n: number) => Uint8Array;
+  /** seed of the overlay's PRNG (shortcut distances, DHT request ids) */
+  seed: number;
+  /** added to `now` for wall-clock uses (handshake timestamps, certificate windows) */
+  wallOffsetMs: number;
+  log: Logger;
+  /** overlay mode: join a ring */
+  overlay?: OverlayOptions;
+  /** the virtual LAN (overlay mode) */
+  lan?: Omit<LanOptions, 'key'>;
+  /** a private group: certificates in every handshake, revocation */
+  group?: GroupPolicy;
+  /** static mesh: configured peers, no ring */
+  peers?: StaticPeer[];
+}
+
+const QUERY_TIMEOUT_MS = 1_000;
+const SETTLE_ROUNDS = 10_000;
+
+export class VpnNode implements LanHost {
+  readonly self: NodeId;
+  readonly overlay: OverlayNode | null;
+  readonly dht: DhtCore | null;
+  readonly links: LinkTable;
+  readonly lan: LanResolver | null;
+  readonly group: GroupPolicy | undefined;
+  readonly privateGroup: boolean;
+  readonly counters = new Counters();
+  private readonly bcast: BroadcastService | null;
+  private readonly revocations: Revocations | null;
+  private readonly out = new Outbox();
+  private readonly queries = new Map<number, { cb: (v: NeighbourSlots | null) => void; deadline: number }>();
+  private nextQuery = 1;
+  private t = 0;
+  private started = false;
+  private trafficAt = 0;
+
+  constructor(readonly o: VpnNodeOptions) {
+    this.self = nodeIdOfKey(o.keys.publicKey);
+    this.group = o.group;
+    this.privateGroup = !!o.group;
+    const wallOffsetMs = o.wallOffsetMs;
+    const group = o.group;
+    this.links = new LinkTable({
+      self: this.self, keys: o.keys, random: o.random, wallOffsetMs, openAdmission: !!o.overlay,
+      ...(group ? { group: { ownDer: group.ownDer, verify: (k, c, e) => group.verify(k, c, e, this.t + wallOffsetMs) } } : {}),
+    }, this.out, this.counters, o.log);
+    if (o.overlay) {
+      this.overlay = new OverlayNode({
+        id: this.self, endpoints: [...o.overlay.endpoints], rng: new Xoshiro128(o.seed),
+        bootstrap: o.overlay.bootstrap, params: o.overlay.params ?? {}, events: false,
+      });
+      this.dht = attachDht(this.overlay);
+      this.bcast = attachBroadcast(this.overlay, (_now, m) => this.onBroadcast(m.payload));
+    } else {
+      this.overlay = null; this.dht = null; this.bcast = null;
+    }
+    const dht = this.nodeDht();
+    this.lan = o.lan && dht ? new LanResolver({ ...o.lan, key: o.keys.publicKey, fixed: group?.own.address ?? o.lan.fixed }, this, dht, this.out, this.counters, o.log) : null;
+    this.revocations = group && dht && o.lan ? new Revocations(o.lan.net, group, this, dht, this.counters) : null;
+    for (const p of o.peers ?? []) this.links.pin(p.publicKey, p.endpoint, p.allowed);
+  }
+
+  // ================================================================== inputs
+  /** Heartbeat (the overlay's heartbeatMs, 500 ms by default; a static mesh is happy with the same). */
+  tick(now: number): void {
+    this.t = now;
+    if (!this.started) this.start();
+    this.overlay?.tick(now);
+    this.links.at(now).tick();
+    this.lan?.at(now).tick();
+    this.revocations?.tick(now);
+    for (const [id, q] of this.queries) if (now >= q.deadline) { this.queries.delete(id); q.cb(null); }
+    this.settle();
+  }
+
+  /** One input from the data plane (or the driver's traffic sample). */
+  handle(now: number, i: NodeInput): void {
+    this.t = now;
+    this.links.at(now);
+    this.lan?.at(now);
+    switch (i.kind) {
+      case 'handshake': this.links.onFrame(i.data, i.from); break;
+      case 'control': {
+        const p = this.links.peers.get(i.peerId);
+        if (p && this.overlay) this.overlay.receive(now, p.nodeId, i.data);
+        else this.counters.add('control_unknown_peer');
+        break;
+      }
+      case 'need_session': {
+        const p = this.links.peers.get(i.peerId);
+        if (!p) break;
+        // no usable session (none yet, expired, or stale: data unanswered for 15 s): handshake when
+        // the peer can be reached; traffic to a peer we are not linked with also asks for a link
+        // a data route without an endpoint or an overlay hop (none was usable when it was installed):
+        // look for a hop again now, which also starts the handshake through the overlay
+        if (!this.links.needSession(i.peerId) && this.lan?.rehopNode(p.nodeId)) this.counters.add('need_session_rehop');
+        if (!p.linked && !p.pinned) this.overlay?.noteTraffic(now, p.nodeId);
+        break;
+      }
+      case 'rekey': this.links.needSession(i.peerId); break;
+      case 'endpoint': this.links.roamed(i.peerId, i.from); break;
+      case 'miss': if (this.lan) this.lan.onMiss(i.dst); else this.counters.add('miss_no_lan'); break;
+      case 'source_unknown': if (this.lan && i.nodeId.length === 20) this.lan.onSourceUnknown(idFromBytes(i.nodeId), i.src); break;
+      case 'traffic': this.onTraffic(now, i.peers); break;
+      case 'send_failed': this.counters.add('send_failed'); break;
+    }
+    this.settle();
+  }
+
+  /** Commands for the data plane since the last call, in order. */
+  pollCommands(): EngineCommand[] { return this.out.commands.splice(0); }
+  /** Events for the embedder since the last call. */
+  pollEvents(): NodeEvent[] { return this.out.events.splice(0); }
+
+  // ================================================================== operator actions
+  /** Ask a node for its ring neighbours (the crawl); `cb(null)` after a timeout. */
+  queryNeighbours(now: number, id: NodeId, cb: (v: NeighbourSlots | null) => void): void {
+    this.t = now;
+    if (!this.overlay) { cb(null); return; }
+    if (id === this.self) { cb(this.overlay.ringNeighbours()); return; }
+    const reqId = this.nextQuery++ >>> 0;
+    this.queries.set(reqId, { cb, deadline: now + QUERY_TIMEOUT_MS });
+    this.overlay.send(now, id, encodeApp({ app: 'neighbours-req', reqId }), { onDemand: false });
+    this.settle();
+  }
+
+  /** A CA-signed revocation record from the operator: apply, broadcast, store in the DHT. */
+  publishRevocation(now: number, record: Uint8Array, done: (r: Record<string, unknown>) => void): void {
+    this.t = now;
+    if (!this.revocations) { done({ ok: false, code: 'E_PKI', message: 'this node is not in a private group (no pki section)' }); return; }
+    this.revocations.publish(record, done);
+    this.settle();
+  }
+
+  /** A revocation learned outside the overlay (a polled CRL): cut the node off. */
+  revoke(now: number, node: NodeId, serial: string, how: string): void {
+    this.t = now;
+    this.cutOff(node, serial, how);
+    this.settle();
+  }
+
+  /** Name -> address (DNS), from the DHT. */
+  lookupName(now: number, name: string, cb: (ip: string | null) => void): void {
+    this.t = now;
+    if (!this.lan) { cb(null); return; }
+    this.lan.at(now).lookupName(name, cb);
+    this.settle();
+  }
+
+  status(engine?: { peers: { peerId: number }[] }): Record<string, unknown> { return nodeStatus(this, this.t, engine); }
+
+  // ================================================================== LanHost / RevocationHost
+  joined(): boolean { return this.overlay?.joined ?? false; }
+  route(node: NodeId, allowed: string[], via: NodeId | null, key?: Uint8Array): void { this.links.route(node, allowed, via, key); }
+  unroute(node: NodeId): void { this.links.unroute(node); }
+  noteTraffic(node: NodeId): void { this.overlay?.noteTraffic(this.t, node); }
+  certified(node: NodeId): { address: string; subnets: string[] } | null {
+    return this.group ? this.group.certOf(node) ?? null : null;
+  }
+
+  /** Greedy next hop toward `id` among ring peers we hold a session with (null when linked directly or none is closer). */
+  nextHop(id: NodeId): NodeId | null {
+    const direct = this.links.peerOf(id);
+    if (direct?.established && direct.endpoint) return null;
+    if (!this.overlay) return null;
+    return greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), (p) => this.links.peerOf(p)?.established ?? false);
+  }
+
+  broadcast(payload: Uint8Array): number {
+    if (!this.bcast) return 0;
+    const before = this.bcast.stats.forwarded;
+    this.bcast.broadcast(this.t, payload);
+    return this.bcast.stats.forwarded - before;
+  }
+
+  cutOff(node: NodeId, serial: string, how: string): void {
+    if (node === this.self) { this.o.log.error({ serial, how }, 'our own certificate was revoked'); return; }
+    this.lan?.forget(node);
+    const had = this.links.at(this.t).ban(node);
+    this.out.event({ type: 'revoked', nodeId: node, serial, how });
+    this.o.log.warn({ nodeId: idToHex(node), serial, how, hadSession: had }, 'revoked node cut off');
+  }
+
+  // ================================================================== internals
+  private start(): void {
+    this.started = true;
+    // a static mesh handshakes with every configured peer it has an endpoint for
+    for (const p of this.links.peers.values()) if (p.pinned && p.endpoint) this.links.needSession(p.peerId);
+  }
+
+  private nodeDht(): NodeDht | null {
+    const d = this.dht;
+    if (!d) return null;
+    return {
+      put: (k, v, ttl, cb) => d.put(this.t, k, v, ttl, cb),
+      create: (k, v, ttl, cb) => d.create(this.t, k, v, ttl, cb),
+      get: (k, cb) => d.get(this.t, k, cb),
+    };
+  }
+
+  /**
+   * Data flowing to or from a peer keeps its on-demand link (the engine counts data frames only), and
+   * data received proves the link alive (passive liveness: no ping needed). The sample does not say
+   * when in its window the data came, so the link counts as heard at the window's start.
+   */
+  private onTraffic(now: number, peers: TrafficSample[]): void {
+    const windowStart = this.trafficAt;
+    this.trafficAt = now;
+    for (const s of peers) {
+      const p = this.links.peers.get(s.peerId);
+      if (!p) continue;
+      const before = p.dataPackets, rxBefore = p.rxDataPackets;
+      p.dataPackets = s.dataPackets;
+      p.rxDataPackets = s.rxDataPackets ?? 0;
+      if (p.allowed.length && s.dataPackets > before) this.overlay?.noteTraffic(now, p.nodeId);
+      if (p.rxDataPackets > rxBefore && p.linked) this.overlay?.table.heard(p.nodeId, windowStart);
+    }
+  }
+
+  /** Carry out the overlay's outputs and the link table's events until neither has any left. */
+  private settle(): void {
+    const ov = this.overlay;
+    for (let i = 0; i < SETTLE_ROUNDS; i++) {
+      if (ov?.out.length) { for (const o of ov.out.splice(0)) this.output(o); continue; }
+      if (this.links.events.length) { for (const e of this.links.events.splice(0)) this.onLink(e); continue; }
+      return;
+    }
+    this.counters.add('settle_overrun');
+  }
+
+  private output(o: Output): void {
+    const ov = this.overlay!;
+    switch (o.type) {
+      case 'send': if (!this.links.at(this.t).sendControl(o.to, o.bytes)) this.counters.add('control_send_no_session'); return;
+      case 'link': this.links.at(this.t).link(o.to, o.endpoints); return;
+      case 'unlink': this.links.at(this.t).unlink(o.to, o.reason); this.lan?.at(this.t).rehop(); return;
+      case 'deliver': {
+        const d = decodeApp(o.payload);
+        if (!d.ok) { this.counters.add('app_' + d.code); return; }
+        const m = d.msg;
+        if (m.app === 'handshake') this.links.at(this.t).onOverlayFrame(m.bytes, o.src);
+        else if (m.app === 'neighbours-req') ov.send(this.t, o.src, encodeApp({ app: 'neighbours-reply', reqId: m.reqId, view: ov.ringNeighbours() }), { onDemand: false });
+        else if (m.app === 'neighbours-reply') {
+          const q = this.queries.get(m.reqId);
+          if (q) { this.queries.delete(m.reqId); q.cb(m.view); } else this.counters.add('app_reply_unknown');
+        } else this.counters.add('app_unexpected_' + m.app);
+        return;
+      }
+      case 'event': return;
+    }
+  }
+
+  private onLink(e: LinkEvent): void {
+    const now = this.t;
+    const ov = this.overlay;
+    switch (e.ev) {
+      case 'up':
+        ov?.linkUp(now, e.nodeId, e.endpoints);
+        this.lan?.at(now).rehop();
+        this.out.event({ type: 'peer-up', nodeId: e.nodeId, endpoint: this.links.peerOf(e.nodeId)?.endpoint ?? null });
+        return;
+      case 'down':
+        ov?.linkDown(now, e.nodeId);
+        this.lan?.at(now).rehop();
+        this.out.event({ type: 'peer-down', nodeId: e.nodeId });
+        return;
+      case 'session':
+        this.lan?.at(now).onSession(e.nodeId, !this.links.peerOf(e.nodeId)?.linked);
+        this.out.event({ type: 'session', nodeId: e.nodeId, initiator: e.initiator, direct: e.direct });
+        return;
+      case 'overlay-send':
+        if (ov) ov.send(now, e.nodeId, encodeApp({ app: 'handshake', bytes: e.bytes }), { onDemand: false });
+        else this.counters.add('handshake_no_overlay');
+        return;
+      case 'failed': ov?.linkFailed(now, e.to, e.endpoints); return;
+      case 'observed': this.observed(e.endpoint); return;
+    }
+  }
+
+  private onBroadcast(payload: Uint8Array): void {
+    const d = decodeApp(payload);
+    if (!d.ok || d.msg.app !== 'revocation') { this.counters.add('broadcast_unknown'); return; }
+    if (!this.revocations) { this.counters.add('broadcast_revocation_ignored'); return; }
+    this.revocations.apply(d.msg.record, 'broadcast');
+  }
+
+  private observed(ep: string): void {
+    const eps = this.overlay?.endpoints;
+    if (!eps || eps.includes(ep)) return;
+    if (eps.length >= 4) eps.shift();
+    eps.push(ep);
+    this.out.event({ type: 'endpoint', endpoint: ep });
+    this.o.log.info({ endpoint: ep, node: idShort(this.self) }, 'learned our endpoint from a peer');
+  }
+}

@@ -1,0 +1,117 @@
+// Owns the whole-VPN scenario at scale: N VpnNodes join, every node claims a distinct address, random
+// pings between virtual addresses (each pair twice: the first packet to a new peer, then once more
+// after the on-demand link), then 10 % of the nodes crash and the survivors must heal. It must not
+// assert (tests and benches/sim/vpn-scale.ts judge the numbers); it only runs and measures.
+import { crawl } from '../../core/crawl.js';
+import { VpnHarness, type PingRecord } from '../vpn-harness.js';
+import type { LatencyMatrix } from '../network.js';
+
+export interface VpnScaleOptions {
+  nodes: number;
+  seed: number;
+  matrix?: LatencyMatrix;
+  /** spacing of joins (ms) and settle time after the last join (ms) */
+  joinEveryMs?: number;
+  settleMs?: number;
+  /** random pairs pinged (each twice), spread over pingSpreadMs */
+  pings: number;
+  pingSpreadMs?: number;
+  /** the second ping of a pair follows the first by this much (ms) */
+  secondAfterMs?: number;
+  /** fraction of nodes crashed after the pings, and how long the survivors get to heal (ms) */
+  killFraction?: number;
+  healMs?: number;
+  /** pairs pinged among survivors after healing */
+  healPings?: number;
+  /** echo requests per ping, a second apart, until one is answered (ping -c N) */
+  tries?: number;
+  /** idle virtual time run at the end (the scale figure: 10 minutes) */
+  idleMs?: number;
+  progress?: (phase: string, detail: Record<string, number>) => void;
+  heapUsed?: () => number;
+}
+
+/** `answered`: pings answered within their tries; `firstAnswered`: answered at the very first echo request. */
+export interface PingSummary { sent: number; answered: number; firstAnswered: number; how: Record<string, number>; medianMs: number | null; p99Ms: number | null }
+
+export interface VpnScaleResult {
+  nodes: number;
+  addresses: { assigned: number; distinct: number };
+  joinConsistency: number;
+  first: PingSummary;
+  second: PingSummary;
+  killed: number;
+  healed: { consistency: number; pings: PingSummary };
+  wallMs: number;
+  virtualMs: number;
+  heapBytesPerNode: number | null;
+  engineDrops: Record<string, number>;
+}
+
+function summarize(recs: PingRecord[]): PingSummary {
+  const how: Record<string, number> = {};
+  for (const r of recs) { const k = r.repliedAt === null ? 'lost' : `${r.requestHow}/${r.replyHow}`; how[k] = (how[k] ?? 0) + 1; }
+  const rtts = recs.flatMap((r) => (r.repliedAt === null ? [] : [r.repliedAt - r.sentAt])).sort((a, b) => a - b);
+  const q = (f: number): number | null => (rtts.length ? Math.round(rtts[Math.min(rtts.length - 1, Math.floor(f * rtts.length))]!) : null);
+  return { sent: recs.length, answered: rtts.length, firstAnswered: recs.filter((r) => r.firstAnswered).length, how, medianMs: q(0.5), p99Ms: q(0.99) };
+}
+
+export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
+  const t0 = performance.now();
+  const heap0 = o.heapUsed?.() ?? 0;
+  const say = o.progress ?? (() => {});
+  const h = new VpnHarness({ capacity: o.nodes, seed: o.seed, ...(o.matrix ? { matrix: o.matrix } : {}) });
+  const every = o.joinEveryMs ?? 20;
+  for (let i = 0; i < o.nodes; i++) h.addNode(i * every);
+  const joined = o.nodes * every + (o.settleMs ?? 60_000);
+  h.run(joined, (now) => say('join', { virtualS: Math.round(now / 1000), of: Math.round(joined / 1000) }));
+  const addrs = h.liveIndices().map((i) => h.address(i));
+  const assigned = addrs.filter((a) => a !== null).length;
+  const joinConsistency = crawl(h.view()).consistency;
+  say('joined', { assigned, distinct: new Set(addrs.filter(Boolean)).size, consistency: joinConsistency });
+
+  const firsts: PingRecord[] = [], seconds: PingRecord[] = [];
+  const tries = o.tries ?? 3;
+  const spread = o.pingSpreadMs ?? 50_000, second = o.secondAfterMs ?? 20_000;
+  const start = h.now;
+  for (let k = 0; k < o.pings; k++) {
+    const a = Math.floor(h.rng.next() * o.nodes);
+    let b = Math.floor(h.rng.next() * (o.nodes - 1));
+    if (b >= a) b++;
+    const at = start + (k * spread) / o.pings;
+    h.at(at, () => firsts.push(h.ping(a, b, tries)));
+    h.at(at + second, () => seconds.push(h.ping(a, b, 1)));
+  }
+  const pingsEnd = start + spread + second + 5_000;
+  h.run(pingsEnd, (now) => say('pings', { virtualS: Math.round((now - start) / 1000), of: Math.round((pingsEnd - start) / 1000) }));
+
+  const victims = new Set<number>();
+  const kill = Math.round((o.killFraction ?? 0.1) * o.nodes);
+  while (victims.size < kill) victims.add(Math.floor(h.rng.next() * o.nodes));
+  for (const v of victims) h.crash(v);
+  const healEnd = h.now + (o.healMs ?? 60_000);
+  h.run(healEnd);
+  const healConsistency = crawl(h.view()).consistency;
+  const alive = h.liveIndices();
+  const heals: PingRecord[] = [];
+  const hp = o.healPings ?? 2_000;
+  for (let k = 0; k < hp; k++) {
+    const a = alive[Math.floor(h.rng.next() * alive.length)]!;
+    const b = alive[Math.floor(h.rng.next() * alive.length)]!;
+    if (a === b || !h.address(a) || !h.address(b)) continue;
+    h.at(h.now + k * 5, () => heals.push(h.ping(a, b, tries)));
+  }
+  h.run(h.now + hp * 5 + 5_000);
+  say('healed', { killed: kill, consistency: healConsistency });
+  if (o.idleMs) h.run(h.now + o.idleMs, (now) => say('idle', { virtualS: Math.round(now / 1000) }));
+
+  const engineDrops: Record<string, number> = {};
+  for (const e of h.engines) if (e) for (const [k, v] of Object.entries(e.drops)) engineDrops[k] = (engineDrops[k] ?? 0) + v;
+  const heap = o.heapUsed ? (o.heapUsed() - heap0) / alive.length : null;
+  return {
+    nodes: o.nodes, addresses: { assigned, distinct: new Set(addrs.filter(Boolean)).size }, joinConsistency,
+    first: summarize(firsts), second: summarize(seconds), killed: kill,
+    healed: { consistency: healConsistency, pings: summarize(heals) },
+    wallMs: Math.round(performance.now() - t0), virtualMs: Math.round(h.now), heapBytesPerNode: heap === null ? null : Math.round(heap), engineDrops,
+  };
+}

@@ -1,0 +1,79 @@
+// A private group in the simulator: certified VpnNodes (real X.509 certificates and the real handshake)
+// form their ring and reach each other; outsiders with a foreign CA's certificate or none are refused
+// by every member and never link; a CA-signed revocation published at one member reaches all of them
+// by broadcast, cuts the revoked node off and keeps it out.
+import test from 'ava';
+import { join } from 'node:path';
+import { generateKeyPair } from '../config/keys.js';
+import { createRequest } from '../pki/request.js';
+import { signRequest, revoke } from '../pki/ca.js';
+import { CertificatePolicy } from '../pki/group-policy.js';
+import { TrustAnchor } from '../pki/anchor.js';
+import { toDer } from '../pki/x509.js';
+import { tmpDir, makeCa } from '../pki/testkit.js';
+import { nodeIdOfKey } from '../base/nodeid.js';
+import { silentLogger } from '../base/log.js';
+import { crawl } from '../core/crawl.js';
+import { LatencyMatrix } from './network.js';
+import { VpnHarness } from './vpn-harness.js';
+
+const MEMBERS = 10;
+const FOREIGN = 10, BARE = 11; // outsiders: a certificate from another CA; no certificate at all
+
+test('members link and reach each other; outsiders are refused by everyone; a broadcast revocation cuts a member off', async (t) => {
+  const tmp = tmpDir();
+  t.teardown(tmp.cleanup);
+  const ca = await makeCa(tmp.dir, 'Group CA');
+  const other = await makeCa(tmp.dir, 'Other CA', 'other');
+  const wall = Date.now();
+  const keys = Array.from({ length: BARE + 1 }, () => generateKeyPair());
+  const certs: Uint8Array[] = [];
+  for (let i = 0; i <= FOREIGN; i++) {
+    const { csrPem } = await createRequest({ name: `m${i}`, noisePublicKey: keys[i]!.publicKey, identityKeyFile: join(tmp.dir, `m${i}.id`) });
+    const r = await signRequest(i === FOREIGN ? other.dir : ca.dir, csrPem, { address: `10.128.0.${10 + i}` });
+    certs.push(toDer(r.certPem, ['CERTIFICATE'])!);
+  }
+  const anchors = [ca.anchor, other.anchor];
+  const h = new VpnHarness({
+    capacity: BARE + 1, seed: 5, matrix: LatencyMatrix.uniform(BARE + 1, 20), wallOffsetMs: wall,
+    keys: (i) => keys[i]!,
+    group: (i, k) => (i === BARE ? undefined : new CertificatePolicy(i === FOREIGN ? anchors[1]! : anchors[0]!, certs[i]!, nodeIdOfKey(k.publicKey), k.publicKey, wall, silentLogger)),
+  });
+  for (let i = 0; i <= BARE; i++) h.addNode(i * 300);
+  h.run(40_000);
+
+  const members = Array.from({ length: MEMBERS }, (_, i) => i);
+  t.deepEqual(members.map((i) => h.address(i)), members.map((i) => `10.128.0.${10 + i}`), 'members hold their certified addresses');
+  const view = h.view();
+  for (const i of [FOREIGN, BARE]) view.delete(h.nodes[i]!.self);
+  t.is(crawl(view).consistency, 1, 'the members\' ring is consistent');
+  for (const i of members) {
+    const peers = [...h.nodes[i]!.links.peers.values()];
+    for (const o of [FOREIGN, BARE]) t.false(peers.some((p) => p.nodeId === h.nodes[o]!.self && p.established), `member ${i} has no session with outsider ${o}`);
+  }
+  const refusals = (code: string) => members.reduce((a, i) => a + (h.nodes[i]!.counters.values[`handshake_cert_${code}`] ?? 0), 0);
+  t.true(refusals('unknown_ca') > 0, 'the foreign certificate was refused as unknown_ca');
+  t.true(refusals('missing') > 0, 'the bare node was refused as missing');
+
+  const pings = [[0, 9], [3, 7], [8, 1], [5, 2]].map(([a, b]) => h.ping(a!, b!));
+  h.run(h.now + 5_000);
+  t.true(pings.every((p) => p.repliedAt !== null), 'members reach each other');
+
+  // revoke member 4: the record is published at member 0 and broadcast
+  const victim = 4;
+  const rv = await revoke(ca.dir, certs[victim]!);
+  let published: Record<string, unknown> | undefined;
+  h.nodes[0]!.publishRevocation(h.now, rv.record, (r) => { published = r; });
+  h.pump(0);
+  h.run(h.now + 2_000);
+  t.like(published, { ok: true, fresh: true });
+  const victimId = h.nodes[victim]!.self;
+  for (const i of members) {
+    if (i === victim) continue;
+    const p = h.nodes[i]!.links.peerOf(victimId);
+    t.falsy(p, `member ${i} forgot the revoked node`);
+  }
+  h.run(h.now + 30_000);
+  for (const i of members) if (i !== victim) t.falsy(h.nodes[i]!.links.peerOf(victimId)?.established, `member ${i} never links the revoked node again`);
+  t.true(members.some((i) => ((h.nodes[i]!.group!.status().counters as Record<string, number>).refused_revoked ?? 0) > 0 || (h.nodes[i]!.counters.values.link_banned ?? 0) > 0), 'the revoked node kept trying and was refused');
+});
