@@ -61,19 +61,19 @@ export const DEFAULT_PARAMS: Params = {
 /**
  * The parameter set for real networks (the daemon): a dead near neighbour is noticed within 10 s, every
  * other link is kept warm for NAT mappings every 25 s, and an idle link costs one ping + pong per interval.
- * Worst case for a near link: the passive side last heard the peer at t, pings at t + 4 s + 1 s grace
- * (+ up to one 500 ms heartbeat), and gives up after 3 tries 1 s apart: t + 8.5 s (the active side: t + 7.5 s).
+ * Worst case for a near link: the passive side last heard the peer at t, pings at t + 5 s + 1 s grace
+ * (+ up to one 500 ms heartbeat), and gives up after 3 tries 1 s apart: t + 9.5 s (the active side: t + 8.5 s).
  */
 export const REAL_NETWORK_PARAMS: Params = {
   ...DEFAULT_PARAMS,
-  nearPingAfterMs: 4_000,
+  nearPingAfterMs: 5_000,
   keepaliveMs: 25_000,
   pingGraceMs: 1_000,
   rpcMinTimeoutMs: 1_000,
   rpcMaxTimeoutMs: 1_000,
   rpcTries: 3,
   // the periodic neighbour-list exchange is a safety net (joins and changes send STATUS at once)
-  stabilizeMs: 60_000,
+  stabilizeMs: 120_000,
 };
 
 export interface NodeStats {

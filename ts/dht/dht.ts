@@ -42,7 +42,7 @@ export const DEFAULT_DHT_PARAMS: DhtParams = {
   replicas: 8, majority: 5, copies: 2, maxValueBytes: 1024, maxKeyBytes: 255, maxValuesPerKey: 32,
   maxEntriesPerOwner: 4096, maxTtlMs: 7 * 24 * 3600_000, retryMs: 5_000, tries: 4, timeoutMs: 20_000,
   renewErrorMs: 30_000, renewMarginMs: 120_000, createTries: 8, createBackoffMs: 1_000, rollbackAgainMs: 3_000,
-  repairMs: 120_000, repairMaxMs: 480_000, syncHops: 4, syncDelayMs: 3_000,
+  repairMs: 240_000, repairMaxMs: 960_000, syncHops: 4, syncDelayMs: 3_000,
 };
 
 /**

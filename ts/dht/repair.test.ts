@@ -8,7 +8,7 @@ import { LatencyMatrix } from '../sim/network.js';
 import { replicaPositions } from './placement.js';
 import { attachDht } from './attach.js';
 import { bytesEqual } from './store.js';
-import { DEFAULT_DHT_PARAMS, renewDelayMs } from './dht.js';
+import { DEFAULT_DHT_PARAMS, renewDelayMs, type DhtParams } from './dht.js';
 import { type NodeId } from '../base/nodeid.js';
 import { encode, MAX_SYNC_FINGERPRINTS, type DhtMsg, type Msg } from '../wire/overlay-codec.js';
 
@@ -16,8 +16,8 @@ const te = new TextEncoder();
 type Item = { key: Uint8Array; value: Uint8Array; owner: NodeId };
 const HOUR = 3600_000;
 
-function net40(seed: number, capacity = 40): { net: DhtNet; items: Item[] } {
-  const net = buildDhtNet({ nodes: 40, seed, matrix: LatencyMatrix.uniform(capacity, 40), settleMs: 10_000, harness: { capacity } });
+function net40(seed: number, capacity = 40, dht: Partial<DhtParams> = {}): { net: DhtNet; items: Item[] } {
+  const net = buildDhtNet({ nodes: 40, seed, dht, matrix: LatencyMatrix.uniform(capacity, 40), settleMs: 10_000, harness: { capacity } });
   const put = putMany(net, 120, HOUR, 120);
   net.h.run(net.h.now + 5_000); // the last mirrors land
   return { net, items: put.items };
@@ -105,7 +105,8 @@ test('digests equal: a full repair round by every node transfers no entry', (t) 
 });
 
 test('an added or changed value at another position is transferred, and nothing else', (t) => {
-  const { net, items } = net40(6);
+  // no periodic rounds: only x's requested repair may send entries in the window
+  const { net, items } = net40(6, 40, { repairMs: 0 });
   const x = 9;
   const ring = liveRing(net);
   // an entry x holds at replica index i; its holders at index i2 get an added value and a changed one

@@ -12,7 +12,10 @@ import type { Counters, Outbox } from './io.js';
 
 const POSITIVE_MS = 60_000;
 const NEGATIVE_MS = 5_000;
-const ROUTES_REFRESH_MS = 30_000;
+/** the routes record is re-read this often as a safety net: an announcement is broadcast (routesChanged) */
+const ROUTES_REFRESH_MS = 300_000;
+/** after a broadcast announcement, members read the record within this spread (by node id), not all at once */
+const ROUTES_NUDGE_SPREAD_MS = 2_048;
 const CLAIM_RETRY_MS = 2_000;
 const TAKEN_RETRY_MS = 30_000;
 const LEARN_RETRY_MS = 5_000;
@@ -35,8 +38,11 @@ export interface LanOptions {
 export interface LanHost {
   readonly self: NodeId;
   joined(): boolean;
-  /** install/replace a data route to a node (its address and subnets) with an overlay hop meanwhile */
-  route(node: NodeId, allowed: string[], via: NodeId | null, key?: Uint8Array): void;
+  /**
+   * install/replace a data route to a node (its address and subnets) with an overlay hop meanwhile;
+   * `initiate`: a packet waits for it, so start a handshake if there is no session (an idle route costs nothing)
+   */
+  route(node: NodeId, allowed: string[], via: NodeId | null, key: Uint8Array | undefined, initiate: boolean): void;
   unroute(node: NodeId): void;
   /** keep or make an on-demand link to the node */
   noteTraffic(node: NodeId): void;
@@ -46,6 +52,8 @@ export interface LanHost {
   readonly privateGroup: boolean;
   /** group PKI: what a node's certificate (proved in its handshake) allows it */
   certified(node: NodeId): { address: string; subnets: string[] } | null;
+  /** tell every member that our announced subnets changed (a ROUTES broadcast) */
+  announceRoutes(): void;
 }
 
 interface Known { ip: string | null; key?: Uint8Array | undefined }
@@ -109,10 +117,19 @@ export class LanResolver {
         });
       }
       for (const route of this.o.routes) {
-        this.dht.put(dhtKeys.routes(this.o.net), bytes(route), this.o.leaseMs, (x) => { if (!x.ok) this.log.warn({ route, code: x.code }, 'route not announced'); });
+        this.dht.put(dhtKeys.routes(this.o.net), bytes(route), this.o.leaseMs, (x) => {
+          if (!x.ok) { this.log.warn({ route, code: x.code }, 'route not announced'); return; }
+          this.h.announceRoutes();
+        });
       }
       this.routesAt = 0;
     });
+  }
+
+  /** A member announced subnets (ROUTES broadcast): read the record soon, spread by our id. */
+  routesChanged(): void {
+    if (!this.address) return; // the claim reads the record anyway
+    this.routesAt = Math.min(this.routesAt, this.t + Number(this.h.self % BigInt(ROUTES_NUDGE_SPREAD_MS)));
   }
 
   private refreshRoutes(): void {
@@ -151,14 +168,14 @@ export class LanResolver {
     if (ip === this.service || ip === this.address) return;
     if (!cidrContains(this.subnet, ip)) {
       const r = this.announced.find((a) => cidrContains(a.cidr, ip));
-      if (r) { this.install(r.owner); this.h.noteTraffic(r.owner); } else this.count('miss_outside');
+      if (r) { this.install(r.owner, true); this.h.noteTraffic(r.owner); } else this.count('miss_outside');
       return;
     }
     this.resolve(ip, (r) => {
       if (!r) { this.count('miss_unknown'); return; }
       const cert = this.h.privateGroup ? this.h.certified(r.node) : null;
       if (cert && cert.address !== ip) { this.count('cert_address_mismatch'); return; }
-      this.learn(r.node, ip, r.key);
+      this.learn(r.node, ip, r.key, true);
       this.h.noteTraffic(r.node);
     });
   }
@@ -241,23 +258,23 @@ export class LanResolver {
     });
   }
 
-  private learn(node: NodeId, ip: string, key?: Uint8Array): void {
+  private learn(node: NodeId, ip: string, key: Uint8Array | undefined, initiate = false): void {
     const k = this.known.get(node);
-    if (k?.ip === ip) { if (key && !k.key) k.key = key; this.install(node); return; }
+    if (k?.ip === ip) { if (key && !k.key) k.key = key; this.install(node, initiate); return; }
     // an address moved to another node: the old holder loses it
     for (const [other, o] of this.known) if (other !== node && o.ip === ip) { o.ip = null; this.install(other); }
     this.known.set(node, { ip, key: key ?? k?.key });
-    this.install(node);
+    this.install(node, initiate);
   }
 
-  private install(node: NodeId): void {
+  private install(node: NodeId, initiate = false): void {
     const k = this.known.get(node);
     const cert = this.h.privateGroup ? this.h.certified(node) : null;
     // in a private group a router's subnets count only when its certificate names them
     const subnets = this.announced.filter((a) => a.owner === node && (!this.h.privateGroup || (cert?.subnets.includes(a.text) ?? false))).map((a) => a.text);
     const allowed = [...(k?.ip ? [`${k.ip}/32`] : []), ...subnets];
     if (!allowed.length) { this.h.unroute(node); this.known.delete(node); return; }
-    this.h.route(node, allowed, this.h.nextHop(node), k?.key);
+    this.h.route(node, allowed, this.h.nextHop(node), k?.key, initiate);
   }
 
   /** Forget a node (revoked). */
@@ -271,10 +288,10 @@ export class LanResolver {
     for (const node of this.known.keys()) this.install(node);
   }
 
-  /** Refresh one node's data route and overlay hop; false if it has none. */
+  /** A packet waits for a node without a session: refresh its route and hop and handshake; false if it has none. */
   rehopNode(node: NodeId): boolean {
     if (!this.known.has(node)) return false;
-    this.install(node);
+    this.install(node, true);
     return true;
   }
 

@@ -162,8 +162,11 @@ export class LinkTable {
     this.resetSessions(p);
   }
 
-  /** Install or update a data route to a node (its address and subnets), with an overlay hop to use meanwhile. */
-  route(nodeId: NodeId, allowed: string[], via: NodeId | null, key?: Uint8Array): LinkPeer | null {
+  /**
+   * Install or update a data route to a node (its address and subnets), with an overlay hop to use
+   * meanwhile; `initiate`: a packet waits for it (a miss, or the engine's need_session).
+   */
+  route(nodeId: NodeId, allowed: string[], via: NodeId | null, key: Uint8Array | undefined, initiate: boolean): LinkPeer | null {
     if (this.banned.has(nodeId) || nodeId === this.o.self) return null;
     const p = this.peerOf(nodeId) ?? this.newPeer(nodeId, null, null);
     if (key && !p.key && nodeIdOfKey(key) === nodeId) this.setKey(p, key);
@@ -173,9 +176,9 @@ export class LinkTable {
       p.via = viaPeer;
       this.push(p);
     }
-    // no session yet: handshake now, through the overlay when no endpoint is known, so the first
+    // a packet waits and there is no session: handshake now, through the overlay when no endpoint is known, so the first
     // packets travel end to end through the overlay while a direct link is made
-    if (!p.established && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p);
+    if (initiate && !p.established && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p);
     return p;
   }
 

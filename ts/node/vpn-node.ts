@@ -186,7 +186,9 @@ export class VpnNode implements LanHost {
 
   // ================================================================== LanHost / RevocationHost
   joined(): boolean { return this.overlay?.joined ?? false; }
-  route(node: NodeId, allowed: string[], via: NodeId | null, key?: Uint8Array): void { this.links.route(node, allowed, via, key); }
+  route(node: NodeId, allowed: string[], via: NodeId | null, key: Uint8Array | undefined, initiate: boolean): void {
+    this.links.route(node, allowed, via, key, initiate);
+  }
   unroute(node: NodeId): void { this.links.unroute(node); }
   noteTraffic(node: NodeId): void { this.overlay?.noteTraffic(this.t, node); }
   certified(node: NodeId): { address: string; subnets: string[] } | null {
@@ -200,6 +202,8 @@ export class VpnNode implements LanHost {
     if (!this.overlay) return null;
     return greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), (p) => this.links.peerOf(p)?.established ?? false);
   }
+
+  announceRoutes(): void { this.broadcast(encodeApp({ app: 'routes' })); }
 
   broadcast(payload: Uint8Array): number {
     if (!this.bcast) return 0;
@@ -314,6 +318,7 @@ export class VpnNode implements LanHost {
 
   private onBroadcast(payload: Uint8Array): void {
     const d = decodeApp(payload);
+    if (d.ok && d.msg.app === 'routes') { this.lan?.at(this.t).routesChanged(); return; }
     if (!d.ok || d.msg.app !== 'revocation') { this.counters.add('broadcast_unknown'); return; }
     if (!this.revocations) { this.counters.add('broadcast_revocation_ignored'); return; }
     this.revocations.apply(d.msg.record, 'broadcast');

@@ -78,6 +78,8 @@ export class VpnHarness {
   private readonly tickMs: number;
   private readonly byEndpoint = new Map<string, number>();
   onEvent: ((node: number, e: NodeEvent) => void) | null = null;
+  /** every datagram a node puts on the underlay (benchmarks classify them) */
+  onSend: ((node: number, d: Datagram, bytes: number) => void) | null = null;
 
   constructor(readonly o: VpnHarnessOptions) {
     this.rng = new Xoshiro128(o.seed);
@@ -233,7 +235,9 @@ export class VpnHarness {
     const a = this.byEndpoint.get(from);
     if (a === undefined) return;
     const s = this.sent[a]!;
-    s.n++; s.bytes += datagramBytes(d);
+    const bytes = datagramBytes(d);
+    s.n++; s.bytes += bytes;
+    this.onSend?.(a, d, bytes);
     if (this.nat) { this.nat.send(a, from, to, d); return; }
     const b = this.byEndpoint.get(to);
     if (b === undefined) { this.simDrop('unknown_endpoint'); return; }

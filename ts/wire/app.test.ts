@@ -12,6 +12,9 @@ test('golden bytes: version first, then app, then reqId big-endian', (t) => {
     '01' + '02' + '00000009' + '09' + '00'.repeat(19) + '05' + '80' + '00'.repeat(18) + 'ab');
   t.is(hex(encodeApp({ app: 'handshake', bytes: Uint8Array.of(1, 0, 0, 0, 9, 9) })), '01' + '03' + '00000000' + '010000000909');
   t.is(hex(encodeApp({ app: 'revocation', record: Uint8Array.of(1, 2, 3) })), '01' + '04' + '00000000' + '010203');
+  t.is(hex(encodeApp({ app: 'routes' })), '01' + '05' + '00000000');
+  t.deepEqual(decodeApp(unhex('01 05 00000000')), { ok: true, msg: { app: 'routes' } });
+  t.deepEqual(decodeApp(unhex('01 05 00000000 00')), { ok: false, code: 'bad-value' });
   // and the other way: fixed bytes decode to the documented values
   t.deepEqual(decodeApp(unhex('01 01 fffffffe')), { ok: true, msg: { app: 'neighbours-req', reqId: 0xfffffffe } });
   t.deepEqual(decodeApp(unhex('01 02 00000100 04' + '00'.repeat(19) + '07')), { ok: true, msg: { app: 'neighbours-reply', reqId: 256, view: { right1: 7n } } });

@@ -12,11 +12,12 @@
 //  app 2 NEIGHBOURS_REPLY  flags u8 (bit i: slot i present; slots left1, left2, right1, right2) | ids [20] each
 //  app 3 HANDSHAKE         a handshake frame (types 1/2, ts/handshake/frames.ts), 1..2048 bytes, carried end to end (reqId 0)
 //  app 4 REVOCATION        a CA-signed revocation record (ts/pki/revocation.ts), 1..2048 bytes, as a broadcast payload (reqId 0)
+//  app 5 ROUTES            (no body, reqId 0) a broadcast payload: a member announced subnets; read the routes record now
 import { type NodeId, ID_BYTES, idFromBytes, idToBytes } from '../base/nodeid.js';
 
 export const APP_VERSION = 1;
 export const APP_HEADER_LEN = 6;
-export const APP_NEIGHBOURS_REQ = 1, APP_NEIGHBOURS_REPLY = 2, APP_HANDSHAKE = 3, APP_REVOCATION = 4;
+export const APP_NEIGHBOURS_REQ = 1, APP_NEIGHBOURS_REPLY = 2, APP_HANDSHAKE = 3, APP_REVOCATION = 4, APP_ROUTES = 5;
 export const APP_MAX_OPAQUE = 2048;
 const SLOTS = ['left1', 'left2', 'right1', 'right2'] as const;
 export type NeighbourSlots = Partial<Record<(typeof SLOTS)[number], NodeId>>;
@@ -25,13 +26,15 @@ export type AppMsg =
   | { app: 'neighbours-req'; reqId: number }
   | { app: 'neighbours-reply'; reqId: number; view: NeighbourSlots }
   | { app: 'handshake'; bytes: Uint8Array }
-  | { app: 'revocation'; record: Uint8Array };
+  | { app: 'revocation'; record: Uint8Array }
+  | { app: 'routes' };
 
 export type AppDecodeErrorCode = 'truncated' | 'bad-version' | 'bad-type' | 'bad-value';
 export type AppDecodeResult = { ok: true; msg: AppMsg } | { ok: false; code: AppDecodeErrorCode };
 
 export function encodeApp(m: AppMsg): Uint8Array {
   if (m.app === 'neighbours-req') return header(APP_NEIGHBOURS_REQ, m.reqId, 0);
+  if (m.app === 'routes') return header(APP_ROUTES, 0, 0);
   if (m.app === 'handshake' || m.app === 'revocation') {
     const body = m.app === 'handshake' ? m.bytes : m.record;
     const b = header(m.app === 'handshake' ? APP_HANDSHAKE : APP_REVOCATION, 0, body.length);
@@ -57,6 +60,7 @@ export function decodeApp(b: Uint8Array): AppDecodeResult {
     if (!body.length || body.length > APP_MAX_OPAQUE) return { ok: false, code: 'bad-value' };
     return { ok: true, msg: app === APP_HANDSHAKE ? { app: 'handshake', bytes: body } : { app: 'revocation', record: body } };
   }
+  if (app === APP_ROUTES) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'routes' } } : { ok: false, code: 'bad-value' };
   if (app === APP_NEIGHBOURS_REQ) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'neighbours-req', reqId } } : { ok: false, code: 'bad-value' };
   if (app !== APP_NEIGHBOURS_REPLY) return { ok: false, code: 'bad-type' };
   if (b.length < APP_HEADER_LEN + 1) return { ok: false, code: 'truncated' };
