@@ -37,7 +37,8 @@ function classify(d: Datagram): string {
   }
 }
 
-const results: { n: number; rows: Map<string, { frames: number; bytes: number }>; conns: number }[] = [];
+const BUCKET_MS = 60_000;
+const results: { n: number; rows: Map<string, { frames: number; bytes: number }>; conns: number; minutes: Map<string, number>[] }[] = [];
 for (const n of sizes) {
   const h = new VpnHarness({ capacity: n, seed, matrix: LatencyMatrix.load(), leaseMs: 600_000 });
   for (let i = 0; i < n; i++) h.addNode(i * 100);
@@ -46,12 +47,18 @@ for (const n of sizes) {
   for (let i = 0; i < n; i++) for (let k = 0; k < 4; k++) { let j = Math.floor(Math.random() * n); if (j === i) j = (j + 1) % n; h.ping(i, j, 3); }
   h.run(h.now + 10_000);
   const rows = new Map<string, { frames: number; bytes: number }>();
-  h.onSend = (_i, d, bytes) => { const k = classify(d); const r = rows.get(k) ?? { frames: 0, bytes: 0 }; r.frames++; r.bytes += bytes + ETH; rows.set(k, r); };
+  const minutes: Map<string, number>[] = [];
   const t0 = h.now;
+  h.onSend = (_i, d, bytes) => {
+    const k = classify(d); const r = rows.get(k) ?? { frames: 0, bytes: 0 }; r.frames++; r.bytes += bytes + ETH; rows.set(k, r);
+    const m = Math.floor((h.now - t0) / BUCKET_MS);
+    const b = minutes[m] ?? (minutes[m] = new Map());
+    b.set(k, (b.get(k) ?? 0) + bytes + ETH);
+  };
   h.run(t0 + windowS * 1000, (now) => { if ((now - t0) % 60_000 < 500) process.stderr.write(`N=${n} idle ${Math.round((now - t0) / 1000)} s\n`); });
   h.onSend = null;
   const conns = h.liveIndices().reduce((s, i) => s + (h.nodes[i]!.overlay?.connectionCount() ?? 0), 0) / n;
-  results.push({ n, rows, conns });
+  results.push({ n, rows, conns, minutes });
 }
 const keys = [...new Set(results.flatMap((r) => [...r.rows.keys()]))];
 const per = (r: (typeof results)[number], k: string): { frames: number; bytes: number } => r.rows.get(k) ?? { frames: 0, bytes: 0 };
@@ -67,8 +74,15 @@ const md = `# Idle underlay cost of whole VPN nodes by datagram type (seed ${see
   `links carry pings, DHT lease renewals at 480 s and the range repair). rx + tx per node = 2 × datagrams sent / N / window; ` +
   `bytes include UDP/IPv4 and Ethernet headers (what eth0 counts in the lab). Mean connections per node at the end: ` +
   `${results.map((r) => `N=${r.n} ${r.conns.toFixed(1)}`).join(', ')}. ${machineNote()}\n`;
-console.log(md);
+const series = results.map((r) => `\nPer minute, N=${r.n} (rx + tx B/s per node; the three largest kinds):\n\n` + mdTable(['minute', 'B/s', 'largest'],
+  r.minutes.map((m, i) => {
+    const tot = [...(m ?? new Map<string, number>()).values()].reduce((a, x) => a + x, 0);
+    const top = [...(m ?? new Map<string, number>())].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${(2 * v / r.n / 60).toFixed(0)}`).join(', ');
+    return [`${i}`, (2 * tot / r.n / 60).toFixed(0), top];
+  }))).join('\n');
+const out = md + series + '\n';
+console.log(out);
 if (args.includes('--write')) {
-  const w = writeResults('benches/results', `sim-vpn-idle-s${seed}`, results.map((r) => ({ n: r.n, windowS, conns: r.conns, rows: Object.fromEntries(r.rows) })), md);
+  const w = writeResults('benches/results', `sim-vpn-idle-s${seed}`, results.map((r) => ({ n: r.n, windowS, conns: r.conns, rows: Object.fromEntries(r.rows), minutes: r.minutes.map((m) => Object.fromEntries(m ?? [])) })), out);
   console.log(`wrote ${w.md}`);
 }

@@ -74,6 +74,9 @@ export const REAL_NETWORK_PARAMS: Params = {
   rpcTries: 3,
   // the periodic neighbour-list exchange is a safety net (joins and changes send STATUS at once)
   stabilizeMs: 120_000,
+  // an on-demand link lives as long as its session would (WireGuard's REJECT_AFTER_TIME, 180 s) after the
+  // last traffic, plus trimDelayMs: a member that talked to many peers once does not keep them all warm
+  onDemandIdleMs: 180_000,
 };
 
 export interface NodeStats {

@@ -52,6 +52,12 @@ export const DEFAULT_DHT_PARAMS: DhtParams = {
  */
 export function renewDelayMs(p: DhtParams, ttlMs: number): number { return Math.max(ttlMs / 2, ttlMs - p.renewMarginMs); }
 
+/**
+ * How much earlier than renewDelayMs an owner may renew, drawn per lease: up to a tenth of the TTL but never
+ * before TTL/2, so that nodes that joined together (a restart of a whole site) do not all renew at once.
+ */
+export function renewSpreadMs(p: DhtParams, ttlMs: number): number { return Math.min(ttlMs / 10, renewDelayMs(p, ttlMs) - ttlMs / 2); }
+
 /** What the DHT needs from the overlay node it runs on. */
 export interface DhtHost {
   readonly id: NodeId;
@@ -186,7 +192,7 @@ export class DhtCore {
     if (r.kind === 'create' && !res.ok && r.attempt + 1 < this.p.createTries) { this.createLost(now, r, res); return; }
     if ((r.kind === 'put' || r.kind === 'create') && res.ok) {
       // the replicas' leases run from when they got the put, after r.start
-      this.leases.set(leaseName(r.key, r.value), { key: r.key, value: r.value, ttlMs: r.ttlMs, nextAt: r.start + renewDelayMs(this.p, r.ttlMs), busy: false });
+      this.leases.set(leaseName(r.key, r.value), { key: r.key, value: r.value, ttlMs: r.ttlMs, nextAt: r.start + renewDelayMs(this.p, r.ttlMs) - this.host.rng.next() * renewSpreadMs(this.p, r.ttlMs), busy: false });
       // positions that refused a create we won (a loser's value): append ours; the loser removes its own
       if (r.kind === 'create') {
         for (const [idx, x] of r.replies) {

@@ -8,7 +8,7 @@ import { LatencyMatrix } from '../sim/network.js';
 import { replicaPositions } from './placement.js';
 import { attachDht } from './attach.js';
 import { bytesEqual } from './store.js';
-import { DEFAULT_DHT_PARAMS, renewDelayMs, type DhtParams } from './dht.js';
+import { DEFAULT_DHT_PARAMS, renewDelayMs, renewSpreadMs, type DhtParams } from './dht.js';
 import { type NodeId } from '../base/nodeid.js';
 import { encode, MAX_SYNC_FINGERPRINTS, type DhtMsg, type Msg } from '../wire/overlay-codec.js';
 
@@ -184,6 +184,10 @@ test('owners renew renewMarginMs before the lease ends, never before TTL/2', (t)
   t.is(renewDelayMs(p, 3600_000), 3600_000 - p.renewMarginMs);
   t.is(renewDelayMs(p, 20_000), 10_000);
   t.is(renewDelayMs(p, 240_000), 120_000);
+  // spread: up to a tenth of the TTL earlier, never before TTL/2
+  t.is(renewSpreadMs(p, 600_000), 60_000);
+  t.is(renewSpreadMs(p, 20_000), 0);
+  t.is(renewSpreadMs(p, 3600_000), 360_000);
   // a failed renewal is retried renewErrorMs later: two more full attempts fit in the margin
   t.true(p.renewMarginMs >= p.timeoutMs + 2 * (p.renewErrorMs + p.timeoutMs));
 });

@@ -64,6 +64,8 @@ export class MemoryEngine {
   address: string | null = null;
   /** packets written to this node's device (the harness answers pings) */
   onDevice: ((pkt: SimPacket, how: 'direct' | 'relayed') => void) | null = null;
+  /** a packet from or for the device dropped here, with the reason code (tests and benchmarks trace pings) */
+  onDrop: ((reason: string, pkt: SimPacket) => void) | null = null;
   private readonly heldByDst = new Map<string, Held[]>();
   /** authenticated packets from a peer whose source it is not (yet) allowed: its next setPeer decides them */
   private readonly heldFromPeer = new Map<number, (Held & { how: 'direct' | 'relayed' })[]>();
@@ -73,7 +75,7 @@ export class MemoryEngine {
   constructor(readonly endpoint: string, readonly nodeId: NodeId, private readonly net: Underlay) {}
 
   at(now: number): this { this.now = now; return this; }
-  private drop(k: string): void { this.drops[k] = (this.drops[k] ?? 0) + 1; }
+  private drop(k: string, pkt?: SimPacket | null): void { this.drops[k] = (this.drops[k] ?? 0) + 1; if (pkt) this.onDrop?.(k, pkt); }
   private rateLimited(key: string): boolean {
     const t = this.eventAt.get(key);
     if (t !== undefined && this.now < t) return true;
@@ -196,7 +198,7 @@ export class MemoryEngine {
   private sendTo(p: Peer, pkt: SimPacket, mayHold: boolean): boolean {
     const s = this.usable(p);
     if (!s) {
-      if (mayHold) this.hold(pkt); else this.drop('no_session');
+      if (mayHold) this.hold(pkt); else this.drop('no_session', pkt);
       if (!this.awaitingConfirmation(p) && !this.rateLimited('ns:' + p.id)) this.events.push({ kind: 'need_session', peerId: p.id });
       return false;
     }
@@ -208,7 +210,7 @@ export class MemoryEngine {
     }
     const hop = p.via !== null ? this.peers.get(p.via) : undefined;
     const hs = hop ? this.usable(hop) : null;
-    if (!hop?.endpoint || !hs || p.nodeId === null) { this.drop('no_endpoint'); return false; }
+    if (!hop?.endpoint || !hs || p.nodeId === null) { this.drop('no_endpoint', pkt); return false; }
     p.txData++; p.txRelayed++;
     this.sentData(p);
     this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, inner: { idx: s.remoteIndex, pkt } });
@@ -228,11 +230,11 @@ export class MemoryEngine {
   private hold(pkt: SimPacket): void {
     let q = this.heldByDst.get(pkt.dst);
     if (!q) {
-      if (this.heldByDst.size >= HOLD_DESTINATIONS) { this.drop('pending_overflow'); return; }
+      if (this.heldByDst.size >= HOLD_DESTINATIONS) { this.drop('pending_overflow', pkt); return; }
       q = [];
       this.heldByDst.set(pkt.dst, q);
     }
-    if (q.length >= HOLD_PACKETS) { this.drop('pending_overflow'); return; }
+    if (q.length >= HOLD_PACKETS) { this.drop('pending_overflow', pkt); return; }
     q.push({ pkt, until: this.now + HOLD_MS });
     this.counters.pendingHeld++;
   }
@@ -240,7 +242,7 @@ export class MemoryEngine {
   /** Send what was held once its route and session exist (a route without one asks for it); expire the rest (pending.rs service). */
   private release(): void {
     for (const [dst, q] of this.heldByDst) {
-      while (q.length && q[0]!.until <= this.now) { q.shift(); this.drop('pending_expired'); }
+      while (q.length && q[0]!.until <= this.now) this.drop('pending_expired', q.shift()!.pkt);
       const p = q.length ? this.lookup(dst) : null;
       if (p && this.usable(p)) {
         for (const h of q.splice(0)) if (this.sendTo(p, h.pkt, false)) this.counters.pendingReleased++;
@@ -256,7 +258,7 @@ export class MemoryEngine {
     this.now = now;
     if (this.heldByDst.size) this.release();
     for (const [id, q] of this.heldFromPeer) {
-      while (q.length && q[0]!.until <= now) { q.shift(); this.drop('source_not_allowed'); }
+      while (q.length && q[0]!.until <= now) this.drop('source_not_allowed', q.shift()!.pkt);
       if (!q.length) this.heldFromPeer.delete(id);
     }
     for (const p of this.peers.values()) {
@@ -294,7 +296,7 @@ export class MemoryEngine {
     if (d.t === 'raw') { this.receiveRaw(from, d.bytes); return; }
     const s = this.sessions.get(d.idx);
     const p = s ? this.peers.get(s.peerId) : undefined;
-    if (!s || !p) { this.drop('unknown_index'); return; }
+    if (!s || !p) { this.drop('unknown_index', d.t === 'data' ? d.pkt : d.t === 'relay' ? d.inner.pkt : null); return; }
     this.confirm(p, s);
     this.keepFresh(s);
     this.heard(p, d.t === 'data');
@@ -329,8 +331,8 @@ export class MemoryEngine {
     if (d.dst === this.nodeId) {
       const s = this.sessions.get(d.inner.idx);
       const p = s ? this.peers.get(s.peerId) : undefined;
-      if (!s || !p) { this.drop('unknown_index'); return; }
-      if (p.nodeId !== d.src) { this.drop('relay_src_mismatch'); return; }
+      if (!s || !p) { this.drop('unknown_index', d.inner.pkt); return; }
+      if (p.nodeId !== d.src) { this.drop('relay_src_mismatch', d.inner.pkt); return; }
       this.confirm(p, s);
       this.keepFresh(s);
       this.heard(p, d.inner.pkt !== null);
@@ -339,9 +341,9 @@ export class MemoryEngine {
       this.deliver(p, d.inner.pkt, 'relayed');
       return;
     }
-    if (d.ttl <= 0) { this.drop('relay_ttl'); return; }
+    if (d.ttl <= 0) { this.drop('relay_ttl', d.inner.pkt); return; }
     const next = this.nextHop(d.dst, hop.id);
-    if (!next) { this.drop('relay_no_route'); return; }
+    if (!next) { this.drop('relay_no_route', d.inner.pkt); return; }
     this.counters.relayForwarded++;
     this.net.send(this.endpoint, next.p.endpoint!, { ...d, idx: next.s.remoteIndex, ttl: d.ttl - 1 });
   }
@@ -371,7 +373,7 @@ export class MemoryEngine {
     const p = this.peers.get(peerId);
     if (!q || !p) return;
     const keep = q.filter((h) => {
-      if (h.until <= this.now) { this.drop('source_not_allowed'); return false; }
+      if (h.until <= this.now) { this.drop('source_not_allowed', h.pkt); return false; }
       if (!p.allowed.some((a) => cidrContains(a, h.pkt.src))) return true;
       this.counters.rxPendingReleased++;
       p.rxData++;
@@ -385,14 +387,14 @@ export class MemoryEngine {
   private deliver(p: Peer, pkt: SimPacket, how: 'direct' | 'relayed'): void {
     if (!p.allowed.some((a) => cidrContains(a, pkt.src))) {
       // a static-mesh peer (no node id) has all its prefixes: dropped; an overlay peer's source is asked about and held
-      if (p.nodeId === null) { this.drop('source_not_allowed'); return; }
+      if (p.nodeId === null) { this.drop('source_not_allowed', pkt); return; }
       if (!this.rateLimited('su:' + p.nodeId)) this.events.push({ kind: 'source_unknown', nodeId: idToBytes(p.nodeId), src: pkt.src });
       const q = this.heldFromPeer.get(p.id) ?? [];
       if (q.length < HOLD_PACKETS && (q.length || this.heldFromPeer.size < HOLD_DESTINATIONS)) {
         q.push({ pkt, until: this.now + HOLD_MS, how });
         this.heldFromPeer.set(p.id, q);
         this.counters.rxPendingHeld++;
-      } else this.drop('source_not_allowed');
+      } else this.drop('source_not_allowed', pkt);
       return;
     }
     p.rxData++;
