@@ -32,7 +32,8 @@ export const ERRORS = {
   E_LAB_START: 'a lab daemon failed to start or exited during start-up',
   E_LAB_TIMEOUT: 'lab nodes did not reach the awaited state in time',
   E_LAB_ABORTED: 'the lab operation was interrupted',
-  E_LAB_MISSING_TOOL: 'a host tool the lab runs (udhcpc, ping, ...) is not installed',
+  E_LAB_MISSING_TOOL: 'a host tool the lab runs (udhcpc, ping, iptables, ...) is not installed',
+  E_LAB_TOPOLOGY: 'a NAT lab topology (preset name or JSON file) is unknown, unreadable or invalid',
   E_NETNS: 'a network namespace cannot be created or used',
   // the simulator
   E_SIM: "the simulator was driven against its rules (a scenario's bug)",

@@ -1,6 +1,8 @@
 // Owns a switched LAN of namespaces for the lab, the demo and the tests: one namespace holding a
 // bridge and one host namespace per address. It must not touch the root namespace.
+import { writeFileSync } from 'node:fs';
 import { Netns, randomSuffix } from './netns.js';
+import { mapLimit } from './util.js';
 import { errors } from '../base/errors.js';
 
 export class Lan {
@@ -43,4 +45,18 @@ export class Lan {
   async destroy(): Promise<void> {
     for (const ns of [...this.hosts, this.hub]) await ns.destroy();
   }
+}
+
+/**
+ * Fixed MACs and permanent neighbour entries on a switched underlay (host i at addresses[i], mac(i)),
+ * written to `file` for `ip -batch`. The kernel's ARP cache is one table for all namespaces, capped by
+ * gc_thresh3 (1024 unless the root namespace raises it); 64 nodes that talk to each other overflow it
+ * (sendmsg: ENOBUFS). Permanent entries do not count toward the cap.
+ */
+export async function pinUnderlay(file: string, hosts: Netns[], addresses: string[], mac: (i: number) => string): Promise<void> {
+  writeFileSync(file, addresses.map((a, i) => `neigh replace ${a} lladdr ${mac(i)} dev eth0 nud permanent\n`).join(''));
+  await mapLimit(hosts, 8, async (ns, i) => {
+    await ns.ip(['link', 'set', 'eth0', 'address', mac(i)]);
+    await ns.ip(['-force', '-batch', file]);
+  });
 }

@@ -18,7 +18,7 @@ export const SUBNET = '10.128.0.0/16';
 export const DEVICE = 'rv0';
 
 export function checkName(name: string): string {
-  // also the network id (lower case, digits, -); namespaces stay unambiguous: a host suffix is digits or `sw`
+  // also the network id (lower case, digits, -); namespaces stay unambiguous: a suffix is digits, `sw` or `r<digits>`
   if (!/^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$/.test(name)) {
     throw errors.E_LAB_ARGS(`lab name ${JSON.stringify(name)}: expected 1-20 lower-case letters, digits or - (it names the network and the namespaces)`);
   }
@@ -30,9 +30,14 @@ export function nsName(lab: string, i: number | 'sw'): string {
   return `${NS_PREFIX}-${lab}-${i}`;
 }
 
-/** Whether a namespace name belongs to lab `lab` (its switch or one of its hosts). */
+/** Namespace of the NAT router of site k in a lab with a topology (`rvlab-<name>-r<k>`). */
+export function routerNsName(lab: string, k: number): string {
+  return `${NS_PREFIX}-${lab}-r${k}`;
+}
+
+/** Whether a namespace name belongs to lab `lab` (its switch, one of its hosts or one of its NAT routers). */
 export function isLabNs(lab: string, ns: string): boolean {
-  return ns === nsName(lab, 'sw') || new RegExp(`^${NS_PREFIX}-${lab}-\\d+$`).test(ns);
+  return ns === nsName(lab, 'sw') || new RegExp(`^${NS_PREFIX}-${lab}-r?\\d+$`).test(ns);
 }
 
 /** Underlay address of host i: 10.200.<i/250>.<i%250+1> (prefix /16). */
@@ -59,9 +64,12 @@ export function pkiAddress(i: number): string {
   return `10.128.${Math.floor(i / 250)}.${(i % 250) + 2}`;
 }
 
-/** Bootstrap endpoints of node i: none for the seed, the earlier of the first three, else the first three. */
-export function bootstrapFor(i: number): string[] {
-  return Array.from({ length: Math.min(i, 3) }, (_, j) => `${underlayAddress(j)}:${LISTEN_PORT}`);
+/**
+ * Bootstrap endpoints of node i: none for the seed, the earlier of the first three (or `seeds`), else
+ * the first three. Seeds are nodes 0.. at underlayAddress (with a NAT topology: its public nodes).
+ */
+export function bootstrapFor(i: number, seeds = 3): string[] {
+  return Array.from({ length: Math.min(i, seeds, 3) }, (_, j) => `${underlayAddress(j)}:${LISTEN_PORT}`);
 }
 
 /** The overlay-mode node config the lab writes (validated by ts/config/schema.ts in the daemon). */
@@ -89,6 +97,8 @@ export interface NodeConfigParams {
   logLevel?: string;
   /** the fixed address under `static` (default staticVip(index)) */
   address?: string;
+  /** how many of the first nodes are bootstrap seeds (default 3; a NAT topology: its public nodes) */
+  seeds?: number;
 }
 
 export function nodeConfig(p: NodeConfigParams): LabNodeConfig {
@@ -104,7 +114,7 @@ export function nodeConfig(p: NodeConfigParams): LabNodeConfig {
       id: p.lab, subnet: SUBNET, domain: 'ringvpn', dhcp: !p.static && p.mode === 'tap',
       ...(p.static ? { address: p.address ?? staticVip(p.index) } : {}),
     },
-    overlay: { bootstrap: bootstrapFor(p.index) },
+    overlay: { bootstrap: bootstrapFor(p.index, p.seeds) },
   };
 }
 
@@ -132,6 +142,16 @@ const pkiStateSchema = z.object({
   crlPollSeconds: z.number().int(),
 });
 
+/** A lab built from a NAT topology (ts/lab/nat-topology.ts): where it came from and each site's router. */
+const topologyStateSchema = z.object({
+  source: z.string(),
+  public: z.number().int(),
+  sites: z.array(z.object({
+    name: z.string(), nat: z.string(), ns: z.string(), wan: z.string(), lan: z.string(),
+    behind: z.string().nullable(), nodes: z.array(z.number().int()),
+  })),
+});
+
 const stateSchema = z.object({
   version: z.literal(1),
   name: z.string(),
@@ -143,31 +163,40 @@ const stateSchema = z.object({
   createdAt: z.string(),
   nodes: z.array(nodeStateSchema),
   pki: pkiStateSchema.nullable().optional(),
+  topology: topologyStateSchema.nullable().optional(),
 });
 
 export type LabNodeState = z.infer<typeof nodeStateSchema>;
 export type LabState = z.infer<typeof stateSchema>;
 export type LabPkiState = z.infer<typeof pkiStateSchema>;
+export type LabTopologyState = z.infer<typeof topologyStateSchema>;
 
 /** The lab CA's directory inside the lab's state directory. */
 export function labCaDir(dir: string): string {
   return join(dir, 'ca');
 }
 
-/** The state of a fresh lab (no daemon started yet); with `pki`, static addresses are the certified ones. */
-export function initialState(o: { name: string; dir: string; mode: 'tap' | 'tun'; static: boolean; publicKeys: string[]; pki?: { crlPollSeconds: number } }): LabState {
+/**
+ * The state of a fresh lab (no daemon started yet); with `pki`, static addresses are the certified ones;
+ * with `topology`, node i's underlay address is `underlays[i]` (private behind a NAT) instead of underlayAddress(i).
+ */
+export function initialState(o: {
+  name: string; dir: string; mode: 'tap' | 'tun'; static: boolean; publicKeys: string[]; pki?: { crlPollSeconds: number };
+  topology?: LabTopologyState; underlays?: string[];
+}): LabState {
   const caDir = labCaDir(o.dir);
   return {
     version: 1, name: o.name, dir: o.dir, mode: o.mode, static: o.static, subnet: SUBNET,
     hub: nsName(o.name, 'sw'), createdAt: new Date().toISOString(),
     nodes: o.publicKeys.map((publicKey, i) => ({
-      index: i, name: `node${i}`, ns: nsName(o.name, i), underlay: underlayAddress(i),
+      index: i, name: `node${i}`, ns: nsName(o.name, i), underlay: o.underlays?.[i] ?? underlayAddress(i),
       vip: o.static ? (o.pki ? pkiAddress(i) : staticVip(i)) : null, publicKey,
       config: join(o.dir, `node${i}.json`), socket: join(o.dir, `node${i}.sock`),
       log: join(o.dir, `node${i}.log`), dhcpLog: join(o.dir, `node${i}.dhcp.log`), pid: null,
       ...(o.pki ? { cert: join(o.dir, `node${i}.crt`) } : {}),
     })),
     pki: o.pki ? { caDir, caCert: join(caDir, 'ca.crt'), crl: join(caDir, 'crl.pem'), crlPollSeconds: o.pki.crlPollSeconds } : null,
+    ...(o.topology ? { topology: o.topology } : {}),
   };
 }
 
@@ -237,12 +266,13 @@ export function listLabs(root = STATE_ROOT): LabListing[] {
 
 /**
  * Removes only the files the lab writes (with a CA: node certificates, requests, identity keys, and
- * the CA directories `ca` and `ca-<name>` that hold a ca.crt), then the directory if it is empty.
+ * the CA directories `ca` and `ca-<name>` that hold a ca.crt; with a topology, the routers' nat-<site>.rules),
+ * then the directory if it is empty.
  */
 export function removeStateDir(dir: string, notes: string[]): string | null {
   let files: string[];
   try { files = readdirSync(dir); } catch { return null; }
-  const ours = /^(state\.json(\.tmp)?|underlay\.neigh|node\d+\.(json|log|sock|dhcp\.log|crt|csr|identity\.key))$/;
+  const ours = /^(state\.json(\.tmp)?|underlay\.neigh|nat-[a-z0-9]+\.rules|node\d+\.(json|log|sock|dhcp\.log|crt|csr|identity\.key))$/;
   for (const f of files) {
     if (ours.test(f)) rmSync(join(dir, f), { force: true });
     else if (/^ca(-[a-z0-9-]{1,40})?$/.test(f) && existsSync(join(dir, f, 'ca.crt'))) rmSync(join(dir, f), { recursive: true, force: true });

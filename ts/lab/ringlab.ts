@@ -10,7 +10,7 @@ import { Xoshiro128 } from '../core/rng.js';
 import { idToHex, nodeIdOfKey } from '../base/nodeid.js';
 import { repoRoot, ringvpnArgv } from '../paths.js';
 import { requestControl } from '../runtime/control.js';
-import { Lan } from './bridge.js';
+import { Lan, pinUnderlay } from './bridge.js';
 import {
   checkName, crawlInput, DEFAULT_LAB, firstPings, defaultDir, DEVICE, initialState, isDaemon, isLabNs, locateDir,
   MAX_NODES, NS_PREFIX, nodeConfig, pkiAddress, pointerPath, readState, removeStateDir, samplePairs, STATE_ROOT,
@@ -19,6 +19,8 @@ import {
 import { issueCert, type LabCertSpec, type LabPkiOptions, type IssuedCert } from './labpki.js';
 import { arpCacheCap, listNamespaces, needUdhcpc } from './labsys.js';
 import { Netns, netnsSupport, type NsProcess } from './netns.js';
+import { buildNatNet, planFor, topologyState, type TopologyInput } from './nat-build.js';
+import { pairPaths, type PathSummary } from './lab-paths.js';
 import { mapLimit, pingFirst, signalGroup, sleep, tailFile, untilAborted } from './util.js';
 
 export { isDaemon, listLabs, pkiAddress } from './labstate.js';
@@ -28,7 +30,10 @@ export type { LabCertSpec, LabPkiOptions, CertContext, IssuedCert } from './labp
 export const UDHCPC_SCRIPT = join(repoRoot, 'scripts/udhcpc.script');
 
 export interface LabUpOptions {
-  nodes: number;
+  /** how many nodes (with `topology`: optional, and must match the topology's count) */
+  nodes?: number;
+  /** a NAT lab: a preset name or topology file (docs/nat-lab.md), or a parsed topology, instead of one bridge */
+  topology?: string | TopologyInput;
   name?: string;
   mode?: 'tap' | 'tun';
   /** Fixed addresses in the configs (network.address) instead of DHCP. */
@@ -86,6 +91,8 @@ export interface CheckResult {
   /** the very first echo request of each pair (to a peer maybe never contacted): answered, and its round trip */
   first: { answered: number; medianMs: number | null; maxMs: number | null; unanswered: Array<{ from: string; to: string }> };
   crawl: CrawlResult & { errors: string[] };
+  /** each pinged pair's data path, read from the source's status after the pings */
+  paths?: PathSummary;
 }
 
 export interface DownReport {
@@ -110,8 +117,9 @@ export class RingLab {
   static async up(o: LabUpOptions): Promise<RingLab> {
     const t0 = Date.now();
     const name = checkName(o.name ?? DEFAULT_LAB);
-    const n = o.nodes;
-    if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw errors.E_LAB_ARGS(`--nodes: expected 1-${MAX_NODES}, got ${n}`);
+    const plan = o.topology === undefined ? null : planFor(o.topology, name);
+    const n = plan?.nodes.length ?? o.nodes ?? NaN;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_NODES || (plan && o.nodes !== undefined && o.nodes !== n)) throw errors.E_LAB_ARGS(`--nodes: expected 1-${MAX_NODES}${plan ? ` (the topology has ${n})` : ''}, got ${o.nodes}`);
     const mode = o.mode ?? 'tap';
     const isStatic = o.static ?? false;
     const say = o.onProgress ?? (() => {});
@@ -135,6 +143,7 @@ export class RingLab {
       const keys = Array.from({ length: n }, () => generateKeyPair());
       const state = initialState({
         name, dir, mode, static: isStatic, publicKeys: keys.map((k) => encodeKey(k.publicKey)), ...(pkiOpts ? { pki: { crlPollSeconds } } : {}),
+        ...(plan ? { topology: topologyState(plan), underlays: plan.nodes.map((x) => x.address) } : {}),
       });
       writeState(state);
       if (state.pki) {
@@ -144,7 +153,7 @@ export class RingLab {
       }
       for (const [i, k] of keys.entries()) {
         const spec = pkiOpts?.cert?.(i) ?? {};
-        const cfg = nodeConfig({ lab: name, index: i, privateKey: encodeKey(k.privateKey), dir, mode, static: isStatic, logLevel: o.logLevel, ...(state.pki ? { address: pkiAddress(i) } : {}) });
+        const cfg = nodeConfig({ lab: name, index: i, privateKey: encodeKey(k.privateKey), dir, mode, static: isStatic, logLevel: o.logLevel, seeds: plan?.seeds, ...(state.pki ? { address: pkiAddress(i) } : {}) });
         if (state.pki) cfg.pki = { ca: state.pki.caCert, cert: join(dir, `node${i}.crt`), crl: state.pki.crl, crlPollSeconds };
         o.edit?.(cfg, i);
         if (state.pki) await issueCert(state, i, k.publicKey, cfg, spec);
@@ -152,10 +161,11 @@ export class RingLab {
       }
       writeState(state);
       const addressing = isStatic ? 'static addresses' : mode === 'tap' ? 'DHCP' : 'addresses assigned by the daemons';
-      say(`lab ${name}: ${n} namespaces on a bridge (${state.hub}), underlay 10.200.0.0/16, ${mode}, ${addressing}`);
-      const lan = await Lan.create(NS_PREFIX, state.nodes.map((_, i) => `${underlayAddress(i)}/16`), 1500, name);
+      say(`lab ${name}: ${n} namespaces ${plan ? `from the NAT topology ${plan.source}` : 'on a bridge'} (${state.hub}), underlay 10.200.0.0/16, ${mode}, ${addressing}`);
+      const lan = plan ? await buildNatNet(plan, { rulesDir: dir, onProgress: say }) : await Lan.create(NS_PREFIX, state.nodes.map((_, i) => `${underlayAddress(i)}/16`), 1500, name);
       const lab = new RingLab(state, lan.hosts, lan.hub);
-      await lab.pinUnderlay();
+      // NATed nodes' eth0 is a site LAN: no 10.200 neighbours there
+      if (!plan) await pinUnderlay(join(dir, 'underlay.neigh'), lan.hosts, state.nodes.map((s) => s.underlay), underlayMac);
       const t1 = Date.now();
       const started = n - reserve;
       await lab.startAll(o, say, started);
@@ -441,6 +451,8 @@ export class RingLab {
       return { from: this.state.nodes[from]!.name, to: this.state.nodes[to]!.name, vip, why, firstMs };
     });
     const unreachable = results.filter((r) => r.why).map(({ firstMs: _f, ...r }) => r);
+    const after = await this.statuses(16, which); // the paths the pings used
+    const paths = pairPaths(pairs, after.map((r) => r.status), which.map((i) => this.node(i).nodeId), after.map((r) => r.name), new Map(this.state.nodes.map((s, i) => [this.node(i).nodeId, s.name])));
     const first = firstPings(results);
     const missing = vips.flatMap((v, k) => (v ? [] : [this.state.nodes[which[k]!]!.name]));
     const crawlOk = cr.ok && cr.nodes === size && cr.errors.length === 0;
@@ -450,8 +462,7 @@ export class RingLab {
       status: { answered: replies.length - failed.length, failed },
       addresses: { assigned: size - missing.length, missing },
       pairs: { total: pairs.length, reachable: pairs.length - unreachable.length, unreachable },
-      first,
-      crawl: cr,
+      first, crawl: cr, paths,
     };
   }
 
@@ -461,20 +472,6 @@ export class RingLab {
     const rep = await RingLab.down(this.name, { dir: this.state.dir, onProgress, own: [...this.nss, this.hub] });
     this.procs.clear();
     return rep;
-  }
-
-  /**
-   * Fixed MACs and permanent neighbour entries on the underlay. The kernel's ARP cache is one table
-   * for all namespaces, capped by gc_thresh3 (1024 unless the root namespace raises it); 64 nodes that
-   * talk to each other overflow it (sendmsg: ENOBUFS). Permanent entries do not count toward the cap.
-   */
-  private async pinUnderlay(): Promise<void> {
-    const file = join(this.state.dir, 'underlay.neigh');
-    writeFileSync(file, this.state.nodes.map((s) => `neigh replace ${s.underlay} lladdr ${underlayMac(s.index)} dev eth0 nud permanent\n`).join(''));
-    await mapLimit(this.nss, 8, async (ns, i) => {
-      await ns.ip(['link', 'set', 'eth0', 'address', underlayMac(i)]);
-      await ns.ip(['-force', '-batch', file]);
-    });
   }
 
   /** Starts node 0 (the seed) alone, then the rest of the first `n` nodes in batches. */
