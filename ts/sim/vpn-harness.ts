@@ -254,10 +254,11 @@ export class VpnHarness {
       // the destination's OS answers the echo request
       this.engines[i]!.fromDevice({ src: pkt.dst, dst: pkt.src, id: pkt.id, reply: true, bytes: pkt.bytes });
       this.heap.push(this.now, { k: E_CALL, a: 0, fn: () => this.pump(i) });
-    } else if (rec.repliedAt === null) {
-      rec.repliedAt = this.now;
-      rec.replyHow = how;
-      rec.firstAnswered = this.firstEcho.has(pkt.id);
+    } else {
+      // as ping counts icmp_seq=1: the first request is answered when its reply arrives, even after a
+      // later request's reply (two requests held together may take different relay paths)
+      if (this.firstEcho.has(pkt.id)) rec.firstAnswered = true;
+      if (rec.repliedAt === null) { rec.repliedAt = this.now; rec.replyHow = how; }
     }
   }
 

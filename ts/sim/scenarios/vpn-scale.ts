@@ -29,6 +29,8 @@ export interface VpnScaleOptions {
   idleMs?: number;
   progress?: (phase: string, detail: Record<string, number>) => void;
   heapUsed?: () => number;
+  /** called once every node was added, before anything runs (tracing: engine and harness hooks) */
+  onHarness?: (h: VpnHarness) => void;
 }
 
 /** `answered`: pings answered within their tries; `firstAnswered`: answered at the very first echo request. */
@@ -63,6 +65,7 @@ export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
   const h = new VpnHarness({ capacity: o.nodes, seed: o.seed, ...(o.matrix ? { matrix: o.matrix } : {}) });
   const every = o.joinEveryMs ?? 20;
   for (let i = 0; i < o.nodes; i++) h.addNode(i * every);
+  o.onHarness?.(h);
   const joined = o.nodes * every + (o.settleMs ?? 60_000);
   h.run(joined, (now) => say('join', { virtualS: Math.round(now / 1000), of: Math.round(joined / 1000) }));
   const addrs = h.liveIndices().map((i) => h.address(i));
