@@ -22,7 +22,7 @@ function ring(nodes: number, seed: number, rttMs = 60): Harness {
 }
 
 const node = (h: Harness, i: number): OverlayNode => h.nodes[i] as OverlayNode;
-const isNear = (h: Harness, i: number, peer: NodeId): boolean => node(h, i).table.rank(peer) <= P.nearPerSide;
+const isNear = (h: Harness, i: number, peer: NodeId): boolean => node(h, i).table.rank(peer) <= P.pingNearPerSide;
 
 /** Every frame sent, as (time, from index, to index, message type). */
 function recordFrames(h: Harness): { at: number; from: number; to: number; type: string }[] {

@@ -6,13 +6,14 @@ export interface Params {
   // Liveness is passive: any frame heard from a peer (a ping included) proves the link alive; only a
   // silent link is pinged. With pingGraceMs > 0 one side of each link (the smaller id) pings and the
   // other waits that much longer, so an idle link costs one ping and one pong per interval, not up to two of each.
-  nearPingAfterMs: number;    // ping a near link (within nearPerSide positions) silent this long: ring stability
+  nearPingAfterMs: number;    // ping a near link (within pingNearPerSide positions) silent this long: ring stability
   keepaliveMs: number;        // ping any other link silent this long (keeps NAT mappings; < 30 s on real networks)
   pingGraceMs: number;        // the passive side of a link pings only after interval + this (0: both sides alike, as Brunet)
   rpcMinTimeoutMs: number;    // retransmit after max(this, mean + 6σ RTT)
   rpcMaxTimeoutMs: number;    // ... but never later than this (bounds the time to notice a dead peer)
   rpcTries: number;           // sends before an RPC fails
   nearPerSide: number;        // wanted near neighbours per side
+  pingNearPerSide: number;    // of those, the ones pinged at nearPingAfterMs (the others at keepaliveMs)
   nearKeep: number;           // near links kept up to this many positions away
   leafWanted: number;         // bootstrap links wanted until joined
   linkTimeoutMs: number;      // a link request not answered by then is forgotten
@@ -40,6 +41,7 @@ export const DEFAULT_PARAMS: Params = {
   rpcMaxTimeoutMs: Infinity,
   rpcTries: 5,
   nearPerSide: 2,
+  pingNearPerSide: 2,
   nearKeep: 4,
   leafWanted: 3,
   linkTimeoutMs: 10_000,
@@ -72,6 +74,11 @@ export const REAL_NETWORK_PARAMS: Params = {
   rpcMinTimeoutMs: 1_000,
   rpcMaxTimeoutMs: 1_000,
   rpcTries: 3,
+  // the DHT's ring view is copies + 1 = 3 nodes per side: link them all, or nodes disagree on who holds
+  // what and the range repair moves entries back and forth (seen in the lab as hand-over storms);
+  // only the nearest 2 per side are watched at the near ping interval
+  nearPerSide: 3,
+  pingNearPerSide: 2,
   // the periodic neighbour-list exchange is a safety net (joins and changes send STATUS at once)
   stabilizeMs: 120_000,
   // an on-demand link lives as long as its session would (WireGuard's REJECT_AFTER_TIME, 180 s) after the

@@ -78,14 +78,18 @@ interface Req {
 interface Lease { key: Uint8Array; value: Uint8Array; ttlMs: number; nextAt: number; busy: boolean }
 
 /** syncEntriesSent: entries sent in answer to range repair requests (0 when every digest matched) */
-export interface DhtStats { drops: Record<string, number>; transfersSent: number; syncsSent: number; syncEntriesSent: number; entriesReceived: number; repairs: number }
+export interface DhtStats {
+  drops: Record<string, number>; transfersSent: number; syncsSent: number; syncEntriesSent: number; entriesReceived: number; repairs: number;
+  /** times the ring view (copies + 1 nearest per side) changed: each may hand entries over */
+  viewChanges: number;
+}
 
 const MAX_TRANSFER_BYTES = 48_000;
 
 export class DhtCore {
   readonly p: DhtParams;
   readonly store: ReplicaStore;
-  readonly stats: DhtStats = { drops: {}, transfersSent: 0, syncsSent: 0, syncEntriesSent: 0, entriesReceived: 0, repairs: 0 };
+  readonly stats: DhtStats = { drops: {}, transfersSent: 0, syncsSent: 0, syncEntriesSent: 0, entriesReceived: 0, repairs: 0, viewChanges: 0 };
   private readonly reqs = new Map<number, Req>();
   private readonly leases = new Map<string, Lease>();
   /** deferred work (create back-off), run from tick */
@@ -414,6 +418,7 @@ export class DhtCore {
     if (sameIds(old.left, left) && sameIds(old.right, right)) return;
     const view: RingView = { self: this.host.id, left, right };
     this.view = view;
+    this.stats.viewChanges++;
     const c = this.p.copies;
     // the ring around us changed: check our ranges again soon, then less and less often while it stays
     if (this.p.repairMs > 0) { this.repairEvery = this.p.repairMs; this.repairAt = Math.min(this.repairAt, now + this.p.repairMs); }

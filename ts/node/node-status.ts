@@ -33,7 +33,11 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
     })),
     lan: n.lan?.status() ?? null,
     pki: n.group?.status() ?? null,
-    dht: n.dht ? { entries: n.dht.store.size, leases: n.dht.leaseCount, pending: n.dht.pendingOps, drops: n.dht.stats.drops } : null,
+    dht: n.dht ? {
+      entries: n.dht.store.size, leases: n.dht.leaseCount, pending: n.dht.pendingOps, drops: n.dht.stats.drops,
+      viewChanges: n.dht.stats.viewChanges, repairs: n.dht.stats.repairs, syncsSent: n.dht.stats.syncsSent,
+      transfersSent: n.dht.stats.transfersSent, entriesSent: n.dht.stats.syncEntriesSent, entriesReceived: n.dht.stats.entriesReceived,
+    } : null,
     overlay: ov ? { ...ov.stats } : null,
     node: n.counters.values,
   };
