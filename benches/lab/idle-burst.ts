@@ -1,3 +1,8 @@
+// Diagnostic (not a test, not in CI): where an idle lab's bytes go over time. Starts an N-node lab,
+// runs one reachability check, then every 30 s sums every node's status counters and prints what
+// changed: bytes sent, overlay messages sent by type (tx_<type>_bytes), DHT view changes, repairs and
+// entries moved. This is how the DHT hand-over storm of 2026-12-01 was found (README, Benchmarks).
+// Run (root): node --import tsx benches/lab/idle-burst.ts [N=64]   (about 6 minutes for 64 nodes)
 import { RingLab } from '../../ts/lab/ringlab.js';
 const N = Number(process.argv[2] ?? 64);
 const flat = (o: unknown, path: string, out: Map<string, number>): void => {
