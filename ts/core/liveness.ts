@@ -14,7 +14,8 @@ export interface LivenessParams {
   nearPingAfterMs: number;
   keepaliveMs: number;
   pingGraceMs: number;
-  nearPerSide: number;
+  /** links within this many positions per side are near (pinged at nearPingAfterMs) */
+  pingNearPerSide: number;
 }
 
 /** Silence allowed on a link before this side pings it. */
@@ -33,7 +34,7 @@ export function checkLiveness(
   dead: (id: NodeId) => void,
 ): number {
   let next = now + Math.min(p.nearPingAfterMs, p.keepaliveMs);
-  const nb = table.neighbours(p.nearPerSide);
+  const nb = table.neighbours(p.pingNearPerSide);
   for (const c of table.values()) {
     if (c.pingInFlight) continue;
     const near = nb.left.includes(c) || nb.right.includes(c);

@@ -95,7 +95,7 @@ export class OverlayNode {
     }
     this.rpc.tick(now);
     if (now >= this.livenessAt) {
-      this.livenessAt = checkLiveness(now, this.table, this.rpc, { ...this.params, nearPerSide: this.params.pingNearPerSide }, (id) => this.closeConn(now, id, 'ping-timeout'));
+      this.livenessAt = checkLiveness(now, this.table, this.rpc, this.params, (id) => this.closeConn(now, id, 'ping-timeout'));
     }
     this.linker.tick(now);
     for (const s of this.services) s.tick?.(now);

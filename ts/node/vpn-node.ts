@@ -13,7 +13,7 @@ import type { DhtCore } from '../dht/dht.js';
 import { idFromBytes, idShort, idToHex, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
 import type { Logger } from '../base/log.js';
 import { decodeApp, encodeApp, type NeighbourSlots } from '../wire/app.js';
-import { decode } from '../wire/overlay-codec.js';
+import { kindOf } from '../wire/overlay-codec.js';
 import type { NodeDht } from './address-claim.js';
 import { Counters, Outbox, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
 import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
@@ -274,7 +274,7 @@ export class VpnNode implements LanHost {
       case 'send': {
         if (!this.links.at(this.t).sendControl(o.to, o.bytes)) { this.counters.add('control_send_no_session'); return; }
         // what the overlay's own traffic is made of (ringvpn status: sent frames and bytes per message type)
-        const k = 'tx_' + controlKind(o.bytes);
+        const k = 'tx_' + kindOf(o.bytes);
         this.counters.add(k); this.counters.add(k + '_bytes', o.bytes.length);
         return;
       }
@@ -339,13 +339,4 @@ export class VpnNode implements LanHost {
     this.out.event({ type: 'endpoint', endpoint: ep });
     this.o.log.info({ endpoint: ep, node: idShort(this.self) }, 'learned our endpoint from a peer');
   }
-}
-
-/** A sent overlay message's kind for the counters: its type, and a routed message's inner type (DHT: op). */
-function controlKind(bytes: Uint8Array): string {
-  const d = decode(bytes);
-  if (!d.ok) return 'undecodable';
-  const m = d.msg;
-  if (m.type !== 'routed') return m.type;
-  return m.inner.type === 'dht' ? `dht_${m.inner.op}` : `routed_${m.inner.type}`;
 }

@@ -1,7 +1,7 @@
 // Property tests for the control-message codec: round trips for every type with random fields,
 // and hostile input (random bytes, truncations, bit flips) that must decode to a typed error, never throw.
 import test from 'ava';
-import { encode, decode, patchForward, type Msg, type InnerMsg, type Neighbour, type RouteMode, WIRE_VERSION } from './overlay-codec.js';
+import { encode, decode, patchForward, kindOf, type Msg, type InnerMsg, type Neighbour, type RouteMode, WIRE_VERSION } from './overlay-codec.js';
 import { Xoshiro128, randInt, randomId, type Rng } from '../core/rng.js';
 
 const CASES = 400;
@@ -60,6 +60,18 @@ test('round trip: every message type with random field values', (t) => {
       if (!r.ok) { t.fail(`decode failed ${r.code} for ${m.type}`); return; }
       t.deepEqual(r.msg, m);
     }
+  }
+});
+
+test('kindOf reads the kind from the header as decode would name it; hostile bytes give undecodable', (t) => {
+  const rng = new Xoshiro128(3);
+  const named = (m: Msg): string => (m.type !== 'routed' ? (m.type === 'dht' ? 'dht' : m.type)
+    : m.inner.type === 'dht' ? `dht_${m.inner.op}` : `routed_${m.inner.type}`);
+  for (let i = 0; i < CASES; i++) {
+    for (let ty = 0; ty < 6; ty++) { const m = rMsg(rng, ty); t.is(kindOf(encode(m)), named(m)); }
+  }
+  for (const b of [new Uint8Array(0), Uint8Array.of(WIRE_VERSION), Uint8Array.of(2, 1), Uint8Array.of(WIRE_VERSION, 99), Uint8Array.of(WIRE_VERSION, 5, 0, 0, 0, 3)]) {
+    t.is(kindOf(b), 'undecodable');
   }
 });
 

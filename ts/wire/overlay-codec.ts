@@ -392,6 +392,31 @@ export function decode(bytes: Uint8Array): DecodeResult {
   }
 }
 
+const TYPE_NAMES: Record<number, string> = { [T_PING]: 'ping', [T_PONG]: 'pong', [T_STATUS]: 'status', [T_CLOSE]: 'close', [T_CTM]: 'ctm', [T_CTM_REPLY]: 'ctm-reply', [T_DATA]: 'data', [T_DHT]: 'dht', [T_BCAST]: 'bcast' };
+const DHT_OP_NAMES = ['', 'put', 'put-reply', 'get', 'get-reply', 'remove', 'remove-reply', 'transfer', 'sync', 'sync-digest'];
+
+/**
+ * A message's kind for counters, read from its header without decoding it: the type ('ping', 'status',
+ * ...), a routed message's inner type ('routed_ctm', 'routed_data', ...) or DHT op ('dht_get', ...);
+ * 'undecodable' for bytes too short or of an unknown type. Never throws.
+ */
+export function kindOf(b: Uint8Array): string {
+  const bad = 'undecodable';
+  if (b.length < 2 || b[0] !== WIRE_VERSION) return bad;
+  if (b[1] !== T_ROUTED) return TYPE_NAMES[b[1]!] ?? bad;
+  // ROUTED: ver type mode ttl hops flags src dest [via] [trace] len inner(ver type [op])
+  const flags = b[5];
+  if (flags === undefined) return bad;
+  let i = 6 + 2 * ID_BYTES + (flags & 2 ? ID_BYTES : 0);
+  if (flags & 1) { const n = b[i]; if (n === undefined) return bad; i += 1 + n * ID_BYTES; }
+  i += 2;
+  const t = b[i + 1];
+  if (t === undefined) return bad;
+  if (t !== T_DHT) return TYPE_NAMES[t] ? `routed_${TYPE_NAMES[t]}` : bad;
+  const op = DHT_OP_NAMES[b[i + 2] ?? 0];
+  return op ? `dht_${op}` : bad;
+}
+
 /**
  * Fast path for forwarding a routed message without a trace: a copy with ttl-1 and hops+1 patched in.
  * Returns null when the bytes are not a trace-free ROUTED message (the caller then re-encodes).
