@@ -43,6 +43,10 @@ pub const RELAY_HEADER_LEN: u32 = relay_frame::RELAY_HEADER_LEN as u32;
 pub const RELAY_DEFAULT_TTL: u32 = relay_frame::DEFAULT_TTL as u32;
 #[napi]
 pub const NODE_ID_LEN: u32 = relay_frame::NODE_ID_LEN as u32;
+/// A peer that is not an overlay link is the last hop of a relayed frame only if heard from within
+/// this many ms (its NAT mapping may be gone otherwise).
+#[napi]
+pub const RELAY_DIRECT_FRESH_MS: u32 = ringvpn_dataplane::relay::DIRECT_FRESH_MS as u32;
 
 // WireGuard's limits (crates/core/src/limits.rs), times in milliseconds. The message limits
 // (2^60, 2^64 - 2^13 - 1) are not exported: no JS number holds them, and only Rust counts messages.

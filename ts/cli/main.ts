@@ -4,12 +4,12 @@ import { Command, Option } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
 import { loadConfig, defaultControlSocket } from '../config/schema.js';
-import { RingvpnError } from '../base/errors.js';
+import { RingvpnError, errors } from '../base/errors.js';
 import { Daemon } from '../runtime/daemon.js';
 import { requestControl } from '../runtime/control.js';
 import { createLogger } from '../runtime/log.js';
 import { printStatus } from './status.js';
-import { renderRingStatus, type RingStatus } from './ringstatus.js';
+import { renderNetcheck, renderRingStatus, type RingStatus } from './ringstatus.js';
 import { registerLab } from './lab.js';
 
 const program = new Command();
@@ -57,6 +57,20 @@ program.command('status')
     if (opts.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     else if ((status as { mode?: string }).mode === 'overlay') process.stdout.write(renderRingStatus(status as RingStatus));
     else printStatus(status as Parameters<typeof printStatus>[0]);
+  });
+
+program.command('netcheck')
+  .description('what NAT this node is behind (from what peers report), its advertised endpoints, and which links are direct or relayed')
+  .option('-c, --config <file>', 'find the control socket from this config')
+  .option('-s, --socket <path>', 'control socket path')
+  .option('-d, --device <name>', 'device name (socket /run/ringvpn/<name>.sock)', 'ringvpn0')
+  .option('--json', 'print raw JSON')
+  .action(async (opts: { config?: string; socket?: string; device: string; json?: boolean }) => {
+    const path = opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
+    const status = await requestControl(path, { cmd: 'status' }) as RingStatus;
+    if (status.mode !== 'overlay') throw errors.E_CONFIG('netcheck needs an overlay-mode daemon (a static mesh has no NAT traversal)');
+    if (opts.json) process.stdout.write(JSON.stringify({ nat: status.nat, endpoints: status.endpoints, connections: status.connections.map((c) => ({ short: c.short, path: c.path, endpoint: c.endpoint, rttMs: c.rttMs })), relays: status.relays }, null, 2) + '\n');
+    else process.stdout.write(renderNetcheck(status));
   });
 
 program.command('crawl')

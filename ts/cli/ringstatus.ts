@@ -3,7 +3,12 @@
 // It must not fetch anything; it formats the object the daemon returned.
 
 interface DataplanePeer { rxBytes?: number; txBytes?: number; rxPackets?: number; txPackets?: number; txRelayedPackets?: number; rxRelayedPackets?: number; sessions?: number }
-interface Conn { short: string; kinds: string[]; session: boolean; endpoint: string | null; dataplane: DataplanePeer | null }
+interface Conn { short: string; kinds: string[]; session: boolean; endpoint: string | null; path?: string; rttMs?: number | null; dataplane: DataplanePeer | null }
+export interface NatSummary { type: string; endpoints: string[]; observers: number }
+export interface RelaySummary {
+  policy: string; enabled: boolean; syncsSent: number; relaysUp: number; failovers: number; noOverlap: number; replacedByDirect: number; lost: number; punches: number;
+  links: Array<{ peer: string; relay: string; reserve: number; sinceMs: number }>;
+}
 export interface RingStatus {
   mode: 'overlay'; nodeId: string; name: string | null; device: string; devMode: string; address: string | null; prefix: number;
   listen: string | null; endpoints: string[]; joined: boolean; sizeEstimate: number; uptimeMs: number;
@@ -14,22 +19,51 @@ export interface RingStatus {
   dht: { entries: number; leases: number; pending: number };
   pki?: { ca: string; serial: string; groups: string[]; notAfter: string; revoked: number; crl: string | null; counters: Record<string, number> } | null;
   links: Record<string, number>; counters: Record<string, unknown>; drops: Record<string, number>;
+  nat?: NatSummary; relays?: RelaySummary | null;
 }
 
 const short = (h?: string): string => (h ? h.slice(0, 8) : '-');
 const n = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
+
+function natLine(n: NatSummary): string {
+  return `${n.type} (${n.observers} peer report${n.observers === 1 ? '' : 's'}; seen as ${n.endpoints.join(', ') || '-'})`;
+}
+
+/** `ringvpn netcheck`: what NAT this node is behind and how its links reach their peers. */
+export function renderNetcheck(s: RingStatus): string {
+  const out: string[] = [];
+  out.push(`node ${short(s.nodeId)}  ${s.joined ? 'joined' : 'NOT JOINED'}  listening ${s.listen ?? '-'}`);
+  out.push(`nat: ${s.nat ? natLine(s.nat) : 'unknown'}`);
+  out.push(`advertised endpoints: ${s.endpoints.join(', ') || '-'}`);
+  const direct = s.connections.filter((c) => c.session && c.endpoint);
+  const relayed = s.connections.filter((c) => c.session && !c.endpoint && c.path?.startsWith('relay'));
+  const none = s.connections.length - direct.length - relayed.length;
+  out.push(`links: ${direct.length} direct, ${relayed.length} through a relay${none ? `, ${none} without a session` : ''}`);
+  const rtts = direct.map((c) => c.rttMs).filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
+  if (rtts.length) out.push(`direct RTT: min ${rtts[0]} ms, median ${rtts[Math.floor(rtts.length / 2)]} ms, max ${rtts[rtts.length - 1]} ms`);
+  for (const c of relayed) out.push(`  ${c.short} ${c.path} (${c.kinds.join('+') || '-'})`);
+  const r = s.relays;
+  if (r) {
+    out.push(`relays: ${r.enabled ? `on, ${r.policy} policy` : 'off'}; made ${r.relaysUp}, fail-overs ${r.failovers}, replaced by direct ${r.replacedByDirect}, lost ${r.lost}, no common neighbour ${r.noOverlap}, punch retries ${r.punches}`);
+  }
+  const serving = Number(s.counters.relayForwarded ?? 0);
+  if (serving) out.push(`relaying for others: ${serving} frames forwarded`);
+  if (s.nat?.type === 'symmetric') out.push('note: behind a symmetric NAT, peers behind port-restricted or symmetric NATs are reached through relays');
+  return out.join('\n') + '\n';
+}
 
 export function renderRingStatus(s: RingStatus): string {
   const out: string[] = [];
   out.push(`node ${s.nodeId} (${s.name ?? 'no name'})  ${s.joined ? 'joined' : 'joining'}  ring size ~${s.sizeEstimate}  up ${Math.round(s.uptimeMs / 1000)} s`);
   out.push(`device ${s.device} (${s.devMode})  address ${s.address ? `${s.address}/${s.prefix}` : 'not yet claimed'}  subnet ${s.lan.subnet}  service ${s.lan.service}  domain ${s.lan.domain}`);
   out.push(`listening ${s.listen ?? '-'}  endpoints ${s.endpoints.join(', ') || '-'}`);
+  if (s.nat) out.push(`nat: ${natLine(s.nat)}`);
   out.push(`ring: left2 ${short(s.ring.left2)}  left1 ${short(s.ring.left1)}  [self ${short(s.nodeId)}]  right1 ${short(s.ring.right1)}  right2 ${short(s.ring.right2)}`);
   out.push('');
   out.push(`connections (${s.connections.length}):`);
   for (const c of s.connections) {
     const d = c.dataplane ?? {};
-    out.push(`  ${c.short}  ${c.kinds.join('+') || '-'}  ${c.session ? 'session' : 'NO SESSION'}  ${c.endpoint ?? '-'}  tx ${n(d.txPackets)} rx ${n(d.rxPackets)} pkts` +
+    out.push(`  ${c.short}  ${c.kinds.join('+') || '-'}  ${c.session ? 'session' : 'NO SESSION'}  ${c.endpoint ?? c.path ?? '-'}  tx ${n(d.txPackets)} rx ${n(d.rxPackets)} pkts` +
       (n(d.txRelayedPackets) + n(d.rxRelayedPackets) ? `  relayed tx ${n(d.txRelayedPackets)} rx ${n(d.rxRelayedPackets)}` : ''));
   }
   if (s.dataPeers.length) {
@@ -43,6 +77,7 @@ export function renderRingStatus(s: RingStatus): string {
   else out.push('group: open overlay (no pki)');
   out.push(`lan: ${Object.entries(s.lan.counters).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
   out.push(`links: ${Object.entries(s.links).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
+  if (s.relays) out.push(`relays: ${s.relays.enabled ? s.relays.policy : 'off'}  links ${s.relays.links.length}  made ${s.relays.relaysUp}  fail-overs ${s.relays.failovers}  replaced by direct ${s.relays.replacedByDirect}  lost ${s.relays.lost}`);
   out.push('counters: ' + Object.entries(s.counters).map(([k, v]) => `${k}=${String(v)}`).join('  '));
   const drops = Object.entries(s.drops).filter(([, v]) => v > 0);
   out.push('drops: ' + (drops.length ? drops.map(([k, v]) => `${k}=${v}`).join('  ') : 'none'));

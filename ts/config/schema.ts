@@ -48,6 +48,16 @@ const overlaySchema = z.strictObject({
   bootstrap: z.array(endpoint).default([]),
   /** Endpoints to tell others about, besides what peers report seeing. */
   advertise: z.array(endpoint).default([]),
+  /** Also advertise this host's own interface addresses (with listenPort), so members behind one NAT link over their LAN. */
+  localCandidates: z.boolean().default(true),
+  /** Relay links through a common neighbour for pairs that cannot reach each other directly. */
+  relay: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** latency: the lowest RTT through the relay; stability: the oldest links */
+    policy: z.enum(['latency', 'stability']).default('latency'),
+    /** common neighbours kept in reserve for fail-over */
+    reserve: z.number().int().min(0).max(8).default(3),
+  }).prefault({}),
 });
 
 /** Private group: only members certified by the CA may link (overlay mode). */
@@ -155,7 +165,7 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
     publicKeyBytes,
     controlSocket: c.controlSocket ?? defaultControlSocket(c.device.name),
     peers,
-    overlay: c.overlay ?? { bootstrap: [], advertise: [] },
+    overlay: c.overlay ?? overlaySchema.parse({}),
   };
 }
 

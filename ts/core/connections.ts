@@ -4,12 +4,13 @@ import { type NodeId } from '../base/nodeid.js';
 import { cwDist } from './ring.js';
 
 /** Why a connection is kept. A bitmask: one link can be near and a shortcut at once. */
-export const K_LEAF = 1, K_NEAR = 2, K_SHORTCUT = 4, K_ONDEMAND = 8;
-export const KIND_NAMES: Record<number, string> = { [K_LEAF]: 'leaf', [K_NEAR]: 'near', [K_SHORTCUT]: 'shortcut', [K_ONDEMAND]: 'ondemand' };
+/** K_RELAY: the link carries relay links of ours (a relay hop), so the relay keeps it too. */
+export const K_LEAF = 1, K_NEAR = 2, K_SHORTCUT = 4, K_ONDEMAND = 8, K_RELAY = 16;
+export const KIND_NAMES: Record<number, string> = { [K_LEAF]: 'leaf', [K_NEAR]: 'near', [K_SHORTCUT]: 'shortcut', [K_ONDEMAND]: 'ondemand', [K_RELAY]: 'relay' };
 
 export function kindNames(bits: number): string[] {
   const out: string[] = [];
-  for (const k of [K_LEAF, K_NEAR, K_SHORTCUT, K_ONDEMAND]) if (bits & k) out.push(KIND_NAMES[k] as string);
+  for (const k of [K_LEAF, K_NEAR, K_SHORTCUT, K_ONDEMAND, K_RELAY]) if (bits & k) out.push(KIND_NAMES[k] as string);
   return out;
 }
 
@@ -32,6 +33,10 @@ export interface Conn {
   /** liveness pings this side sent on the link (retransmissions not counted) */
   pingsSent: number;
   lastStatusReply: number;
+  /** node ids in the peer's last neighbour list (STATUS): who it is linked to near itself */
+  listed: ReadonlySet<NodeId>;
+  /** the last answered liveness ping's round trip (ms, from its last try), null until one was answered */
+  rttMs: number | null;
 }
 
 export interface RingNeighbours {
@@ -57,7 +62,7 @@ export class ConnectionTable {
   add(id: NodeId, endpoints: string[], now: number): Conn {
     const c: Conn = {
       id, cw: cwDist(this.self, id), endpoints, since: now, lastHeard: now, local: 0, announced: -1, remoteNeeds: -1,
-      remoteJoined: false, pingInFlight: false, pingsSent: 0, lastStatusReply: -Infinity,
+      remoteJoined: false, pingInFlight: false, pingsSent: 0, lastStatusReply: -Infinity, listed: new Set(), rttMs: null,
     };
     this.byId.set(id, c);
     this.order.splice(this.lowerBound(c.cw), 0, c);

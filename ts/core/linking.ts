@@ -16,7 +16,8 @@ export interface LinkHost {
   readonly table: ConnectionTable;
   readonly seed: boolean;
   joined: boolean;
-  requestLink(now: number, to: NodeId | null, endpoints: string[], kinds: number): void;
+  /** `via`: a node known to be linked to `to` (it listed it, or forwarded its CTM): a route to it when greedy routing has none */
+  requestLink(now: number, to: NodeId | null, endpoints: string[], kinds: number, via?: NodeId): void;
   isLinkPending(to: NodeId): boolean;
   pendingLinkKinds(kind: number): number;
   closeConn(now: number, id: NodeId, reason: string): void;
@@ -208,7 +209,11 @@ export class Linker {
   noteTraffic(now: number, peer: NodeId, sent: boolean): void {
     if (peer === this.h.id || !this.h.params.onDemand) return;
     let e = this.onDemand.get(peer);
-    if (!e) { e = { lastSent: -Infinity, lastRecv: -Infinity, ctmUntil: 0 }; this.onDemand.set(peer, e); }
+    if (!e) {
+      e = { lastSent: -Infinity, lastRecv: -Infinity, ctmUntil: 0 };
+      this.onDemand.set(peer, e);
+      this.slowAt = 0; // a new peer: its connect-to-me goes at the next heartbeat
+    }
     if (sent) e.lastSent = now; else e.lastRecv = now;
   }
 
@@ -240,7 +245,7 @@ export class Linker {
     h.replyCtm(now, m.src, ctm.forwarder, {
       type: 'ctm-reply', token: ctm.token, kind: ctm.kind, endpoints: h.endpoints, neighbours: this.neighbourList(),
     });
-    if (!h.table.has(m.src) && !h.isLinkPending(m.src)) h.requestLink(now, m.src, ctm.endpoints, 0);
+    if (!h.table.has(m.src) && !h.isLinkPending(m.src)) h.requestLink(now, m.src, ctm.endpoints, 0, ctm.forwarder);
     return true;
   }
 
@@ -252,7 +257,7 @@ export class Linker {
     if (r.kind !== K_NEAR) this.ctmTokens.delete(r.token);
     if (r.kind === K_NEAR) {
       if (!h.joined) { h.joined = true; h.event('joined', {}); this.afterChange(now, true); }
-      this.considerNeighbours(now, r.neighbours);
+      this.considerNeighbours(now, r.neighbours, responder);
     }
     if (responder === h.id) return true;
     let want = 0;
@@ -290,11 +295,11 @@ export class Linker {
   }
 
   /** Link to any listed node that should be one of our near neighbours. */
-  considerNeighbours(now: number, list: readonly Neighbour[]): void {
+  considerNeighbours(now: number, list: readonly Neighbour[], via?: NodeId): void {
     const h = this.h;
     for (const n of list) {
       if (n.id === h.id || h.table.has(n.id) || h.isLinkPending(n.id)) continue;
-      if (h.table.wouldBeNear(n.id, h.params.nearPerSide)) h.requestLink(now, n.id, n.endpoints, 0);
+      if (h.table.wouldBeNear(n.id, h.params.nearPerSide)) h.requestLink(now, n.id, n.endpoints, 0, via === h.id ? undefined : via);
     }
   }
 
@@ -304,7 +309,7 @@ export class Linker {
     const becameJoined = st.joined && !c.remoteJoined;
     c.remoteJoined = st.joined;
     // Before we join, neighbour lists come from random bootstrap peers: the join reply is authoritative.
-    if (h.joined) this.considerNeighbours(now, st.neighbours);
+    if (h.joined) this.considerNeighbours(now, st.neighbours, c.id);
     if (becameJoined) this.h.event('peer-joined', { peer: c.id });
     // Stabilisation: if we know a node the peer should have as a near neighbour, tell it.
     if (h.table.rank(c.id) <= h.params.nearPerSide && now - c.lastStatusReply >= h.params.repairMs) {

@@ -1,11 +1,12 @@
 // Owns connection liveness, passive as in WireGuard: any frame heard from a peer proves the link alive
 // (the node stamps lastHeard on every frame, a ping included); only a silent link gets a ping RPC, and if
 // all tries fail the connection is reported dead. How long a link may stay silent depends on what it is
-// for: a near link (ring stability) nearPingAfterMs, any other link keepaliveMs (NAT mappings). One side
+// for: a near link (ring stability) or a relay hop (it carries relay links) nearPingAfterMs, any other
+// link keepaliveMs (NAT mappings). One side
 // of a link (the smaller id) pings; the other waits a grace longer, so that normally the first side's
 // ping refreshes it and an idle link costs one ping + pong per interval. It must not close links itself;
 // the node does on the callback.
-import { type ConnectionTable, type Conn } from './connections.js';
+import { type ConnectionTable, type Conn, K_RELAY } from './connections.js';
 import { type NodeId } from '../base/nodeid.js';
 import { type RpcManager } from './rpc.js';
 import { encode } from '../wire/overlay-codec.js';
@@ -37,13 +38,15 @@ export function checkLiveness(
   const nb = table.neighbours(p.pingNearPerSide);
   for (const c of table.values()) {
     if (c.pingInFlight) continue;
-    const near = nb.left.includes(c) || nb.right.includes(c);
+    // a relay hop carries other links: watched like a near neighbour, so its relay links fail over fast
+    const near = nb.left.includes(c) || nb.right.includes(c) || (c.local & K_RELAY) !== 0;
     const due = c.lastHeard + silenceAllowed(table.self, c, near, p);
     if (now < due) { if (due < next) next = due; continue; }
     c.pingInFlight = true;
     c.pingsSent++;
-    rpc.call(now, c.id, (rpcId) => encode({ type: 'ping', rpcId }), (ok) => {
+    rpc.call(now, c.id, (rpcId) => encode({ type: 'ping', rpcId }), (ok, rttMs) => {
       c.pingInFlight = false;
+      if (ok) c.rttMs = rttMs;
       if (!ok && table.get(c.id) === c) dead(c.id);
     });
   }

@@ -13,7 +13,7 @@ import { encode, decode, patchForward, type RoutedMsg, type InnerMsg, type Route
 
 export type Output =
   | { type: 'send'; to: NodeId; bytes: Uint8Array }
-  | { type: 'link'; to: NodeId | null; endpoints: string[] }
+  | { type: 'link'; to: NodeId | null; endpoints: string[]; via?: NodeId }
   | { type: 'unlink'; to: NodeId; reason: string }
   | { type: 'deliver'; src: NodeId; payload: Uint8Array; hops: number; trace?: NodeId[] }
   | { type: 'event'; name: string; detail: Record<string, unknown> };
@@ -29,7 +29,11 @@ export interface NodeOptions {
   events?: boolean;
 }
 
-export interface SendOptions { mode?: RouteMode; trace?: boolean; ttl?: number; /** false: this traffic must not create an on-demand link (queries, crawls) */ onDemand?: boolean }
+export interface SendOptions {
+  mode?: RouteMode; trace?: boolean; ttl?: number;
+  /** false: this traffic must not create an on-demand link (queries, crawls) */ onDemand?: boolean;
+  /** route through this node first (one linked to dest, when greedy routing may not reach dest) */ via?: NodeId;
+}
 
 interface PendingLink { until: number; kinds: number }
 
@@ -130,6 +134,7 @@ export class OverlayNode {
       case 'pong': if (!this.rpc.reply(now, from, m.rpcId)) this.drop('rpc-unknown'); return;
       case 'status': {
         const wasJoined = c.remoteJoined;
+        c.listed = new Set(m.neighbours.map((x) => x.id));
         this.linker.onStatus(now, c, m);
         if (wasJoined !== c.remoteJoined) this.eligible = null;
         return;
@@ -188,6 +193,7 @@ export class OverlayNode {
     this.originate(now, {
       type: 'routed', mode: o.mode ?? 'exact', dir: 'right', ttl: o.ttl ?? this.params.defaultTtl, hops: 0,
       src: this.id, dest, trace: o.trace ? [] : undefined, inner: { type: 'data', payload },
+      ...(o.via !== undefined && o.via !== dest && o.via !== this.id && !this.table.has(dest) ? { via: o.via } : {}),
     });
   }
 
@@ -199,6 +205,19 @@ export class OverlayNode {
     this.now = now;
     this.linker.noteTraffic(now, dest, true);
     this.linker.noteTraffic(now, dest, false);
+  }
+
+  /**
+   * The driver keeps (or stops keeping) the link to `peer` for a reason of its own (K_RELAY: a relay
+   * hop): like the linker's kinds, it is announced to the peer and the link is not trimmed while set.
+   */
+  keep(now: number, peer: NodeId, kind: number, on: boolean): boolean {
+    this.now = now;
+    const c = this.table.get(peer);
+    if (!c) return false;
+    const k = on ? c.local | kind : c.local & ~kind;
+    if (k !== c.local) { c.local = k; this.linker.afterChange(now); }
+    return true;
   }
 
   /** Connected peers with their kinds (for status). */
@@ -261,10 +280,10 @@ export class OverlayNode {
     if (m.inner.type === 'ctm' && m.inner.forwarder === undefined && from === m.src) {
       m.inner.forwarder = this.id; raw = null;
     }
-    this.routeStep(now, raw, m);
+    this.routeStep(now, raw, m, from);
   }
 
-  private routeStep(now: number, raw: Uint8Array | null, m: RoutedMsg): void {
+  private routeStep(now: number, raw: Uint8Array | null, m: RoutedMsg, from: NodeId | null = null): void {
     let dest = m.dest, mode = m.mode;
     if (m.via !== undefined) {
       if (m.via === this.id) { m.via = undefined; raw = null; } else { dest = m.via; mode = 'exact'; }
@@ -273,6 +292,7 @@ export class OverlayNode {
     const d = decideRoute({
       self: this.id, mode, dir: m.dir, dest, src: m.src, ttl: m.ttl, hops: m.hops,
       candidates: this.candidates(), directlyLinked: (x) => this.table.has(x),
+      listedBy: (x) => { for (const c of this.table.values()) if (c.id !== from && c.listed.has(x)) return c.id; return undefined; },
       left1: nb?.left[0]?.id, right1: nb?.right[0]?.id,
     });
     if (d.action === 'deliver') { this.deliver(now, m); return; }
@@ -321,14 +341,14 @@ export class OverlayNode {
     if (this.emitEvents) this.out.push({ type: 'event', name, detail });
   }
 
-  private requestLink(now: number, to: NodeId | null, endpoints: string[], kinds: number): void {
+  private requestLink(now: number, to: NodeId | null, endpoints: string[], kinds: number, via?: NodeId): void {
     if (to === this.id) return;
     if (to !== null) {
       const p = this.pending.get(to);
       if (p) { p.kinds |= kinds; return; }
       this.pending.set(to, { until: now + this.params.linkTimeoutMs, kinds });
     }
-    this.out.push({ type: 'link', to, endpoints });
+    this.out.push(via !== undefined ? { type: 'link', to, endpoints, via } : { type: 'link', to, endpoints });
   }
 
   private closeConn(now: number, id: NodeId, reason: string, notify = true): void {
@@ -353,7 +373,7 @@ export class OverlayNode {
       id: this.id, endpoints: this.endpoints, params: this.params, rng: this.rng, table: this.table, seed: this.seed,
       get joined() { return self.joined; },
       set joined(v: boolean) { if (self.joined !== v) { self.joined = v; self.eligible = null; } },
-      requestLink: (now, to, eps, kinds) => this.requestLink(now, to, eps, kinds),
+      requestLink: (now, to, eps, kinds, via) => this.requestLink(now, to, eps, kinds, via),
       isLinkPending: (to) => this.pending.has(to),
       pendingLinkKinds: (kind) => { let n = 0; for (const p of this.pending.values()) if (p.kinds & kind) n++; return n; },
       closeConn: (now, id, reason) => this.closeConn(now, id, reason),

@@ -21,6 +21,8 @@ export interface RouteInput {
   candidates: Iterable<NodeId>;
   /** is `dest` directly linked (any kind)? */
   directlyLinked: (id: NodeId) => boolean;
+  /** a linked peer (not `from`) whose last neighbour list named `dest`: the exact-mode hop when greedy routing stalls */
+  listedBy?: (dest: NodeId) => NodeId | undefined;
   /** nearest peer on each side, for directional mode */
   left1?: NodeId;
   right1?: NodeId;
@@ -68,5 +70,9 @@ export function decideRoute(r: RouteInput): RouteDecision {
   if (r.mode === 'exact' && r.directlyLinked(r.dest)) return { action: 'forward', to: r.dest };
   const next = greedyNextHop(r.self, r.dest, r.candidates, r.mode === 'closest' ? r.src : undefined);
   if (next !== null) return { action: 'forward', to: next };
-  return r.mode === 'closest' ? { action: 'deliver' } : { action: 'drop', reason: 'no-route' };
+  if (r.mode === 'closest') return { action: 'deliver' };
+  // no closer hop, but a neighbour of ours is linked to dest (two ring neighbours that cannot reach
+  // each other directly, e.g. both behind symmetric NATs): one more hop through it
+  const by = r.listedBy?.(r.dest);
+  return by !== undefined ? { action: 'forward', to: by } : { action: 'drop', reason: 'no-route' };
 }

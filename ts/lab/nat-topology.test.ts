@@ -145,22 +145,23 @@ test('state.json keeps the topology and the private underlay addresses', (t) => 
   }
 });
 
-test('paths from status: direct, relayed via a named hop, overlay, none, no-status', (t) => {
-  const A = 'a'.repeat(40), B = 'b'.repeat(40), C = 'c'.repeat(40), D = 'd'.repeat(40);
-  const names = new Map([[A, 'node0'], [B, 'node1'], [C, 'node2'], [D, 'node3']]);
+test('paths from status: direct, a relay link via a named neighbour, overlay (with its hop), none, no-status', (t) => {
+  const A = 'a'.repeat(40), B = 'b'.repeat(40), C = 'c'.repeat(40), D = 'd'.repeat(40), E = 'e'.repeat(40);
+  const names = new Map([[A, 'node0'], [B, 'node1'], [C, 'node2'], [D, 'node3'], [E, 'node4']]);
   const st = {
-    connections: [{ nodeId: A, session: true, endpoint: '10.200.0.1:51820', dataplane: { peerId: 7 } }],
+    connections: [{ nodeId: A, session: true, endpoint: '10.200.0.1:51820', dataplane: { peerId: 7 } }, { nodeId: E, session: true, endpoint: null, relay: A }],
     dataPeers: [{ nodeId: B, session: true, endpoint: null, via: 7, dataplane: { peerId: 9 } }, { nodeId: C, session: false, endpoint: null, via: null }],
   };
   t.deepEqual(pathOf(st, A, names), { kind: 'direct', endpoint: '10.200.0.1:51820' });
-  t.deepEqual(pathOf(st, B, names), { kind: 'relayed', via: 'node0' });
+  t.deepEqual(pathOf(st, E, names), { kind: 'relay', via: 'node0' });
+  t.deepEqual(pathOf(st, B, names), { kind: 'overlay', via: 'node0' });
   t.deepEqual(pathOf(st, C, names), { kind: 'overlay' });
   t.deepEqual(pathOf(st, D, names), { kind: 'none' });
   t.deepEqual(pathOf(null, D, names), { kind: 'no-status' });
-  t.deepEqual(pathOf({ dataPeers: [{ nodeId: B, via: 3 }] }, B, names), { kind: 'relayed', via: 'peer#3' });
-  const s = pairPaths([{ from: 0, to: 1 }, { from: 0, to: 2 }, { from: 0, to: 3 }, { from: 1, to: 0 }], [st, null, null, null], [D, A, B, C], ['node3', 'node0', 'node1', 'node2'], names);
-  t.deepEqual(s.counts, { direct: 1, relayed: 1, overlay: 1, none: 0, 'no-status': 1 });
+  t.deepEqual(pathOf({ dataPeers: [{ nodeId: B, via: 3 }] }, B, names), { kind: 'overlay', via: 'peer#3' });
+  const s = pairPaths([{ from: 0, to: 1 }, { from: 0, to: 2 }, { from: 0, to: 3 }, { from: 1, to: 0 }, { from: 0, to: 4 }], [st, null, null, null, null], [D, A, B, C, E], ['node3', 'node0', 'node1', 'node2', 'node4'], names);
+  t.deepEqual(s.counts, { direct: 1, relay: 1, overlay: 2, none: 0, 'no-status': 1 });
   t.deepEqual(s.relays, { node0: 1 });
-  t.is(describePaths(s), '1 direct, 1 relayed (via node0 ×1), 1 overlay, 1 no-status');
-  t.deepEqual(s.pairs[1], { from: 'node3', to: 'node1', kind: 'relayed', via: 'node0' });
+  t.is(describePaths(s), '1 direct, 1 relay (via node0 ×1), 2 overlay, 1 no-status');
+  t.deepEqual(s.pairs[4], { from: 'node3', to: 'node4', kind: 'relay', via: 'node0' });
 });

@@ -46,6 +46,7 @@ export const FRAME_HEADER_LEN = exported('FRAME_HEADER_LEN');
 export const FRAME_TAG_LEN = exported('FRAME_TAG_LEN');
 export const RELAY_HEADER_LEN = exported('RELAY_HEADER_LEN');
 export const RELAY_DEFAULT_TTL = exported('RELAY_DEFAULT_TTL');
+export const RELAY_DIRECT_FRESH_MS = exported('RELAY_DIRECT_FRESH_MS');
 export const NODE_ID_LEN = exported('NODE_ID_LEN');
 
 // ---- WireGuard's limits (crates/core/src/limits.rs), in milliseconds ----

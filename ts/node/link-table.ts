@@ -27,6 +27,11 @@ export interface LinkPeer {
   /** data routes (virtual address, announced subnets) and the overlay hop used until a session exists */
   allowed: string[];
   via: number | null;
+  /** a relay link: the peer id of the common neighbour that carries this link (overrides via) */
+  relay: number | null;
+  /** when the overlay link came up, and the round trip a probe measured on the direct path */
+  linkedAt: number | null;
+  rttMs: number | null;
   lastHandshake: number | null;
   handshakes: number;
   /** our last handshake response carried through the overlay, and when: see onProbe */
@@ -40,10 +45,14 @@ export interface LinkPeer {
 export type LinkEvent =
   | { ev: 'up'; nodeId: NodeId; endpoints: string[] }
   | { ev: 'session'; nodeId: NodeId; initiator: boolean; direct: boolean }
-  | { ev: 'overlay-send'; nodeId: NodeId; bytes: Uint8Array }
+  | { ev: 'overlay-send'; nodeId: NodeId; bytes: Uint8Array; via?: NodeId }
   | { ev: 'failed'; to: NodeId | null; endpoints: string[] }
   | { ev: 'down'; nodeId: NodeId }
-  | { ev: 'observed'; endpoint: string };
+  | { ev: 'observed'; endpoint: string; by: string }
+  /** a link attempt got no direct answer for DIRECT_SLOW_MS: time to look for a relay */
+  | { ev: 'direct-slow'; nodeId: NodeId; endpoints: string[]; via?: NodeId }
+  /** a relay link's peer answered on a direct path: the relay (hop peer id) is no longer used for it */
+  | { ev: 'direct'; nodeId: NodeId; hop: number };
 
 export interface GroupVerifier {
   ownDer: Uint8Array;
@@ -62,13 +71,15 @@ export interface LinkTableOptions {
 }
 
 interface ProbeWait { endpoint: string; to: NodeId | null; endpoints: string[]; tries: number; sentAt: number }
-interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number }
+interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number; slowAt: number; via?: NodeId }
 
 const PROBE_RETRY_MS = 1_000;
 /** a response routed through the overlay is re-sent on a newly proven direct path this long after (REKEY_TIMEOUT) */
 const RESPONSE_RESEND_MS = 5_000;
 const PROBE_TRIES = 5;
 const LINK_TIMEOUT_MS = 12_000;
+/** a link attempt without a direct answer this long is declared failed on the direct path (a relay is sought) */
+export const DIRECT_SLOW_MS = 1_000;
 /** a session is refused after REJECT_AFTER_TIME (180 s): a peer idle that long has none left */
 const SESSION_LIFETIME_MS = 180_000;
 
@@ -114,13 +125,13 @@ export class LinkTable {
   }
 
   /** The overlay asks for a link to `to` (or to whoever answers at the endpoints when to is null). */
-  link(to: NodeId | null, endpoints: string[]): void {
+  link(to: NodeId | null, endpoints: string[], via?: NodeId): void {
     if (to === this.o.self) return;
     if (to !== null && this.banned.has(to)) { this.count('link_banned'); this.events.push({ ev: 'failed', to, endpoints }); return; }
     if (to !== null) {
       const p = this.peerOf(to);
-      if (p?.established && p.endpoint) { this.markLinked(p, endpoints); return; }
-      this.attempts.set(to, { to, endpoints, deadline: this.t + LINK_TIMEOUT_MS });
+      if (p?.established && (p.endpoint || p.relay !== null)) { this.markLinked(p, endpoints); return; }
+      this.attempts.set(to, this.attempt(to, endpoints, via));
       if (p?.established) {
         // a session made through the overlay: a probe answered at one of the endpoints proves the
         // direct path before the data plane switches to it
@@ -134,11 +145,9 @@ export class LinkTable {
         for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
         return;
       }
-      if (p?.key && (p.endpoint || endpoints.length)) {
-        if (!p.endpoint) this.setEndpoint(p, endpoints[0]!);
-        this.initiate(p);
-        return;
-      }
+      // a known endpoint: handshake there; otherwise the endpoints are probed first (below), since
+      // behind NATs most listed ones (private addresses, stale mappings) do not answer
+      if (p?.key && p.endpoint) { this.initiate(p); return; }
     }
     if (!endpoints.length) { this.events.push({ ev: 'failed', to, endpoints }); return; }
     for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
@@ -209,7 +218,7 @@ export class LinkTable {
   /** A CONTROL message for a linked peer; false (counted) when there is no session to carry it. */
   sendControl(nodeId: NodeId, bytes: Uint8Array): boolean {
     const p = this.peerOf(nodeId);
-    if (!p?.established || !p.endpoint) { this.count('control_no_session'); return false; }
+    if (!p?.established || (!p.endpoint && p.relay === null)) { this.count('control_no_session'); return false; }
     this.out.cmd({ cmd: 'sendControl', peerId: p.peerId, bytes });
     return true;
   }
@@ -238,7 +247,11 @@ export class LinkTable {
   /** Engine endpoint roaming (authenticated by the data plane). */
   roamed(peerId: number, ep: string): void {
     const p = this.peers.get(peerId);
-    if (p) p.endpoint = ep;
+    if (!p) return;
+    // an authenticated packet came straight from the peer: a relay link's direct path works (use it, so
+    // that our own NAT keeps letting the peer in); otherwise the peer moved (the engine follows it)
+    if (p.relay !== null) this.setEndpoint(p, ep);
+    else p.endpoint = ep;
   }
 
   tick(): void {
@@ -254,6 +267,10 @@ export class LinkTable {
       this.send(w.endpoint, encodeProbeRequest(token, w.endpoint));
     }
     for (const [id, a] of this.attempts) {
+      if (a.to !== null && now >= a.slowAt) {
+        a.slowAt = Infinity;
+        this.events.push({ ev: 'direct-slow', nodeId: a.to, endpoints: a.endpoints, ...(a.via !== undefined ? { via: a.via } : {}) });
+      }
       if (now < a.deadline) continue;
       this.attempts.delete(id);
       this.count('link_timeout');
@@ -262,13 +279,68 @@ export class LinkTable {
     this.apply(this.handshaker.tick(this.wall()), null);
     // peers with no link, no route and no live session are forgotten
     for (const p of this.peers.values()) {
-      if (p.linked || p.pinned || p.allowed.length) continue;
+      if (p.linked || p.pinned || p.allowed.length || p.relay !== null) continue;
       const st = this.handshaker.peerStatus(p.peerId);
       if (!st?.current && !st?.handshakeInProgress && (p.lastHandshake === null || now - p.lastHandshake > SESSION_LIFETIME_MS)) this.forget(p);
     }
   }
 
+  // ---------------------------------------------------------------- relay links (decided by relay-links.ts)
+  /** Linked peers reached directly: the candidates for carrying relay links. */
+  directLinks(): LinkPeer[] {
+    const out: LinkPeer[] = [];
+    for (const p of this.peers.values()) if (p.linked && p.established && p.endpoint && p.relay === null) out.push(p);
+    return out;
+  }
+
+  /**
+   * Carry the link to `nodeId` (key: its static key, learned through the overlay) through `hop`, a
+   * directly linked peer; null: stop relaying it. `initiate`: handshake through the overlay now if no
+   * session exists (one side of the pair does, so the two handshakes do not cross).
+   */
+  setRelay(nodeId: NodeId, hop: NodeId | null, key: Uint8Array | null, initiate: boolean): LinkPeer | null {
+    if (this.banned.has(nodeId) || nodeId === this.o.self) return null;
+    if (key && nodeIdOfKey(key) !== nodeId) { this.count('relay_key_mismatch'); return null; }
+    let p = this.peerOf(nodeId);
+    if (!p) {
+      if (!this.o.openAdmission) { this.count('relay_not_configured'); return null; }
+      p = this.newPeer(nodeId, key, null);
+    } else if (!p.key && key) this.setKey(p, key);
+    const hopId = hop === null ? null : this.byNode.get(hop) ?? null;
+    if (hop !== null && hopId === null) return null;
+    if (p.relay === hopId) { if (hopId !== null) this.relayed(p, initiate); return p; }
+    p.relay = hopId;
+    if (hopId !== null) p.endpoint = null;
+    this.push(p);
+    if (hopId !== null) this.relayed(p, initiate);
+    return p;
+  }
+
+  private relayed(p: LinkPeer, initiate: boolean): void {
+    if (p.established) { if (!p.linked) this.markLinked(p, this.attempts.get(p.nodeId)?.endpoints ?? []); return; }
+    if (initiate && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p);
+  }
+
+  /** Probe a relayed peer's endpoints again (a later punch): an answer moves the link off its relay. */
+  probeDirect(nodeId: NodeId, endpoints: string[]): void {
+    for (const ep of endpoints) this.sendProbe(ep, nodeId, endpoints);
+  }
+
+  /** The relay link to `nodeId` is gone (its relay died and no other is left): the overlay loses the link. */
+  relayLost(nodeId: NodeId): void {
+    const p = this.peerOf(nodeId);
+    if (!p || p.relay === null) return;
+    p.relay = null;
+    this.push(p);
+    this.count('relay_lost');
+    this.lost(p);
+  }
+
   // ---------------------------------------------------------------- probes
+  private attempt(to: NodeId, endpoints: string[], via?: NodeId): Attempt {
+    return { to, endpoints, deadline: this.t + LINK_TIMEOUT_MS, slowAt: this.t + DIRECT_SLOW_MS, ...(via !== undefined ? { via } : {}) };
+  }
+
   private send(endpoint: string, bytes: Uint8Array): void { this.out.cmd({ cmd: 'sendFrame', endpoint, bytes }); }
 
   private sendProbe(endpoint: string, to: NodeId | null, endpoints: string[]): void {
@@ -285,20 +357,21 @@ export class LinkTable {
     const m = d.value;
     if (m.kind === 'request') {
       this.send(from, encodeProbeReply(m.token, this.o.keys.publicKey, from));
-      if (m.target) this.events.push({ ev: 'observed', endpoint: m.target });
+      if (m.target) this.events.push({ ev: 'observed', endpoint: m.target, by: from });
       return;
     }
     const w = this.probes.get(m.token);
     if (!w || w.endpoint !== from) { this.count('probe_unsolicited'); return; }
     this.probes.delete(m.token);
-    if (m.observed) this.events.push({ ev: 'observed', endpoint: m.observed });
+    if (m.observed) this.events.push({ ev: 'observed', endpoint: m.observed, by: from });
     const nodeId = nodeIdOfKey(m.staticKey);
     if (nodeId === this.o.self) { this.count('probe_self'); if (w.to === null) this.events.push({ ev: 'failed', to: null, endpoints: [from] }); return; }
     if (w.to !== null && nodeId !== w.to) { this.count('probe_wrong_id'); return; }
     if (this.banned.has(nodeId)) { this.count('probe_banned'); return; }
     let p = this.peerOf(nodeId);
+    if (p) p.rttMs = this.t - w.sentAt;
     if (p?.established) {
-      if (!p.endpoint) this.setEndpoint(p, from);
+      if (!p.endpoint || p.relay !== null) this.setEndpoint(p, from);
       // A session we answered through the overlay moments ago: the link's first CONTROL frames go
       // straight to the proven endpoint and would beat the routed response to the initiator (dropped
       // there as unknown_index), so the response goes that way first. A second copy is refused there.
@@ -313,7 +386,7 @@ export class LinkTable {
       p = this.newPeer(nodeId, m.staticKey, from);
     } else if (!p.key) this.setKey(p, m.staticKey);
     if (!p.endpoint || w.to === null) this.setEndpoint(p, from);
-    if (!this.attempts.has(nodeId)) this.attempts.set(nodeId, { to: nodeId, endpoints: w.to === null ? [from] : w.endpoints, deadline: this.t + LINK_TIMEOUT_MS });
+    if (!this.attempts.has(nodeId)) this.attempts.set(nodeId, this.attempt(nodeId, w.to === null ? [from] : w.endpoints));
     this.initiate(p);
   }
 
@@ -350,7 +423,9 @@ export class LinkTable {
         if (to && !to.startsWith(OVERLAY)) this.send(to, a.bytes);
         else if (p && !p.pinned) {
           this.count('handshake_via_overlay');
-          this.events.push({ ev: 'overlay-send', nodeId: p.nodeId, bytes: a.bytes });
+          // a relay link's handshake goes through its relay (linked to both ends; greedy routing may not reach a new node)
+          const via = p.relay !== null ? this.peers.get(p.relay)?.nodeId : undefined;
+          this.events.push({ ev: 'overlay-send', nodeId: p.nodeId, bytes: a.bytes, ...(via !== undefined ? { via } : {}) });
           if (a.bytes[0] === FRAME_TYPE_HANDSHAKE_RESP) p.overlayResponse = { bytes: a.bytes, at: this.t };
         }
         else this.count('handshake_no_endpoint');
@@ -383,7 +458,7 @@ export class LinkTable {
     // through the via hop): the engine sends a responder's data on a new session only once something
     // arrived on it (WireGuard's rule, tables.rs confirm), so relayed data cannot overtake a handshake
     // response routed through the overlay.
-    if (s.initiator && (p.endpoint || p.via !== null)) keepalives.push(p.peerId);
+    if (s.initiator && (p.endpoint || p.relay !== null || p.via !== null)) keepalives.push(p.peerId);
     for (const old of a.expiredLocalIndices) { this.count('session_pushed_out'); this.out.cmd({ cmd: 'removeSession', localIndex: old }); }
     const first = !p.established;
     p.established = true;
@@ -391,8 +466,10 @@ export class LinkTable {
     p.handshakes++;
     if (first) this.log.debug({ peer: idShort(p.nodeId), endpoint: p.endpoint, initiator: s.initiator }, 'session established');
     const att = this.attempts.get(p.nodeId);
-    // a session that came through the overlay is not an overlay link until a link request finds it
-    if (p.endpoint && (att || p.pinned || (!p.linked && (direct || from === null)))) this.markLinked(p, att?.endpoints ?? [p.endpoint]);
+    // a session that came through the overlay is not an overlay link until a link request finds it,
+    // unless it is a relay link's (both sides agreed on the relay first)
+    const path = p.endpoint !== null || p.relay !== null;
+    if (path && (att || p.pinned || (!p.linked && (direct || from === null || p.relay !== null)))) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
     this.events.push({ ev: 'session', nodeId: p.nodeId, initiator: s.initiator, direct });
   }
 
@@ -421,7 +498,7 @@ export class LinkTable {
   private newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
     const p: LinkPeer = {
       peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false, pinned: false,
-      allowed: [], via: null, lastHandshake: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
+      allowed: [], via: null, relay: null, linkedAt: null, rttMs: null, lastHandshake: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
     };
     this.peers.set(p.peerId, p);
     this.byNode.set(nodeId, p.peerId);
@@ -435,8 +512,15 @@ export class LinkTable {
     this.handshaker.addPeer(p.peerId, p.key);
   }
 
+  /** A direct path to the peer: a relay link leaves its relay (a direct path beats a relay). */
   private setEndpoint(p: LinkPeer, ep: string): void {
     p.endpoint = ep;
+    if (p.relay !== null) {
+      const hop = p.relay;
+      p.relay = null;
+      this.count('relay_replaced_by_direct');
+      this.events.push({ ev: 'direct', nodeId: p.nodeId, hop });
+    }
     this.push(p);
   }
 
@@ -444,6 +528,7 @@ export class LinkTable {
   private setLinked(p: LinkPeer, linked: boolean): boolean {
     if (p.linked === linked) return false;
     p.linked = linked;
+    p.linkedAt = linked ? this.t : null;
     this.push(p);
     return true;
   }
@@ -451,7 +536,9 @@ export class LinkTable {
   private push(p: LinkPeer): void {
     // only an overlay connection (kept alive by the overlay's liveness) may carry others' relayed
     // frames: a data-only peer that died would swallow them until its session lapses
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.via, hop: p.linked });
+    // a relay link's frames go through its relay; a relayed peer is never a greedy hop for others (Rust
+    // forwards only to peers with an endpoint), so relays never chain
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked });
   }
 
   private forget(p: LinkPeer): void {

@@ -23,8 +23,16 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
       ring: { left1: h(nb.left1), left2: h(nb.left2), right1: h(nb.right1), right2: h(nb.right2) },
       connections: conns.map((x) => {
         const p = n.links.peerOf(x.id);
-        return { nodeId: idToHex(x.id), short: idShort(x.id), kinds: x.kinds, session: !!p?.established, endpoint: p?.endpoint ?? null, dataplane: p ? enginePeers.get(p.peerId) ?? null : null };
+        const relay = p?.relay != null ? n.links.peers.get(p.relay)?.nodeId : undefined;
+        // the path: direct (UDP to the endpoint), or a relay link through a common neighbour
+        const path = p?.endpoint ? 'direct' : relay !== undefined ? `relay via ${idShort(relay)}` : 'none';
+        return { nodeId: idToHex(x.id), short: idShort(x.id), kinds: x.kinds, session: !!p?.established, endpoint: p?.endpoint ?? null, path, relay: relay === undefined ? null : idToHex(relay), rttMs: p?.rttMs ?? null, dataplane: p ? enginePeers.get(p.peerId) ?? null : null };
       }),
+      nat: n.nat.summary(),
+      relays: n.relays ? {
+        policy: n.relays.o.policy, enabled: n.relays.o.enabled, ...n.relays.stats,
+        links: n.relays.list().map((r) => ({ peer: idToHex(r.peer), relay: idToHex(r.relay), reserve: r.reserve, sinceMs: Math.round(r.sinceMs) })),
+      } : null,
     } : {}),
     dataPeers: peers.filter((p) => p.allowed.length && !connected.has(p.nodeId)).map((p) => ({
       nodeId: idToHex(p.nodeId), allowed: p.allowed, session: p.established, endpoint: p.endpoint, via: p.via, pinned: p.pinned,

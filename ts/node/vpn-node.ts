@@ -20,12 +20,17 @@ import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
 import { LinkTable, type LinkEvent } from './link-table.js';
 import { Revocations, type GroupPolicy } from './group.js';
 import { nodeStatus } from './node-status.js';
+import { DEFAULT_RELAY, RelayLinks, type RelayOptions } from './relay-links.js';
+import { NatClassifier } from './nat-class.js';
+import { K_RELAY } from '../core/connections.js';
 
 export interface OverlayOptions {
   bootstrap: string[];
   /** endpoints we advertise (more are learned from what peers see) */
   endpoints: string[];
   params?: Partial<Params>;
+  /** relay links for pairs without a direct path (default: on, latency policy) */
+  relay?: Partial<RelayOptions>;
 }
 
 export interface StaticPeer { publicKey: Uint8Array; endpoint: string | null; allowed: string[] }
@@ -61,6 +66,8 @@ export class VpnNode implements LanHost {
   readonly group: GroupPolicy | undefined;
   readonly privateGroup: boolean;
   readonly counters = new Counters();
+  readonly relays: RelayLinks | null;
+  readonly nat: NatClassifier;
   private readonly bcast: BroadcastService | null;
   private readonly revocations: Revocations | null;
   private readonly out = new Outbox();
@@ -90,6 +97,14 @@ export class VpnNode implements LanHost {
     } else {
       this.overlay = null; this.dht = null; this.bcast = null;
     }
+    const ov = this.overlay;
+    this.relays = ov ? new RelayLinks({ ...DEFAULT_RELAY, ...o.overlay?.relay }, this.self, o.keys.publicKey, this.links, {
+      send: (to, msg, via) => ov.send(this.t, to, encodeApp(msg), { onDemand: false, ...(via !== undefined ? { via } : {}) }),
+      keep: (hop, on) => { ov.keep(this.t, hop, K_RELAY, on); },
+      rtt: (id) => ov.table.get(id)?.rttMs ?? null,
+      endpoints: () => ov.endpoints,
+    }, this.counters, o.log) : null;
+    this.nat = new NatClassifier(o.overlay?.endpoints ?? []);
     const dht = this.nodeDht();
     this.lan = o.lan && dht ? new LanResolver({ ...o.lan, key: o.keys.publicKey, fixed: group?.own.address ?? o.lan.fixed }, this, dht, this.out, this.counters, o.log) : null;
     this.revocations = group && dht && o.lan ? new Revocations(o.lan.net, group, this, dht, this.counters) : null;
@@ -103,6 +118,7 @@ export class VpnNode implements LanHost {
     if (!this.started) this.start();
     this.overlay?.tick(now);
     this.links.at(now).tick();
+    this.relays?.at(now).tick();
     this.lan?.at(now).tick();
     this.revocations?.tick(now);
     for (const [id, q] of this.queries) if (now >= q.deadline) { this.queries.delete(id); q.cb(null); }
@@ -113,6 +129,7 @@ export class VpnNode implements LanHost {
   handle(now: number, i: NodeInput): void {
     this.t = now;
     this.links.at(now);
+    this.relays?.at(now);
     this.lan?.at(now);
     switch (i.kind) {
       case 'handshake': this.links.onFrame(i.data, i.from); break;
@@ -188,7 +205,11 @@ export class VpnNode implements LanHost {
   // ================================================================== LanHost / RevocationHost
   joined(): boolean { return this.overlay?.joined ?? false; }
   route(node: NodeId, allowed: string[], via: NodeId | null, key: Uint8Array | undefined, initiate: boolean): void {
-    this.links.route(node, allowed, via, key, initiate);
+    const p = this.links.route(node, allowed, via, key, initiate);
+    // a packet waits for this node: ask for the on-demand link now rather than at the next traffic
+    // sample, since the overlay path of the first packets may end at a node without a direct link
+    // (behind NATs, ring neighbours are often relay links, which the data plane cannot relay through)
+    if (initiate && p && !p.linked) this.overlay?.noteTraffic(this.t, node);
   }
   unroute(node: NodeId): void { this.links.unroute(node); }
   noteTraffic(node: NodeId): void { this.overlay?.noteTraffic(this.t, node); }
@@ -196,12 +217,13 @@ export class VpnNode implements LanHost {
     return this.group ? this.group.certOf(node) ?? null : null;
   }
 
-  /** Greedy next hop toward `id` among ring peers we hold a session with (null when linked directly or none is closer). */
+  /** Greedy next hop toward `id` among ring peers we reach directly with a session (null when linked to `id` or none is closer). */
   nextHop(id: NodeId): NodeId | null {
     const direct = this.links.peerOf(id);
-    if (direct?.established && direct.endpoint) return null;
+    if (direct?.established && (direct.endpoint || direct.relay !== null)) return null;
     if (!this.overlay) return null;
-    return greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), (p) => this.links.peerOf(p)?.established ?? false);
+    // the data plane relays only through peers it reaches directly (a relay link's peer cannot carry RELAY frames)
+    return greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), (p) => { const x = this.links.peerOf(p); return !!x?.established && !!x.endpoint; });
   }
 
   announceRoutes(): void { this.broadcast(encodeApp({ app: 'routes' })); }
@@ -278,13 +300,15 @@ export class VpnNode implements LanHost {
         this.counters.add(k); this.counters.add(k + '_bytes', o.bytes.length);
         return;
       }
-      case 'link': this.links.at(this.t).link(o.to, o.endpoints); return;
-      case 'unlink': this.links.at(this.t).unlink(o.to, o.reason); this.lan?.at(this.t).rehop(); return;
+      case 'link': this.links.at(this.t).link(o.to, o.endpoints, o.via); return;
+      case 'unlink': this.links.at(this.t).unlink(o.to, o.reason); this.relays?.at(this.t).down(o.to); this.lan?.at(this.t).rehop(); return;
       case 'deliver': {
         const d = decodeApp(o.payload);
         if (!d.ok) { this.counters.add('app_' + d.code); return; }
         const m = d.msg;
         if (m.app === 'handshake') this.links.at(this.t).onOverlayFrame(m.bytes, o.src);
+        else if (m.app === 'relay-sync') this.relays?.at(this.t).onSync(o.src, m);
+        else if (m.app === 'punch') this.relays?.at(this.t).onPunch(o.src);
         else if (m.app === 'neighbours-req') ov.send(this.t, o.src, encodeApp({ app: 'neighbours-reply', reqId: m.reqId, view: ov.ringNeighbours() }), { onDemand: false });
         else if (m.app === 'neighbours-reply') {
           const q = this.queries.get(m.reqId);
@@ -307,6 +331,7 @@ export class VpnNode implements LanHost {
         return;
       case 'down':
         ov?.linkDown(now, e.nodeId);
+        this.relays?.at(now).down(e.nodeId);
         this.lan?.at(now).rehop();
         this.out.event({ type: 'peer-down', nodeId: e.nodeId });
         return;
@@ -315,11 +340,13 @@ export class VpnNode implements LanHost {
         this.out.event({ type: 'session', nodeId: e.nodeId, initiator: e.initiator, direct: e.direct });
         return;
       case 'overlay-send':
-        if (ov) ov.send(now, e.nodeId, encodeApp({ app: 'handshake', bytes: e.bytes }), { onDemand: false });
+        if (ov) ov.send(now, e.nodeId, encodeApp({ app: 'handshake', bytes: e.bytes }), { onDemand: false, ...(e.via !== undefined ? { via: e.via } : {}) });
         else this.counters.add('handshake_no_overlay');
         return;
       case 'failed': ov?.linkFailed(now, e.to, e.endpoints); return;
-      case 'observed': this.observed(e.endpoint); return;
+      case 'observed': this.nat.observe(now, e.endpoint, e.by); this.observed(e.endpoint); return;
+      case 'direct-slow': this.relays?.at(now).wanted(e.nodeId, e.via); return;
+      case 'direct': this.relays?.at(now).direct(e.nodeId); return;
     }
   }
 
@@ -334,7 +361,10 @@ export class VpnNode implements LanHost {
   private observed(ep: string): void {
     const eps = this.overlay?.endpoints;
     if (!eps || eps.includes(ep)) return;
-    if (eps.length >= 4) eps.shift();
+    // the configured endpoints (and local candidates) stay; of the learned ones the newest 4
+    const configured = this.o.overlay?.endpoints ?? [];
+    const learned = eps.filter((e) => !configured.includes(e));
+    if (learned.length >= 4) eps.splice(eps.indexOf(learned[0]!), 1);
     eps.push(ep);
     this.out.event({ type: 'endpoint', endpoint: ep });
     this.o.log.info({ endpoint: ep, node: idShort(this.self) }, 'learned our endpoint from a peer');

@@ -3,7 +3,7 @@
 // serves the control socket and the device services (DHCP, DNS). It must not decide anything: every
 // protocol decision is the VpnNode's; this file only moves time, events, commands and status.
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import type { Server } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { encodeKey } from '../config/keys.js';
@@ -16,7 +16,7 @@ import type { EngineCommand, NodeEvent, NodeInput } from '../node/io.js';
 import type { GroupPolicy } from '../node/group.js';
 import { DeviceServices } from '../vpn/service.js';
 import { serviceAddress } from '../vpn/addressing.js';
-import { parseCidr } from '../base/ip.js';
+import { cidrContains, parseCidr } from '../base/ip.js';
 import { serveControl, type ControlRequest } from './control.js';
 import { startEngine, drainEngine, type DataPlane, type EngineConfig, type EngineEvent } from './engine.js';
 import { crawlRing } from './crawler.js';
@@ -60,6 +60,7 @@ export class Daemon {
     if (badRoute) throw errors.E_PKI(`network.routes ${badRoute} is not among the subnets of pki.cert (${group!.own.subnets.join(', ') || 'none'})`);
     const endpoints = [...cfg.overlay.advertise];
     if (cfg.listenAddress !== '0.0.0.0' && cfg.listenAddress !== '::') endpoints.push(`${cfg.listenAddress}:${cfg.listenPort}`);
+    else if (cfg.overlay.localCandidates) endpoints.push(...localCandidates(cfg.listenPort, net?.subnet ?? null).filter((e) => !endpoints.includes(e)));
     const name = cfg.name ?? (hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63) || null);
     const o: VpnNodeOptions = {
       keys: { privateKey: cfg.privateKeyBytes, publicKey: cfg.publicKeyBytes },
@@ -69,7 +70,7 @@ export class Daemon {
       wallOffsetMs: Date.now() - (performance.now() - this.t0),
       log,
       ...(net ? {
-        overlay: { bootstrap: cfg.overlay.bootstrap, endpoints, params: REAL_NETWORK_PARAMS },
+        overlay: { bootstrap: cfg.overlay.bootstrap, endpoints, params: REAL_NETWORK_PARAMS, relay: cfg.overlay.relay },
         lan: { net: net.id, subnet: net.subnet, domain: net.domain, name, fixed: net.address, routes: net.routes, leaseMs: net.leaseSeconds * 1000, dhcp: net.dhcp },
       } : {
         peers: cfg.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })),
@@ -275,4 +276,22 @@ export function toInput(ev: EngineEvent): NodeInput | null {
 
 function prefixKeys(p: string, o: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.startsWith(p) ? k : p + k, v]));
+}
+
+/**
+ * This host's own IPv4 addresses with the listen port: candidates for members behind the same NAT
+ * (they reach each other over the LAN where the NAT does not hairpin). Loopback, link-local and
+ * addresses inside the virtual subnet are left out; at most 3.
+ */
+export function localCandidates(port: number, subnet: string | null): string[] {
+  const vnet = subnet ? parseCidr(subnet) : null;
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== 'IPv4' || a.internal || a.address.startsWith('169.254.')) continue;
+      if (vnet && cidrContains(vnet, a.address)) continue;
+      out.push(`${a.address}:${port}`);
+    }
+  }
+  return out.slice(0, 3);
 }

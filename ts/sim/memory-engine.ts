@@ -10,7 +10,7 @@ import type { EngineCommand, NodeInput } from '../node/io.js';
 import {
   LIMIT_KEEPALIVE_TIMEOUT_MS, LIMIT_REKEY_TIMEOUT_MS,
   FRAME_HEADER_LEN, FRAME_TAG_LEN, FRAME_TYPE_CONTROL, FRAME_TYPE_COOKIE, FRAME_TYPE_DATA, FRAME_TYPE_HANDSHAKE_INIT, FRAME_TYPE_HANDSHAKE_RESP,
-  FRAME_TYPE_PROBE, FRAME_TYPE_RELAY, PENDING_DESTINATIONS, PENDING_HOLD_MS, PENDING_PER_DESTINATION, RELAY_DEFAULT_TTL,
+  FRAME_TYPE_PROBE, FRAME_TYPE_RELAY, PENDING_DESTINATIONS, PENDING_HOLD_MS, PENDING_PER_DESTINATION, RELAY_DEFAULT_TTL, RELAY_DIRECT_FRESH_MS,
 } from '../native/binding.js';
 
 /** An IP packet as the simulated OS sends it. */
@@ -22,7 +22,7 @@ export type Datagram =
   | { t: 'data'; idx: number; pkt: SimPacket }
   | { t: 'control'; idx: number; bytes: Uint8Array }
   | { t: 'keepalive'; idx: number }
-  | { t: 'relay'; idx: number; dst: NodeId; src: NodeId; ttl: number; inner: { idx: number; pkt: SimPacket | null } };
+  | { t: 'relay'; idx: number; dst: NodeId; src: NodeId; ttl: number; inner: { idx: number; pkt: SimPacket | null; control?: Uint8Array } };
 
 /** The underlay the engine sends on (the harness). */
 export interface Underlay { send(from: string, to: string, d: Datagram): void }
@@ -35,6 +35,8 @@ interface Peer {
   hop: boolean; txData: number; rxData: number; txRelayed: number; rxRelayed: number;
   /** WireGuard's timers: data sent and nothing heard since (ms), data heard and nothing sent since */
   unansweredSince: number | null; staleAsked: boolean; rxDataSince: number | null;
+  /** when anything authenticated last came from the peer */
+  lastRx: number;
 }
 interface Session { localIndex: number; peerId: number; remoteIndex: number; initiator: boolean; at: number; rekeyAsked: boolean }
 interface Held { pkt: SimPacket; until: number }
@@ -94,7 +96,7 @@ export class MemoryEngine {
           id: c.peerId, endpoint: c.endpoint ?? old?.endpoint ?? null, allowed, allowedText: c.allowed,
           nodeId: c.nodeId ? idFromBytes(c.nodeId) : old?.nodeId ?? null, via: c.via, hop: c.hop ?? old?.hop ?? true,
           current: old?.current ?? null, next: old?.next ?? null, txData: old?.txData ?? 0, rxData: old?.rxData ?? 0, txRelayed: old?.txRelayed ?? 0, rxRelayed: old?.rxRelayed ?? 0,
-          unansweredSince: old?.unansweredSince ?? null, staleAsked: old?.staleAsked ?? false, rxDataSince: old?.rxDataSince ?? null,
+          unansweredSince: old?.unansweredSince ?? null, staleAsked: old?.staleAsked ?? false, rxDataSince: old?.rxDataSince ?? null, lastRx: old?.lastRx ?? -Infinity,
         });
         this.release();
         this.releaseInbound(c.peerId);
@@ -128,7 +130,8 @@ export class MemoryEngine {
       case 'sendControl': case 'sendKeepalive': {
         const p = this.peers.get(c.peerId);
         const s = p ? (c.cmd === 'sendControl' ? this.controlSession(p) : this.usable(p)) : null;
-        if (p && s && !p.endpoint && c.cmd === 'sendKeepalive' && this.relayKeepalive(p, s)) return;
+        // no endpoint: end to end through the via hop, CONTROL too (a relay link; engine.rs send_sealed)
+        if (p && s && !p.endpoint && this.relayKeepalive(p, s, c.cmd === 'sendControl' ? c.bytes : undefined)) return;
         if (!p?.endpoint || !s) { this.drop(p?.endpoint ? 'no_session' : 'no_endpoint'); return; }
         p.rxDataSince = null;
         this.net.send(this.endpoint, p.endpoint, c.cmd === 'sendControl' ? { t: 'control', idx: s.remoteIndex, bytes: c.bytes } : { t: 'keepalive', idx: s.remoteIndex });
@@ -217,13 +220,13 @@ export class MemoryEngine {
     return true;
   }
 
-  /** An end-to-end keepalive through the via hop (a peer with no endpoint). */
-  private relayKeepalive(p: Peer, s: Session): boolean {
+  /** An end-to-end keepalive (or CONTROL message) through the via hop (a peer with no endpoint). */
+  private relayKeepalive(p: Peer, s: Session, control?: Uint8Array): boolean {
     const hop = p.via !== null ? this.peers.get(p.via) : undefined;
     const hs = hop ? this.usable(hop) : null;
     if (!hop?.endpoint || !hs || p.nodeId === null) return false;
     p.rxDataSince = null;
-    this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, inner: { idx: s.remoteIndex, pkt: null } });
+    this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, inner: control ? { idx: s.remoteIndex, pkt: null, control } : { idx: s.remoteIndex, pkt: null } });
     return true;
   }
 
@@ -286,6 +289,7 @@ export class MemoryEngine {
   }
 
   private heard(p: Peer, data: boolean): void {
+    p.lastRx = this.now;
     p.unansweredSince = null;
     p.staleAsked = false;
     if (data && p.rxDataSince === null) p.rxDataSince = this.now;
@@ -336,7 +340,8 @@ export class MemoryEngine {
       this.confirm(p, s);
       this.keepFresh(s);
       this.heard(p, d.inner.pkt !== null);
-        if (d.inner.pkt === null) return; // an end-to-end keepalive
+      if (d.inner.control) { this.events.push({ kind: 'control', peerId: p.id, data: d.inner.control }); return; }
+      if (d.inner.pkt === null) return; // an end-to-end keepalive
       p.rxRelayed++;
       this.deliver(p, d.inner.pkt, 'relayed');
       return;
@@ -348,7 +353,7 @@ export class MemoryEngine {
     this.net.send(this.endpoint, next.p.endpoint!, { ...d, idx: next.s.remoteIndex, ttl: d.ttl - 1 });
   }
 
-  /** The Rust rule (relay.rs next_hop): the destination itself if usable, else the usable peer closest to it, if closer than us. */
+  /** The Rust rule (relay.rs next_hop): the destination itself if usable, else the usable peer closest to it, if closer than us, else the destination's via hop (a relay link's common neighbour). */
   private nextHop(dst: NodeId, from: number): { p: Peer; s: Session } | null {
     let best: { p: Peer; s: Session } | null = null;
     let bestD = ringDist(this.nodeId, dst);
@@ -356,12 +361,20 @@ export class MemoryEngine {
       if (p.nodeId === null || !p.endpoint) continue;
       const s = this.usable(p);
       if (!s) continue;
-      if (p.nodeId === dst) return { p, s };
+      // not an overlay link and silent for DIRECT_FRESH_MS: its NAT mapping may be gone (relay.rs next_hop)
+      if (p.nodeId === dst) { if (p.hop || this.now - p.lastRx < RELAY_DIRECT_FRESH_MS) return { p, s }; continue; }
       if (p.id === from || !p.hop) continue;
       const dd = ringDist(p.nodeId, dst);
       if (dd < bestD) { best = { p, s }; bestD = dd; }
     }
-    return best;
+    if (best) return best;
+    for (const p of this.peers.values()) {
+      if (p.nodeId !== dst || p.via === null || p.via === from) continue;
+      const v = this.peers.get(p.via);
+      const s = v?.endpoint ? this.usable(v) : null;
+      return v && s ? { p: v, s } : null;
+    }
+    return null;
   }
 
   /** Any setPeer of the peer is the control plane's answer (rx_pending.rs service): allowed now -> written, in order; else dropped. */

@@ -7,7 +7,7 @@ import { NatBox, type NatOptions } from './nat.js';
 import type { NetworkModel } from './network.js';
 import type { Datagram } from './memory-engine.js';
 
-/** Node i is behind the NAT box of `site` (0-255); nodes naming one site share its box (the first one's options). */
+/** Node i is behind the NAT box of `site` (0-65535); nodes naming one site share its box (the first one's options). */
 export interface NatSpec extends Omit<NatOptions, 'publicIp'> { site: number }
 
 /** What the sites need from the harness. */
@@ -21,19 +21,36 @@ export interface SiteHost {
   /** node `to` receives `d` from `from` at time `at` */
   deliver(at: number, to: number, from: string, d: Datagram): void;
   at(time: number, fn: () => void): void;
-  drop(code: string): void;
+  drop(code: string, d?: Datagram, to?: string): void;
 }
 
 /** one-way delay between two hosts of one site (LAN and hairpin), ms */
 export const LAN_ONE_WAY_MS = 0.5;
 export const PRIVATE_PORT = 4500;
 
-/** The public IP of a site's NAT box. */
-export function natPublicIp(site: number): string { return `12.${site}.0.1`; }
-/** The private endpoint of node i behind the NAT of `site`. */
-export function privateEndpointOf(site: number, i: number): string { return `10.${site}.${(i >> 8) & 255}.${i & 255}:${PRIVATE_PORT}`; }
+/** The public IP of a site's NAT box (sites above 255, as large simulations need, in 13.0.0.0/8). */
+export function natPublicIp(site: number): string { return site < 256 ? `12.${site}.0.1` : `13.${site >> 8}.${site & 255}.1`; }
+/** The private endpoint of node i behind the NAT of `site` (unique per node: above site 255 the port carries i's high bits). */
+export function privateEndpointOf(site: number, i: number): string {
+  return site < 256 ? `10.${site}.${(i >> 8) & 255}.${i & 255}:${PRIVATE_PORT}` : `100.${site >> 8}.${site & 255}.${i & 255}:${PRIVATE_PORT + (i >> 8)}`;
+}
 
 interface Site { box: NatBox; spec: NatSpec; members: number[] }
+
+/**
+ * Can two nodes behind these NATs (null: public) punch a direct path when both send at once? The classic
+ * table (notes/nat.md §2.4): a public or full-cone side always; two cone-family sides; an
+ * address-restricted side with a symmetric one (its filter admits the new port); not port-restricted or
+ * symmetric with symmetric. Nodes of one site reach each other on their LAN.
+ */
+export function canPunch(a: NatSpec | null, b: NatSpec | null): boolean {
+  if (!a || !b || a.kind === 'full-cone' || b.kind === 'full-cone') return true;
+  if (a.site === b.site) return true;
+  const sym = (k: string): boolean => k.startsWith('symmetric');
+  if (!sym(a.kind) && !sym(b.kind)) return true;
+  if (sym(a.kind) && sym(b.kind)) return false;
+  return (sym(a.kind) ? b.kind : a.kind) === 'address-restricted';
+}
 
 export class NatSites {
   readonly sites = new Map<number, Site>();
@@ -51,7 +68,7 @@ export class NatSites {
   privateEndpoint(i: number): string | null {
     const spec = this.specOf(i);
     if (!spec) return null;
-    if (!Number.isInteger(spec.site) || spec.site < 0 || spec.site > 255) throw errors.E_SIM(`NAT site must be 0-255: ${spec.site}`);
+    if (!Number.isInteger(spec.site) || spec.site < 0 || spec.site > 0xffff) throw errors.E_SIM(`NAT site must be 0-65535: ${spec.site}`);
     if (i > 0xffff) throw errors.E_SIM(`node ${i}: at most 65536 nodes behind NATs`);
     return privateEndpointOf(spec.site, i);
   }
@@ -90,7 +107,7 @@ export class NatSites {
     const sa = this.siteOf[a] ?? -1;
     const b0 = h.indexOf(to);
     if (b0 !== undefined && (this.siteOf[b0] ?? -1) >= 0) {
-      if (this.siteOf[b0] !== sa) { h.drop('private_unreachable'); return; }
+      if (this.siteOf[b0] !== sa) { h.drop('private_unreachable', d, to); return; }
       this.carry(a, b0, from, d, LAN_ONE_WAY_MS);
       return;
     }
@@ -98,12 +115,12 @@ export class NatSites {
     if (sa >= 0) {
       const box = this.sites.get(sa)!.box;
       const pub = box.outbound(now, from, to);
-      if (pub === null) { h.drop(`nat_${box.lastDrop}`); return; }
+      if (pub === null) { h.drop(`nat_${box.lastDrop}`, d, to); return; }
       src = pub;
     }
     const target = this.byPublicIp.get(hostOf(to));
     if (!target) {
-      if (b0 === undefined) { h.drop('unknown_endpoint'); return; }
+      if (b0 === undefined) { h.drop('unknown_endpoint', d, to); return; }
       this.carry(a, b0, src, d, null);
       return;
     }
@@ -111,15 +128,15 @@ export class NatSites {
     const { site, s } = target;
     const guess = s.box.peek(to);
     const b = (guess !== null ? h.indexOf(guess) : undefined) ?? s.members[0]!;
-    if (!h.net.reachable(a, b)) { h.drop('partition'); return; }
-    if (h.net.loss > 0 && h.rng.next() < h.net.loss) { h.drop('loss'); return; }
+    if (!h.net.reachable(a, b)) { h.drop('partition', d, to); return; }
+    if (h.net.loss > 0 && h.rng.next() < h.net.loss) { h.drop('loss', d, to); return; }
     const delay = sa === site ? LAN_ONE_WAY_MS : h.net.oneWay(a, b);
     h.at(now + delay, () => {
       const priv = s.box.inbound(h.now(), to, src);
-      if (priv === null) { h.drop(`nat_${s.box.lastDrop}`); return; }
+      if (priv === null) { h.drop(`nat_${s.box.lastDrop}`, d, to); return; }
       const c = h.indexOf(priv);
-      if (c === undefined) { h.drop('unknown_endpoint'); return; }
-      if (c !== b && !h.net.reachable(a, c)) { h.drop('partition'); return; }
+      if (c === undefined) { h.drop('unknown_endpoint', d, to); return; }
+      if (c !== b && !h.net.reachable(a, c)) { h.drop('partition', d, to); return; }
       h.deliver(h.now(), c, src, d);
     });
   }
@@ -127,8 +144,8 @@ export class NatSites {
   /** Plain carriage from node a to node b, arriving from `src`: the one-way latency unless given. */
   private carry(a: number, b: number, src: string, d: Datagram, delay: number | null): void {
     const h = this.host;
-    if (!h.net.reachable(a, b)) { h.drop('partition'); return; }
-    if (h.net.loss > 0 && h.rng.next() < h.net.loss) { h.drop('loss'); return; }
+    if (!h.net.reachable(a, b)) { h.drop('partition', d); return; }
+    if (h.net.loss > 0 && h.rng.next() < h.net.loss) { h.drop('loss', d); return; }
     h.deliver(h.now() + (delay ?? h.net.oneWay(a, b)), b, src, d);
   }
 }

@@ -7,6 +7,7 @@ import { LatencyMatrix } from './network.js';
 import { NatBox, NAT_KINDS, type NatKind, type NatOptions } from './nat.js';
 import { LAN_ONE_WAY_MS, natPublicIp, type NatSpec } from './nat-sites.js';
 import { VpnHarness, type PingRecord } from './vpn-harness.js';
+import { idShort } from '../base/nodeid.js';
 
 const PUB = '12.0.0.1';
 const A = '10.0.0.2:4500', B = '10.0.0.3:4500';
@@ -228,7 +229,7 @@ test('port-restricted (MASQUERADE): members join through the public seed; measur
   }
 });
 
-test('symmetric: members join through the public seed; measured: members never reach each other directly', (t) => {
+test('symmetric: members never reach each other directly; they talk over relay links through the public seed', (t) => {
   const h = natNet(11, 3, (i) => ({ site: i, kind: 'symmetric' }));
   assertJoined(t, h, 'symmetric');
   const first = pingAll(h);
@@ -236,10 +237,17 @@ test('symmetric: members join through the public seed; measured: members never r
   const later = pingAll(h);
   t.log('first', show(first));
   t.log('later', show(later), 'simDrops', JSON.stringify(h.simDrops));
-  t.log('answered later', later.filter((r) => r.repliedAt !== null).length, 'of', later.length);
   // a symmetric NAT's port toward a new peer is unknown to that peer: no direct path between two of them
   t.false([...first, ...later].some((r) => memberPair(r) && (r.requestHow === 'direct' || r.replyHow === 'direct')), 'no member pair direct');
   t.true((h.simDrops.nat_filtered ?? 0) > 0);
+  t.true(later.every((r) => r.repliedAt !== null), `every pair answered: ${show(later)}`);
+  // each member holds relay links to the other two, through the seed (their only common neighbour)
+  for (const i of [1, 2, 3]) {
+    const st = h.nodes[i]!.status() as { connections: { nodeId: string; path: string }[]; nat: { type: string } };
+    const relayed = st.connections.filter((c) => c.path.startsWith('relay via'));
+    t.is(relayed.length, 2, `member ${i}: ${JSON.stringify(st.connections.map((c) => c.path))}`);
+    t.true(relayed.every((c) => c.path === `relay via ${idShort(h.nodes[0]!.self)}`), 'through the seed');
+  }
 });
 
 test('one site, 4 members behind one port-restricted NAT: with hairpinning all reach each other directly at LAN latency', (t) => {

@@ -80,6 +80,8 @@ export class VpnHarness {
   onEvent: ((node: number, e: NodeEvent) => void) | null = null;
   /** every datagram a node puts on the underlay (benchmarks classify them) */
   onSend: ((node: number, d: Datagram, bytes: number) => void) | null = null;
+  /** a datagram the underlay (a NAT, a partition, loss) dropped (tracing) */
+  onSimDrop: ((code: string, d: Datagram, to: string | null) => void) | null = null;
 
   constructor(readonly o: VpnHarnessOptions) {
     this.rng = new Xoshiro128(o.seed);
@@ -88,7 +90,7 @@ export class VpnHarness {
     this.nat = o.nat ? new NatSites(o.nat, o.seed, {
       net: this.net, rng: this.rng, now: () => this.now, indexOf: (ep) => this.byEndpoint.get(ep),
       deliver: (at, b, from, d) => this.heap.push(at, { k: E_DGRAM, a: b, d, from }),
-      at: (t, fn) => this.at(t, fn), drop: (k) => this.simDrop(k),
+      at: (t, fn) => this.at(t, fn), drop: (k, d, to) => this.simDrop(k, d, to),
     }) : null;
     const k = Math.min(o.bootstrapCount ?? 3, o.capacity);
     // a bootstrap node behind a NAT is listed by its private endpoint: reachable from its own site only
@@ -262,7 +264,7 @@ export class VpnHarness {
     }
   }
 
-  private simDrop(k: string): void { this.simDrops[k] = (this.simDrops[k] ?? 0) + 1; }
+  private simDrop(k: string, d?: Datagram, to?: string): void { this.simDrops[k] = (this.simDrops[k] ?? 0) + 1; if (d) this.onSimDrop?.(k, d, to ?? null); }
 }
 
 /** Node i's underlay endpoint. */

@@ -50,7 +50,27 @@ test('an unknown version, type or length is a typed error value', (t) => {
 test('hostile app payloads never throw', (t) => {
   for (let i = 0; i < 5000; i++) {
     const b = new Uint8Array(randomBytes(i % 90));
-    if (b.length > 1 && i % 3) { b[0] = APP_VERSION; b[1] = 1 + (i % 4); }
+    if (b.length > 1 && i % 3) { b[0] = APP_VERSION; b[1] = 1 + (i % 7); }
     t.notThrows(() => decodeApp(b));
   }
+});
+
+test('relay sync: golden bytes, round trip, limits', (t) => {
+  const key = new Uint8Array(32).fill(0xaa);
+  const m = { app: 'relay-sync' as const, reply: true, key, endpoints: ['1.2.3.4:5'], candidates: [{ id: 7n, ageS: 300, rttMs: 12, endpoints: ['9.9.9.9:1'] }, { id: 8n, ageS: 1, rttMs: null, endpoints: [] }] };
+  t.is(hex(encodeApp(m)), '01' + '06' + '00000000' + '01' + 'aa'.repeat(32) + '01' + '09' + hex(new TextEncoder().encode('1.2.3.4:5'))
+    + '02' + '00'.repeat(19) + '07' + '0000012c' + '000c' + '01' + '09' + hex(new TextEncoder().encode('9.9.9.9:1'))
+    + '00'.repeat(19) + '08' + '00000001' + 'ffff' + '00');
+  t.deepEqual(decodeApp(encodeApp(m)), { ok: true, msg: m });
+  t.deepEqual(decodeApp(encodeApp({ app: 'punch' })), { ok: true, msg: { app: 'punch' } });
+  // a candidate list longer than 16 is cut on encoding and refused on decoding
+  const many = { ...m, candidates: Array.from({ length: 20 }, (_, i) => ({ id: BigInt(i + 1), ageS: i, rttMs: i, endpoints: [] })) };
+  const enc = encodeApp(many);
+  const d = decodeApp(enc);
+  t.true(d.ok && d.msg.app === 'relay-sync' && d.msg.candidates.length === 16);
+  const bad = enc.slice(); bad[6 + 1 + 32 + 1 + 10] = 17; // the candidate count
+  t.like(decodeApp(bad), { ok: false });
+  t.deepEqual(decodeApp(enc.slice(0, enc.length - 1)), { ok: false, code: 'bad-value' });
+  t.deepEqual(decodeApp(unhex('01 06 00000000 02' + 'aa'.repeat(32) + '00 00')), { ok: false, code: 'bad-value' }, 'unknown flag');
+  t.deepEqual(decodeApp(unhex('01 06 00000000 00' + 'aa'.repeat(10))), { ok: false, code: 'truncated' });
 });

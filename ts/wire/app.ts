@@ -13,21 +13,34 @@
 //  app 3 HANDSHAKE         a handshake frame (types 1/2, ts/handshake/frames.ts), 1..2048 bytes, carried end to end (reqId 0)
 //  app 4 REVOCATION        a CA-signed revocation record (ts/pki/revocation.ts), 1..2048 bytes, as a broadcast payload (reqId 0)
 //  app 5 ROUTES            (no body, reqId 0) a broadcast payload: a member announced subnets; read the routes record now
+//  app 6 RELAY_SYNC        flags u8 (bit0 reply) | static key [32] | endpoints | u8 n | n x candidate    (reqId 0)
+//                          candidate = id [20] | age u32BE (s the link has been up) | rtt u16BE (ms, 0xffff unknown) | endpoints
+//                          endpoints = u8 n (<= 8) | n x (u8 len (1..64) | ASCII host:port)
+//                          the sender's direct links a relay link could go through (ts/node/relay-links.ts);
+//                          the key lets the other side handshake with it (its node id is the key's hash)
+//  app 7 PUNCH             (no body, reqId 0) over a relay link: probe my endpoints now (I probe yours), to go direct
 import { type NodeId, ID_BYTES, idFromBytes, idToBytes } from '../base/nodeid.js';
 
 export const APP_VERSION = 1;
 export const APP_HEADER_LEN = 6;
-export const APP_NEIGHBOURS_REQ = 1, APP_NEIGHBOURS_REPLY = 2, APP_HANDSHAKE = 3, APP_REVOCATION = 4, APP_ROUTES = 5;
+export const APP_NEIGHBOURS_REQ = 1, APP_NEIGHBOURS_REPLY = 2, APP_HANDSHAKE = 3, APP_REVOCATION = 4, APP_ROUTES = 5, APP_RELAY_SYNC = 6, APP_PUNCH = 7;
+export const RELAY_MAX_CANDIDATES = 16, RELAY_MAX_ENDPOINTS = 8, RELAY_RTT_UNKNOWN = 0xffff;
+const KEY_BYTES = 32, MAX_EP_LEN = 64;
 export const APP_MAX_OPAQUE = 2048;
 const SLOTS = ['left1', 'left2', 'right1', 'right2'] as const;
 export type NeighbourSlots = Partial<Record<(typeof SLOTS)[number], NodeId>>;
+
+/** A direct link of the sender that a relay link could use: the neighbour, how long the link has been up, its RTT. */
+export interface RelayCandidate { id: NodeId; ageS: number; rttMs: number | null; endpoints: string[] }
 
 export type AppMsg =
   | { app: 'neighbours-req'; reqId: number }
   | { app: 'neighbours-reply'; reqId: number; view: NeighbourSlots }
   | { app: 'handshake'; bytes: Uint8Array }
   | { app: 'revocation'; record: Uint8Array }
-  | { app: 'routes' };
+  | { app: 'routes' }
+  | { app: 'relay-sync'; reply: boolean; key: Uint8Array; endpoints: string[]; candidates: RelayCandidate[] }
+  | { app: 'punch' };
 
 export type AppDecodeErrorCode = 'truncated' | 'bad-version' | 'bad-type' | 'bad-value';
 export type AppDecodeResult = { ok: true; msg: AppMsg } | { ok: false; code: AppDecodeErrorCode };
@@ -35,6 +48,8 @@ export type AppDecodeResult = { ok: true; msg: AppMsg } | { ok: false; code: App
 export function encodeApp(m: AppMsg): Uint8Array {
   if (m.app === 'neighbours-req') return header(APP_NEIGHBOURS_REQ, m.reqId, 0);
   if (m.app === 'routes') return header(APP_ROUTES, 0, 0);
+  if (m.app === 'punch') return header(APP_PUNCH, 0, 0);
+  if (m.app === 'relay-sync') return encodeRelaySync(m);
   if (m.app === 'handshake' || m.app === 'revocation') {
     const body = m.app === 'handshake' ? m.bytes : m.record;
     const b = header(m.app === 'handshake' ? APP_HANDSHAKE : APP_REVOCATION, 0, body.length);
@@ -61,6 +76,8 @@ export function decodeApp(b: Uint8Array): AppDecodeResult {
     return { ok: true, msg: app === APP_HANDSHAKE ? { app: 'handshake', bytes: body } : { app: 'revocation', record: body } };
   }
   if (app === APP_ROUTES) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'routes' } } : { ok: false, code: 'bad-value' };
+  if (app === APP_PUNCH) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'punch' } } : { ok: false, code: 'bad-value' };
+  if (app === APP_RELAY_SYNC) return decodeRelaySync(b);
   if (app === APP_NEIGHBOURS_REQ) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'neighbours-req', reqId } } : { ok: false, code: 'bad-value' };
   if (app !== APP_NEIGHBOURS_REPLY) return { ok: false, code: 'bad-type' };
   if (b.length < APP_HEADER_LEN + 1) return { ok: false, code: 'truncated' };
@@ -82,4 +99,71 @@ function header(app: number, reqId: number, bodyLen: number): Uint8Array {
   b[1] = app;
   new DataView(b.buffer).setUint32(2, reqId >>> 0, false);
   return b;
+}
+
+// ------------------------------------------------------------------ RELAY_SYNC
+function encodeRelaySync(m: Extract<AppMsg, { app: 'relay-sync' }>): Uint8Array {
+  if (m.key.length !== KEY_BYTES) throw new RangeError('relay-sync: key must be 32 bytes');
+  const eps = (list: string[]): Uint8Array[] => list.filter((e) => e.length >= 1 && e.length <= MAX_EP_LEN && /^[\x21-\x7e]+$/.test(e)).slice(0, RELAY_MAX_ENDPOINTS).map((e) => new TextEncoder().encode(e));
+  const epLen = (l: Uint8Array[]): number => 1 + l.reduce((n, e) => n + 1 + e.length, 0);
+  const own = eps(m.endpoints);
+  const cands = m.candidates.slice(0, RELAY_MAX_CANDIDATES).map((c) => ({ c, eps: eps(c.endpoints) }));
+  const len = 1 + KEY_BYTES + epLen(own) + 1 + cands.reduce((n, x) => n + ID_BYTES + 4 + 2 + epLen(x.eps), 0);
+  const b = header(APP_RELAY_SYNC, 0, len);
+  const dv = new DataView(b.buffer);
+  let off = APP_HEADER_LEN;
+  b[off++] = m.reply ? 1 : 0;
+  b.set(m.key, off); off += KEY_BYTES;
+  const putEps = (l: Uint8Array[]): void => { b[off++] = l.length; for (const e of l) { b[off++] = e.length; b.set(e, off); off += e.length; } };
+  putEps(own);
+  b[off++] = cands.length;
+  for (const { c, eps: ce } of cands) {
+    idToBytes(c.id, b, off); off += ID_BYTES;
+    dv.setUint32(off, Math.max(0, Math.min(0xffffffff, Math.floor(c.ageS))), false); off += 4;
+    dv.setUint16(off, c.rttMs === null ? RELAY_RTT_UNKNOWN : Math.max(0, Math.min(RELAY_RTT_UNKNOWN - 1, Math.round(c.rttMs))), false); off += 2;
+    putEps(ce);
+  }
+  return b;
+}
+
+function decodeRelaySync(b: Uint8Array): AppDecodeResult {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let off = APP_HEADER_LEN;
+  const need = (k: number): boolean => off + k <= b.length;
+  const getEps = (): string[] | null => {
+    if (!need(1)) return null;
+    const n = b[off++]!;
+    if (n > RELAY_MAX_ENDPOINTS) return null;
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      if (!need(1)) return null;
+      const l = b[off++]!;
+      if (l < 1 || l > MAX_EP_LEN || !need(l)) return null;
+      let s = '';
+      for (let k = 0; k < l; k++) { const c = b[off + k]!; if (c < 0x21 || c > 0x7e) return null; s += String.fromCharCode(c); }
+      off += l;
+      out.push(s);
+    }
+    return out;
+  };
+  if (!need(1 + KEY_BYTES)) return { ok: false, code: 'truncated' };
+  const flags = b[off++]!;
+  if (flags > 1) return { ok: false, code: 'bad-value' };
+  const key = b.slice(off, off + KEY_BYTES); off += KEY_BYTES;
+  const endpoints = getEps();
+  if (!endpoints || !need(1)) return { ok: false, code: endpoints ? 'truncated' : 'bad-value' };
+  const n = b[off++]!;
+  if (n > RELAY_MAX_CANDIDATES) return { ok: false, code: 'bad-value' };
+  const candidates: RelayCandidate[] = [];
+  for (let i = 0; i < n; i++) {
+    if (!need(ID_BYTES + 6)) return { ok: false, code: 'truncated' };
+    const id = idFromBytes(b, off); off += ID_BYTES;
+    const ageS = dv.getUint32(off, false); off += 4;
+    const rtt = dv.getUint16(off, false); off += 2;
+    const eps = getEps();
+    if (!eps) return { ok: false, code: 'bad-value' };
+    candidates.push({ id, ageS, rttMs: rtt === RELAY_RTT_UNKNOWN ? null : rtt, endpoints: eps });
+  }
+  if (off !== b.length) return { ok: false, code: 'bad-value' };
+  return { ok: true, msg: { app: 'relay-sync', reply: flags === 1, key, endpoints, candidates } };
 }

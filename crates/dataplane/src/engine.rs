@@ -260,7 +260,8 @@ impl Engine {
     }
 
     /// Seal `payload` as a `kind` frame with the peer's current session (or its unconfirmed
-    /// next one) and send it directly.
+    /// next one) and send it: directly to its endpoint, or end to end inside a RELAY frame
+    /// through its via hop when it has none (or is `relay_only`): a relay link.
     fn send_sealed(&self, peer: u32, kind: u8, payload: &[u8]) -> Result<(), Error> {
         self.ensure_running()?;
         let tables = self.shared.tables.load();
@@ -272,10 +273,26 @@ impl Engine {
         let s = p
             .control_session(now)
             .ok_or_else(|| Error::Session(format!("peer {peer} has no valid session")))?;
-        let to = p
-            .state
-            .endpoint()
-            .ok_or_else(|| Error::Session(format!("peer {peer} has no endpoint")))?;
+        let direct = if p.relay_only {
+            None
+        } else {
+            p.state.endpoint()
+        };
+        let Some(to) = direct else {
+            let mut buf = vec![0u8; HEADROOM + payload.len() + TAILROOM];
+            buf[HEADROOM..HEADROOM + payload.len()].copy_from_slice(payload);
+            return match self
+                .shared
+                .send_via(&tables, p, s, kind, &mut buf, payload.len(), now)
+            {
+                TxAction::Send { to, start, len } => self.send_frame(to, &buf[start..start + len]),
+                TxAction::Drop(DropReason::NoEndpoint) => Err(Error::Session(format!(
+                    "peer {peer} has no endpoint and no usable via hop"
+                ))),
+                TxAction::Drop(r) => Err(Error::Session(format!("to peer {peer}: {r}"))),
+                _ => Ok(()),
+            };
+        };
         let mut buf = vec![0u8; HEADER_LEN + payload.len() + TAG_LEN];
         buf[HEADER_LEN..HEADER_LEN + payload.len()].copy_from_slice(payload);
         let len = s

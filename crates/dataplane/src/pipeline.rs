@@ -212,7 +212,7 @@ impl Shared {
             peer.state.endpoint()
         };
         let Some(to) = direct else {
-            return self.send_via(&tables, peer, s, buf, info.total_len, now);
+            return self.send_via(&tables, peer, s, TYPE_DATA, buf, info.total_len, now);
         };
         match self.seal_data(peer, s, buf, info.total_len, now) {
             Ok(len) => TxAction::Send {
@@ -235,15 +235,30 @@ impl Shared {
         ip_len: usize,
         now: Instant,
     ) -> Result<usize, DropReason> {
+        self.seal_inner(peer, s, TYPE_DATA, buf, ip_len, now)
+    }
+
+    /// `seal_data` for a frame of any end-to-end `kind` (DATA or CONTROL); only non-empty DATA
+    /// counts as data.
+    pub(crate) fn seal_inner(
+        &self,
+        peer: &PeerEntry,
+        s: &SessionState,
+        kind: u8,
+        buf: &mut [u8],
+        ip_len: usize,
+        now: Instant,
+    ) -> Result<usize, DropReason> {
         let out = buf.get_mut(DATA_START..).ok_or(DropReason::Oversize)?;
-        match s.session.seal(TYPE_DATA, out, ip_len, now) {
+        match s.session.seal(kind, out, ip_len, now) {
             Ok(len) => {
                 self.check_rekey(s, now);
                 let st = &peer.state;
+                let data = kind == TYPE_DATA && ip_len > 0;
                 st.tx_packets.fetch_add(1, Ordering::Relaxed);
                 st.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                st.stamp_tx(ip_len > 0, self.now_ms(now));
-                if ip_len > 0 {
+                st.stamp_tx(data, self.now_ms(now));
+                if data {
                     st.tx_data_packets.fetch_add(1, Ordering::Relaxed);
                     st.tx_data_bytes.fetch_add(ip_len as u64, Ordering::Relaxed);
                 }

@@ -32,15 +32,17 @@ fn usable(p: &Arc<PeerEntry>, now: Instant) -> Option<Hop<'_>> {
 
 impl Shared {
     /// Outbound for `peer` (current session `s`) without a direct path (no endpoint, or
-    /// `relay_only`): seal the IP packet at `buf[HEADROOM..][..ip_len]` (0: a keepalive) end to
-    /// end as a DATA frame with `s`, put the relay header before it and seal both as a RELAY
-    /// frame at `buf[0..]` with the `via` hop's session. No usable hop or unknown node ids:
-    /// `no_endpoint`.
+    /// `relay_only`): seal the payload at `buf[HEADROOM..][..ip_len]` (an IP packet, 0: a
+    /// keepalive, or a CONTROL message) end to end as a `kind` frame (DATA or CONTROL) with `s`,
+    /// put the relay header before it and seal both as a RELAY frame at `buf[0..]` with the
+    /// `via` hop's session. No usable hop or unknown node ids: `no_endpoint`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_via(
         &self,
         tables: &Tables,
         peer: &PeerEntry,
         s: &SessionState,
+        kind: u8,
         buf: &mut [u8],
         ip_len: usize,
         now: Instant,
@@ -51,7 +53,7 @@ impl Shared {
         else {
             return TxAction::Drop(DropReason::NoEndpoint);
         };
-        let inner_len = match self.seal_data(peer, s, buf, ip_len, now) {
+        let inner_len = match self.seal_inner(peer, s, kind, buf, ip_len, now) {
             Ok(len) => len,
             Err(r) => return TxAction::Drop(r),
         };
@@ -75,7 +77,8 @@ impl Shared {
                 self.check_rekey(hs, now);
                 hop.state.tx_packets.fetch_add(1, Ordering::Relaxed);
                 hop.state.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                hop.state.stamp_tx(ip_len > 0, self.now_ms(now));
+                hop.state
+                    .stamp_tx(kind == TYPE_DATA && ip_len > 0, self.now_ms(now));
                 let st = &peer.state;
                 st.tx_relayed_packets.fetch_add(1, Ordering::Relaxed);
                 st.tx_relayed_bytes.fetch_add(len as u64, Ordering::Relaxed);
@@ -113,7 +116,9 @@ impl Shared {
         if range.start != HEADER_LEN {
             return RxAction::Drop(DropReason::RelayMalformed);
         }
-        let Some((next, s, to)) = next_hop(tables, &own, &h.dst, hop.state.id, now) else {
+        let Some((next, s, to)) =
+            next_hop(tables, &own, &h.dst, hop.state.id, now, self.now_ms(now))
+        else {
             return RxAction::Drop(DropReason::RelayNoRoute);
         };
         if let Some(ttl) = dgram.get_mut(range.start + TTL_OFFSET) {
@@ -187,16 +192,34 @@ impl Shared {
     }
 }
 
-/// The next hop toward `dst`: the peer with that node id if it is usable, else (greedy) the
-/// usable peer other than `from` closest to `dst` on the ring, if strictly closer than us.
+/// A peer that is not an overlay link (`hop` false) is used as the last hop only if heard from
+/// within this long: behind NATs an idle session's endpoint stops working when the peer's NAT
+/// forgets the mapping (Linux: 30 s), while its keys stay valid for minutes.
+pub const DIRECT_FRESH_MS: u64 = 25_000;
+
+/// The next hop toward `dst`: the peer with that node id if it is usable (and an overlay link, or
+/// heard from within DIRECT_FRESH_MS), else (greedy) the
+/// usable peer other than `from` closest to `dst` on the ring, if strictly closer than us, else
+/// the `via` hop of the peer with that node id (a relay link of ours: the common neighbour reaches
+/// `dst` directly), if usable and not `from`. Behind NATs the node where greedy forwarding ends is
+/// often a ring neighbour of `dst` linked to it only through a relay.
 fn next_hop<'t>(
     tables: &'t Tables,
     own: &NodeId,
     dst: &NodeId,
     from: u32,
     now: Instant,
+    now_ms: u64,
 ) -> Option<Hop<'t>> {
-    if let Some(hit) = tables.by_node.get(dst).and_then(|p| usable(p, now)) {
+    let fresh = |p: &&Arc<PeerEntry>| {
+        p.hop || now_ms.saturating_sub(p.state.last_rx_ms()) < DIRECT_FRESH_MS
+    };
+    if let Some(hit) = tables
+        .by_node
+        .get(dst)
+        .filter(fresh)
+        .and_then(|p| usable(p, now))
+    {
         return Some(hit);
     }
     let candidates = tables
@@ -204,7 +227,13 @@ fn next_hop<'t>(
         .iter()
         .filter(|p| p.state.id != from)
         .filter_map(|p| Some((p.node_id.as_ref()?, p)));
-    greedy(own, dst, candidates, |p| usable(p, now))
+    greedy(own, dst, candidates, |p| usable(p, now)).or_else(|| {
+        let via = tables.by_node.get(dst)?.via?;
+        if via == from {
+            return None;
+        }
+        usable(tables.peers.get(&via)?, now)
+    })
 }
 
 /// Greedy forwarding's rule, pure: over `candidates` in order, the first of those closest to

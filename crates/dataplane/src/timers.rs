@@ -136,7 +136,7 @@ impl Shared {
             peer.state.endpoint()
         };
         let Some(to) = direct else {
-            return self.send_via(tables, peer, s, buf, 0, now);
+            return self.send_via(tables, peer, s, TYPE_DATA, buf, 0, now);
         };
         match self.seal_data(peer, s, buf, 0, now) {
             Ok(len) => TxAction::Send {

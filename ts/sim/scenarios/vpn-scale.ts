@@ -5,6 +5,7 @@
 import { crawl } from '../../core/crawl.js';
 import { VpnHarness, type PingRecord } from '../vpn-harness.js';
 import type { LatencyMatrix } from '../network.js';
+import { canPunch, type NatSpec } from '../nat-sites.js';
 
 export interface VpnScaleOptions {
   nodes: number;
@@ -29,6 +30,10 @@ export interface VpnScaleOptions {
   idleMs?: number;
   progress?: (phase: string, detail: Record<string, number>) => void;
   heapUsed?: () => number;
+  /** node i behind a NAT (null: public); the bootstrap nodes (0-2) should be public */
+  nat?: (i: number) => NatSpec | null;
+  /** with NATs: the fraction of relays (nodes carrying relay links) crashed after the pings, before the general crash */
+  killRelayFraction?: number;
   /** called once every node was added, before anything runs (tracing: engine and harness hooks) */
   onHarness?: (h: VpnHarness) => void;
 }
@@ -44,6 +49,10 @@ export interface VpnScaleResult {
   second: PingSummary;
   killed: number;
   healed: { consistency: number; pings: PingSummary };
+  /** with NATs: second pings by whether the pair can punch, and the path the sender holds (direct / relay / other) */
+  natPaths?: { punchable: Record<string, number>; relayOnly: Record<string, number> };
+  /** with NATs: relay links before the relay crash, relays crashed, and the pairs they carried pinged again */
+  relayKill?: { relayLinks: number; relays: number; killed: number; pairs: PingSummary; consistency: number };
   wallMs: number;
   virtualMs: number;
   heapBytesPerNode: number | null;
@@ -62,7 +71,7 @@ export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
   const t0 = performance.now();
   const heap0 = o.heapUsed?.() ?? 0;
   const say = o.progress ?? (() => {});
-  const h = new VpnHarness({ capacity: o.nodes, seed: o.seed, ...(o.matrix ? { matrix: o.matrix } : {}) });
+  const h = new VpnHarness({ capacity: o.nodes, seed: o.seed, ...(o.matrix ? { matrix: o.matrix } : {}), ...(o.nat ? { nat: o.nat } : {}) });
   const every = o.joinEveryMs ?? 20;
   for (let i = 0; i < o.nodes; i++) h.addNode(i * every);
   o.onHarness?.(h);
@@ -88,9 +97,48 @@ export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
   const pingsEnd = start + spread + second + 5_000;
   h.run(pingsEnd, (now) => say('pings', { virtualS: Math.round((now - start) / 1000), of: Math.round((pingsEnd - start) / 1000) }));
 
+  let natPaths: VpnScaleResult['natPaths'];
+  let relayKill: VpnScaleResult['relayKill'];
+  if (o.nat) {
+    const nat = o.nat;
+    natPaths = { punchable: {}, relayOnly: {} };
+    for (const r of seconds) {
+      const p = h.nodes[r.from]?.links.peerOf(h.nodes[r.to]!.self);
+      const path = r.repliedAt === null ? 'lost' : p?.established && p.endpoint ? 'direct' : p?.established && p.relay !== null ? 'relay' : 'other';
+      const bucket = canPunch(nat(r.from), nat(r.to)) ? natPaths.punchable : natPaths.relayOnly;
+      bucket[path] = (bucket[path] ?? 0) + 1;
+    }
+    // crash a fraction of the relays; every pair they carried must recover (a reserve, or a new relay)
+    const carried = new Map<number, [number, number][]>();
+    const indexOf = new Map(h.nodes.map((n, i) => [n?.self, i]));
+    let relayLinks = 0;
+    for (const i of h.liveIndices()) {
+      for (const l of h.nodes[i]!.relays?.list() ?? []) {
+        relayLinks++;
+        const hop = indexOf.get(l.relay), far = indexOf.get(l.peer);
+        if (hop === undefined || far === undefined) continue;
+        let c = carried.get(hop);
+        if (!c) carried.set(hop, c = []);
+        c.push([i, far]);
+      }
+    }
+    const hops = [...carried.keys()].sort((a, b) => a - b);
+    const kill = Math.max(1, Math.round((o.killRelayFraction ?? 0.1) * hops.length));
+    const dead = new Set<number>();
+    while (dead.size < Math.min(kill, hops.length)) dead.add(hops[Math.floor(h.rng.next() * hops.length)]!);
+    for (const d of dead) h.crash(d);
+    h.run(h.now + 30_000);
+    const again: PingRecord[] = [];
+    const pairs = [...dead].flatMap((d) => carried.get(d)!).filter(([a, b]) => !dead.has(a) && !dead.has(b));
+    pairs.forEach(([a, b], k) => h.at(h.now + k * 5, () => again.push(h.ping(a, b, tries))));
+    h.run(h.now + pairs.length * 5 + 5_000);
+    relayKill = { relayLinks, relays: hops.length, killed: dead.size, pairs: summarize(again), consistency: crawl(h.view()).consistency };
+    say('relays-killed', { relays: hops.length, killed: dead.size, pairs: pairs.length });
+  }
+
   const victims = new Set<number>();
   const kill = Math.round((o.killFraction ?? 0.1) * o.nodes);
-  while (victims.size < kill) victims.add(Math.floor(h.rng.next() * o.nodes));
+  while (victims.size < kill) { const v = Math.floor(h.rng.next() * o.nodes); if (h.nodes[v]) victims.add(v); }
   for (const v of victims) h.crash(v);
   const healEnd = h.now + (o.healMs ?? 60_000);
   h.run(healEnd);
@@ -115,6 +163,7 @@ export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
     nodes: o.nodes, addresses: { assigned, distinct: new Set(addrs.filter(Boolean)).size }, joinConsistency,
     first: summarize(firsts), second: summarize(seconds), killed: kill,
     healed: { consistency: healConsistency, pings: summarize(heals) },
+    ...(natPaths ? { natPaths } : {}), ...(relayKill ? { relayKill } : {}),
     wallMs: Math.round(performance.now() - t0), virtualMs: Math.round(h.now), heapBytesPerNode: heap === null ? null : Math.round(heap), engineDrops,
   };
 }

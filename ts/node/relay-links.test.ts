@@ -1,0 +1,85 @@
+// RelayLinks alone over a stand-in link table: the two relay policies rank common neighbours as the
+// issue says (latency: lowest RTT sum through the relay; stability: the oldest links on both sides),
+// keep the rest in reserve and fail over to it; a sync whose key does not hash to its sender is refused.
+import test from 'ava';
+import { nodeIdOfKey, type NodeId } from '../base/nodeid.js';
+import type { AppMsg } from '../wire/app.js';
+import { Counters } from './io.js';
+import type { LinkPeer, LinkTable } from './link-table.js';
+import { DEFAULT_RELAY, RelayLinks, type RelayPolicy } from './relay-links.js';
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const key = (b: number): Uint8Array => new Uint8Array(32).fill(b);
+const SELF = nodeIdOfKey(key(1)), FAR_KEY = key(2), FAR = nodeIdOfKey(FAR_KEY);
+const R1 = 101n, R2 = 102n, R3 = 103n;
+
+function setup(policy: RelayPolicy) {
+  const now = 1_000_000;
+  // our direct links: R1 old and slow, R2 young and fast, R3 not linked on the far side
+  const direct = new Map<NodeId, Partial<LinkPeer>>([
+    [R1, { nodeId: R1, linkedAt: now - 1_000_000, rttMs: 50, endpoint: '1.0.0.1:1' }],
+    [R2, { nodeId: R2, linkedAt: now - 10_000, rttMs: 5, endpoint: '1.0.0.2:1' }],
+    [R3, { nodeId: R3, linkedAt: now - 500_000, rttMs: 1, endpoint: '1.0.0.3:1' }],
+  ]);
+  const calls: { far: NodeId; hop: NodeId | null; initiate: boolean }[] = [];
+  const table = {
+    directLinks: () => [...direct.values()],
+    peerOf: () => undefined,
+    setRelay: (far: NodeId, hop: NodeId | null, _k: Uint8Array | null, initiate: boolean) => { calls.push({ far, hop, initiate }); return {}; },
+    probeDirect: () => {},
+    relayLost: () => {},
+    link: () => {},
+  } as unknown as LinkTable;
+  const sent: AppMsg[] = [], kept: [NodeId, boolean][] = [];
+  const r = new RelayLinks({ ...DEFAULT_RELAY, policy }, SELF, key(1), table, {
+    send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'],
+  }, new Counters(), quiet).at(now);
+  const theirs = [
+    { id: R1, ageS: 900, rttMs: 40, endpoints: [] },
+    { id: R2, ageS: 20, rttMs: 5, endpoints: [] },
+    { id: 999n, ageS: 5000, rttMs: 1, endpoints: [] },
+  ];
+  return { r, calls, sent, kept, theirs, direct };
+}
+
+test('latency policy: the common neighbour with the lowest RTT through it, the other in reserve', (t) => {
+  const { r, calls, sent, kept, theirs } = setup('latency');
+  r.onSync(FAR, { app: 'relay-sync', reply: false, key: FAR_KEY, endpoints: [], candidates: theirs });
+  t.is(sent.length, 1, 'a request is answered with our own links');
+  t.like(sent[0], { app: 'relay-sync', reply: true });
+  t.deepEqual(calls, [{ far: FAR, hop: R2, initiate: SELF < FAR }]);
+  t.deepEqual(kept, [[R2, true]]);
+  t.deepEqual(r.list().map((x) => [x.relay, x.reserve]), [[R2, 1]]);
+});
+
+test('stability policy: the oldest links on both sides win (not the youngest, as Brunet\'s code does)', (t) => {
+  const { r, calls, theirs } = setup('stability');
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
+  t.deepEqual(calls.map((c) => c.hop), [R1]);
+});
+
+test('fail-over: the relay goes down, the link moves to the reserve; with none left it is lost', (t) => {
+  const { r, calls, kept, theirs, direct } = setup('latency');
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
+  direct.delete(R2);
+  r.down(R2);
+  t.deepEqual(calls.map((c) => c.hop), [R2, R1]);
+  t.is(r.stats.failovers, 1);
+  t.deepEqual(kept.at(-1), [R1, true]);
+  direct.delete(R1);
+  r.down(R1);
+  t.is(r.stats.lost, 1);
+  t.is(r.links.size, 0);
+});
+
+test('a sync whose key is not the sender\'s is refused; no common neighbour links to one of theirs', (t) => {
+  const { r, calls } = setup('latency');
+  const c = new Counters();
+  (r as unknown as { counters: Counters }).counters = c;
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: key(7), endpoints: [], candidates: [] });
+  t.is(c.values.relay_sync_bad_key, 1);
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: [{ id: 555n, ageS: 1, rttMs: 1, endpoints: ['5.5.5.5:5'] }] });
+  t.is(calls.length, 0);
+  t.is(r.stats.noOverlap, 1);
+  t.is(r.stats.overlapLinks, 1);
+});

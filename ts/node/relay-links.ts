@@ -1,0 +1,218 @@
+// Owns relay links (paper §4.3, Brunet's tunnel edges): when a link the overlay wants gets no direct
+// answer, the two ends swap their direct links through the overlay (RELAY_SYNC, with each link's age and
+// RTT), each picks a common neighbour by the configured policy and sends the link through it, keeping the
+// next few in reserve for fail-over; later punches (PUNCH) move the link back to a direct path. It must not
+// forward packets (Rust does) or chain relays: a relay is always a direct link of both ends.
+import { idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
+import type { Logger } from '../base/log.js';
+import { encodeApp, type AppMsg, type RelayCandidate, RELAY_MAX_CANDIDATES } from '../wire/app.js';
+import type { Counters } from './io.js';
+import type { LinkTable } from './link-table.js';
+
+/** latency: the common neighbour with the lowest RTT through it; stability: the oldest links (both sides). */
+export type RelayPolicy = 'latency' | 'stability';
+export const RELAY_POLICIES: readonly RelayPolicy[] = ['latency', 'stability'];
+
+export interface RelayOptions {
+  /** make relay links at all (false: a pair without a direct path talks through overlay routing only) */
+  enabled: boolean;
+  policy: RelayPolicy;
+  /** common neighbours kept in reserve for fail-over */
+  reserve: number;
+  /** first retry of a direct path after the relay link came up; doubled each time up to punchMaxMs */
+  punchFirstMs: number;
+  punchMaxMs: number;
+}
+
+export const DEFAULT_RELAY: RelayOptions = { enabled: true, policy: 'latency', reserve: 3, punchFirstMs: 10_000, punchMaxMs: 480_000 };
+
+/** What the relay logic needs from the node around it. */
+export interface RelayHost {
+  /** an app message to a node through the overlay (first through `via`, a node linked to it, when given) */
+  send(to: NodeId, msg: AppMsg, via?: NodeId): void;
+  /** keep (or stop keeping) the overlay link to a relay hop (K_RELAY) */
+  keep(hop: NodeId, on: boolean): void;
+  /** the overlay's measured RTT to a linked peer, if any */
+  rtt(id: NodeId): number | null;
+  /** our endpoints as we advertise them */
+  endpoints(): string[];
+}
+
+interface Relayed { hop: NodeId; reserve: NodeId[]; endpoints: string[]; since: number; punchAt: number; punchEvery: number }
+
+/** a relay sync to the same node is not repeated sooner than this */
+const SYNC_SPACING_MS = 8_000;
+/** a relay link whose session is not up by then is given up */
+const SETUP_TIMEOUT_MS = 15_000;
+/** an unknown RTT counts as this much in the latency policy */
+const RTT_UNKNOWN_MS = 1_000;
+
+export class RelayLinks {
+  /** relay links by the far end's node id */
+  readonly links = new Map<NodeId, Relayed>();
+  readonly stats = { syncsSent: 0, syncsReceived: 0, relaysUp: 0, failovers: 0, noOverlap: 0, overlapLinks: 0, replacedByDirect: 0, lost: 0, punches: 0 };
+  private readonly asked = new Map<NodeId, number>();
+  private t = 0;
+
+  constructor(
+    readonly o: RelayOptions, private readonly self: NodeId, private readonly key: Uint8Array,
+    private readonly table: LinkTable, private readonly host: RelayHost, private readonly counters: Counters, private readonly log: Logger,
+  ) {}
+
+  at(now: number): this { this.t = now; return this; }
+
+  /** A link attempt to `nodeId` got no direct answer: offer our direct links to it through the overlay. */
+  wanted(nodeId: NodeId, via?: NodeId): void {
+    if (!this.o.enabled || this.links.has(nodeId)) return;
+    const last = this.asked.get(nodeId);
+    if (last !== undefined && this.t - last < SYNC_SPACING_MS) return;
+    this.asked.set(nodeId, this.t);
+    this.stats.syncsSent++;
+    this.host.send(nodeId, this.sync(false), via);
+  }
+
+  /** The other end's direct links (a request, or the reply to ours). */
+  onSync(src: NodeId, m: Extract<AppMsg, { app: 'relay-sync' }>): void {
+    this.stats.syncsReceived++;
+    if (!this.o.enabled) { this.counters.add('relay_disabled'); return; }
+    if (nodeIdOfKey(m.key) !== src) { this.counters.add('relay_sync_bad_key'); return; }
+    const ranked = this.rank(src, m.candidates);
+    // the answer goes through a common neighbour (or one of the sender's links): a new node may not be
+    // reachable by greedy routing yet
+    if (!m.reply) { this.stats.syncsSent++; this.host.send(src, this.sync(true), ranked[0] ?? m.candidates[0]?.id); }
+    const p = this.table.peerOf(src);
+    if (p?.linked && p.established && p.endpoint && p.relay === null) { this.counters.add('relay_sync_direct'); return; }
+    // the sender's own endpoints (its LAN candidates among them) may be new to us: probe them too, so a
+    // direct path we did not know of replaces the relay at once
+    if (m.endpoints.length) this.table.probeDirect(src, m.endpoints);
+    if (!ranked.length) { this.noOverlap(src, m.candidates); return; }
+    const [hop, ...reserve] = ranked as [NodeId, ...NodeId[]];
+    // one side handshakes (the smaller id), so the two ends do not cross handshakes through the overlay
+    if (!this.table.setRelay(src, hop, m.key, this.self < src)) { this.counters.add('relay_refused'); return; }
+    const prev = this.links.get(src);
+    this.links.set(src, {
+      hop, reserve: reserve.slice(0, this.o.reserve), endpoints: m.endpoints, since: this.t,
+      punchAt: prev?.punchAt ?? this.t + this.o.punchFirstMs, punchEvery: prev?.punchEvery ?? this.o.punchFirstMs,
+    });
+    this.host.keep(hop, true);
+    if (prev && prev.hop !== hop) this.release(prev.hop);
+    if (!prev) { this.stats.relaysUp++; this.log.debug({ peer: idShort(src), relay: idShort(hop), reserve: reserve.length }, 'relay link'); }
+  }
+
+  /** The far end of a relay link asks for a punch: probe its endpoints now (it probes ours). */
+  onPunch(src: NodeId): void {
+    const r = this.links.get(src);
+    if (!r) { this.counters.add('punch_not_relayed'); return; }
+    this.table.probeDirect(src, r.endpoints);
+  }
+
+  /** The overlay link to `id` went down: if it was a relay, move its links to the reserve; if it was relayed, forget it. */
+  down(id: NodeId): void {
+    const own = this.links.get(id);
+    if (own) { this.links.delete(id); this.table.setRelay(id, null, null, false); this.release(own.hop); }
+    for (const [far, r] of this.links) {
+      if (r.hop !== id) continue;
+      const direct = new Set(this.table.directLinks().map((p) => p.nodeId));
+      const next = r.reserve.find((x) => direct.has(x));
+      if (next !== undefined && this.table.setRelay(far, next, null, false)) {
+        r.reserve = r.reserve.filter((x) => x !== next);
+        r.hop = next;
+        this.stats.failovers++;
+        this.host.keep(next, true);
+        this.log.info({ peer: idShort(far), relay: idShort(next) }, 'relay died: relay link moved to a reserve');
+        continue;
+      }
+      this.links.delete(far);
+      this.stats.lost++;
+      this.table.relayLost(far);
+    }
+  }
+
+  /** A relayed peer answered directly: the link left its relay. */
+  direct(nodeId: NodeId): void {
+    const r = this.links.get(nodeId);
+    if (!r) return;
+    this.links.delete(nodeId);
+    this.stats.replacedByDirect++;
+    this.release(r.hop);
+    this.log.info({ peer: idShort(nodeId) }, 'relay link replaced by a direct one');
+  }
+
+  tick(): void {
+    const now = this.t;
+    for (const [id, at] of this.asked) if (now - at >= SYNC_SPACING_MS) this.asked.delete(id);
+    for (const [far, r] of this.links) {
+      if (!this.table.peerOf(far)?.established && now - r.since > SETUP_TIMEOUT_MS) {
+        // the handshake through the overlay never completed: give the pair up (the overlay asks again)
+        this.links.delete(far);
+        this.counters.add('relay_setup_timeout');
+        this.table.setRelay(far, null, null, false);
+        this.release(r.hop);
+        continue;
+      }
+      if (now < r.punchAt) continue;
+      r.punchEvery = Math.min(2 * r.punchEvery, this.o.punchMaxMs);
+      r.punchAt = now + r.punchEvery;
+      if (!r.endpoints.length) continue;
+      this.stats.punches++;
+      this.host.send(far, { app: 'punch' });
+      this.table.probeDirect(far, r.endpoints);
+    }
+  }
+
+  /** Relay links for status: far end, relay, reserve size, age. */
+  list(): { peer: NodeId; relay: NodeId; reserve: number; sinceMs: number }[] {
+    return [...this.links].map(([peer, r]) => ({ peer, relay: r.hop, reserve: r.reserve.length, sinceMs: this.t - r.since }));
+  }
+
+  // ------------------------------------------------------------------ internals
+  private sync(reply: boolean): AppMsg {
+    return { app: 'relay-sync', reply, key: this.key, endpoints: this.host.endpoints(), candidates: this.candidates() };
+  }
+
+  /** Our direct links, best first by the policy (the list is capped). */
+  private candidates(): RelayCandidate[] {
+    const out = this.table.directLinks().map((p) => ({
+      id: p.nodeId, ageS: Math.floor((this.t - (p.linkedAt ?? this.t)) / 1000),
+      rttMs: this.host.rtt(p.nodeId) ?? p.rttMs, endpoints: p.endpoint ? [p.endpoint] : [],
+    }));
+    if (this.o.policy === 'stability') out.sort((a, b) => b.ageS - a.ageS);
+    else out.sort((a, b) => (a.rttMs ?? RTT_UNKNOWN_MS) - (b.rttMs ?? RTT_UNKNOWN_MS));
+    return out.slice(0, RELAY_MAX_CANDIDATES);
+  }
+
+  /**
+   * Common neighbours: their candidates that are our direct links too, ranked by the policy over both
+   * sides: latency by the RTT sum through the relay, stability by the younger of the two links (oldest
+   * first; Brunet's SimpleRelayOverlap meant this and kept the youngest by mistake).
+   */
+  private rank(src: NodeId, theirs: readonly RelayCandidate[]): NodeId[] {
+    const mine = new Map(this.candidates().map((c) => [c.id, c] as const));
+    const both: { id: NodeId; rtt: number; age: number }[] = [];
+    for (const c of theirs) {
+      const m = mine.get(c.id);
+      if (!m || c.id === src || c.id === this.self) continue;
+      both.push({ id: c.id, rtt: (m.rttMs ?? RTT_UNKNOWN_MS) + (c.rttMs ?? RTT_UNKNOWN_MS), age: Math.min(m.ageS, c.ageS) });
+    }
+    if (this.o.policy === 'stability') both.sort((a, b) => b.age - a.age || a.rtt - b.rtt);
+    else both.sort((a, b) => a.rtt - b.rtt || b.age - a.age);
+    return both.map((x) => x.id);
+  }
+
+  /** No common neighbour: link to the other side's best neighbour we can reach, so that the next sync finds one. */
+  private noOverlap(src: NodeId, theirs: readonly RelayCandidate[]): void {
+    this.stats.noOverlap++;
+    this.counters.add('relay_no_overlap');
+    for (const c of theirs) {
+      if (c.id === this.self || c.id === src || !c.endpoints.length || this.table.peerOf(c.id)?.linked) continue;
+      this.stats.overlapLinks++;
+      this.table.link(c.id, c.endpoints);
+      return;
+    }
+  }
+
+  private release(hop: NodeId): void {
+    for (const r of this.links.values()) if (r.hop === hop) return;
+    this.host.keep(hop, false);
+  }
+}

@@ -1,0 +1,121 @@
+// Relay links in the simulator (deterministic, no root): the lab's `mixed` topology as NAT models
+// (2 public, 2 full-cone, 2 port-restricted, 2 symmetric, 2 port-restricted sites firewalled from each
+// other, 2 nodes behind one hairpinning NAT): every pair reachable, punchable pairs direct, the others on
+// relay links through a common neighbour, the ring consistent; the relay of a busy pair dies and the
+// pair moves to a reserve; a firewall that opens lets a later punch replace the relay.
+import test from 'ava';
+import { crawl } from '../core/crawl.js';
+import { idShort } from '../base/nodeid.js';
+import { LatencyMatrix } from './network.js';
+import { canPunch, type NatSpec } from './nat-sites.js';
+import { VpnHarness, type PingRecord } from './vpn-harness.js';
+
+const MIXED: (NatSpec | null)[] = [
+  null, null,
+  { site: 2, kind: 'full-cone' }, { site: 3, kind: 'full-cone' },
+  { site: 4, kind: 'port-restricted' }, { site: 5, kind: 'port-restricted' },
+  { site: 6, kind: 'symmetric' }, { site: 7, kind: 'symmetric' },
+  { site: 8, kind: 'port-restricted' }, { site: 9, kind: 'port-restricted' },
+  { site: 10, kind: 'port-restricted', hairpin: true }, { site: 10, kind: 'port-restricted', hairpin: true },
+];
+const FW: [number, number] = [8, 9];
+
+function mixed(seed: number): VpnHarness {
+  const n = MIXED.length;
+  const h = new VpnHarness({ capacity: n, seed, matrix: LatencyMatrix.uniform(n, 20), bootstrapCount: 2, nat: (i) => MIXED[i] ?? null });
+  h.net.block(...FW);
+  for (let i = 0; i < n; i++) h.addNode(i * 200);
+  h.run(40_000);
+  return h;
+}
+
+function pingAll(h: VpnHarness, waitMs = 5_000): PingRecord[] {
+  const out: PingRecord[] = [];
+  for (const a of h.liveIndices()) for (const b of h.liveIndices()) if (a !== b) out.push(h.ping(a, b, 3));
+  h.run(h.now + waitMs);
+  return out;
+}
+
+/** Can the two punch a direct path (both send at once)? The classic table, except the firewalled pair. */
+function punchable(a: number, b: number): boolean {
+  if ((a === FW[0] && b === FW[1]) || (a === FW[1] && b === FW[0])) return false;
+  return canPunch(MIXED[a] ?? null, MIXED[b] ?? null);
+}
+
+/** The path node a uses for node b: direct, relay, or none (overlay routing / no link). */
+function pathOf(h: VpnHarness, a: number, b: number): string {
+  const p = h.nodes[a]!.links.peerOf(h.nodes[b]!.self);
+  if (!p?.established) return 'none';
+  return p.endpoint ? 'direct' : p.relay !== null ? 'relay' : 'overlay';
+}
+
+const show = (rs: PingRecord[]): string => rs.filter((r) => r.repliedAt === null || r.requestHow !== 'direct').map((r) => `${r.from}->${r.to}:${r.repliedAt === null ? 'none' : `${r.requestHow}/${r.replyHow}`}`).join(' ');
+
+test('mixed NATs: every pair reachable, punchable pairs direct, the others on relay links, the ring consistent', (t) => {
+  const h = mixed(21);
+  const first = pingAll(h);
+  t.true(first.every((r) => r.repliedAt !== null), `every first ping answered: ${show(first)}`);
+  h.run(h.now + 20_000);
+  const later = pingAll(h);
+  t.log('later, not direct:', show(later));
+  t.true(later.every((r) => r.repliedAt !== null), `every later ping answered: ${show(later)}`);
+  for (const r of later) {
+    const path = pathOf(h, r.from, r.to);
+    if (punchable(r.from, r.to)) t.is(r.requestHow, 'direct', `${r.from}->${r.to} can punch: direct (path ${path})`);
+    else t.is(path, 'relay', `${r.from}->${r.to} cannot punch: a relay link`);
+  }
+  const c = crawl(h.view());
+  t.true(c.ok, `ring consistent: ${JSON.stringify(c)}`);
+  const st = h.nodes[6]!.status() as { nat: { type: string }; relays: { links: unknown[] } };
+  t.log('node 6 (symmetric):', JSON.stringify(st.nat), `${st.relays.links.length} relay links`);
+  t.true(st.relays.links.length > 0);
+  t.deepEqual(h.simDrops.relay_no_route ?? 0, 0);
+});
+
+test('the relay of a busy relayed pair dies: the pair moves to a reserve relay, the time measured', (t) => {
+  const h = mixed(22);
+  const [a, b] = [6, 7];
+  pingAll(h);
+  h.run(h.now + 20_000);
+  t.is(pathOf(h, a, b), 'relay', 'the symmetric pair is relayed');
+  const hopOf = (): number => {
+    const p = h.nodes[a]!.links.peerOf(h.nodes[b]!.self)!;
+    const hopId = h.nodes[a]!.links.peers.get(p.relay!)!.nodeId;
+    return h.nodes.findIndex((n) => n?.self === hopId);
+  };
+  const hop = hopOf();
+  t.true(hop >= 0);
+  // a ping every 200 ms (a running transfer), then the relay crashes
+  const recs: PingRecord[] = [];
+  const start = h.now;
+  for (let k = 0; k < 150; k++) h.at(start + k * 200, () => recs.push(h.ping(a, b, 1)));
+  const killAt = start + 5_000;
+  h.at(killAt, () => h.crash(hop));
+  h.run(start + 40_000);
+  const lostAfter = recs.filter((r) => r.sentAt >= killAt && r.repliedAt === null);
+  const resumed = recs.find((r) => r.sentAt >= killAt && r.repliedAt !== null && !recs.some((q) => q.sentAt > r.sentAt && q.repliedAt === null));
+  t.truthy(resumed, 'traffic resumed and stayed up');
+  const gap = resumed!.sentAt - killAt;
+  t.log(`relay ${hop} (${idShort(h.nodes[a]!.self)}<->${idShort(h.nodes[b]!.self)}) crashed: ${lostAfter.length} pings lost, traffic back ${gap} ms after the crash through ${hopOf()}`);
+  t.true(gap <= 12_000, `back within 12 s (the dead relay is noticed by the near liveness ping): ${gap} ms`);
+  t.is(pathOf(h, a, b), 'relay');
+  t.not(hopOf(), hop);
+  t.true(h.nodes[a]!.relays!.stats.failovers + h.nodes[a]!.relays!.stats.relaysUp > 1);
+});
+
+test('a firewall that opens: a later punch replaces the relay with a direct link', (t) => {
+  const h = mixed(23);
+  const [a, b] = FW;
+  pingAll(h);
+  h.run(h.now + 10_000);
+  t.is(pathOf(h, a, b), 'relay', 'firewalled pair relayed');
+  h.net.unblock(a, b);
+  // the first retry of the direct path comes 10 s after the relay link, then 20 s, 40 s, ...
+  h.run(h.now + 70_000);
+  t.is(pathOf(h, a, b), 'direct');
+  t.is(pathOf(h, b, a), 'direct');
+  const r = h.ping(a, b, 1);
+  h.run(h.now + 2_000);
+  t.is(r.requestHow, 'direct');
+  t.true(h.nodes[a]!.relays!.stats.replacedByDirect + h.nodes[b]!.relays!.stats.replacedByDirect >= 1);
+});
