@@ -45,43 +45,39 @@ program.command('up')
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
 
-program.command('status')
-  .description('show peers, sessions, endpoints, counters and drops of a running daemon')
-  .option('-c, --config <file>', 'find the control socket from this config')
-  .option('-s, --socket <path>', 'control socket path')
-  .option('-d, --device <name>', 'device name (socket /run/ringvpn/<name>.sock)', 'ringvpn0')
-  .option('--json', 'print raw JSON')
-  .action(async (opts: { config?: string; socket?: string; device: string; json?: boolean }) => {
-    const path = opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
+/** A command that talks to a running daemon: where its control socket is, and --json. */
+interface DaemonOpts { config?: string; socket?: string; device: string; json?: boolean }
+function daemonCommand(name: string, description: string): Command {
+  return program.command(name).description(description)
+    .option('-c, --config <file>', 'find the control socket from this config')
+    .option('-s, --socket <path>', 'control socket path')
+    .option('-d, --device <name>', 'device name (socket /run/ringvpn/<name>.sock)', 'ringvpn0')
+    .option('--json', 'print raw JSON');
+}
+const socketOf = (opts: DaemonOpts): string => opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
+
+daemonCommand('status', 'show peers, sessions, endpoints, counters and drops of a running daemon')
+  .action(async (opts: DaemonOpts) => {
+    const path = socketOf(opts);
     const status = await requestControl(path, { cmd: 'status' });
     if (opts.json) process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     else if ((status as { mode?: string }).mode === 'overlay') process.stdout.write(renderRingStatus(status as RingStatus));
     else printStatus(status as Parameters<typeof printStatus>[0]);
   });
 
-program.command('netcheck')
-  .description('what NAT this node is behind (from what peers report), its advertised endpoints, and which links are direct or relayed')
-  .option('-c, --config <file>', 'find the control socket from this config')
-  .option('-s, --socket <path>', 'control socket path')
-  .option('-d, --device <name>', 'device name (socket /run/ringvpn/<name>.sock)', 'ringvpn0')
-  .option('--json', 'print raw JSON')
-  .action(async (opts: { config?: string; socket?: string; device: string; json?: boolean }) => {
-    const path = opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
+daemonCommand('netcheck', 'what NAT this node is behind (from what peers report), its advertised endpoints, and which links are direct or relayed')
+  .action(async (opts: DaemonOpts) => {
+    const path = socketOf(opts);
     const status = await requestControl(path, { cmd: 'status' }) as RingStatus;
     if (status.mode !== 'overlay') throw errors.E_CONFIG('netcheck needs an overlay-mode daemon (a static mesh has no NAT traversal)');
     if (opts.json) process.stdout.write(JSON.stringify({ nat: status.nat, endpoints: status.endpoints, connections: status.connections.map((c) => ({ short: c.short, path: c.path, endpoint: c.endpoint, rttMs: c.rttMs })), relays: status.relays }, null, 2) + '\n');
     else process.stdout.write(renderNetcheck(status));
   });
 
-program.command('crawl')
-  .description('walk the live ring from this node (routed neighbour queries) and check its consistency')
-  .option('-c, --config <file>', 'find the control socket from this config')
-  .option('-s, --socket <path>', 'control socket path')
-  .option('-d, --device <name>', 'device name (socket /run/ringvpn/<name>.sock)', 'ringvpn0')
+daemonCommand('crawl', 'walk the live ring from this node (routed neighbour queries) and check its consistency')
   .option('--max <n>', 'stop after this many nodes', '4096')
-  .option('--json', 'print raw JSON')
-  .action(async (opts: { config?: string; socket?: string; device: string; max: string; json?: boolean }) => {
-    const path = opts.socket ?? (opts.config ? loadConfig(opts.config).controlSocket : defaultControlSocket(opts.device));
+  .action(async (opts: DaemonOpts & { max: string }) => {
+    const path = socketOf(opts);
     const r = await requestControl(path, { cmd: 'crawl', max: Number(opts.max) }, 600_000) as {
       nodes: number; consistentNodes: number; walked: number; ok: boolean; unreachable: string[]; elapsedMs: number;
     };

@@ -50,7 +50,7 @@ export type LinkEvent =
   | { ev: 'down'; nodeId: NodeId }
   | { ev: 'observed'; endpoint: string; by: string }
   /** a link attempt got no direct answer for DIRECT_SLOW_MS: time to look for a relay */
-  | { ev: 'direct-slow'; nodeId: NodeId; endpoints: string[]; via?: NodeId }
+  | { ev: 'direct-slow'; nodeId: NodeId; endpoints: string[]; via?: NodeId; startedAt: number }
   /** a relay link's peer answered on a direct path: the relay (hop peer id) is no longer used for it */
   | { ev: 'direct'; nodeId: NodeId; hop: number };
 
@@ -269,7 +269,7 @@ export class LinkTable {
     for (const [id, a] of this.attempts) {
       if (a.to !== null && now >= a.slowAt) {
         a.slowAt = Infinity;
-        this.events.push({ ev: 'direct-slow', nodeId: a.to, endpoints: a.endpoints, ...(a.via !== undefined ? { via: a.via } : {}) });
+        this.events.push({ ev: 'direct-slow', nodeId: a.to, endpoints: a.endpoints, startedAt: a.deadline - LINK_TIMEOUT_MS, ...(a.via !== undefined ? { via: a.via } : {}) });
       }
       if (now < a.deadline) continue;
       this.attempts.delete(id);

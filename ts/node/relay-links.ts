@@ -38,7 +38,11 @@ export interface RelayHost {
   endpoints(): string[];
 }
 
-interface Relayed { hop: NodeId; reserve: NodeId[]; endpoints: string[]; since: number; punchAt: number; punchEvery: number }
+interface Relayed {
+  hop: NodeId; reserve: NodeId[]; endpoints: string[]; since: number; punchAt: number; punchEvery: number;
+  /** from our direct attempt's start to the relay link carrying a session (null: the other side asked, or not up yet) */
+  setupMs: number | null;
+}
 
 /** a relay sync to the same node is not repeated sooner than this */
 const SYNC_SPACING_MS = 8_000;
@@ -50,8 +54,10 @@ const RTT_UNKNOWN_MS = 1_000;
 export class RelayLinks {
   /** relay links by the far end's node id */
   readonly links = new Map<NodeId, Relayed>();
-  readonly stats = { syncsSent: 0, syncsReceived: 0, relaysUp: 0, failovers: 0, noOverlap: 0, overlapLinks: 0, replacedByDirect: 0, lost: 0, punches: 0 };
+  readonly stats = { syncsSent: 0, syncsReceived: 0, relaysUp: 0, failovers: 0, noOverlap: 0, overlapLinks: 0, replacedByDirect: 0, lost: 0, punches: 0, lastSetupMs: null as number | null };
   private readonly asked = new Map<NodeId, number>();
+  /** when our direct attempt to a node started, for the set-up time */
+  private readonly started = new Map<NodeId, number>();
   private t = 0;
 
   constructor(
@@ -62,8 +68,9 @@ export class RelayLinks {
   at(now: number): this { this.t = now; return this; }
 
   /** A link attempt to `nodeId` got no direct answer: offer our direct links to it through the overlay. */
-  wanted(nodeId: NodeId, via?: NodeId): void {
+  wanted(nodeId: NodeId, startedAt: number, via?: NodeId): void {
     if (!this.o.enabled || this.links.has(nodeId)) return;
+    if (!this.started.has(nodeId)) this.started.set(nodeId, startedAt);
     const last = this.asked.get(nodeId);
     if (last !== undefined && this.t - last < SYNC_SPACING_MS) return;
     this.asked.set(nodeId, this.t);
@@ -92,11 +99,24 @@ export class RelayLinks {
     const prev = this.links.get(src);
     this.links.set(src, {
       hop, reserve: reserve.slice(0, this.o.reserve), endpoints: m.endpoints, since: this.t,
-      punchAt: prev?.punchAt ?? this.t + this.o.punchFirstMs, punchEvery: prev?.punchEvery ?? this.o.punchFirstMs,
+      punchAt: prev?.punchAt ?? this.t + this.o.punchFirstMs, punchEvery: prev?.punchEvery ?? this.o.punchFirstMs, setupMs: prev?.setupMs ?? null,
     });
+    if (this.table.peerOf(src)?.established) this.up(src);
     this.host.keep(hop, true);
     if (prev && prev.hop !== hop) this.release(prev.hop);
     if (!prev) { this.stats.relaysUp++; this.log.debug({ peer: idShort(src), relay: idShort(hop), reserve: reserve.length }, 'relay link'); }
+  }
+
+  /** A link attempt to `nodeId` failed: the next one starts the set-up clock again. */
+  failed(nodeId: NodeId): void { this.started.delete(nodeId); }
+
+  /** The link to `nodeId` came up (its session exists): a relay link's set-up time is taken now. */
+  up(nodeId: NodeId): void {
+    const r = this.links.get(nodeId);
+    const t0 = this.started.get(nodeId);
+    if (!r || t0 === undefined) return;
+    this.started.delete(nodeId);
+    if (r.setupMs === null) { r.setupMs = this.t - t0; this.stats.lastSetupMs = r.setupMs; }
   }
 
   /** The far end of a relay link asks for a punch: probe its endpoints now (it probes ours). */
@@ -141,6 +161,7 @@ export class RelayLinks {
   tick(): void {
     const now = this.t;
     for (const [id, at] of this.asked) if (now - at >= SYNC_SPACING_MS) this.asked.delete(id);
+    for (const [id, at] of this.started) if (now - at >= 4 * SETUP_TIMEOUT_MS) this.started.delete(id);
     for (const [far, r] of this.links) {
       if (!this.table.peerOf(far)?.established && now - r.since > SETUP_TIMEOUT_MS) {
         // the handshake through the overlay never completed: give the pair up (the overlay asks again)
@@ -161,8 +182,8 @@ export class RelayLinks {
   }
 
   /** Relay links for status: far end, relay, reserve size, age. */
-  list(): { peer: NodeId; relay: NodeId; reserve: number; sinceMs: number }[] {
-    return [...this.links].map(([peer, r]) => ({ peer, relay: r.hop, reserve: r.reserve.length, sinceMs: this.t - r.since }));
+  list(): { peer: NodeId; relay: NodeId; reserve: number; sinceMs: number; setupMs: number | null }[] {
+    return [...this.links].map(([peer, r]) => ({ peer, relay: r.hop, reserve: r.reserve.length, sinceMs: this.t - r.since, setupMs: r.setupMs }));
   }
 
   // ------------------------------------------------------------------ internals

@@ -336,6 +336,7 @@ export class VpnNode implements LanHost {
         this.out.event({ type: 'peer-down', nodeId: e.nodeId });
         return;
       case 'session':
+        this.relays?.at(now).up(e.nodeId);
         this.lan?.at(now).onSession(e.nodeId, !this.links.peerOf(e.nodeId)?.linked);
         this.out.event({ type: 'session', nodeId: e.nodeId, initiator: e.initiator, direct: e.direct });
         return;
@@ -343,9 +344,12 @@ export class VpnNode implements LanHost {
         if (ov) ov.send(now, e.nodeId, encodeApp({ app: 'handshake', bytes: e.bytes }), { onDemand: false, ...(e.via !== undefined ? { via: e.via } : {}) });
         else this.counters.add('handshake_no_overlay');
         return;
-      case 'failed': ov?.linkFailed(now, e.to, e.endpoints); return;
+      case 'failed':
+        if (e.to !== null) this.relays?.at(now).failed(e.to);
+        ov?.linkFailed(now, e.to, e.endpoints);
+        return;
       case 'observed': this.nat.observe(now, e.endpoint, e.by); this.observed(e.endpoint); return;
-      case 'direct-slow': this.relays?.at(now).wanted(e.nodeId, e.via); return;
+      case 'direct-slow': this.relays?.at(now).wanted(e.nodeId, e.startedAt, e.via); return;
       case 'direct': this.relays?.at(now).direct(e.nodeId); return;
     }
   }

@@ -177,14 +177,6 @@ function natNet(seed: number, members: number, spec: (i: number) => NatSpec | nu
   return h;
 }
 
-/** Every ordered pair pings (3 echo requests a second apart); the records once `waitMs` passed. */
-function pingAll(h: VpnHarness, waitMs = 5_000): PingRecord[] {
-  const out: PingRecord[] = [];
-  for (const a of h.liveIndices()) for (const b of h.liveIndices()) if (a !== b) out.push(h.ping(a, b, 3));
-  h.run(h.now + waitMs);
-  return out;
-}
-
 const show = (rs: PingRecord[]): string => rs.map((r) => `${r.from}->${r.to}:${r.repliedAt === null ? 'none' : `${r.requestHow}/${r.replyHow}`}`).join(' ');
 const memberPair = (r: PingRecord): boolean => r.from !== 0 && r.to !== 0;
 
@@ -203,11 +195,11 @@ test('full cone: a public seed and 3 members behind their own full-cone NATs all
     t.is(h.endpoint(i), `10.${i}.0.${i}:4500`, 'a NATed node binds a private endpoint');
     t.true(h.nodes[i]!.overlay!.endpoints.includes(`${natPublicIp(i)}:4500`), `member ${i} learned its public endpoint from a peer`);
   }
-  const first = pingAll(h);
+  const first = h.pingAll();
   t.log('first', show(first));
   t.true(first.every((r) => r.repliedAt !== null), `every pair answered: ${show(first)}`);
   h.run(h.now + 20_000);
-  const later = pingAll(h);
+  const later = h.pingAll();
   t.log('later', show(later), 'simDrops', JSON.stringify(h.simDrops));
   t.true(later.every((r) => r.repliedAt !== null && r.requestHow === 'direct' && r.replyHow === 'direct'), `later pings go direct: ${show(later)}`);
   t.is(h.simDrops.nat_filtered ?? 0, 0, 'a full cone filters nothing');
@@ -217,9 +209,9 @@ test('port-restricted (MASQUERADE): members join through the public seed; measur
   for (const seed of [11, 12, 13]) {
     const h = natNet(seed, 3, (i) => ({ site: i, kind: 'port-restricted' }));
     assertJoined(t, h, `seed ${seed}`);
-    const first = pingAll(h);
+    const first = h.pingAll();
     h.run(h.now + 20_000);
-    const later = pingAll(h);
+    const later = h.pingAll();
     t.log(`seed ${seed} first`, show(first));
     t.log(`seed ${seed} later`, show(later), 'simDrops', JSON.stringify(h.simDrops));
     // measured, stable over seeds: both ends link at once (CTM), so the first packet of one side is
@@ -232,9 +224,9 @@ test('port-restricted (MASQUERADE): members join through the public seed; measur
 test('symmetric: members never reach each other directly; they talk over relay links through the public seed', (t) => {
   const h = natNet(11, 3, (i) => ({ site: i, kind: 'symmetric' }));
   assertJoined(t, h, 'symmetric');
-  const first = pingAll(h);
+  const first = h.pingAll();
   h.run(h.now + 20_000);
-  const later = pingAll(h);
+  const later = h.pingAll();
   t.log('first', show(first));
   t.log('later', show(later), 'simDrops', JSON.stringify(h.simDrops));
   // a symmetric NAT's port toward a new peer is unknown to that peer: no direct path between two of them
@@ -253,18 +245,18 @@ test('symmetric: members never reach each other directly; they talk over relay l
 test('one site, 4 members behind one port-restricted NAT: with hairpinning all reach each other directly at LAN latency', (t) => {
   const h = natNet(12, 4, () => ({ site: 1, kind: 'port-restricted', hairpin: true }));
   assertJoined(t, h, 'one site');
-  pingAll(h);
+  h.pingAll();
   h.run(h.now + 20_000);
-  const later = pingAll(h);
+  const later = h.pingAll();
   t.log('later', show(later), 'simDrops', JSON.stringify(h.simDrops));
   t.true(later.every((r) => r.repliedAt !== null && r.requestHow === 'direct'), show(later));
   for (const r of later.filter(memberPair)) t.is(r.repliedAt! - r.sentAt, 2 * LAN_ONE_WAY_MS, `${r.from}->${r.to} stays on the site`);
   t.is(h.simDrops.nat_hairpin_off ?? 0, 0);
 
   const off = natNet(12, 4, () => ({ site: 1, kind: 'port-restricted' }));
-  pingAll(off);
+  off.pingAll();
   off.run(off.now + 20_000);
-  const offLater = pingAll(off);
+  const offLater = off.pingAll();
   t.log('hairpin off, later', show(offLater), 'simDrops', JSON.stringify(off.simDrops));
   t.true((off.simDrops.nat_hairpin_off ?? 0) > 0, 'links to a sibling\'s public endpoint die in the NAT');
 });

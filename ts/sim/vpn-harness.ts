@@ -172,6 +172,15 @@ export class VpnHarness {
     return rec;
   }
 
+  /** Every ordered pair of live nodes pings (`tries` echo requests a second apart); the records once `waitMs` passed. */
+  pingAll(tries = 3, waitMs = 5_000): PingRecord[] {
+    const out: PingRecord[] = [];
+    const live = this.liveIndices();
+    for (const a of live) for (const b of live) if (a !== b) out.push(this.ping(a, b, tries));
+    this.run(this.now + waitMs);
+    return out;
+  }
+
   run(until: number, progress?: (now: number) => void): void {
     const step = Math.max(1, (until - this.now) / 100);
     let nextProgress = this.now + step;
