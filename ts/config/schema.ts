@@ -57,6 +57,8 @@ const overlaySchema = z.strictObject({
     policy: z.enum(['latency', 'stability']).default('latency'),
     /** common neighbours kept in reserve for fail-over */
     reserve: z.number().int().min(0).max(8).default(3),
+    /** peers that may use this node as their relay hop at once (each end of a relayed pair counts); beyond it new relay links go elsewhere */
+    maxUsers: z.number().int().min(0).max(100_000).default(64),
   }).prefault({}),
 });
 

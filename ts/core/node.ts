@@ -68,6 +68,7 @@ export class OverlayNode {
   private eligible: NodeId[] | null = null;
   private readonly emitEvents: boolean;
   private readonly services: NodeService[] = [];
+  private relayFull = false;
   private now = 0;
   /** no connection can be due for a ping before this (see checkLiveness) */
   private livenessAt = 0;
@@ -135,6 +136,7 @@ export class OverlayNode {
       case 'status': {
         const wasJoined = c.remoteJoined;
         c.listed = new Set(m.neighbours.map((x) => x.id));
+        c.remoteRelayFull = m.relayFull === true;
         this.linker.onStatus(now, c, m);
         if (wasJoined !== c.remoteJoined) this.eligible = null;
         return;
@@ -218,6 +220,16 @@ export class OverlayNode {
     const k = on ? c.local | kind : c.local & ~kind;
     if (k !== c.local) { c.local = k; this.linker.afterChange(now); }
     return true;
+  }
+
+  /**
+   * This node carries as many relay links as it will (the driver counts peers that keep their link to
+   * us as a relay hop): say so in every STATUS from now on, so that new relay links go elsewhere.
+   */
+  setRelayFull(now: number, full: boolean): void {
+    if (this.relayFull === full) return;
+    this.relayFull = full;
+    this.linker.afterChange(now, true);
   }
 
   /** Connected peers with their kinds (for status). */
@@ -330,6 +342,7 @@ export class OverlayNode {
 
   private sendStatusTo(c: Conn, msg: StatusMsg): void {
     c.announced = msg.needs;
+    if (this.relayFull) msg.relayFull = true;
     this.transmit(c.id, encode(msg));
   }
 

@@ -31,15 +31,16 @@ function setup(policy: RelayPolicy) {
     link: () => {},
   } as unknown as LinkTable;
   const sent: AppMsg[] = [], kept: [NodeId, boolean][] = [];
+  const fullSet = new Set<NodeId>();
   const r = new RelayLinks({ ...DEFAULT_RELAY, policy }, SELF, key(1), table, {
-    send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'],
+    send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'], full: (id) => fullSet.has(id),
   }, new Counters(), quiet).at(now);
   const theirs = [
     { id: R1, ageS: 900, rttMs: 40, endpoints: [] },
     { id: R2, ageS: 20, rttMs: 5, endpoints: [] },
     { id: 999n, ageS: 5000, rttMs: 1, endpoints: [] },
   ];
-  return { r, calls, sent, kept, theirs, direct };
+  return { r, calls, sent, kept, theirs, direct, fullSet };
 }
 
 test('latency policy: the common neighbour with the lowest RTT through it, the other in reserve', (t) => {
@@ -82,4 +83,16 @@ test('a sync whose key is not the sender\'s is refused; no common neighbour link
   t.is(calls.length, 0);
   t.is(r.stats.noOverlap, 1);
   t.is(r.stats.overlapLinks, 1);
+});
+
+test('load: a neighbour that says it is full is offered and chosen last (only when every shared one is full)', (t) => {
+  const { r, calls, sent, theirs, fullSet } = setup('latency');
+  fullSet.add(R2);
+  r.onSync(FAR, { app: 'relay-sync', reply: false, key: FAR_KEY, endpoints: [], candidates: theirs });
+  t.deepEqual(calls.map((c) => c.hop), [R1], 'R2 (fastest) is full: R1');
+  const offered = sent[0]!.app === 'relay-sync' ? sent[0]!.candidates.map((c) => c.id) : [];
+  t.is(offered.at(-1), R2, 'offered last to the other side');
+  fullSet.add(R1);
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
+  t.deepEqual(calls.map((c) => c.hop), [R1, R2], 'every shared relay full: the best of them all the same, so the pair keeps a path');
 });

@@ -22,9 +22,11 @@ export interface RelayOptions {
   /** first retry of a direct path after the relay link came up; doubled each time up to punchMaxMs */
   punchFirstMs: number;
   punchMaxMs: number;
+  /** peers that may use this node as their relay hop at once (each end of a relayed pair counts); beyond it the node says it is full */
+  maxUsers: number;
 }
 
-export const DEFAULT_RELAY: RelayOptions = { enabled: true, policy: 'latency', reserve: 3, punchFirstMs: 10_000, punchMaxMs: 480_000 };
+export const DEFAULT_RELAY: RelayOptions = { enabled: true, policy: 'latency', reserve: 3, punchFirstMs: 10_000, punchMaxMs: 480_000, maxUsers: 64 };
 
 /** What the relay logic needs from the node around it. */
 export interface RelayHost {
@@ -36,6 +38,8 @@ export interface RelayHost {
   rtt(id: NodeId): number | null;
   /** our endpoints as we advertise them */
   endpoints(): string[];
+  /** the peer said it carries no new relay links (its STATUS) */
+  full(id: NodeId): boolean;
 }
 
 interface Relayed {
@@ -197,8 +201,10 @@ export class RelayLinks {
       id: p.nodeId, ageS: Math.floor((this.t - (p.linkedAt ?? this.t)) / 1000),
       rttMs: this.host.rtt(p.nodeId) ?? p.rttMs, endpoints: p.endpoint ? [p.endpoint] : [],
     }));
-    if (this.o.policy === 'stability') out.sort((a, b) => b.ageS - a.ageS);
-    else out.sort((a, b) => (a.rttMs ?? RTT_UNKNOWN_MS) - (b.rttMs ?? RTT_UNKNOWN_MS));
+    // relays that say they are full go last (used only when no other is shared: a pair keeps a path)
+    const full = (c: RelayCandidate): number => (this.host.full(c.id) ? 1 : 0);
+    if (this.o.policy === 'stability') out.sort((a, b) => full(a) - full(b) || b.ageS - a.ageS);
+    else out.sort((a, b) => full(a) - full(b) || (a.rttMs ?? RTT_UNKNOWN_MS) - (b.rttMs ?? RTT_UNKNOWN_MS));
     return out.slice(0, RELAY_MAX_CANDIDATES);
   }
 
@@ -209,14 +215,16 @@ export class RelayLinks {
    */
   private rank(src: NodeId, theirs: readonly RelayCandidate[]): NodeId[] {
     const mine = new Map(this.candidates().map((c) => [c.id, c] as const));
-    const both: { id: NodeId; rtt: number; age: number }[] = [];
+    const both: { id: NodeId; rtt: number; age: number; full: number }[] = [];
     for (const c of theirs) {
       const m = mine.get(c.id);
       if (!m || c.id === src || c.id === this.self) continue;
-      both.push({ id: c.id, rtt: (m.rttMs ?? RTT_UNKNOWN_MS) + (c.rttMs ?? RTT_UNKNOWN_MS), age: Math.min(m.ageS, c.ageS) });
+      both.push({ id: c.id, rtt: (m.rttMs ?? RTT_UNKNOWN_MS) + (c.rttMs ?? RTT_UNKNOWN_MS), age: Math.min(m.ageS, c.ageS), full: this.host.full(c.id) ? 1 : 0 });
     }
-    if (this.o.policy === 'stability') both.sort((a, b) => b.age - a.age || a.rtt - b.rtt);
-    else both.sort((a, b) => a.rtt - b.rtt || b.age - a.age);
+    // a relay at its limit only when every common neighbour is (the pair keeps a path; counted)
+    if (this.o.policy === 'stability') both.sort((a, b) => a.full - b.full || b.age - a.age || a.rtt - b.rtt);
+    else both.sort((a, b) => a.full - b.full || a.rtt - b.rtt || b.age - a.age);
+    if (both[0]?.full) this.counters.add('relay_all_full');
     return both.map((x) => x.id);
   }
 

@@ -76,6 +76,8 @@ export class VpnNode implements LanHost {
   private t = 0;
   private started = false;
   private trafficAt = 0;
+  /** peers using this node as their relay hop, at the last heartbeat */
+  relayUsers = 0;
 
   constructor(readonly o: VpnNodeOptions) {
     this.self = nodeIdOfKey(o.keys.publicKey);
@@ -103,6 +105,7 @@ export class VpnNode implements LanHost {
       keep: (hop, on) => { ov.keep(this.t, hop, K_RELAY, on); },
       rtt: (id) => ov.table.get(id)?.rttMs ?? null,
       endpoints: () => ov.endpoints,
+      full: (id) => ov.table.get(id)?.remoteRelayFull ?? false,
     }, this.counters, o.log) : null;
     this.nat = new NatClassifier(o.overlay?.endpoints ?? []);
     const dht = this.nodeDht();
@@ -119,6 +122,7 @@ export class VpnNode implements LanHost {
     this.overlay?.tick(now);
     this.links.at(now).tick();
     this.relays?.at(now).tick();
+    this.relayLoad(now);
     this.lan?.at(now).tick();
     this.revocations?.tick(now);
     for (const [id, q] of this.queries) if (now >= q.deadline) { this.queries.delete(id); q.cb(null); }
@@ -223,7 +227,13 @@ export class VpnNode implements LanHost {
     if (direct?.established && (direct.endpoint || direct.relay !== null)) return null;
     if (!this.overlay) return null;
     // the data plane relays only through peers it reaches directly (a relay link's peer cannot carry RELAY frames)
-    return greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), (p) => { const x = this.links.peerOf(p); return !!x?.established && !!x.endpoint; });
+    const usable = (p: NodeId): boolean => { const x = this.links.peerOf(p); return !!x?.established && !!x.endpoint; };
+    const hop = greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), usable);
+    if (hop !== null) return hop;
+    // no closer hop (id is our ring neighbour and we cannot reach it directly): a neighbour that listed
+    // it in its STATUS is linked to it, one hop from it (as the overlay routes its own messages)
+    for (const c of this.overlay.table.values()) if (c.listed.has(id) && usable(c.id)) return c.id;
+    return null;
   }
 
   announceRoutes(): void { this.broadcast(encodeApp({ app: 'routes' })); }
@@ -277,6 +287,21 @@ export class VpnNode implements LanHost {
       if (p.allowed.length && s.dataPackets > before) this.overlay?.noteTraffic(now, p.nodeId);
       if (p.rxDataPackets > rxBefore && p.linked) this.overlay?.table.heard(p.nodeId, windowStart);
     }
+  }
+
+  /**
+   * Relay load: peers that keep their link to us as a relay hop (their STATUS needs carry K_RELAY). At
+   * maxUsers we tell every peer we are full (no new relay links through us); below 3/4 of it, open again.
+   */
+  private relayLoad(now: number): void {
+    const ov = this.overlay;
+    if (!ov || !this.relays) return;
+    let users = 0;
+    for (const c of ov.table.values()) if (c.remoteNeeds > 0 && (c.remoteNeeds & K_RELAY)) users++;
+    this.relayUsers = users;
+    const max = this.relays.o.maxUsers;
+    if (users >= max) ov.setRelayFull(now, true);
+    else if (users < 0.75 * max) ov.setRelayFull(now, false);
   }
 
   /** Carry out the overlay's outputs and the link table's events until neither has any left. */

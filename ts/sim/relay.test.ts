@@ -118,3 +118,25 @@ test('a firewall that opens: a later punch replaces the relay with a direct link
   t.is(r.requestHow, 'direct');
   t.true(h.nodes[a]!.relays!.stats.replacedByDirect + h.nodes[b]!.relays!.stats.replacedByDirect >= 1);
 });
+
+test('relay load: a node at its limit says it is full and new relay links go through others', (t) => {
+  // 3 public nodes and 8 members behind symmetric NATs: the 28 member pairs need relays, and every
+  // member keeps its link to each relay it uses (a relay user). Without a limit (measured: 64) two of
+  // the public nodes serve all 8 members each and the third none; with a limit of 6 the third takes
+  // its share
+  const n = 11;
+  const nat = (i: number): NatSpec | null => (i < 3 ? null : { site: i, kind: 'symmetric' });
+  const h = new VpnHarness({ capacity: n, seed: 31, matrix: LatencyMatrix.uniform(n, 20), bootstrapCount: 2, nat, relay: { maxUsers: 6 } });
+  for (let i = 0; i < n; i++) h.addNode(i * 200);
+  h.run(40_000);
+  h.pingAll();
+  h.run(h.now + 20_000);
+  const later = h.pingAll();
+  t.true(later.every((r) => r.repliedAt !== null), `every pair answered: ${show(later)}`);
+  const users = [0, 1, 2].map((i) => h.nodes[i]!.relayUsers);
+  const full = [0, 1, 2].map((i) => (h.nodes[i]!.status() as { relays: { usersOfThisRelay: number } }).relays.usersOfThisRelay);
+  t.log(`relay users of the public nodes: ${users.join(' ')} (limit 6; status ${full.join(' ')})`);
+  // the limit is checked once per heartbeat and a pair's two ends choose at once: a little overshoot
+  t.true(users.every((u) => u <= 6 + 2), `no public node far above its limit: ${users.join(' ')}`);
+  t.true(users.every((u) => u > 0), 'every public node carries a share');
+});

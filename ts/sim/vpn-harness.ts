@@ -16,6 +16,7 @@ import { errors } from '../base/errors.js';
 import { NetworkModel, LatencyMatrix, type NetworkOptions } from './network.js';
 import { MemoryEngine, type Datagram, type SimPacket } from './memory-engine.js';
 import { NatSites, type NatSpec } from './nat-sites.js';
+import type { RelayOptions } from '../node/relay-links.js';
 
 const E_TICK = 0, E_DGRAM = 1, E_TRAFFIC = 2, E_CALL = 3;
 const TRAFFIC_EVERY_MS = 5_000;
@@ -39,6 +40,8 @@ export interface VpnHarnessOptions {
   group?: (i: number, keys: { privateKey: Uint8Array; publicKey: Uint8Array }) => GroupPolicy | undefined;
   /** wall clock at virtual time 0 (default SIM_EPOCH_MS); certificates are checked against it */
   wallOffsetMs?: number;
+  /** relay link options of every node (ts/node/relay-links.ts) */
+  relay?: Partial<RelayOptions>;
   /** node i behind a NAT (ts/sim/nat-sites.ts), or public (null); without it every node is public, as before */
   nat?: (i: number) => NatSpec | null;
   log?: Logger;
@@ -114,7 +117,7 @@ export class VpnHarness {
     const ep = this.nat?.register(i) ?? endpointOf(i);
     const node = new VpnNode({
       keys, random, seed: rng.u32(), wallOffsetMs: this.o.wallOffsetMs ?? SIM_EPOCH_MS, log: this.o.log ?? quiet,
-      overlay: { bootstrap: i === 0 ? [] : this.bootstrap, endpoints: [ep], params: { ...REAL_NETWORK_PARAMS, ...this.o.params } },
+      overlay: { bootstrap: i === 0 ? [] : this.bootstrap, endpoints: [ep], params: { ...REAL_NETWORK_PARAMS, ...this.o.params }, ...(this.o.relay ? { relay: this.o.relay } : {}) },
       lan: { net: 'sim', subnet: this.o.subnet ?? '10.128.0.0/16', domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
     });

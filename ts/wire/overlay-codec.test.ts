@@ -125,3 +125,15 @@ test('patchForward decrements ttl and increments hops without re-encoding', (t) 
   t.true(r.ok && r.msg.type === 'routed' && r.msg.ttl === 8 && r.msg.hops === 3);
   t.is(patchForward(encode({ ...m, trace: [1n] })), null);
 });
+
+test('STATUS flags: bit0 joined, bit1 relay-full; other bits refused', (t) => {
+  const m: Msg = { type: 'status', joined: true, needs: 16, neighbours: [], relayFull: true };
+  const b = encode(m);
+  t.is(b[2], 3, 'flags byte after version and type');
+  t.deepEqual(decode(b), { ok: true, msg: m });
+  const plain = encode({ type: 'status', joined: false, needs: 2, neighbours: [] });
+  t.is(plain[2], 0);
+  t.deepEqual(decode(plain), { ok: true, msg: { type: 'status', joined: false, needs: 2, neighbours: [] } });
+  const bad = b.slice(); bad[2] = 4;
+  t.like(decode(bad), { ok: false });
+});
