@@ -48,8 +48,10 @@ interface Relayed {
   setupMs: number | null;
 }
 
-/** a relay sync to the same node is not repeated sooner than this */
-const SYNC_SPACING_MS = 8_000;
+/** a relay sync to the same node is not repeated sooner than this (unless a new common neighbour appeared) */
+const SYNC_SPACING_MS = 3_000;
+/** with no common neighbour, links are made to this many of the other side's */
+const OVERLAP_TRIES = 3;
 /** a relay link whose session is not up by then is given up */
 const SETUP_TIMEOUT_MS = 15_000;
 /** an unknown RTT counts as this much in the latency policy */
@@ -62,6 +64,8 @@ export class RelayLinks {
   private readonly asked = new Map<NodeId, number>();
   /** when our direct attempt to a node started, for the set-up time */
   private readonly started = new Map<NodeId, number>();
+  /** far end -> the other side's neighbours we are linking to (no common neighbour yet), and how to reach the far end */
+  private readonly overlap = new Map<NodeId, { ids: Set<NodeId>; via: NodeId | undefined; at: number }>();
   private t = 0;
 
   constructor(
@@ -72,11 +76,11 @@ export class RelayLinks {
   at(now: number): this { this.t = now; return this; }
 
   /** A link attempt to `nodeId` got no direct answer: offer our direct links to it through the overlay. */
-  wanted(nodeId: NodeId, startedAt: number, via?: NodeId): void {
+  wanted(nodeId: NodeId, startedAt: number, via?: NodeId, force = false): void {
     if (!this.o.enabled || this.links.has(nodeId)) return;
     if (!this.started.has(nodeId)) this.started.set(nodeId, startedAt);
     const last = this.asked.get(nodeId);
-    if (last !== undefined && this.t - last < SYNC_SPACING_MS) return;
+    if (!force && last !== undefined && this.t - last < SYNC_SPACING_MS) return;
     this.asked.set(nodeId, this.t);
     this.stats.syncsSent++;
     this.host.send(nodeId, this.sync(false), via);
@@ -96,7 +100,8 @@ export class RelayLinks {
     // the sender's own endpoints (its LAN candidates among them) may be new to us: probe them too, so a
     // direct path we did not know of replaces the relay at once
     if (m.endpoints.length) this.table.probeDirect(src, m.endpoints);
-    if (!ranked.length) { this.noOverlap(src, m.candidates); return; }
+    if (!ranked.length) { this.noOverlap(src, m.candidates, m.candidates[0]?.id); return; }
+    this.overlap.delete(src);
     const [hop, ...reserve] = ranked as [NodeId, ...NodeId[]];
     // one side handshakes (the smaller id), so the two ends do not cross handshakes through the overlay
     if (!this.table.setRelay(src, hop, m.key, this.self < src)) { this.counters.add('relay_refused'); return; }
@@ -109,6 +114,15 @@ export class RelayLinks {
     this.host.keep(hop, true);
     if (prev && prev.hop !== hop) this.release(prev.hop);
     if (!prev) { this.stats.relaysUp++; this.log.debug({ peer: idShort(src), relay: idShort(hop), reserve: reserve.length }, 'relay link'); }
+  }
+
+  /** A link came up: if it was made to create a common neighbour with a far end, sync with that end now. */
+  linkedUp(id: NodeId): void {
+    for (const [far, o] of this.overlap) {
+      if (!o.ids.has(id)) continue;
+      this.overlap.delete(far);
+      this.wanted(far, this.t, o.via, true);
+    }
   }
 
   /** A link attempt to `nodeId` failed: the next one starts the set-up clock again. */
@@ -166,6 +180,7 @@ export class RelayLinks {
     const now = this.t;
     for (const [id, at] of this.asked) if (now - at >= SYNC_SPACING_MS) this.asked.delete(id);
     for (const [id, at] of this.started) if (now - at >= 4 * SETUP_TIMEOUT_MS) this.started.delete(id);
+    for (const [id, o] of this.overlap) if (now - o.at >= 4 * SETUP_TIMEOUT_MS) this.overlap.delete(id);
     for (const [far, r] of this.links) {
       if (!this.table.peerOf(far)?.established && now - r.since > SETUP_TIMEOUT_MS) {
         // the handshake through the overlay never completed: give the pair up (the overlay asks again)
@@ -228,16 +243,23 @@ export class RelayLinks {
     return both.map((x) => x.id);
   }
 
-  /** No common neighbour: link to the other side's best neighbour we can reach, so that the next sync finds one. */
-  private noOverlap(src: NodeId, theirs: readonly RelayCandidate[]): void {
+  /**
+   * No common neighbour: link to a few of the other side's neighbours (best first; some may sit behind
+   * NATs we cannot reach), and sync again as soon as one of those links is up.
+   */
+  private noOverlap(src: NodeId, theirs: readonly RelayCandidate[], via: NodeId | undefined): void {
     this.stats.noOverlap++;
     this.counters.add('relay_no_overlap');
+    if (this.overlap.has(src) && this.t - this.overlap.get(src)!.at < SETUP_TIMEOUT_MS) return;
+    const ids = new Set<NodeId>();
     for (const c of theirs) {
+      if (ids.size >= OVERLAP_TRIES) break;
       if (c.id === this.self || c.id === src || !c.endpoints.length || this.table.peerOf(c.id)?.linked) continue;
+      ids.add(c.id);
       this.stats.overlapLinks++;
       this.table.link(c.id, c.endpoints);
-      return;
     }
+    if (ids.size) this.overlap.set(src, { ids, via, at: this.t });
   }
 
   private release(hop: NodeId): void {

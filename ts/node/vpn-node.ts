@@ -351,6 +351,7 @@ export class VpnNode implements LanHost {
     switch (e.ev) {
       case 'up':
         ov?.linkUp(now, e.nodeId, e.endpoints);
+        this.relays?.at(now).linkedUp(e.nodeId);
         this.lan?.at(now).rehop();
         this.out.event({ type: 'peer-up', nodeId: e.nodeId, endpoint: this.links.peerOf(e.nodeId)?.endpoint ?? null });
         return;
