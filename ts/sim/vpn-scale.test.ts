@@ -23,7 +23,10 @@ test('1,000 VPN nodes: distinct addresses, 10,000 pings relayed first then direc
   // counted as ping counts icmp_seq=1 (its reply may arrive after a later request's): measured 9,996-9,998/10,000
   t.true(r.first.firstAnswered >= 0.999 * r.first.sent, `the very first echo request is answered for ${r.first.firstAnswered}/${r.first.sent}`);
   const relayedFirst = Object.entries(r.first.how).filter(([k]) => k.startsWith('relayed')).reduce((a, [, v]) => a + v, 0);
-  t.true(relayedFirst >= 0.8 * r.first.sent, `first requests travel through the overlay (${relayedFirst}; the rest were linked already)`);
+  // measured 89 % before the first packet to a new peer asked for the on-demand link at once (issue 11);
+  // since then the direct link often wins the race with the handshake through the overlay: 73.6 %, the
+  // rest of the first requests held until the direct session and sent straight (median RTT 1.87 -> 1.74 s)
+  t.true(relayedFirst >= 0.6 * r.first.sent, `first requests travel through the overlay (${relayedFirst}; the rest went direct)`);
   // one request 20 s later: all direct but at most one lost (measured 9,999 direct + 1 lost, see above)
   const direct2 = r.second.how['direct/direct'] ?? 0;
   t.true(direct2 >= r.second.sent - 1 && direct2 + (r.second.how.lost ?? 0) === r.second.sent, `the same pairs 20 s later go direct both ways: ${JSON.stringify(r.second.how)}`);
