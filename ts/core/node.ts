@@ -232,6 +232,15 @@ export class OverlayNode {
     this.linker.afterChange(now, true);
   }
 
+  /**
+   * A linked peer whose last STATUS listed `dest` as its neighbour (so it is linked to dest), among those
+   * `accept` takes: one hop toward a node no closer peer leads to (two ring neighbours without a direct path).
+   */
+  listedBy(dest: NodeId, accept: (id: NodeId) => boolean = () => true): NodeId | undefined {
+    for (const c of this.table.values()) if (c.listed.has(dest) && accept(c.id)) return c.id;
+    return undefined;
+  }
+
   /** Connected peers with their kinds (for status). */
   connections(): { id: NodeId; kinds: string[]; remoteJoined: boolean }[] {
     const nb = this.table.neighbours(this.params.nearPerSide);
@@ -304,7 +313,7 @@ export class OverlayNode {
     const d = decideRoute({
       self: this.id, mode, dir: m.dir, dest, src: m.src, ttl: m.ttl, hops: m.hops,
       candidates: this.candidates(), directlyLinked: (x) => this.table.has(x),
-      listedBy: (x) => { for (const c of this.table.values()) if (c.id !== from && c.listed.has(x)) return c.id; return undefined; },
+      listedBy: (x) => this.listedBy(x, (id) => id !== from),
       left1: nb?.left[0]?.id, right1: nb?.right[0]?.id,
     });
     if (d.action === 'deliver') { this.deliver(now, m); return; }

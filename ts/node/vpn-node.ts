@@ -229,11 +229,9 @@ export class VpnNode implements LanHost {
     // the data plane relays only through peers it reaches directly (a relay link's peer cannot carry RELAY frames)
     const usable = (p: NodeId): boolean => { const x = this.links.peerOf(p); return !!x?.established && !!x.endpoint; };
     const hop = greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), usable);
-    if (hop !== null) return hop;
-    // no closer hop (id is our ring neighbour and we cannot reach it directly): a neighbour that listed
-    // it in its STATUS is linked to it, one hop from it (as the overlay routes its own messages)
-    for (const c of this.overlay.table.values()) if (c.listed.has(id) && usable(c.id)) return c.id;
-    return null;
+    // no closer hop (id is our ring neighbour and we cannot reach it directly): a neighbour linked to it,
+    // as the overlay routes its own messages
+    return hop ?? this.overlay.listedBy(id, usable) ?? null;
   }
 
   announceRoutes(): void { this.broadcast(encodeApp({ app: 'routes' })); }

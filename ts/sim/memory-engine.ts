@@ -131,7 +131,7 @@ export class MemoryEngine {
         const p = this.peers.get(c.peerId);
         const s = p ? (c.cmd === 'sendControl' ? this.controlSession(p) : this.usable(p)) : null;
         // no endpoint: end to end through the via hop, CONTROL too (a relay link; engine.rs send_sealed)
-        if (p && s && !p.endpoint && this.relayKeepalive(p, s, c.cmd === 'sendControl' ? c.bytes : undefined)) return;
+        if (p && s && !p.endpoint && this.sendViaHop(p, s, c.cmd === 'sendControl' ? c.bytes : undefined)) return;
         if (!p?.endpoint || !s) { this.drop(p?.endpoint ? 'no_session' : 'no_endpoint'); return; }
         p.rxDataSince = null;
         this.net.send(this.endpoint, p.endpoint, c.cmd === 'sendControl' ? { t: 'control', idx: s.remoteIndex, bytes: c.bytes } : { t: 'keepalive', idx: s.remoteIndex });
@@ -220,8 +220,8 @@ export class MemoryEngine {
     return true;
   }
 
-  /** An end-to-end keepalive (or CONTROL message) through the via hop (a peer with no endpoint). */
-  private relayKeepalive(p: Peer, s: Session, control?: Uint8Array): boolean {
+  /** An end-to-end keepalive, or a CONTROL message, through the via hop (a peer with no endpoint). */
+  private sendViaHop(p: Peer, s: Session, control?: Uint8Array): boolean {
     const hop = p.via !== null ? this.peers.get(p.via) : undefined;
     const hs = hop ? this.usable(hop) : null;
     if (!hop?.endpoint || !hs || p.nodeId === null) return false;
@@ -278,7 +278,7 @@ export class MemoryEngine {
         p.rxDataSince = null;
         const sess = this.usable(p);
         if (sess && p.endpoint) { this.counters.keepalivesSent++; this.net.send(this.endpoint, p.endpoint, { t: 'keepalive', idx: sess.remoteIndex }); }
-        else if (sess && this.relayKeepalive(p, sess)) this.counters.keepalivesSent++;
+        else if (sess && this.sendViaHop(p, sess)) this.counters.keepalivesSent++;
       }
     }
   }

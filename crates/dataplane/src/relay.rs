@@ -268,3 +268,7 @@ pub(crate) mod tests;
 #[cfg(test)]
 #[path = "relay_rx_tests.rs"]
 mod rx_tests;
+
+#[cfg(test)]
+#[path = "relay_link_tests.rs"]
+mod link_tests;

@@ -1,0 +1,79 @@
+//! Relay links (a peer reached only through its `via` hop, fixtures in relay_tests.rs): their
+//! CONTROL messages go end to end through the hop, and at the end of greedy forwarding a node hands
+//! a frame to its relay link's relay; a silent data-only peer is not a last hop.
+
+use super::tests::*;
+use super::*;
+use crate::config::DeviceMode;
+use crate::events::Event;
+use crate::pipeline::tests::sa;
+use crate::pipeline::{BUF_LEN, HEADROOM};
+use std::time::Duration;
+
+/// A relay link's overlay messages: A seals a CONTROL message for C end to end and sends it
+/// through its via hop B (send_via with TYPE_CONTROL); B forwards it unopened; C gets a control
+/// event for peer A. It counts as traffic on the link, not as data.
+#[test]
+fn control_through_the_via_hop() {
+    let now = Instant::now();
+    let (a, b, c) = chain(DeviceMode::Tun, now);
+    let msg = b"overlay ping through a relay";
+    let tables = a.tables.load();
+    let p = &tables.peers[&2];
+    let s = p.control_session(now).expect("A-C session").clone();
+    let mut buf = vec![0u8; BUF_LEN];
+    buf[HEADROOM..HEADROOM + msg.len()].copy_from_slice(msg);
+    let act = a.send_via(&tables, p, &s, TYPE_CONTROL, &mut buf, msg.len(), now);
+    let TxAction::Send { to, start, len } = act else {
+        panic!("{act:?}")
+    };
+    assert_eq!((to, start, buf[0]), (sa(B_UDP), 0, TYPE_RELAY));
+    assert!(!contains(&buf[..len], msg), "B sees only ciphertext");
+    assert_eq!(
+        stat(&a, 2, |s| &s.tx_data_packets),
+        0,
+        "control is not data"
+    );
+    assert_eq!(stat(&a, 2, |s| &s.tx_relayed_packets), 1);
+    assert!(matches!(
+        b.inbound(&mut buf, len, sa(A_UDP), now),
+        RxAction::Forward { .. }
+    ));
+    assert_eq!(c.inbound(&mut buf, len, sa(B_UDP), now), RxAction::Consumed);
+    assert_eq!(
+        c.events.drain(),
+        vec![Event::Control {
+            peer: 2,
+            data: msg.to_vec()
+        }]
+    );
+}
+
+/// The last hop behind NATs: a data-only peer (hop: false) silent for DIRECT_FRESH_MS may sit
+/// behind a NAT mapping that is gone, so B does not send to it; a dst that B reaches only through
+/// its own relay link (no endpoint, via C) is handed to that relay.
+#[test]
+fn stale_last_hop_and_the_relay_link_fallback() {
+    let now = Instant::now();
+    let (a, b, _c) = chain(DeviceMode::Tun, now);
+    let inner = b"opaque end-to-end frame";
+    set_hop(&b, false);
+    let later = now + Duration::from_millis(DIRECT_FRESH_MS + 1_000);
+    let (mut buf, len) = relay_frame(&a, 1, &relay_plain(C_ID, A_ID, 3, inner), later);
+    assert_eq!(
+        b.inbound(&mut buf, len, sa(A_UDP), later),
+        RxAction::Drop(DropReason::RelayNoRoute),
+        "never heard from for 26 s and not an overlay link: not a last hop"
+    );
+    // B knows E (0x48, next to B's 0x50) only through a relay link via C (peer 3 without an
+    // endpoint, via peer 2): nobody B reaches directly is closer to E than B, so greedy forwarding
+    // ends here and the frame goes to E's relay.
+    set_hop(&b, true);
+    const E_ID: u8 = 0x48;
+    peer(&b, 3, None, &["10.0.0.4/32"], E_ID, Some(2));
+    let (mut buf, len) = relay_frame(&a, 1, &relay_plain(E_ID, A_ID, 3, inner), now);
+    assert_eq!(
+        b.inbound(&mut buf, len, sa(A_UDP), now),
+        RxAction::Forward { to: sa(C_UDP), len }
+    );
+}
