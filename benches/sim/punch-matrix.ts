@@ -26,7 +26,7 @@ function run(a: Kind, b: Kind, seed: number): { path: string; ms: number | null 
   h.run(15_000);
   const start = h.now;
   h.addNode(start);
-  let firstPath: string | null = null, at: number | null = null;
+  let at: number | null = null;
   const want = canPunch(nat[1] ?? null, nat[2] ?? null) ? 'direct' : 'relay';
   for (let t = start; t <= start + 60_000; t += 50) {
     h.run(t);
@@ -35,7 +35,6 @@ function run(a: Kind, b: Kind, seed: number): { path: string; ms: number | null 
     const p = n1.links.peerOf(n2.self), q = n2.links.peerOf(n1.self);
     const path = (x: typeof p): string => (!x?.established || !x.linked ? 'none' : x.endpoint ? 'direct' : x.relay !== null ? 'relay' : 'overlay');
     const pp = path(p), qq = path(q);
-    if (pp !== 'none' && firstPath === null) firstPath = pp;
     if (pp === want && qq === want) { at = t - start; break; }
   }
   h.run(h.now + 30_000);
