@@ -94,5 +94,47 @@ test('load: a neighbour that says it is full is offered and chosen last (only wh
   t.is(offered.at(-1), R2, 'offered last to the other side');
   fullSet.add(R1);
   r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
-  t.deepEqual(calls.map((c) => c.hop), [R1, R2], 'every shared relay full: the best of them all the same, so the pair keeps a path');
+  t.deepEqual(calls.map((c) => c.hop), [R1, R1], 'a link a full relay already carries stays on it');
+  const far2Key = key(3), far2 = nodeIdOfKey(far2Key);
+  r.onSync(far2, { app: 'relay-sync', reply: true, key: far2Key, endpoints: [], candidates: theirs });
+  t.deepEqual(calls.map((c) => c.hop), [R1, R1, R2], 'every shared relay full: the best of them all the same, so a new pair keeps a path');
+});
+
+test('both ends carry a link through the same relay, though their own rankings differ (the smaller id decides)', (t) => {
+  const now = 1_000_000;
+  type Side = { r: RelayLinks; id: NodeId; hop: () => NodeId | undefined };
+  const inbox: { to: NodeId; from: NodeId; m: AppMsg }[] = [];
+  const side = (k: Uint8Array, rtts: Map<NodeId, number>): Side => {
+    const id = nodeIdOfKey(k);
+    const direct = [...rtts.keys()].map((n) => ({ nodeId: n, linkedAt: now - 1000, rttMs: rtts.get(n)!, endpoint: '1.0.0.1:1' }));
+    const table = {
+      directLinks: () => direct, peerOf: () => undefined, setRelay: () => ({}), probeDirect: () => {}, relayLost: () => {}, link: () => {},
+    } as unknown as LinkTable;
+    const r = new RelayLinks({ ...DEFAULT_RELAY, policy: 'latency' }, id, k, table, {
+      send: (to, m) => inbox.push({ to, from: id, m }), keep: () => {}, rtt: (n) => rtts.get(n) ?? null, endpoints: () => [], full: () => false,
+    }, new Counters(), quiet).at(now);
+    return { r, id, hop: () => r.links.get(id === a.id ? b.id : a.id)?.hop };
+  };
+  // each side sees a different relay as the fastest (its own link to it is fast, and the other side's RTT report is the same)
+  const a: Side = side(key(1), new Map([[R1, 1], [R2, 30]]));
+  const b: Side = side(key(2), new Map([[R1, 30], [R2, 1]]));
+  const deliver = (): void => {
+    for (let i = 0; i < 20 && inbox.length; i++) {
+      const x = inbox.shift()!;
+      const to = x.to === a.id ? a : b;
+      if (x.m.app === 'relay-sync') to.r.onSync(x.from, x.m);
+    }
+  };
+  a.r.wanted(b.id, now);
+  deliver();
+  t.truthy(a.hop());
+  t.is(a.hop(), b.hop(), 'one relay for both directions');
+  const decider = a.id < b.id ? a : b;
+  const before = decider.hop();
+  // the other end asks again (a fresh request): the decider keeps its relay, the other end follows it
+  (decider === a ? b : a).r.links.clear();
+  (decider === a ? b : a).r.wanted(decider.id, now, undefined, true);
+  deliver();
+  t.is(decider.hop(), before);
+  t.is(a.hop(), b.hop());
 });

@@ -86,34 +86,42 @@ export class RelayLinks {
     this.host.send(nodeId, this.sync(false), via);
   }
 
-  /** The other end's direct links (a request, or the reply to ours). */
+  /**
+   * The other end's direct links (a request, or the reply to ours). Both ends must carry the link
+   * through the same relay (the relay keeps its links to both only then), so the smaller node id's
+   * choice binds: a sync marked `uses` names the sender's relay, the larger id follows it, the smaller
+   * keeps its own and says so when the other end uses another.
+   */
   onSync(src: NodeId, m: Extract<AppMsg, { app: 'relay-sync' }>): void {
     this.stats.syncsReceived++;
     if (!this.o.enabled) { this.counters.add('relay_disabled'); return; }
     if (nodeIdOfKey(m.key) !== src) { this.counters.add('relay_sync_bad_key'); return; }
-    const ranked = this.rank(src, m.candidates);
+    const prev = this.links.get(src);
+    const ranked = this.agree(src, m, prev?.hop);
+    const p = this.table.peerOf(src);
+    const direct = !!(p?.linked && p.established && p.endpoint && p.relay === null);
+    const hop = direct ? undefined : ranked[0];
     // the answer goes through a common neighbour (or one of the sender's links): a new node may not be
     // reachable by greedy routing yet
-    if (!m.reply) { this.stats.syncsSent++; this.host.send(src, this.sync(true), ranked[0] ?? m.candidates[0]?.id); }
-    const p = this.table.peerOf(src);
-    if (p?.linked && p.established && p.endpoint && p.relay === null) { this.counters.add('relay_sync_direct'); return; }
+    if (!m.reply) { this.stats.syncsSent++; this.host.send(src, this.sync(true, hop), hop ?? m.candidates[0]?.id); }
+    if (direct) { this.counters.add('relay_sync_direct'); return; }
     // the sender's own endpoints (its LAN candidates among them) may be new to us: probe them too, so a
     // direct path we did not know of replaces the relay at once
     if (m.endpoints.length) this.table.probeDirect(src, m.endpoints);
-    if (!ranked.length) { this.noOverlap(src, m.candidates, m.candidates[0]?.id); return; }
+    if (hop === undefined) { this.noOverlap(src, m.candidates, m.candidates[0]?.id); return; }
     this.overlap.delete(src);
-    const [hop, ...reserve] = ranked as [NodeId, ...NodeId[]];
     // one side handshakes (the smaller id), so the two ends do not cross handshakes through the overlay
     if (!this.table.setRelay(src, hop, m.key, this.self < src)) { this.counters.add('relay_refused'); return; }
-    const prev = this.links.get(src);
     this.links.set(src, {
-      hop, reserve: reserve.slice(0, this.o.reserve), endpoints: m.endpoints, since: this.t,
+      hop, reserve: ranked.slice(1, 1 + this.o.reserve), endpoints: m.endpoints, since: prev?.since ?? this.t,
       punchAt: prev?.punchAt ?? this.t + this.o.punchFirstMs, punchEvery: prev?.punchEvery ?? this.o.punchFirstMs, setupMs: prev?.setupMs ?? null,
     });
     if (this.table.peerOf(src)?.established) this.up(src);
     this.host.keep(hop, true);
     if (prev && prev.hop !== hop) this.release(prev.hop);
-    if (!prev) { this.stats.relaysUp++; this.log.debug({ peer: idShort(src), relay: idShort(hop), reserve: reserve.length }, 'relay link'); }
+    if (!prev) { this.stats.relaysUp++; this.log.debug({ peer: idShort(src), relay: idShort(hop), reserve: ranked.length - 1 }, 'relay link'); }
+    // the deciding end tells the other which relay to use when its answer named another
+    if (m.reply && this.self < src && !(m.uses && m.candidates[0]?.id === hop)) this.tell(src, hop);
   }
 
   /** A link came up: if it was made to create a common neighbour with a far end, sync with that end now. */
@@ -157,6 +165,7 @@ export class RelayLinks {
         r.hop = next;
         this.stats.failovers++;
         this.host.keep(next, true);
+        this.tell(far, next);
         this.log.info({ peer: idShort(far), relay: idShort(next) }, 'relay died: relay link moved to a reserve');
         continue;
       }
@@ -206,8 +215,34 @@ export class RelayLinks {
   }
 
   // ------------------------------------------------------------------ internals
-  private sync(reply: boolean): AppMsg {
-    return { app: 'relay-sync', reply, key: this.key, endpoints: this.host.endpoints(), candidates: this.candidates() };
+  /** Our sync; `uses`: the relay we carry the link through, listed first. */
+  private sync(reply: boolean, uses?: NodeId): AppMsg {
+    let candidates = this.candidates();
+    if (uses !== undefined) {
+      const u = candidates.find((c) => c.id === uses) ?? { id: uses, ageS: 0, rttMs: null, endpoints: [] };
+      candidates = [u, ...candidates.filter((c) => c !== u)].slice(0, RELAY_MAX_CANDIDATES);
+    }
+    return { app: 'relay-sync', reply, key: this.key, endpoints: this.host.endpoints(), candidates, ...(uses !== undefined ? { uses: true } : {}) };
+  }
+
+  /** Tell the far end which relay we carry its link through (a reply: it is not answered). */
+  private tell(far: NodeId, hop: NodeId): void {
+    this.stats.syncsSent++;
+    this.host.send(far, this.sync(true, hop), hop);
+  }
+
+  /**
+   * The common neighbours ranked, with the relay both ends agree on first: the one the smaller id
+   * uses (what it said, or ours when we are the smaller), else the one we already use, else the one
+   * the other side proposed, else the best by our policy.
+   */
+  private agree(src: NodeId, m: Extract<AppMsg, { app: 'relay-sync' }>, current: NodeId | undefined): NodeId[] {
+    const ranked = this.rank(src, m.candidates);
+    const usable = (x: NodeId | undefined): x is NodeId => x !== undefined && ranked.includes(x);
+    const theirs = m.uses ? m.candidates[0]?.id : undefined;
+    const order = this.self < src ? [current, theirs] : [theirs, current];
+    const pick = order.find(usable);
+    return pick === undefined ? ranked : [pick, ...ranked.filter((x) => x !== pick)];
   }
 
   /** Our direct links, best first by the policy (the list is capped). */

@@ -71,6 +71,10 @@ test('relay sync: golden bytes, round trip, limits', (t) => {
   const bad = enc.slice(); bad[6 + 1 + 32 + 1 + 10] = 17; // the candidate count
   t.like(decodeApp(bad), { ok: false });
   t.deepEqual(decodeApp(enc.slice(0, enc.length - 1)), { ok: false, code: 'bad-value' });
-  t.deepEqual(decodeApp(unhex('01 06 00000000 02' + 'aa'.repeat(32) + '00 00')), { ok: false, code: 'bad-value' }, 'unknown flag');
+  t.deepEqual(decodeApp(unhex('01 06 00000000 04' + 'aa'.repeat(32) + '00 00')), { ok: false, code: 'bad-value' }, 'unknown flag');
+  t.deepEqual(decodeApp(unhex('01 06 00000000 02' + 'aa'.repeat(32) + '00 00')), { ok: false, code: 'bad-value' }, '"uses" without a candidate');
+  const uses = { ...m, uses: true };
+  t.is(encodeApp(uses)[6], 3, 'flags: reply and uses');
+  t.deepEqual(decodeApp(encodeApp(uses)), { ok: true, msg: uses });
   t.deepEqual(decodeApp(unhex('01 06 00000000 00' + 'aa'.repeat(10))), { ok: false, code: 'truncated' });
 });

@@ -13,11 +13,13 @@
 //  app 3 HANDSHAKE         a handshake frame (types 1/2, ts/handshake/frames.ts), 1..2048 bytes, carried end to end (reqId 0)
 //  app 4 REVOCATION        a CA-signed revocation record (ts/pki/revocation.ts), 1..2048 bytes, as a broadcast payload (reqId 0)
 //  app 5 ROUTES            (no body, reqId 0) a broadcast payload: a member announced subnets; read the routes record now
-//  app 6 RELAY_SYNC        flags u8 (bit0 reply) | static key [32] | endpoints | u8 n | n x candidate    (reqId 0)
+//  app 6 RELAY_SYNC        flags u8 (bit0 reply, bit1 uses) | static key [32] | endpoints | u8 n | n x candidate    (reqId 0)
 //                          candidate = id [20] | age u32BE (s the link has been up) | rtt u16BE (ms, 0xffff unknown) | endpoints
 //                          endpoints = u8 n (<= 8) | n x (u8 len (1..64) | ASCII host:port)
 //                          the sender's direct links a relay link could go through (ts/node/relay-links.ts);
-//                          the key lets the other side handshake with it (its node id is the key's hash)
+//                          the key lets the other side handshake with it (its node id is the key's hash);
+//                          uses: candidate 0 is the relay the sender carries this link through (the smaller
+//                          node id's choice binds both ends, so the relay keeps its links to both)
 //  app 7 PUNCH             (no body, reqId 0) over a relay link: probe my endpoints now (I probe yours), to go direct
 import { type NodeId, ID_BYTES, idFromBytes, idToBytes } from '../base/nodeid.js';
 
@@ -39,7 +41,7 @@ export type AppMsg =
   | { app: 'handshake'; bytes: Uint8Array }
   | { app: 'revocation'; record: Uint8Array }
   | { app: 'routes' }
-  | { app: 'relay-sync'; reply: boolean; key: Uint8Array; endpoints: string[]; candidates: RelayCandidate[] }
+  | { app: 'relay-sync'; reply: boolean; key: Uint8Array; endpoints: string[]; candidates: RelayCandidate[]; uses?: boolean }
   | { app: 'punch' };
 
 export type AppDecodeErrorCode = 'truncated' | 'bad-version' | 'bad-type' | 'bad-value';
@@ -112,7 +114,7 @@ function encodeRelaySync(m: Extract<AppMsg, { app: 'relay-sync' }>): Uint8Array 
   const b = header(APP_RELAY_SYNC, 0, len);
   const dv = new DataView(b.buffer);
   let off = APP_HEADER_LEN;
-  b[off++] = m.reply ? 1 : 0;
+  b[off++] = (m.reply ? 1 : 0) | (m.uses && cands.length ? 2 : 0);
   b.set(m.key, off); off += KEY_BYTES;
   const putEps = (l: Uint8Array[]): void => { b[off++] = l.length; for (const e of l) { b[off++] = e.length; b.set(e, off); off += e.length; } };
   putEps(own);
@@ -148,7 +150,7 @@ function decodeRelaySync(b: Uint8Array): AppDecodeResult {
   };
   if (!need(1 + KEY_BYTES)) return { ok: false, code: 'truncated' };
   const flags = b[off++]!;
-  if (flags > 1) return { ok: false, code: 'bad-value' };
+  if (flags > 3) return { ok: false, code: 'bad-value' };
   const key = b.slice(off, off + KEY_BYTES); off += KEY_BYTES;
   const endpoints = getEps();
   if (!endpoints || !need(1)) return { ok: false, code: endpoints ? 'truncated' : 'bad-value' };
@@ -164,6 +166,6 @@ function decodeRelaySync(b: Uint8Array): AppDecodeResult {
     if (!eps) return { ok: false, code: 'bad-value' };
     candidates.push({ id, ageS, rttMs: rtt === RELAY_RTT_UNKNOWN ? null : rtt, endpoints: eps });
   }
-  if (off !== b.length) return { ok: false, code: 'bad-value' };
-  return { ok: true, msg: { app: 'relay-sync', reply: flags === 1, key, endpoints, candidates } };
+  if (off !== b.length || ((flags & 2) && !n)) return { ok: false, code: 'bad-value' };
+  return { ok: true, msg: { app: 'relay-sync', reply: (flags & 1) === 1, key, endpoints, candidates, ...(flags & 2 ? { uses: true } : {}) } };
 }
