@@ -32,7 +32,11 @@ export interface NodeOptions {
 export interface SendOptions {
   mode?: RouteMode; trace?: boolean; ttl?: number;
   /** false: this traffic must not create an on-demand link (queries, crawls) */ onDemand?: boolean;
-  /** route through this node first (one linked to dest, when greedy routing may not reach dest) */ via?: NodeId;
+  /**
+   * route through this node first (one linked to dest, when greedy routing may not reach dest), even
+   * when we hold a connection to dest: a relay link's handshake must not ride on the session it replaces
+   */
+  via?: NodeId;
 }
 
 interface PendingLink { until: number; kinds: number }
@@ -195,7 +199,7 @@ export class OverlayNode {
     this.originate(now, {
       type: 'routed', mode: o.mode ?? 'exact', dir: 'right', ttl: o.ttl ?? this.params.defaultTtl, hops: 0,
       src: this.id, dest, trace: o.trace ? [] : undefined, inner: { type: 'data', payload },
-      ...(o.via !== undefined && o.via !== dest && o.via !== this.id && !this.table.has(dest) ? { via: o.via } : {}),
+      ...(o.via !== undefined && o.via !== dest && o.via !== this.id ? { via: o.via } : {}),
     });
   }
 

@@ -238,7 +238,8 @@ export class LinkTable {
   /** The data plane wants a session (traffic waiting, or an initiator's rekey is due). */
   needSession(peerId: number): boolean {
     const p = this.peers.get(peerId);
-    if (!p?.key || (!p.endpoint && p.via === null)) return false;
+    // a relay link rekeys through its relay like any other (else its session lapses at REJECT_AFTER_TIME)
+    if (!p?.key || (!p.endpoint && p.via === null && p.relay === null)) return false;
     if (this.handshaker.peerStatus(peerId)?.handshakeInProgress) return true;
     this.initiate(p);
     return true;
@@ -277,9 +278,9 @@ export class LinkTable {
       this.events.push({ ev: 'failed', to: a.to, endpoints: a.endpoints });
     }
     this.apply(this.handshaker.tick(this.wall()), null);
-    // peers with no link, no route and no live session are forgotten
+    // peers with no link, no route, no attempt under way and no live session are forgotten
     for (const p of this.peers.values()) {
-      if (p.linked || p.pinned || p.allowed.length || p.relay !== null) continue;
+      if (p.linked || p.pinned || p.allowed.length || p.relay !== null || this.attempts.has(p.nodeId)) continue;
       const st = this.handshaker.peerStatus(p.peerId);
       if (!st?.current && !st?.handshakeInProgress && (p.lastHandshake === null || now - p.lastHandshake > SESSION_LIFETIME_MS)) this.forget(p);
     }
@@ -538,7 +539,10 @@ export class LinkTable {
     // frames: a data-only peer that died would swallow them until its session lapses
     // a relay link's frames go through its relay; a relayed peer is never a greedy hop for others (Rust
     // forwards only to peers with an endpoint), so relays never chain
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked });
+    // a relay link has no direct path: the data plane drops the endpoint it may still hold (else it
+    // would send there), and the next packet that arrives directly tells us (roamed) that one works
+    const forget = p.relay !== null && p.endpoint === null;
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, ...(forget ? { forgetEndpoint: true } : {}) });
   }
 
   private forget(p: LinkPeer): void {
@@ -546,7 +550,9 @@ export class LinkTable {
     for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
     this.peers.delete(p.peerId);
     this.byNode.delete(p.nodeId);
-    this.attempts.delete(p.nodeId);
+    // an attempt under way fails now (the overlay would otherwise wait for a result that never comes)
+    const a = this.attempts.get(p.nodeId);
+    if (a && this.attempts.delete(p.nodeId)) this.events.push({ ev: 'failed', to: p.nodeId, endpoints: a.endpoints });
     this.out.cmd({ cmd: 'removePeer', peerId: p.peerId });
   }
 }

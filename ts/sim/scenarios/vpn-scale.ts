@@ -6,6 +6,7 @@ import { crawl } from '../../core/crawl.js';
 import { VpnHarness, type PingRecord } from '../vpn-harness.js';
 import type { LatencyMatrix } from '../network.js';
 import { canPunch, type NatSpec } from '../nat-sites.js';
+import type { Logger } from '../../base/log.js';
 
 export interface VpnScaleOptions {
   nodes: number;
@@ -36,6 +37,8 @@ export interface VpnScaleOptions {
   killRelayFraction?: number;
   /** called once every node was added, before anything runs (tracing: engine and harness hooks) */
   onHarness?: (h: VpnHarness) => void;
+  /** every node's logger (tracing) */
+  log?: Logger;
 }
 
 /** `answered`: pings answered within their tries; `firstAnswered`: answered at the very first echo request. */
@@ -71,7 +74,7 @@ export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
   const t0 = performance.now();
   const heap0 = o.heapUsed?.() ?? 0;
   const say = o.progress ?? (() => {});
-  const h = new VpnHarness({ capacity: o.nodes, seed: o.seed, ...(o.matrix ? { matrix: o.matrix } : {}), ...(o.nat ? { nat: o.nat } : {}) });
+  const h = new VpnHarness({ capacity: o.nodes, seed: o.seed, ...(o.matrix ? { matrix: o.matrix } : {}), ...(o.nat ? { nat: o.nat } : {}), ...(o.log ? { log: o.log } : {}) });
   const every = o.joinEveryMs ?? 20;
   for (let i = 0; i < o.nodes; i++) h.addNode(i * every);
   o.onHarness?.(h);
