@@ -46,6 +46,12 @@ if (process.getuid && process.getuid() === 0) {
   e.setPeer(2, null, ['10.99.0.3/32'], { relayOnly: false });
   assert.strictEqual(e.stats().peers.find((p) => p.peerId === 2).relayOnly, false);
   assert.throws(() => e.setPeer(2, null, [], { relayOnly: 'yes' }), /^Error: E_CONFIG: /);
+  // forgetEndpoint: a null endpoint with it drops the current one; a given endpoint wins.
+  e.setPeer(2, '127.0.0.1:9', ['10.99.0.3/32'], { forgetEndpoint: true });
+  assert.strictEqual(e.stats().peers.find((p) => p.peerId === 2).endpoint, '127.0.0.1:9');
+  e.setPeer(2, null, ['10.99.0.3/32'], { forgetEndpoint: true });
+  assert.strictEqual(e.stats().peers.find((p) => p.peerId === 2).endpoint ?? null, null);
+  assert.throws(() => e.setPeer(2, null, [], { forgetEndpoint: 1 }), /^Error: E_CONFIG: /);
   // Runtime address (engine only: the smoke namespace's routes stay untouched) and device writes.
   e.setAddress('10.99.0.1/24', false);
   e.setAddress(null, false);

@@ -171,7 +171,7 @@ export class Daemon {
   private apply(e: DataPlane, c: EngineCommand): void {
     try {
       switch (c.cmd) {
-        case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? Buffer.from(c.nodeId) : undefined, via: c.via, ...(c.hop === undefined ? {} : { hop: c.hop }) }); return;
+        case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? Buffer.from(c.nodeId) : undefined, via: c.via, ...(c.hop === undefined ? {} : { hop: c.hop }), ...(c.forgetEndpoint ? { forgetEndpoint: true } : {}) }); return;
         case 'removePeer': e.removePeer(c.peerId); return;
         case 'setSession': {
           const k = c.keys;

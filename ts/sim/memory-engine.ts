@@ -91,9 +91,10 @@ export class MemoryEngine {
       case 'setPeer': {
         const allowed = c.allowed.map((a) => parseCidr(a)).filter((x): x is Cidr => x !== null);
         const old = this.peers.get(c.peerId);
-        // as the daemon drives Rust (tables.rs set_peer_with): a null endpoint or node id keeps the current one, via is replaced
+        // as the daemon drives Rust (tables.rs set_peer_with): a null endpoint or node id keeps the current one (unless
+        // forgetEndpoint), via is replaced
         this.peers.set(c.peerId, {
-          id: c.peerId, endpoint: c.endpoint ?? old?.endpoint ?? null, allowed, allowedText: c.allowed,
+          id: c.peerId, endpoint: c.endpoint ?? (c.forgetEndpoint ? null : old?.endpoint ?? null), allowed, allowedText: c.allowed,
           nodeId: c.nodeId ? idFromBytes(c.nodeId) : old?.nodeId ?? null, via: c.via, hop: c.hop ?? old?.hop ?? true,
           current: old?.current ?? null, next: old?.next ?? null, txData: old?.txData ?? 0, rxData: old?.rxData ?? 0, txRelayed: old?.txRelayed ?? 0, rxRelayed: old?.rxRelayed ?? 0,
           unansweredSince: old?.unansweredSince ?? null, staleAsked: old?.staleAsked ?? false, rxDataSince: old?.rxDataSince ?? null, lastRx: old?.lastRx ?? -Infinity,

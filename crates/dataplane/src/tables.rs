@@ -164,6 +164,11 @@ pub struct PeerOpts {
     pub relay_only: Option<bool>,
     /// Whether the peer may carry other peers' relayed frames as a greedy next hop.
     pub hop: Option<bool>,
+    /// Drop the current endpoint (a relay link: the last direct path stopped answering). The
+    /// next authenticated packet that arrives directly sets it again and raises an Endpoint
+    /// event, which is how the control plane learns that a direct path works once more.
+    /// A given `endpoint` wins over it.
+    pub forget_endpoint: bool,
 }
 
 impl PeerEntry {
@@ -308,6 +313,8 @@ impl TableHandle {
                 Some(old) => {
                     if let Some(e) = endpoint {
                         old.state.endpoint.store(Some(Arc::new(e)));
+                    } else if opts.forget_endpoint {
+                        old.state.endpoint.store(None);
                     }
                     PeerEntry {
                         allowed,

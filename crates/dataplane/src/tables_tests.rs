@@ -119,6 +119,7 @@ fn relay_settings_and_node_index() {
         via: Some(Some(2)),
         relay_only: Some(true),
         hop: None,
+        forget_endpoint: false,
     };
     t.set_peer_with(3, None, nets(&["10.0.0.3/32"]), opts);
     t.set_peer_with(
@@ -164,4 +165,29 @@ fn relay_settings_and_node_index() {
     );
     assert!(t.remove_peer(1));
     assert_eq!(t.load().by_node[&[7; 20]].state.id, 3);
+}
+
+#[test]
+fn forget_endpoint_drops_it_unless_one_is_given() {
+    let t = TableHandle::new();
+    let ep: SocketAddr = "192.0.2.1:4500".parse().unwrap();
+    t.set_peer(1, Some(ep), vec![]);
+    let forget = || PeerOpts {
+        forget_endpoint: true,
+        ..PeerOpts::default()
+    };
+    t.set_peer_with(1, Some(ep), vec![], forget());
+    assert_eq!(
+        t.load().peers[&1].state.endpoint(),
+        Some(ep),
+        "a given endpoint wins"
+    );
+    t.set_peer(1, None, vec![]);
+    assert_eq!(
+        t.load().peers[&1].state.endpoint(),
+        Some(ep),
+        "null keeps it"
+    );
+    t.set_peer_with(1, None, vec![], forget());
+    assert_eq!(t.load().peers[&1].state.endpoint(), None, "forgotten");
 }
