@@ -18,22 +18,22 @@ test('300 VPN nodes behind a NAT mix: reachable, punchable pairs direct, the res
   t.log(`relays crashed: ${JSON.stringify(r.relayKill)}`);
   t.log(`after ${r.killed} crashes: consistency ${r.healed.consistency}, ${JSON.stringify(r.healed.pings)}; engine drops ${JSON.stringify(r.engineDrops)}`);
   t.deepEqual(r.addresses, { assigned: 300, distinct: 300 });
-  // measured at 09908e2 (deterministic): join consistency 0.993 (2 of 300 nodes with a second neighbour
-  // not yet confirmed 60 s after the last join: a relay link whose handshake had not completed); first
-  // contact 1,493/1,500; 20 s later 1,494/1,500; punchable pairs 1,233 direct, 5 relayed; relay-only
-  // pairs 249 relayed, 7 overlay, 6 lost; 254/258 pairs of crashed relays recovered; healed 0.984.
-  // Not yet what the issue asks (every pair, a consistent ring): these bounds keep what was reached.
-  t.true(r.joinConsistency >= 0.99, `the ring is consistent behind the NATs: ${r.joinConsistency}`);
-  t.true(r.first.answered >= 0.99 * r.first.sent, `first contact: ${r.first.answered}/${r.first.sent}`);
-  t.true(r.second.answered >= 0.99 * r.second.sent, `20 s later: ${r.second.answered}/${r.second.sent}`);
+  // measured at ad0b241 (deterministic): join consistency 1; first contact 1,498/1,500; 20 s later 1,499/1,500
+  // (punchable pairs 1,237 direct, 1 lost; relay-only pairs 256 relayed, 6 through overlay routing); the
+  // 110 pairs of 14 crashed relays all recover; after 30 crashes the ring is consistent (1) and 1,992/1,994
+  // pings answered. Not yet every pair at every moment (a few pings lost while their link is being made).
+  t.is(r.joinConsistency, 1, 'the ring is consistent behind the NATs');
+  t.true(r.first.answered >= 0.998 * r.first.sent, `first contact: ${r.first.answered}/${r.first.sent}`);
+  t.true(r.second.answered >= 0.998 * r.second.sent, `20 s later: ${r.second.answered}/${r.second.sent}`);
   const p = r.natPaths!;
   const punchable = Object.values(p.punchable).reduce((a, b) => a + b, 0);
-  t.true((p.punchable.direct ?? 0) >= 0.99 * punchable, `pairs that can punch end direct: ${JSON.stringify(p.punchable)}`);
+  t.true((p.punchable.direct ?? 0) >= 0.998 * punchable, `pairs that can punch end direct: ${JSON.stringify(p.punchable)}`);
+  t.is(p.punchable.relay ?? 0, 0, 'no pair that can punch ends relayed');
   t.is(p.relayOnly.direct ?? 0, 0, 'no pair that cannot punch claims a direct path');
-  t.true((p.relayOnly.relay ?? 0) >= 0.9 * Object.values(p.relayOnly).reduce((a, b) => a + b, 0), `the others on relay links: ${JSON.stringify(p.relayOnly)}`);
+  t.true((p.relayOnly.relay ?? 0) >= 0.97 * Object.values(p.relayOnly).reduce((a, b) => a + b, 0), `the others on relay links: ${JSON.stringify(p.relayOnly)}`);
   const k = r.relayKill!;
   t.true(k.killed >= 0.1 * k.relays - 1, `10 % of the ${k.relays} relays crashed (${k.killed})`);
-  t.true(k.pairs.answered >= 0.95 * k.pairs.sent, `the pairs they carried recover: ${k.pairs.answered}/${k.pairs.sent}`);
-  t.true(r.healed.consistency >= 0.98, `the ring heals after 10 % crash: ${r.healed.consistency}`);
-  t.true(r.healed.pings.answered >= 0.99 * r.healed.pings.sent, `surviving pairs reachable: ${JSON.stringify(r.healed.pings)}`);
+  t.is(k.pairs.answered, k.pairs.sent, `every pair they carried recovers: ${k.pairs.answered}/${k.pairs.sent}`);
+  t.is(r.healed.consistency, 1, 'the ring heals after 10 % crash');
+  t.true(r.healed.pings.answered >= 0.998 * r.healed.pings.sent, `surviving pairs reachable: ${JSON.stringify(r.healed.pings)}`);
 });
