@@ -15,15 +15,19 @@ assert.strictEqual(m.RELAY_HEADER_LEN, 44);
 assert.ok(m.dropReasons().includes('source_not_allowed'));
 assert.ok(m.dropReasons().includes('relay_no_route'));
 assert.ok(m.dropReasons().includes('relay_src_mismatch'));
+assert.ok(m.dropReasons().includes('relay_full') && m.dropReasons().includes('relay_rate'));
 
 const cfg = (o) => Object.assign({ mode: 'tun', ifname: 'rvsmoke' + (process.pid % 10000), listenPort: 0, listenAddress: '127.0.0.1' }, o);
 assert.throws(() => m.Engine.start(cfg({ mode: 'bridge' }), () => {}), /^Error: E_CONFIG: /);
 assert.throws(() => m.Engine.start(cfg({ listenAddress: 'nope' }), () => {}), /^Error: E_ADDR: /);
 assert.throws(() => m.Engine.start(cfg({ address: '10.0.0.1' }), () => {}), /^Error: E_ADDR: /);
+assert.throws(() => m.Engine.start(cfg({ relayMaxSessions: 70000 }), () => {}), /^Error: E_CONFIG: /);
+assert.throws(() => m.Engine.start(cfg({ relayRateBytes: -1 }), () => {}), /^Error: E_CONFIG: /);
 
 if (process.getuid && process.getuid() === 0) {
   let wakeups = 0;
-  const e = m.Engine.start(cfg({ nodeId: Buffer.alloc(20, 9), serviceAddress: '10.99.0.53', interceptDhcp: true }), () => { wakeups++; });
+  const e = m.Engine.start(cfg({ nodeId: Buffer.alloc(20, 9), serviceAddress: '10.99.0.53', interceptDhcp: true, relayMaxSessions: 7 }), () => { wakeups++; });
+  assert.deepStrictEqual([e.stats().relayPairs, e.stats().relayMaxPairs], [0, 7]);
   assert.match(e.localAddr(), /^127\.0\.0\.1:\d+$/);
   e.setPeer(1, null, ['10.99.0.2/32']);
   assert.throws(() => e.setPeer(1, 'bad', []), /^Error: E_ADDR: /);

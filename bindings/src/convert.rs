@@ -49,6 +49,11 @@ pub struct EngineConfig {
     pub service_address: Option<String>,
     /// Hand DHCP requests (IPv4 UDP to port 67) up as `device` events. Default false.
     pub intercept_dhcp: Option<bool>,
+    /// As a relay for others' relay links: node-id pairs carried at once (default 128, at most
+    /// 65536; 0 relays none); beyond it frames are dropped `relay_full`.
+    pub relay_max_sessions: Option<u32>,
+    /// As a relay: bytes per second per pair (default 0: no limit); beyond it `relay_rate`.
+    pub relay_rate_bytes: Option<f64>,
 }
 
 /// Transport keys from the handshake (sendKey/recvKey 32 bytes each).
@@ -148,6 +153,10 @@ pub struct EngineStats {
     pub tx_bytes: i64,
     /// RELAY frames forwarded to a next hop.
     pub relay_forwarded: i64,
+    /// Relay-link pairs this node carries for others (active within the last 60 s), and its limit
+    /// (`relayMaxSessions`).
+    pub relay_pairs: i64,
+    pub relay_max_pairs: i64,
     /// Device frames handed up as `device` events.
     pub device_intercepted: i64,
     /// Device packets held for a route or a session (PENDING_*), and held packets later sent;
@@ -211,6 +220,18 @@ pub(crate) fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
         );
     }
     cfg.intercept_dhcp = c.intercept_dhcp.unwrap_or(false);
+    if let Some(n) = c.relay_max_sessions {
+        cfg.relay_max_sessions = n;
+    }
+    if let Some(r) = c.relay_rate_bytes {
+        if !(0.0..=9_007_199_254_740_991.0).contains(&r) {
+            return Err(err(
+                "E_CONFIG",
+                format!("relayRateBytes {r} must be a non-negative integer"),
+            ));
+        }
+        cfg.relay_rate_bytes = r as u64;
+    }
     cfg.validate().map_err(engine_err)?;
     Ok(cfg)
 }
@@ -288,6 +309,8 @@ pub(crate) fn stats(s: ringvpn_dataplane::Stats) -> EngineStats {
         tx_packets: n(s.tx_packets),
         tx_bytes: n(s.tx_bytes),
         relay_forwarded: n(s.relay_forwarded),
+        relay_pairs: n(s.relay_pairs),
+        relay_max_pairs: n(s.relay_max_pairs),
         device_intercepted: n(s.device_intercepted),
         pending_held: n(s.pending_held),
         pending_released: n(s.pending_released),

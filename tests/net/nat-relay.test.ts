@@ -2,8 +2,8 @@
 // symmetric, two sites firewalled from each other, two nodes behind one NAT) with real daemons. Every pair
 // pings; pairs that can punch end direct; symmetric-to-symmetric, symmetric-to-port-restricted and the
 // firewalled pair end on relay links; the ring is consistent; the two nodes behind one NAT link directly;
-// the relay of a relayed pair is killed under a running ping train and the pair moves to another relay,
-// with the gap measured.
+// the relay of a relayed pair is killed under a running TCP transfer and ping train and the pair moves to another relay,
+// with the pause measured; the transfer arrives intact.
 import { randomBytes } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import { netTest } from './support.js';
@@ -12,6 +12,7 @@ import { listNamespaces } from '../../ts/lab/labsys.js';
 import { RingLab } from '../../ts/lab/ringlab.js';
 import type { PairPath } from '../../ts/lab/lab-paths.js';
 import { sleep } from '../../ts/lab/util.js';
+import { transfer } from '../../ts/lab/transfer.js';
 
 /** The NAT in front of each lab node ('public' for the seeds), from the lab's topology. */
 function natOf(lab: RingLab): string[] {
@@ -89,24 +90,28 @@ netTest('mixed NAT lab: every pair pings, punchable pairs direct, the others on 
     const symNat = (await lab.status(at('sym1')) as unknown as { nat?: { type: string } }).nat?.type;
     t.is(symNat, 'symmetric', 'a node behind a symmetric NAT classifies it from what its peers report');
 
-    // kill the relay of a relayed pair under a running ping train (5 per second)
+    // kill the relay of a relayed pair under a running TCP transfer (24 MB at 1 MB/s) and a ping train
     const relayed = c2.paths!.pairs.find((p): p is PairPath & { via: string } => p.kind === 'relay' && !!p.via && idx.has(p.via));
     t.truthy(relayed, 'a relayed pair');
     const from = idx.get(relayed!.from)!, to = idx.get(relayed!.to)!, hop = idx.get(relayed!.via)!;
     const vip = (await lab.status(to)).address as string;
     const trainStart = Date.now();
+    const xfer = transfer(lab.node(from).ns, lab.node(to).ns, vip, 24_000_000, 5201, 1_000_000);
     const train = pingTrain(lab, from, vip, 150, 0.2);
-    await sleep(5_000);
+    await sleep(6_000);
     const killedAt = Date.now();
     await lab.kill(hop, 'SIGKILL');
-    const got = await train;
+    const [got, x] = await Promise.all([train, xfer]);
     const killSeq = Math.round((killedAt - trainStart) / 200) + 1; // the request that went out when the relay died
     let lastLost = killSeq;
     for (let s = killSeq; s <= 150; s++) if (!got.has(s)) lastLost = s;
     const gapS = ((lastLost - killSeq) * 0.2).toFixed(1);
-    t.log(`${relayed!.from} -> ${relayed!.to} relayed by ${relayed!.via}, killed: ${150 - got.size} of 150 echo requests lost, the last ${gapS} s after the kill`);
-    t.true(lastLost - killSeq <= 75, `traffic resumes within 15 s (${gapS} s)`);
-    t.true(got.has(150) || got.has(149), 'and keeps flowing');
+    t.log(`${relayed!.from} -> ${relayed!.to} relayed by ${relayed!.via}, killed: transfer ${x.received.bytes}/${x.sent.bytes} bytes in ${x.received.seconds.toFixed(1)} s, longest pause ${x.received.maxGapMs} ms; ${150 - got.size} of 150 echo requests lost, the last ${gapS} s after the kill`);
+    t.is(x.received.sha256, x.sent.sha256, 'the transfer completes intact through the new relay');
+    t.is(x.received.bytes, 24_000_000);
+    t.true((x.received.maxGapMs ?? Infinity) <= 15_000, `the transfer resumes within 15 s (${x.received.maxGapMs} ms)`);
+    t.true(lastLost - killSeq <= 75, `pings resume within 15 s (${gapS} s)`);
+    t.true(got.has(150) || got.has(149), 'and keep flowing');
     await sleep(10_000);
     const after = await lab.check({ nodes: lab.state.nodes.map((_, i) => i).filter((i) => i !== hop), count: 6, allUpTo: 16 });
     const pf = after.paths!.pairs.find((p) => p.from === relayed!.from && p.to === relayed!.to);

@@ -47,7 +47,11 @@ export function renderNetcheck(s: RingStatus): string {
     out.push(`relays: ${r.enabled ? `on, ${r.policy} policy` : 'off'}; made ${r.relaysUp}, fail-overs ${r.failovers}, replaced by direct ${r.replacedByDirect}, lost ${r.lost}, no common neighbour ${r.noOverlap}, punch retries ${r.punches}`);
   }
   const serving = Number(s.counters.relayForwarded ?? 0);
-  if (serving) out.push(`relaying for others: ${serving} frames forwarded`);
+  const refused = { full: s.drops.relay_full ?? 0, rate: s.drops.relay_rate ?? 0 };
+  if (serving || refused.full || refused.rate) {
+    out.push(`relaying for others: ${serving} frames forwarded, ${Number(s.counters.relayPairs ?? 0)} of ${Number(s.counters.relayMaxPairs ?? 0)} relay-link pairs` +
+      (refused.full || refused.rate ? `; refused ${refused.full} frames at the pair limit, ${refused.rate} over the rate` : ''));
+  }
   if (s.nat?.type === 'symmetric') out.push('note: behind a symmetric NAT, peers behind port-restricted or symmetric NATs are reached through relays');
   return out.join('\n') + '\n';
 }

@@ -1,6 +1,7 @@
 // Owns a small TCP transfer tool for the lab: `server PORT` receives one stream and prints its
-// SHA-256 and size as JSON; `client HOST PORT BYTES SEED` sends deterministic pseudo-random bytes
-// and prints the same. It must not be used as a benchmark of record (iperf3/netperf are).
+// SHA-256, size and longest pause between two arrivals (maxGapMs) as JSON; `client HOST PORT BYTES
+// [SEED] [RATE]` sends deterministic pseudo-random bytes (at most RATE bytes/s when given) and prints
+// the same. It must not be used as a benchmark of record (iperf3/netperf are).
 import { createHash, createCipheriv } from 'node:crypto';
 import { createServer, connect } from 'node:net';
 
@@ -16,12 +17,18 @@ const [mode, a, b, c, d] = process.argv.slice(2);
 if (mode === 'server') {
   const server = createServer((sock) => {
     const h = createHash('sha256');
-    let n = 0;
+    let n = 0, last = 0, maxGapMs = 0;
     const t0 = process.hrtime.bigint();
-    sock.on('data', (chunk) => { h.update(chunk); n += chunk.length; });
+    const ms = (): number => Number(process.hrtime.bigint() - t0) / 1e6;
+    sock.on('data', (chunk) => {
+      h.update(chunk); n += chunk.length;
+      const now = ms();
+      if (last) maxGapMs = Math.max(maxGapMs, now - last);
+      last = now;
+    });
     sock.on('end', () => {
-      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-      process.stdout.write(JSON.stringify({ bytes: n, sha256: h.digest('hex'), seconds: secs }) + '\n');
+      const secs = ms() / 1000;
+      process.stdout.write(JSON.stringify({ bytes: n, sha256: h.digest('hex'), seconds: secs, maxGapMs: Math.round(maxGapMs) }) + '\n');
       sock.end();
       server.close();
     });
@@ -30,13 +37,16 @@ if (mode === 'server') {
 } else if (mode === 'client') {
   const total = Number(c);
   const gen = stream(d ?? 'ringvpn');
+  const rate = Number(process.argv[7] ?? 0);
   const h = createHash('sha256');
   const sock = connect(Number(b), a!);
   let sent = 0;
   const t0 = process.hrtime.bigint();
   const pump = (): void => {
     while (sent < total) {
-      const chunk = gen(Math.min(1 << 16, total - sent));
+      // paced: no further ahead than the rate allows (checked every 10 ms)
+      if (rate > 0 && sent >= (Number(process.hrtime.bigint() - t0) / 1e9) * rate) { setTimeout(pump, 10); return; }
+      const chunk = gen(Math.min(rate > 0 ? 1 << 14 : 1 << 16, total - sent));
       h.update(chunk);
       sent += chunk.length;
       if (!sock.write(chunk)) { sock.once('drain', pump); return; }
@@ -50,6 +60,6 @@ if (mode === 'server') {
   });
   sock.on('error', (e) => { process.stderr.write(`tcpxfer: ${e.message}\n`); process.exit(1); });
 } else {
-  process.stderr.write('usage: tcpxfer server PORT [ADDR] | client HOST PORT BYTES [SEED]\n');
+  process.stderr.write('usage: tcpxfer server PORT [ADDR] | client HOST PORT BYTES [SEED] [RATE bytes/s]\n');
   process.exit(2);
 }

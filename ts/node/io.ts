@@ -19,14 +19,17 @@ export type NodeInput =
   | { kind: 'endpoint'; peerId: number; from: string }
   | { kind: 'miss'; dst: string }
   | { kind: 'source_unknown'; nodeId: Uint8Array; src: string }
-  /** data frames (not CONTROL, not keepalives) per engine peer since the engine started */
-  | { kind: 'traffic'; peers: TrafficSample[] }
+  /**
+   * data frames (not CONTROL, not keepalives) per engine peer since the engine started; `relay`: the
+   * relay-link pairs the data plane carries for others and its limit (relayMaxSessions)
+   */
+  | { kind: 'traffic'; peers: TrafficSample[]; relay?: { pairs: number; max: number } }
   /** the engine failed to send a frame the node asked for (socket error) */
   | { kind: 'send_failed'; endpoint: string };
 
 /** One command for the data plane; a driver applies them in order (the order matters on the wire). */
 export type EngineCommand =
-  | { cmd: 'setPeer'; peerId: number; endpoint: string | null; allowed: string[]; nodeId: Uint8Array | null; via: number | null; hop?: boolean; forgetEndpoint?: boolean }
+  | { cmd: 'setPeer'; peerId: number; endpoint: string | null; allowed: string[]; nodeId: Uint8Array | null; via: number | null; hop?: boolean; relayOnly?: boolean; forgetEndpoint?: boolean }
   | { cmd: 'removePeer'; peerId: number }
   | { cmd: 'setSession'; peerId: number; keys: SessionKeys }
   | { cmd: 'removeSession'; localIndex: number }

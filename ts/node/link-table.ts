@@ -540,9 +540,10 @@ export class LinkTable {
     // a relay link's frames go through its relay; a relayed peer is never a greedy hop for others (Rust
     // forwards only to peers with an endpoint), so relays never chain
     // a relay link has no direct path: the data plane drops the endpoint it may still hold (else it
-    // would send there), and the next packet that arrives directly tells us (roamed) that one works
+    // would send there), and the next packet that arrives directly tells us (roamed) that one works;
+    // its frames are flagged as a relay link's (relayOnly), which the relay counts against its limits
     const forget = p.relay !== null && p.endpoint === null;
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, ...(forget ? { forgetEndpoint: true } : {}) });
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, relayOnly: p.relay !== null, ...(forget ? { forgetEndpoint: true } : {}) });
   }
 
   private forget(p: LinkPeer): void {

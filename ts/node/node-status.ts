@@ -30,7 +30,7 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
       }),
       nat: n.nat.summary(),
       relays: n.relays ? {
-        policy: n.relays.o.policy, enabled: n.relays.o.enabled, ...n.relays.stats, usersOfThisRelay: n.relayUsers, maxUsers: n.relays.o.maxUsers,
+        policy: n.relays.o.policy, enabled: n.relays.o.enabled, ...n.relays.stats, usersOfThisRelay: n.relayUsers, maxUsers: n.relays.o.maxUsers, pairsCarried: n.relayPairs.pairs,
         links: n.relays.list().map((r) => ({ peer: idToHex(r.peer), relay: idToHex(r.relay), reserve: r.reserve, sinceMs: Math.round(r.sinceMs), setupMs: r.setupMs === null ? null : Math.round(r.setupMs) })),
       } : null,
     } : {}),

@@ -85,7 +85,7 @@ test('a sync whose key is not the sender\'s is refused; no common neighbour link
   t.is(r.stats.overlapLinks, 1);
 });
 
-test('load: a neighbour that says it is full is offered and chosen last (only when every shared one is full)', (t) => {
+test('load: a neighbour that says it is full is offered last and carries no new relay link', (t) => {
   const { r, calls, sent, theirs, fullSet } = setup('latency');
   fullSet.add(R2);
   r.onSync(FAR, { app: 'relay-sync', reply: false, key: FAR_KEY, endpoints: [], candidates: theirs });
@@ -97,7 +97,8 @@ test('load: a neighbour that says it is full is offered and chosen last (only wh
   t.deepEqual(calls.map((c) => c.hop), [R1, R1], 'a link a full relay already carries stays on it');
   const far2Key = key(3), far2 = nodeIdOfKey(far2Key);
   r.onSync(far2, { app: 'relay-sync', reply: true, key: far2Key, endpoints: [], candidates: theirs });
-  t.deepEqual(calls.map((c) => c.hop), [R1, R1, R2], 'every shared relay full: the best of them all the same, so a new pair keeps a path');
+  t.deepEqual(calls.map((c) => c.hop), [R1, R1], 'every shared relay full: no new relay link (the pair stays on overlay routing)');
+  t.false(r.links.has(far2));
 });
 
 test('both ends carry a link through the same relay, though their own rankings differ (the smaller id decides)', (t) => {

@@ -22,11 +22,14 @@ export interface RelayOptions {
   /** first retry of a direct path after the relay link came up; doubled each time up to punchMaxMs */
   punchFirstMs: number;
   punchMaxMs: number;
-  /** peers that may use this node as their relay hop at once (each end of a relayed pair counts); beyond it the node says it is full */
+  /** peers that may use this node as their relay hop at once (each end of a relayed pair counts); beyond it the node says it is full (no new relay links through it) */
   maxUsers: number;
+  /** the data plane's hard limits as a relay (engine config): pairs carried at once, and Mbit/s per pair (0: none) */
+  maxSessions: number;
+  maxRateMbps: number;
 }
 
-export const DEFAULT_RELAY: RelayOptions = { enabled: true, policy: 'latency', reserve: 3, punchFirstMs: 10_000, punchMaxMs: 480_000, maxUsers: 64 };
+export const DEFAULT_RELAY: RelayOptions = { enabled: true, policy: 'latency', reserve: 3, punchFirstMs: 10_000, punchMaxMs: 480_000, maxUsers: 64, maxSessions: 128, maxRateMbps: 0 };
 
 /** What the relay logic needs from the node around it. */
 export interface RelayHost {
@@ -108,7 +111,15 @@ export class RelayLinks {
     // the sender's own endpoints (its LAN candidates among them) may be new to us: probe them too, so a
     // direct path we did not know of replaces the relay at once
     if (m.endpoints.length) this.table.probeDirect(src, m.endpoints);
-    if (hop === undefined) { this.noOverlap(src, m.candidates, m.candidates[0]?.id); return; }
+    if (hop === undefined) { this.stats.noOverlap++; this.counters.add('relay_no_overlap'); this.linkToTheirs(src, m.candidates, m.candidates[0]?.id); return; }
+    // every common neighbour is full (it refuses new relay links): the pair stays on overlay routing,
+    // and we link to some of the other side's neighbours so that the next sync may find one with room;
+    // a link a relay already carries stays on it
+    if (this.host.full(hop) && prev?.hop !== hop) {
+      this.counters.add('relay_all_full');
+      this.linkToTheirs(src, m.candidates, hop);
+      return;
+    }
     this.overlap.delete(src);
     // one side handshakes (the smaller id), so the two ends do not cross handshakes through the overlay
     if (!this.table.setRelay(src, hop, m.key, this.self < src)) { this.counters.add('relay_refused'); return; }
@@ -251,7 +262,7 @@ export class RelayLinks {
       id: p.nodeId, ageS: Math.floor((this.t - (p.linkedAt ?? this.t)) / 1000),
       rttMs: this.host.rtt(p.nodeId) ?? p.rttMs, endpoints: p.endpoint ? [p.endpoint] : [],
     }));
-    // relays that say they are full go last (used only when no other is shared: a pair keeps a path)
+    // relays that say they are full go last (no new relay link is made through one: onSync)
     const full = (c: RelayCandidate): number => (this.host.full(c.id) ? 1 : 0);
     if (this.o.policy === 'stability') out.sort((a, b) => full(a) - full(b) || b.ageS - a.ageS);
     else out.sort((a, b) => full(a) - full(b) || (a.rttMs ?? RTT_UNKNOWN_MS) - (b.rttMs ?? RTT_UNKNOWN_MS));
@@ -271,20 +282,17 @@ export class RelayLinks {
       if (!m || c.id === src || c.id === this.self) continue;
       both.push({ id: c.id, rtt: (m.rttMs ?? RTT_UNKNOWN_MS) + (c.rttMs ?? RTT_UNKNOWN_MS), age: Math.min(m.ageS, c.ageS), full: this.host.full(c.id) ? 1 : 0 });
     }
-    // a relay at its limit only when every common neighbour is (the pair keeps a path; counted)
+    // relays at their limit last (a new link through one is not made; onSync)
     if (this.o.policy === 'stability') both.sort((a, b) => a.full - b.full || b.age - a.age || a.rtt - b.rtt);
     else both.sort((a, b) => a.full - b.full || a.rtt - b.rtt || b.age - a.age);
-    if (both[0]?.full) this.counters.add('relay_all_full');
     return both.map((x) => x.id);
   }
 
   /**
-   * No common neighbour: link to a few of the other side's neighbours (best first; some may sit behind
-   * NATs we cannot reach), and sync again as soon as one of those links is up.
+   * No common neighbour (or only full ones): link to a few of the other side's neighbours (best first;
+   * some may sit behind NATs we cannot reach), and sync again as soon as one of those links is up.
    */
-  private noOverlap(src: NodeId, theirs: readonly RelayCandidate[], via: NodeId | undefined): void {
-    this.stats.noOverlap++;
-    this.counters.add('relay_no_overlap');
+  private linkToTheirs(src: NodeId, theirs: readonly RelayCandidate[], via: NodeId | undefined): void {
     if (this.overlap.has(src) && this.t - this.overlap.get(src)!.at < SETUP_TIMEOUT_MS) return;
     const ids = new Set<NodeId>();
     for (const c of theirs) {

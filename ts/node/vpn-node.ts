@@ -78,6 +78,8 @@ export class VpnNode implements LanHost {
   private trafficAt = 0;
   /** peers using this node as their relay hop, at the last heartbeat */
   relayUsers = 0;
+  /** relay-link pairs our data plane carries for others, and its hard limit (the last traffic sample) */
+  relayPairs = { pairs: 0, max: Infinity };
 
   constructor(readonly o: VpnNodeOptions) {
     this.self = nodeIdOfKey(o.keys.publicKey);
@@ -158,7 +160,7 @@ export class VpnNode implements LanHost {
       case 'endpoint': this.links.roamed(i.peerId, i.from); break;
       case 'miss': if (this.lan) this.lan.onMiss(i.dst); else this.counters.add('miss_no_lan'); break;
       case 'source_unknown': if (this.lan && i.nodeId.length === 20) this.lan.onSourceUnknown(idFromBytes(i.nodeId), i.src); break;
-      case 'traffic': this.onTraffic(now, i.peers); break;
+      case 'traffic': this.onTraffic(now, i.peers); if (i.relay) this.relayPairs = i.relay; break;
       case 'send_failed': this.counters.add('send_failed'); break;
     }
     this.settle();
@@ -288,8 +290,10 @@ export class VpnNode implements LanHost {
   }
 
   /**
-   * Relay load: peers that keep their link to us as a relay hop (their STATUS needs carry K_RELAY). At
-   * maxUsers we tell every peer we are full (no new relay links through us); below 3/4 of it, open again.
+   * Relay load: peers that keep their link to us as a relay hop (their STATUS needs carry K_RELAY), and
+   * the pairs our data plane carries (it refuses more than its limit). At maxUsers users, or at the
+   * data plane's limit, we tell every peer we are full (no new relay links through us); below 3/4 of
+   * both, open again.
    */
   private relayLoad(now: number): void {
     const ov = this.overlay;
@@ -297,9 +301,9 @@ export class VpnNode implements LanHost {
     let users = 0;
     for (const c of ov.table.values()) if (c.remoteNeeds > 0 && (c.remoteNeeds & K_RELAY)) users++;
     this.relayUsers = users;
-    const max = this.relays.o.maxUsers;
-    if (users >= max) ov.setRelayFull(now, true);
-    else if (users < 0.75 * max) ov.setRelayFull(now, false);
+    const max = this.relays.o.maxUsers, dp = this.relayPairs;
+    if (users >= max || dp.pairs >= dp.max) ov.setRelayFull(now, true);
+    else if (users < 0.75 * max && dp.pairs < 0.75 * dp.max) ov.setRelayFull(now, false);
   }
 
   /** Carry out the overlay's outputs and the link table's events until neither has any left. */

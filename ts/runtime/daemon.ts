@@ -89,7 +89,10 @@ export class Daemon {
     this.engine = (this.deps.startEngine ?? startEngine)({
       mode: c.device.mode, ifname: c.device.name, mtu: c.device.mtu, listenPort: c.listenPort, listenAddress: c.listenAddress,
       threads: c.dataplane.threads,
-      ...(net ? { nodeId: Buffer.from(idToBytes(this.node.self)), serviceAddress: service, interceptDhcp: net.dhcp } : { address: c.address }),
+      ...(net ? {
+        nodeId: Buffer.from(idToBytes(this.node.self)), serviceAddress: service, interceptDhcp: net.dhcp,
+        relayMaxSessions: c.overlay.relay.maxSessions, relayRateBytes: Math.round(c.overlay.relay.maxRateMbps * 125_000),
+      } : { address: c.address }),
     }, () => this.pump());
     if (net && service) {
       this.services = new DeviceServices({ mode: c.device.mode, mtu: c.device.mtu, domain: net.domain, dhcp: net.dhcp, dns: net.dns, leaseSeconds: net.leaseSeconds }, {
@@ -132,8 +135,9 @@ export class Daemon {
       const now = this.now();
       if (now >= this.scanAt) {
         this.scanAt = now + TRAFFIC_SCAN_MS;
-        const peers = this.engine.stats().peers.map((p) => ({ peerId: p.peerId, dataPackets: Number(p.txDataPackets ?? 0) + Number(p.rxDataPackets ?? 0), rxDataPackets: Number(p.rxDataPackets ?? 0) }));
-        this.node.handle(now, { kind: 'traffic', peers });
+        const st = this.engine.stats();
+        const peers = st.peers.map((p) => ({ peerId: p.peerId, dataPackets: Number(p.txDataPackets ?? 0) + Number(p.rxDataPackets ?? 0), rxDataPackets: Number(p.rxDataPackets ?? 0) }));
+        this.node.handle(now, { kind: 'traffic', peers, relay: { pairs: Number(st.relayPairs ?? 0), max: Number(st.relayMaxPairs ?? 0) } });
       }
       this.node.tick(now);
       (this.node.group as { tick?: (now: number) => void } | undefined)?.tick?.(now);
@@ -171,7 +175,7 @@ export class Daemon {
   private apply(e: DataPlane, c: EngineCommand): void {
     try {
       switch (c.cmd) {
-        case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? Buffer.from(c.nodeId) : undefined, via: c.via, ...(c.hop === undefined ? {} : { hop: c.hop }), ...(c.forgetEndpoint ? { forgetEndpoint: true } : {}) }); return;
+        case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? Buffer.from(c.nodeId) : undefined, via: c.via, ...(c.hop === undefined ? {} : { hop: c.hop }), ...(c.relayOnly === undefined ? {} : { relayOnly: c.relayOnly }), ...(c.forgetEndpoint ? { forgetEndpoint: true } : {}) }); return;
         case 'removePeer': e.removePeer(c.peerId); return;
         case 'setSession': {
           const k = c.keys;

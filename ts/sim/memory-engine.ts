@@ -22,7 +22,7 @@ export type Datagram =
   | { t: 'data'; idx: number; pkt: SimPacket }
   | { t: 'control'; idx: number; bytes: Uint8Array }
   | { t: 'keepalive'; idx: number }
-  | { t: 'relay'; idx: number; dst: NodeId; src: NodeId; ttl: number; inner: { idx: number; pkt: SimPacket | null; control?: Uint8Array } };
+  | { t: 'relay'; idx: number; dst: NodeId; src: NodeId; ttl: number; link?: boolean; inner: { idx: number; pkt: SimPacket | null; control?: Uint8Array } };
 
 /** The underlay the engine sends on (the harness). */
 export interface Underlay { send(from: string, to: string, d: Datagram): void }
@@ -32,7 +32,10 @@ interface Peer {
   /** the session to send on; `next`: a responder's new one, sent on once something arrived on it (tables.rs) */
   current: number | null; next: number | null;
   /** may carry other peers' relayed frames as a greedy next hop (tables.rs PeerEntry.hop) */
-  hop: boolean; txData: number; rxData: number; txRelayed: number; rxRelayed: number;
+  hop: boolean;
+  /** a relay link: always through `via`, frames flagged as a relay link's (tables.rs relay_only) */
+  relayOnly: boolean;
+  txData: number; rxData: number; txRelayed: number; rxRelayed: number;
   /** WireGuard's timers: data sent and nothing heard since (ms), data heard and nothing sent since */
   unansweredSince: number | null; staleAsked: boolean; rxDataSince: number | null;
   /** when anything authenticated last came from the peer */
@@ -74,9 +77,16 @@ export class MemoryEngine {
   private readonly eventAt = new Map<string, number>();
   private now = 0;
 
-  constructor(readonly endpoint: string, readonly nodeId: NodeId, private readonly net: Underlay) {}
+  private readonly relayLimit: RelayLimit;
+
+  /** `relay`: this node's limits as a relay for others' relay links (the engine config's relayMaxSessions / relayRateBytes) */
+  constructor(readonly endpoint: string, readonly nodeId: NodeId, private readonly net: Underlay, relay: { maxSessions?: number; rateBytes?: number } = {}) {
+    this.relayLimit = new RelayLimit(relay.maxSessions ?? RELAY_MAX_SESSIONS_DEFAULT, relay.rateBytes ?? 0);
+  }
 
   at(now: number): this { this.now = now; return this; }
+  /** relay-link pairs this node carries for others (active within the last 60 s) */
+  relayPairs(): number { return this.relayLimit.live(this.now); }
   private drop(k: string, pkt?: SimPacket | null): void { this.drops[k] = (this.drops[k] ?? 0) + 1; if (pkt) this.onDrop?.(k, pkt); }
   private rateLimited(key: string): boolean {
     const t = this.eventAt.get(key);
@@ -95,7 +105,7 @@ export class MemoryEngine {
         // forgetEndpoint), via is replaced
         this.peers.set(c.peerId, {
           id: c.peerId, endpoint: c.endpoint ?? (c.forgetEndpoint ? null : old?.endpoint ?? null), allowed, allowedText: c.allowed,
-          nodeId: c.nodeId ? idFromBytes(c.nodeId) : old?.nodeId ?? null, via: c.via, hop: c.hop ?? old?.hop ?? true,
+          nodeId: c.nodeId ? idFromBytes(c.nodeId) : old?.nodeId ?? null, via: c.via, hop: c.hop ?? old?.hop ?? true, relayOnly: c.relayOnly ?? old?.relayOnly ?? false,
           current: old?.current ?? null, next: old?.next ?? null, txData: old?.txData ?? 0, rxData: old?.rxData ?? 0, txRelayed: old?.txRelayed ?? 0, rxRelayed: old?.rxRelayed ?? 0,
           unansweredSince: old?.unansweredSince ?? null, staleAsked: old?.staleAsked ?? false, rxDataSince: old?.rxDataSince ?? null, lastRx: old?.lastRx ?? -Infinity,
         });
@@ -132,7 +142,7 @@ export class MemoryEngine {
         const p = this.peers.get(c.peerId);
         const s = p ? (c.cmd === 'sendControl' ? this.controlSession(p) : this.usable(p)) : null;
         // no endpoint: end to end through the via hop, CONTROL too (a relay link; engine.rs send_sealed)
-        if (p && s && !p.endpoint && this.sendViaHop(p, s, c.cmd === 'sendControl' ? c.bytes : undefined)) return;
+        if (p && s && (!p.endpoint || p.relayOnly) && this.sendViaHop(p, s, c.cmd === 'sendControl' ? c.bytes : undefined)) return;
         if (!p?.endpoint || !s) { this.drop(p?.endpoint ? 'no_session' : 'no_endpoint'); return; }
         p.rxDataSince = null;
         this.net.send(this.endpoint, p.endpoint, c.cmd === 'sendControl' ? { t: 'control', idx: s.remoteIndex, bytes: c.bytes } : { t: 'keepalive', idx: s.remoteIndex });
@@ -206,7 +216,7 @@ export class MemoryEngine {
       if (!this.awaitingConfirmation(p) && !this.rateLimited('ns:' + p.id)) this.events.push({ kind: 'need_session', peerId: p.id });
       return false;
     }
-    if (p.endpoint) {
+    if (p.endpoint && !p.relayOnly) {
       p.txData++;
       this.sentData(p);
       this.net.send(this.endpoint, p.endpoint, { t: 'data', idx: s.remoteIndex, pkt });
@@ -217,7 +227,7 @@ export class MemoryEngine {
     if (!hop?.endpoint || !hs || p.nodeId === null) { this.drop('no_endpoint', pkt); return false; }
     p.txData++; p.txRelayed++;
     this.sentData(p);
-    this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, inner: { idx: s.remoteIndex, pkt } });
+    this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, ...(p.relayOnly ? { link: true } : {}), inner: { idx: s.remoteIndex, pkt } });
     return true;
   }
 
@@ -227,7 +237,7 @@ export class MemoryEngine {
     const hs = hop ? this.usable(hop) : null;
     if (!hop?.endpoint || !hs || p.nodeId === null) return false;
     p.rxDataSince = null;
-    this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, inner: control ? { idx: s.remoteIndex, pkt: null, control } : { idx: s.remoteIndex, pkt: null } });
+    this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, ...(p.relayOnly ? { link: true } : {}), inner: control ? { idx: s.remoteIndex, pkt: null, control } : { idx: s.remoteIndex, pkt: null } });
     return true;
   }
 
@@ -350,6 +360,11 @@ export class MemoryEngine {
     if (d.ttl <= 0) { this.drop('relay_ttl', d.inner.pkt); return; }
     const next = this.nextHop(d.dst, hop.id);
     if (!next) { this.drop('relay_no_route', d.inner.pkt); return; }
+    // a relay link through us counts against this relay's limits (relay.rs inbound_relay, relay_limit.rs)
+    if (d.link && hop.nodeId === d.src && next.p.nodeId === d.dst) {
+      const v = this.relayLimit.admit(d.src, d.dst, relayedBytes(d), this.now);
+      if (v !== 'pass') { this.drop(v === 'full' ? 'relay_full' : 'relay_rate', d.inner.pkt); return; }
+    }
     this.counters.relayForwarded++;
     this.net.send(this.endpoint, next.p.endpoint!, { ...d, idx: next.s.remoteIndex, ttl: d.ttl - 1 });
   }
@@ -418,7 +433,10 @@ export class MemoryEngine {
 
   /** The per-peer data counters the driver samples for on-demand links. */
   traffic(): NodeInput {
-    return { kind: 'traffic', peers: [...this.peers.values()].map((p) => ({ peerId: p.id, dataPackets: p.txData + p.rxData, rxDataPackets: p.rxData })) };
+    return {
+      kind: 'traffic', peers: [...this.peers.values()].map((p) => ({ peerId: p.id, dataPackets: p.txData + p.rxData, rxDataPackets: p.rxData })),
+      relay: { pairs: this.relayPairs(), max: this.relayLimit.max },
+    };
   }
 
   stats(): { peers: { peerId: number; endpoint: string | null; allowed: string[]; txData: number; rxData: number; txRelayed: number; rxRelayed: number }[]; drops: Record<string, number> } {
@@ -426,5 +444,38 @@ export class MemoryEngine {
       peers: [...this.peers.values()].map((p) => ({ peerId: p.id, endpoint: p.endpoint, allowed: p.allowedText, txData: p.txData, rxData: p.rxData, txRelayed: p.txRelayed, rxRelayed: p.rxRelayed })),
       drops: { ...this.drops },
     };
+  }
+}
+
+/** the size a relayed datagram has in Rust's limit (relay header + inner frame): sim packets have no bytes, so a model */
+function relayedBytes(d: Extract<Datagram, { t: 'relay' }>): number {
+  return RELAY_HEADER_BYTES + FRAME_OVERHEAD + (d.inner.control?.length ?? (d.inner.pkt ? SIM_PACKET_BYTES : 0));
+}
+const RELAY_HEADER_BYTES = 44, FRAME_OVERHEAD = 32, SIM_PACKET_BYTES = 84;
+const RELAY_MAX_SESSIONS_DEFAULT = 128;
+const RELAY_IDLE_MS = 60_000;
+
+/** relay_limit.rs: node-id pairs carried at once (idle ones give way) and a byte rate per pair (1 s of burst). */
+class RelayLimit {
+  private readonly pairs = new Map<string, { last: number; tokens: number; refill: number }>();
+  constructor(readonly max: number, private readonly rate: number) {}
+
+  live(now: number): number { let n = 0; for (const x of this.pairs.values()) if (now - x.last < RELAY_IDLE_MS) n++; return n; }
+
+  admit(a: NodeId, b: NodeId, len: number, now: number): 'pass' | 'full' | 'rate' {
+    const key = a <= b ? `${a}:${b}` : `${b}:${a}`;
+    let p = this.pairs.get(key);
+    if (!p) {
+      if (this.pairs.size >= this.max) for (const [k, x] of this.pairs) if (now - x.last >= RELAY_IDLE_MS) this.pairs.delete(k);
+      if (this.pairs.size >= this.max) return 'full';
+      this.pairs.set(key, p = { last: now, tokens: this.rate, refill: now });
+    }
+    p.last = now;
+    if (this.rate === 0) return 'pass';
+    const add = Math.floor(((now - p.refill) * this.rate) / 1000);
+    if (add > 0) { p.tokens = Math.min(this.rate, p.tokens + add); p.refill = now; }
+    if (p.tokens < len) return 'rate';
+    p.tokens -= len;
+    return 'pass';
   }
 }

@@ -140,3 +140,35 @@ test('relay load: a node at its limit says it is full and new relay links go thr
   t.true(users.every((u) => u <= 6 + 2), `no public node far above its limit: ${users.join(' ')}`);
   t.true(users.every((u) => u > 0), 'every public node carries a share');
 });
+
+test('relay limit in the data plane: a relay carries at most maxSessions pairs, says it is full, and new pairs go through other relays', (t) => {
+  // the same population: the 28 member pairs need relays. Without a limit (default 128) two public
+  // nodes carry them all (measured: 9 and 19 pairs, the third none); with a data-plane limit of 10
+  // pairs each the three carry them (30 places), every relay within its limit and every pair answers.
+  // With 5 each (15 places for 28 pairs) the relays refuse the rest (counted relay_full): those pairs
+  // stay on overlay routing, which reaches a pair only when greedy routing has a hop closer to it
+  const n = 11;
+  const nat = (i: number): NatSpec | null => (i < 3 ? null : { site: i, kind: 'symmetric' });
+  const run = (maxSessions?: number): { h: VpnHarness; later: PingRecord[]; pairs: number[]; refused: number[] } => {
+    const h = new VpnHarness({ capacity: n, seed: 31, matrix: LatencyMatrix.uniform(n, 20), bootstrapCount: 2, nat, ...(maxSessions ? { relay: { maxSessions } } : {}) });
+    for (let i = 0; i < n; i++) h.addNode(i * 200);
+    h.run(40_000);
+    h.pingAll();
+    h.run(h.now + 20_000);
+    const later = h.pingAll();
+    h.run(h.now + 5_000);
+    return { h, later, pairs: [0, 1, 2].map((i) => h.engines[i]!.relayPairs()), refused: [0, 1, 2].map((i) => h.engines[i]!.drops.relay_full ?? 0) };
+  };
+  const free = run();
+  const ten = run(10);
+  const five = run(5);
+  const answered = (rs: PingRecord[]): number => rs.filter((r) => r.repliedAt !== null).length;
+  t.log(`pairs carried by the public nodes: unlimited ${free.pairs.join(' ')}; limit 10: ${ten.pairs.join(' ')} (refused ${ten.refused.join(' ')} frames); limit 5: ${five.pairs.join(' ')} (refused ${five.refused.join(' ')})`);
+  t.log(`pairs answering 20 s after first contact: unlimited ${answered(free.later)}/110, limit 10 ${answered(ten.later)}/110, limit 5 ${answered(five.later)}/110`);
+  t.true(Math.max(...free.pairs) > 10, 'without the limit one relay carries more than 10 pairs');
+  t.true(ten.pairs.every((p) => p <= 10 && p > 0), `limit 10: every relay within it and carrying a share: ${ten.pairs.join(' ')}`);
+  t.is(answered(ten.later), 110, `limit 10: every pair answers: ${show(ten.later)}`);
+  t.true(five.pairs.every((p) => p <= 5), 'limit 5: every relay within it');
+  t.true(five.refused.some((r) => r > 0), 'limit 5: the relays refused what is beyond it (counted)');
+  t.true((ten.h.nodes[0]!.status() as { relays: { pairsCarried: number } }).relays.pairsCarried <= 10, 'the status shows the pairs carried');
+});

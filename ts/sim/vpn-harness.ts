@@ -16,7 +16,7 @@ import { errors } from '../base/errors.js';
 import { NetworkModel, LatencyMatrix, type NetworkOptions } from './network.js';
 import { MemoryEngine, type Datagram, type SimPacket } from './memory-engine.js';
 import { NatSites, type NatSpec } from './nat-sites.js';
-import type { RelayOptions } from '../node/relay-links.js';
+import { DEFAULT_RELAY, type RelayOptions } from '../node/relay-links.js';
 
 const E_TICK = 0, E_DGRAM = 1, E_TRAFFIC = 2, E_CALL = 3;
 const TRAFFIC_EVERY_MS = 5_000;
@@ -121,7 +121,8 @@ export class VpnHarness {
       lan: { net: 'sim', subnet: this.o.subnet ?? '10.128.0.0/16', domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
     });
-    const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) });
+    const relay = { ...DEFAULT_RELAY, ...this.o.relay };
+    const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000 });
     engine.onDevice = (pkt, how) => this.onDevice(i, pkt, how);
     this.nodes.push(node);
     this.engines.push(engine);

@@ -71,7 +71,7 @@ drop_reasons! {
     UdpSend = "udp_send",
     /// Event queue to TypeScript was full.
     QueueFull = "queue_full",
-    /// RELAY plaintext shorter than the relay header or with non-zero reserved bytes.
+    /// RELAY plaintext shorter than the relay header, or with unknown flags or non-zero reserved bytes.
     RelayMalformed = "relay_malformed",
     /// Unused since relayed packets travel as end-to-end frames (the raw-IP relay checked its
     /// inner source by route); kept so the codes stay stable.
@@ -91,6 +91,10 @@ drop_reasons! {
     PendingOverflow = "pending_overflow",
     /// A device packet waited for a route or session longer than the hold time.
     PendingExpired = "pending_expired",
+    /// A relay link's frame for a new pair while this relay carries its maximum number of pairs.
+    RelayFull = "relay_full",
+    /// A relay link's frame over its pair's byte rate at this relay.
+    RelayRate = "relay_rate",
 }
 
 impl core::fmt::Display for DropReason {

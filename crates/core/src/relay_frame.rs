@@ -5,9 +5,12 @@
 //! ```text
 //!  0                        20                       40       41                44
 //!  +------------------------+------------------------+--------+--------+--------+--------+-------------------------+
-//!  | dst node id (20 B, BE) | src node id (20 B, BE) | ttl u8 | 0      | 0      | 0      | inner DATA/CONTROL frame|
+//!  | dst node id (20 B, BE) | src node id (20 B, BE) | ttl u8 | flags  | 0      | 0      | inner DATA/CONTROL frame|
 //!  +------------------------+------------------------+--------+--------+--------+--------+-------------------------+
 //! ```
+//! flags bit0 (`FLAG_LINK`): `src` sends through this hop as its relay link to `dst` (a relay
+//! chosen by both ends, not greedy forwarding); the relay counts such pairs against its limits.
+//! Other flag bits must be zero.
 //! The whole thing is the plaintext of an outer RELAY frame (frame.rs, type 6), sealed with
 //! the link session of each hop; the inner frame is sealed end to end with the session between
 //! `src` and `dst`. A hop that is not `dst` checks ttl > 0, decrements it and re-seals for the
@@ -26,6 +29,8 @@ pub const RELAY_HEADER_LEN: usize = 2 * NODE_ID_LEN + 4;
 pub const TTL_OFFSET: usize = 2 * NODE_ID_LEN;
 /// The ttl a relayed packet starts with.
 pub const DEFAULT_TTL: u8 = 16;
+/// Flags bit0: a relay link's frame (see the module diagram).
+pub const FLAG_LINK: u8 = 1;
 
 /// A parsed relay header (copied out of the packet: 41 bytes on the stack).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +38,8 @@ pub struct RelayHeader {
     pub dst: NodeId,
     pub src: NodeId,
     pub ttl: u8,
+    /// `FLAG_LINK`: a relay link's frame.
+    pub link: bool,
 }
 
 impl RelayHeader {
@@ -42,7 +49,7 @@ impl RelayHeader {
         let Some(h) = buf.get(..RELAY_HEADER_LEN) else {
             return Err(DropReason::RelayMalformed);
         };
-        if h[TTL_OFFSET + 1..] != [0, 0, 0] {
+        if h[TTL_OFFSET + 1] & !FLAG_LINK != 0 || h[TTL_OFFSET + 2..] != [0, 0] {
             return Err(DropReason::RelayMalformed);
         }
         let mut dst = [0u8; NODE_ID_LEN];
@@ -53,6 +60,7 @@ impl RelayHeader {
             dst,
             src,
             ttl: h[TTL_OFFSET],
+            link: h[TTL_OFFSET + 1] & FLAG_LINK != 0,
         })
     }
 
@@ -61,7 +69,8 @@ impl RelayHeader {
         out[..NODE_ID_LEN].copy_from_slice(&self.dst);
         out[NODE_ID_LEN..TTL_OFFSET].copy_from_slice(&self.src);
         out[TTL_OFFSET] = self.ttl;
-        out[TTL_OFFSET + 1..].fill(0);
+        out[TTL_OFFSET + 1] = if self.link { FLAG_LINK } else { 0 };
+        out[TTL_OFFSET + 2..].fill(0);
     }
 }
 
@@ -108,10 +117,16 @@ mod tests {
             dst: [0xaa; NODE_ID_LEN],
             src: [0x55; NODE_ID_LEN],
             ttl: 7,
+            link: false,
         };
         let mut out = [0xffu8; RELAY_HEADER_LEN];
         h.write(&mut out);
         assert_eq!(&out[40..], &[7, 0, 0, 0]);
+        let l = RelayHeader { link: true, ..h };
+        let mut lo = [0u8; RELAY_HEADER_LEN];
+        l.write(&mut lo);
+        assert_eq!(&lo[40..], &[7, FLAG_LINK, 0, 0]);
+        assert_eq!(RelayHeader::parse(&lo), Ok(l));
         let mut pkt = out.to_vec();
         pkt.extend_from_slice(b"inner");
         assert_eq!(RelayHeader::parse(&pkt), Ok(h));
@@ -127,9 +142,14 @@ mod tests {
             RelayHeader::parse(&[0u8; RELAY_HEADER_LEN - 1]),
             Err(DropReason::RelayMalformed)
         );
-        for i in TTL_OFFSET + 1..RELAY_HEADER_LEN {
+        for i in TTL_OFFSET + 2..RELAY_HEADER_LEN {
             let mut b = [0u8; RELAY_HEADER_LEN];
             b[i] = 1;
+            assert_eq!(RelayHeader::parse(&b), Err(DropReason::RelayMalformed));
+        }
+        for flags in 2..=255u8 {
+            let mut b = [0u8; RELAY_HEADER_LEN];
+            b[TTL_OFFSET + 1] = flags;
             assert_eq!(RelayHeader::parse(&b), Err(DropReason::RelayMalformed));
         }
         let mut b = [0xffu8; 64];

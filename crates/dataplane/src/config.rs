@@ -38,6 +38,10 @@ pub struct EngineConfig {
     pub service_address: Option<Ipv4Addr>,
     /// Hand DHCP requests (IPv4 UDP to port 67) to the control plane.
     pub intercept_dhcp: bool,
+    /// As a relay for others' relay links: node-id pairs carried at once (relay_limit.rs).
+    pub relay_max_sessions: u32,
+    /// As a relay: bytes per second per pair; 0: no rate limit.
+    pub relay_rate_bytes: u64,
 }
 
 pub const DEFAULT_MTU: u32 = 1420;
@@ -59,6 +63,8 @@ impl EngineConfig {
             node_id: None,
             service_address: None,
             intercept_dhcp: false,
+            relay_max_sessions: crate::relay_limit::DEFAULT_RELAY_MAX_SESSIONS,
+            relay_rate_bytes: 0,
         }
     }
 
@@ -104,6 +110,13 @@ impl EngineConfig {
             return Err(Error::Config(format!(
                 "threads {} must be 1 or 2",
                 self.threads
+            )));
+        }
+        if self.relay_max_sessions > crate::relay_limit::RELAY_MAX_SESSIONS_LIMIT {
+            return Err(Error::Config(format!(
+                "relay max sessions {} above {}",
+                self.relay_max_sessions,
+                crate::relay_limit::RELAY_MAX_SESSIONS_LIMIT
             )));
         }
         Ok(())

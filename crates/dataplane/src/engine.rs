@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::events::{Event, EventQueue, Notify};
 use crate::io_loop::{run, Role};
 use crate::pipeline::{TxAction, HEADROOM, TAILROOM};
+use crate::relay_limit::RelayLimit;
 use crate::shared::Shared;
 use crate::stats::{PeerStats, Stats};
 use crate::tables::PeerOpts;
@@ -69,6 +70,10 @@ impl Engine {
         shared.node_id = cfg.node_id;
         shared.service_addr = cfg.service_address;
         shared.intercept_dhcp = cfg.intercept_dhcp;
+        shared.relay_limit = Mutex::new(RelayLimit::new(
+            cfg.relay_max_sessions,
+            cfg.relay_rate_bytes,
+        ));
         let shared = Arc::new(shared);
         if cfg.mode == DeviceMode::Tap {
             if let Ok(m) = dev.hw_addr() {
@@ -340,6 +345,14 @@ impl Engine {
 
     pub fn stats(&self) -> Stats {
         let c = &self.shared.counters;
+        let (relay_pairs, relay_max) = {
+            let l = self
+                .shared
+                .relay_limit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (l.live(self.shared.now_ms(Instant::now())), l.max())
+        };
         let tables = self.shared.tables.load();
         let mut peers: Vec<PeerStats> = tables
             .peers
@@ -385,6 +398,8 @@ impl Engine {
             tx_packets: c.tx.packets.load(Ordering::Relaxed),
             tx_bytes: c.tx.bytes.load(Ordering::Relaxed),
             relay_forwarded: c.relay_forwarded.load(Ordering::Relaxed),
+            relay_pairs: relay_pairs as u64,
+            relay_max_pairs: relay_max as u64,
             device_intercepted: c.device_intercepted.load(Ordering::Relaxed),
             pending_held: c.pending_held.load(Ordering::Relaxed),
             pending_released: c.pending_released.load(Ordering::Relaxed),

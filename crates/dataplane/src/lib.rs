@@ -16,6 +16,7 @@ pub mod limiter;
 pub mod pending;
 pub mod pipeline;
 pub mod relay;
+pub mod relay_limit;
 pub mod rx_pending;
 pub mod shared;
 pub mod stats;

@@ -17,6 +17,7 @@ use ringvpn_core::relay_frame::{
 use ringvpn_core::DropReason;
 
 use crate::pipeline::{RxAction, TxAction, DATA_START};
+use crate::relay_limit::Verdict;
 use crate::rx_pending::RxPending;
 use crate::shared::Shared;
 use crate::tables::{PeerEntry, SessionState, Tables};
@@ -67,6 +68,8 @@ impl Shared {
             dst,
             src,
             ttl: DEFAULT_TTL,
+            // a relay link (the hop was chosen by both ends) is what the hop counts and limits
+            link: peer.relay_only,
         }
         .write(h);
         match hs
@@ -121,6 +124,20 @@ impl Shared {
         else {
             return RxAction::Drop(DropReason::RelayNoRoute);
         };
+        // A relay link through us (its source sent it to us, we hand it to its destination):
+        // counted against this relay's limits. Greedy forwarding is not a relay link.
+        if h.link && hop.node_id == Some(h.src) && next.node_id == Some(h.dst) {
+            let verdict = self
+                .relay_limit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .admit(&h.src, &h.dst, range.len(), self.now_ms(now));
+            match verdict {
+                Verdict::Pass => {}
+                Verdict::Full => return RxAction::Drop(DropReason::RelayFull),
+                Verdict::Rate => return RxAction::Drop(DropReason::RelayRate),
+            }
+        }
         if let Some(ttl) = dgram.get_mut(range.start + TTL_OFFSET) {
             *ttl = h.ttl - 1;
         }

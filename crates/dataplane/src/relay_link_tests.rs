@@ -77,3 +77,45 @@ fn stale_last_hop_and_the_relay_link_fallback() {
         RxAction::Forward { to: sa(C_UDP), len }
     );
 }
+
+/// B as the relay of relay links: a frame flagged FLAG_LINK (sent by a relay-only peer's source)
+/// that B hands from its source to its destination counts against B's limits, a pair at a time
+/// and by rate; greedy forwarding (no flag) does not.
+#[test]
+fn relay_limits_count_relay_links_only() {
+    use crate::relay_limit::RelayLimit;
+    use ringvpn_core::relay_frame::{FLAG_LINK, TTL_OFFSET};
+    let now = Instant::now();
+    let (a, b, _c) = chain(DeviceMode::Tun, now);
+    let frame = |link: bool| {
+        let mut p = relay_plain(C_ID, A_ID, 3, b"opaque");
+        if link {
+            p[TTL_OFFSET + 1] = FLAG_LINK;
+        }
+        relay_frame(&a, 1, &p, now)
+    };
+    let fwd = |(mut buf, len): (Vec<u8>, usize)| b.inbound(&mut buf, len, sa(A_UDP), now);
+    *b.relay_limit.lock().unwrap() = RelayLimit::new(0, 0);
+    assert!(
+        matches!(fwd(frame(false)), RxAction::Forward { .. }),
+        "greedy forwarding is not limited"
+    );
+    assert_eq!(fwd(frame(true)), RxAction::Drop(DropReason::RelayFull));
+    // one pair at 100 bytes/s: the relay header and the 6-byte inner frame are 50 bytes
+    *b.relay_limit.lock().unwrap() = RelayLimit::new(1, 100);
+    assert!(matches!(fwd(frame(true)), RxAction::Forward { .. }));
+    assert!(matches!(fwd(frame(true)), RxAction::Forward { .. }));
+    assert_eq!(fwd(frame(true)), RxAction::Drop(DropReason::RelayRate));
+    // the sender sets the flag for a relay-only peer
+    let tables = a.tables.load();
+    let mut p = (*tables.peers[&2]).clone();
+    p.relay_only = true;
+    let s = p.control_session(now).expect("A-C session").clone();
+    let mut buf = vec![0u8; BUF_LEN];
+    let TxAction::Send { len, .. } = a.send_via(&tables, &p, &s, TYPE_CONTROL, &mut buf, 1, now)
+    else {
+        panic!("no send")
+    };
+    let seen = peek(&keys(AB + 1, AB), &buf[..len], now);
+    assert_eq!(RelayHeader::parse(&seen).map(|h| h.link), Ok(true));
+}

@@ -156,6 +156,7 @@ pub(super) fn relay_plain(dst: u8, src: u8, ttl: u8, inner: &[u8]) -> Vec<u8> {
         dst: id(dst),
         src: id(src),
         ttl,
+        link: false,
     }
     .write(&mut h);
     let mut p = h.to_vec();
@@ -201,6 +202,7 @@ fn end_to_end(mode: DeviceMode) {
         dst: id(C_ID),
         src: id(A_ID),
         ttl: DEFAULT_TTL,
+        link: false,
     };
     assert_eq!(RelayHeader::parse(&seen), Ok(want));
     let inner = seen[RELAY_HEADER_LEN..].to_vec();

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use crate::config::DeviceMode;
 use crate::events::{Event, EventQueue};
 use crate::limiter::RateLimiter;
+use crate::relay_limit::{RelayLimit, DEFAULT_RELAY_MAX_SESSIONS};
 use crate::stats::Counters;
 use crate::tables::{PeerEntry, PeerState, SessionState, TableHandle};
 
@@ -68,6 +69,8 @@ pub struct Shared {
     address: AtomicU64,
     pub(crate) misses: Mutex<RateLimiter<IpAddr>>,
     pub(crate) unknown_sources: Mutex<RateLimiter<NodeId>>,
+    /// Limits on the relay links this node carries for others (set from the engine config).
+    pub relay_limit: Mutex<RelayLimit>,
     /// Commands that may make held packets sendable (set_peer, set_session) wake the io loop,
     /// which owns the hold queue (pending.rs).
     pub pending_wake: Notify,
@@ -101,6 +104,7 @@ impl Shared {
             address: AtomicU64::new(pack_addr(address)),
             misses: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
             unknown_sources: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
+            relay_limit: Mutex::new(RelayLimit::new(DEFAULT_RELAY_MAX_SESSIONS, 0)),
             pending_wake: Notify::new(),
             rx_pending_wake: Notify::new(),
             epoch: Instant::now(),

@@ -131,6 +131,9 @@ pub struct Stats {
     pub tx_bytes: u64,
     /// RELAY frames forwarded to a next hop.
     pub relay_forwarded: u64,
+    /// Relay-link pairs this node carries (active within RELAY_IDLE_MS), and its limit.
+    pub relay_pairs: u64,
+    pub relay_max_pairs: u64,
     /// Device frames handed to the control plane.
     pub device_intercepted: u64,
     /// Device packets held for a route or a session, and held packets later sent.
