@@ -5,7 +5,8 @@ import test from 'ava';
 import { nodeIdOfKey, type NodeId } from '../base/nodeid.js';
 import type { AppMsg } from '../wire/app.js';
 import { Counters } from './io.js';
-import type { LinkPeer, LinkTable } from './link-table.js';
+import type { LinkTable } from './link-table.js';
+import type { LinkPeer } from './link-peer.js';
 import { DEFAULT_RELAY, RelayLinks, type RelayPolicy } from './relay-links.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };

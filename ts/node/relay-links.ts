@@ -156,10 +156,15 @@ export class RelayLinks {
     if (r.setupMs === null) { r.setupMs = this.t - t0; this.stats.lastSetupMs = r.setupMs; }
   }
 
-  /** The far end of a relay link asks for a punch: probe its endpoints now (it probes ours). */
-  onPunch(src: NodeId): void {
+  /**
+   * The far end of a relay link asks for a punch: probe its endpoints now (it probes ours). Its PUNCH
+   * carries its current endpoints (a NAT's predicted next ports among them), which replace the ones
+   * its sync gave.
+   */
+  onPunch(src: NodeId, endpoints: readonly string[] = []): void {
     const r = this.links.get(src);
     if (!r) { this.counters.add('punch_not_relayed'); return; }
+    if (endpoints.length) r.endpoints = [...endpoints];
     this.table.probeDirect(src, r.endpoints);
   }
 
@@ -215,7 +220,7 @@ export class RelayLinks {
       r.punchAt = now + r.punchEvery;
       if (!r.endpoints.length) continue;
       this.stats.punches++;
-      this.host.send(far, { app: 'punch' });
+      this.host.send(far, { app: 'punch', endpoints: this.host.endpoints() });
       this.table.probeDirect(far, r.endpoints);
     }
   }

@@ -17,7 +17,8 @@ import { kindOf } from '../wire/overlay-codec.js';
 import type { NodeDht } from './address-claim.js';
 import { Counters, Outbox, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
 import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
-import { LinkTable, type LinkEvent } from './link-table.js';
+import { LinkTable } from './link-table.js';
+import type { LinkEvent } from './link-peer.js';
 import { Revocations, type GroupPolicy } from './group.js';
 import { nodeStatus } from './node-status.js';
 import { DEFAULT_RELAY, RelayLinks, type RelayOptions } from './relay-links.js';
@@ -335,7 +336,7 @@ export class VpnNode implements LanHost {
         const m = d.msg;
         if (m.app === 'handshake') this.links.at(this.t).onOverlayFrame(m.bytes, o.src);
         else if (m.app === 'relay-sync') this.relays?.at(this.t).onSync(o.src, m);
-        else if (m.app === 'punch') this.relays?.at(this.t).onPunch(o.src);
+        else if (m.app === 'punch') this.relays?.at(this.t).onPunch(o.src, m.endpoints);
         else if (m.app === 'neighbours-req') ov.send(this.t, o.src, encodeApp({ app: 'neighbours-reply', reqId: m.reqId, view: ov.ringNeighbours() }), { onDemand: false });
         else if (m.app === 'neighbours-reply') {
           const q = this.queries.get(m.reqId);
@@ -401,4 +402,5 @@ export class VpnNode implements LanHost {
     this.out.event({ type: 'endpoint', endpoint: ep });
     this.o.log.info({ endpoint: ep, node: idShort(this.self) }, 'learned our endpoint from a peer');
   }
+
 }

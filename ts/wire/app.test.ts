@@ -63,6 +63,13 @@ test('relay sync: golden bytes, round trip, limits', (t) => {
     + '00'.repeat(19) + '08' + '00000001' + 'ffff' + '00');
   t.deepEqual(decodeApp(encodeApp(m)), { ok: true, msg: m });
   t.deepEqual(decodeApp(encodeApp({ app: 'punch' })), { ok: true, msg: { app: 'punch' } });
+  const punch = { app: 'punch' as const, endpoints: ['5.5.5.5:49161', '5.5.5.5:49162'] };
+  t.is(hex(encodeApp(punch)), '01' + '07' + '00000000' + '02' + '0d' + hex(new TextEncoder().encode('5.5.5.5:49161')) + '0d' + hex(new TextEncoder().encode('5.5.5.5:49162')));
+  t.deepEqual(decodeApp(encodeApp(punch)), { ok: true, msg: punch });
+  t.deepEqual(decodeApp(unhex('01 07 00000000 09')), { ok: false, code: 'bad-value' }, 'more than 8 endpoints');
+  t.deepEqual(decodeApp(unhex('01 07 00000000 01 05 3132')), { ok: false, code: 'bad-value' }, 'an endpoint cut short');
+  t.deepEqual(decodeApp(unhex('01 07 00000000 01')), { ok: false, code: 'truncated' });
+  t.deepEqual(decodeApp(unhex('01 07 00000000 00 00')), { ok: false, code: 'bad-value' }, 'bytes after the list');
   // a candidate list longer than 16 is cut on encoding and refused on decoding
   const many = { ...m, candidates: Array.from({ length: 20 }, (_, i) => ({ id: BigInt(i + 1), ageS: i, rttMs: i, endpoints: [] })) };
   const enc = encodeApp(many);

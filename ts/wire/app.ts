@@ -20,7 +20,9 @@
 //                          the key lets the other side handshake with it (its node id is the key's hash);
 //                          uses: candidate 0 is the relay the sender carries this link through (the smaller
 //                          node id's choice binds both ends, so the relay keeps its links to both)
-//  app 7 PUNCH             (no body, reqId 0) over a relay link: probe my endpoints now (I probe yours), to go direct
+//  app 7 PUNCH             [endpoints] (reqId 0) over a relay link: probe my endpoints now (I probe yours), to go
+//                          direct; the body, when present, is the sender's current endpoints (port predictions
+//                          included), encoded as in RELAY_SYNC
 import { type NodeId, ID_BYTES, idFromBytes, idToBytes } from '../base/nodeid.js';
 
 export const APP_VERSION = 1;
@@ -42,7 +44,7 @@ export type AppMsg =
   | { app: 'revocation'; record: Uint8Array }
   | { app: 'routes' }
   | { app: 'relay-sync'; reply: boolean; key: Uint8Array; endpoints: string[]; candidates: RelayCandidate[]; uses?: boolean }
-  | { app: 'punch' };
+  | { app: 'punch'; endpoints?: string[] };
 
 export type AppDecodeErrorCode = 'truncated' | 'bad-version' | 'bad-type' | 'bad-value';
 export type AppDecodeResult = { ok: true; msg: AppMsg } | { ok: false; code: AppDecodeErrorCode };
@@ -50,7 +52,15 @@ export type AppDecodeResult = { ok: true; msg: AppMsg } | { ok: false; code: App
 export function encodeApp(m: AppMsg): Uint8Array {
   if (m.app === 'neighbours-req') return header(APP_NEIGHBOURS_REQ, m.reqId, 0);
   if (m.app === 'routes') return header(APP_ROUTES, 0, 0);
-  if (m.app === 'punch') return header(APP_PUNCH, 0, 0);
+  if (m.app === 'punch') {
+    if (!m.endpoints?.length) return header(APP_PUNCH, 0, 0);
+    const own = relayEndpoints(m.endpoints);
+    const b = header(APP_PUNCH, 0, 1 + own.reduce((n, e) => n + 1 + e.length, 0));
+    let off = APP_HEADER_LEN;
+    b[off++] = own.length;
+    for (const e of own) { b[off++] = e.length; b.set(e, off); off += e.length; }
+    return b;
+  }
   if (m.app === 'relay-sync') return encodeRelaySync(m);
   if (m.app === 'handshake' || m.app === 'revocation') {
     const body = m.app === 'handshake' ? m.bytes : m.record;
@@ -78,7 +88,7 @@ export function decodeApp(b: Uint8Array): AppDecodeResult {
     return { ok: true, msg: app === APP_HANDSHAKE ? { app: 'handshake', bytes: body } : { app: 'revocation', record: body } };
   }
   if (app === APP_ROUTES) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'routes' } } : { ok: false, code: 'bad-value' };
-  if (app === APP_PUNCH) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'punch' } } : { ok: false, code: 'bad-value' };
+  if (app === APP_PUNCH) return decodePunch(b);
   if (app === APP_RELAY_SYNC) return decodeRelaySync(b);
   if (app === APP_NEIGHBOURS_REQ) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'neighbours-req', reqId } } : { ok: false, code: 'bad-value' };
   if (app !== APP_NEIGHBOURS_REPLY) return { ok: false, code: 'bad-type' };
@@ -104,9 +114,33 @@ function header(app: number, reqId: number, bodyLen: number): Uint8Array {
 }
 
 // ------------------------------------------------------------------ RELAY_SYNC
+/** Endpoints as RELAY_SYNC and PUNCH carry them: printable ASCII, 1..64 bytes each, at most 8. */
+function relayEndpoints(list: string[]): Uint8Array[] {
+  return list.filter((e) => e.length >= 1 && e.length <= MAX_EP_LEN && /^[\x21-\x7e]+$/.test(e)).slice(0, RELAY_MAX_ENDPOINTS).map((e) => new TextEncoder().encode(e));
+}
+
+function decodePunch(b: Uint8Array): AppDecodeResult {
+  if (b.length === APP_HEADER_LEN) return { ok: true, msg: { app: 'punch' } };
+  let off = APP_HEADER_LEN;
+  const n = b[off++]!;
+  if (n > RELAY_MAX_ENDPOINTS) return { ok: false, code: 'bad-value' };
+  const endpoints: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (off >= b.length) return { ok: false, code: 'truncated' };
+    const l = b[off++]!;
+    if (l < 1 || l > MAX_EP_LEN || off + l > b.length) return { ok: false, code: 'bad-value' };
+    let s = '';
+    for (let k = 0; k < l; k++) { const c = b[off + k]!; if (c < 0x21 || c > 0x7e) return { ok: false, code: 'bad-value' }; s += String.fromCharCode(c); }
+    off += l;
+    endpoints.push(s);
+  }
+  if (off !== b.length) return { ok: false, code: 'bad-value' };
+  return { ok: true, msg: { app: 'punch', endpoints } };
+}
+
 function encodeRelaySync(m: Extract<AppMsg, { app: 'relay-sync' }>): Uint8Array {
   if (m.key.length !== KEY_BYTES) throw new RangeError('relay-sync: key must be 32 bytes');
-  const eps = (list: string[]): Uint8Array[] => list.filter((e) => e.length >= 1 && e.length <= MAX_EP_LEN && /^[\x21-\x7e]+$/.test(e)).slice(0, RELAY_MAX_ENDPOINTS).map((e) => new TextEncoder().encode(e));
+  const eps = relayEndpoints;
   const epLen = (l: Uint8Array[]): number => 1 + l.reduce((n, e) => n + 1 + e.length, 0);
   const own = eps(m.endpoints);
   const cands = m.candidates.slice(0, RELAY_MAX_CANDIDATES).map((c) => ({ c, eps: eps(c.endpoints) }));

@@ -1,0 +1,45 @@
+// Owns the link table's records: one peer as the link table keeps it (node id, engine peer id, key,
+// path: endpoint, relay or overlay hop) and the events the table raises for the VpnNode. Types only;
+// the logic is in link-table.ts (and relay-links.ts for relays).
+import type { NodeId } from '../base/nodeid.js';
+
+export interface LinkPeer {
+  peerId: number;
+  nodeId: NodeId;
+  key: Uint8Array | null;
+  endpoint: string | null;
+  /** a session is installed in the data plane */
+  established: boolean;
+  /** the overlay core holds a connection over it (or, in a static mesh, the peer is reachable) */
+  linked: boolean;
+  /** a configured peer of a static mesh: never forgotten, its routes come from the config */
+  pinned: boolean;
+  /** data routes (virtual address, announced subnets) and the overlay hop used until a session exists */
+  allowed: string[];
+  via: number | null;
+  /** a relay link: the peer id of the common neighbour that carries this link (overrides via) */
+  relay: number | null;
+  /** when the overlay link came up, and the round trip a probe measured on the direct path */
+  linkedAt: number | null;
+  rttMs: number | null;
+  lastHandshake: number | null;
+  handshakes: number;
+  /** our last handshake response carried through the overlay, and when: see onProbe */
+  overlayResponse: { bytes: Uint8Array; at: number } | null;
+  /** data frames counted by the engine at the last traffic sample (both ways, and received) */
+  dataPackets: number;
+  rxDataPackets: number;
+}
+
+/** What the link table tells the node; drained by the VpnNode after every call. */
+export type LinkEvent =
+  | { ev: 'up'; nodeId: NodeId; endpoints: string[] }
+  | { ev: 'session'; nodeId: NodeId; initiator: boolean; direct: boolean }
+  | { ev: 'overlay-send'; nodeId: NodeId; bytes: Uint8Array; via?: NodeId }
+  | { ev: 'failed'; to: NodeId | null; endpoints: string[] }
+  | { ev: 'down'; nodeId: NodeId }
+  | { ev: 'observed'; endpoint: string; by: string }
+  /** a link attempt got no direct answer for DIRECT_SLOW_MS: time to look for a relay */
+  | { ev: 'direct-slow'; nodeId: NodeId; endpoints: string[]; via?: NodeId; startedAt: number }
+  /** a relay link's peer answered on a direct path: the relay (hop peer id) is no longer used for it */
+  | { ev: 'direct'; nodeId: NodeId; hop: number };
