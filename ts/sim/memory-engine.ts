@@ -142,10 +142,11 @@ export class MemoryEngine {
         const p = this.peers.get(c.peerId);
         const s = p ? (c.cmd === 'sendControl' ? this.controlSession(p) : this.usable(p)) : null;
         // no endpoint: end to end through the via hop, CONTROL too (a relay link; engine.rs send_sealed)
-        if (p && s && (!p.endpoint || p.relayOnly) && this.sendViaHop(p, s, c.cmd === 'sendControl' ? c.bytes : undefined)) return;
-        if (!p?.endpoint || !s) { this.drop(p?.endpoint ? 'no_session' : 'no_endpoint'); return; }
+        const ep = p ? this.directEndpoint(p) : null;
+        if (p && s && !ep) { if (!this.sendViaHop(p, s, c.cmd === 'sendControl' ? c.bytes : undefined)) this.drop('no_endpoint'); return; }
+        if (!p || !ep || !s) { this.drop(p?.endpoint ? 'no_session' : 'no_endpoint'); return; }
         p.rxDataSince = null;
-        this.net.send(this.endpoint, p.endpoint, c.cmd === 'sendControl' ? { t: 'control', idx: s.remoteIndex, bytes: c.bytes } : { t: 'keepalive', idx: s.remoteIndex });
+        this.net.send(this.endpoint, ep, c.cmd === 'sendControl' ? { t: 'control', idx: s.remoteIndex, bytes: c.bytes } : { t: 'keepalive', idx: s.remoteIndex });
         return;
       }
       case 'setAddress': this.address = c.cidr ? c.cidr.split('/')[0]! : null; return;
@@ -216,10 +217,11 @@ export class MemoryEngine {
       if (!this.awaitingConfirmation(p) && !this.rateLimited('ns:' + p.id)) this.events.push({ kind: 'need_session', peerId: p.id });
       return false;
     }
-    if (p.endpoint && !p.relayOnly) {
+    const ep = this.directEndpoint(p);
+    if (ep) {
       p.txData++;
       this.sentData(p);
-      this.net.send(this.endpoint, p.endpoint, { t: 'data', idx: s.remoteIndex, pkt });
+      this.net.send(this.endpoint, ep, { t: 'data', idx: s.remoteIndex, pkt });
       return true;
     }
     const hop = p.via !== null ? this.peers.get(p.via) : undefined;
@@ -229,6 +231,19 @@ export class MemoryEngine {
     this.sentData(p);
     this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, ...(p.relayOnly ? { link: true } : {}), inner: { idx: s.remoteIndex, pkt } });
     return true;
+  }
+
+  /**
+   * relay.rs direct_endpoint: where our own frames for p go, null for its via hop: always for a relay
+   * link, and for a data-only peer silent for DIRECT_FRESH_MS whose via hop is usable (its NAT mapping may be gone).
+   */
+  private directEndpoint(p: Peer): string | null {
+    if (p.relayOnly || !p.endpoint) return null;
+    if (!p.hop && this.now - p.lastRx >= RELAY_DIRECT_FRESH_MS) {
+      const h = p.via !== null ? this.peers.get(p.via) : undefined;
+      if (h?.endpoint && this.usable(h)) return null;
+    }
+    return p.endpoint;
   }
 
   /** An end-to-end keepalive, or a CONTROL message, through the via hop (a peer with no endpoint). */
@@ -288,7 +303,8 @@ export class MemoryEngine {
       if (p.rxDataSince !== null && now - p.rxDataSince >= KEEPALIVE_MS) {
         p.rxDataSince = null;
         const sess = this.usable(p);
-        if (sess && p.endpoint) { this.counters.keepalivesSent++; this.net.send(this.endpoint, p.endpoint, { t: 'keepalive', idx: sess.remoteIndex }); }
+        const ep = this.directEndpoint(p);
+        if (sess && ep) { this.counters.keepalivesSent++; this.net.send(this.endpoint, ep, { t: 'keepalive', idx: sess.remoteIndex }); }
         else if (sess && this.sendViaHop(p, sess)) this.counters.keepalivesSent++;
       }
     }

@@ -278,12 +278,7 @@ impl Engine {
         let s = p
             .control_session(now)
             .ok_or_else(|| Error::Session(format!("peer {peer} has no valid session")))?;
-        let direct = if p.relay_only {
-            None
-        } else {
-            p.state.endpoint()
-        };
-        let Some(to) = direct else {
+        let Some(to) = self.shared.direct_endpoint(&tables, p, now) else {
             let mut buf = vec![0u8; HEADROOM + payload.len() + TAILROOM];
             buf[HEADROOM..HEADROOM + payload.len()].copy_from_slice(payload);
             return match self

@@ -206,12 +206,7 @@ impl Shared {
                 why: Wait::Behind,
             };
         }
-        let direct = if peer.relay_only {
-            None
-        } else {
-            peer.state.endpoint()
-        };
-        let Some(to) = direct else {
+        let Some(to) = self.direct_endpoint(&tables, peer, now) else {
             return self.send_via(&tables, peer, s, TYPE_DATA, buf, info.total_len, now);
         };
         match self.seal_data(peer, s, buf, info.total_len, now) {

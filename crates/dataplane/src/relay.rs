@@ -91,6 +91,29 @@ impl Shared {
         }
     }
 
+    /// Where our own frames for `peer` go: its endpoint, or None for its via hop: always for a relay
+    /// link (`relay_only`), and for a data-only peer (not an overlay link) silent for
+    /// DIRECT_FRESH_MS whose via hop is usable: behind a NAT its endpoint may be a mapping that is
+    /// gone (the reply comes straight back and makes the endpoint fresh again).
+    pub(crate) fn direct_endpoint(
+        &self,
+        tables: &Tables,
+        peer: &PeerEntry,
+        now: Instant,
+    ) -> Option<SocketAddr> {
+        if peer.relay_only {
+            return None;
+        }
+        let ep = peer.state.endpoint()?;
+        let stale = !peer.hop
+            && self.now_ms(now).saturating_sub(peer.state.last_rx_ms()) >= DIRECT_FRESH_MS;
+        let via = peer.via.and_then(|v| tables.peers.get(&v));
+        if stale && via.and_then(|h| usable(h, now)).is_some() {
+            return None;
+        }
+        Some(ep)
+    }
+
     /// An authenticated RELAY frame from `hop`; its plaintext is `dgram[range]`.
     pub(crate) fn inbound_relay(
         &self,

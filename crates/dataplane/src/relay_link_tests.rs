@@ -119,3 +119,68 @@ fn relay_limits_count_relay_links_only() {
     let seen = peek(&keys(AB + 1, AB), &buf[..len], now);
     assert_eq!(RelayHeader::parse(&seen).map(|h| h.link), Ok(true));
 }
+
+/// Our own frames to a data-only peer (not an overlay link) silent for DIRECT_FRESH_MS go through
+/// its via hop, not to an endpoint whose NAT mapping may be gone; once it is heard from again they
+/// go direct. An overlay link (hop) keeps its endpoint however long it is silent.
+#[test]
+fn a_stale_data_only_peer_is_reached_through_its_via_hop() {
+    use crate::pipeline::tests::{ipv4, nets, out};
+    use crate::tables::PeerOpts;
+    let now = Instant::now();
+    let (a, b, c) = chain(DeviceMode::Tun, now);
+    let opts = |hop: bool| PeerOpts {
+        hop: Some(hop),
+        ..PeerOpts::default()
+    };
+    a.tables
+        .set_peer_with(2, Some(sa(C_UDP)), nets(&["10.0.0.3/32"]), opts(false));
+    let pkt = ipv4([10, 0, 0, 1], [10, 0, 0, 3], b"x");
+    let later = now + Duration::from_millis(DIRECT_FRESH_MS + 1_000);
+    let (act, mut buf, _) = out(&a, &pkt, later);
+    let TxAction::Send { to, start: 0, len } = act else {
+        panic!("{act:?}")
+    };
+    assert_eq!(
+        (to, buf[0]),
+        (sa(B_UDP), TYPE_RELAY),
+        "silent 26 s: through B"
+    );
+    assert!(matches!(
+        b.inbound(&mut buf, len, sa(A_UDP), later),
+        RxAction::Forward { .. }
+    ));
+    assert!(matches!(
+        c.inbound(&mut buf, len, sa(B_UDP), later),
+        RxAction::Write(_)
+    ));
+    // C answers (however it reaches A, an authenticated packet from C): fresh again, direct
+    let (act, mut back, _) = out(&c, &ipv4([10, 0, 0, 3], [10, 0, 0, 1], b"y"), later);
+    let TxAction::Send { to, len: blen, .. } = act else {
+        panic!("{act:?}")
+    };
+    if to == sa(B_UDP) {
+        assert!(matches!(
+            b.inbound(&mut back, blen, sa(C_UDP), later),
+            RxAction::Forward { .. }
+        ));
+    }
+    assert!(matches!(
+        a.inbound(&mut back, blen, to, later),
+        RxAction::Write(_)
+    ));
+    let (act, _, _) = out(&a, &pkt, later);
+    assert!(
+        matches!(act, TxAction::Send { to, .. } if to == sa(C_UDP)),
+        "{act:?}"
+    );
+    // an overlay link keeps its endpoint
+    a.tables
+        .set_peer_with(2, None, nets(&["10.0.0.3/32"]), opts(true));
+    let much_later = later + Duration::from_millis(2 * DIRECT_FRESH_MS);
+    let (act, _, _) = out(&a, &pkt, much_later);
+    assert!(
+        matches!(act, TxAction::Send { to, .. } if to == sa(C_UDP)),
+        "{act:?}"
+    );
+}

@@ -130,12 +130,7 @@ impl Shared {
         let Some(s) = peer.current.as_ref().filter(|s| !s.session.is_expired(now)) else {
             return TxAction::Drop(DropReason::NoSession);
         };
-        let direct = if peer.relay_only {
-            None
-        } else {
-            peer.state.endpoint()
-        };
-        let Some(to) = direct else {
+        let Some(to) = self.direct_endpoint(tables, peer, now) else {
             return self.send_via(tables, peer, s, TYPE_DATA, buf, 0, now);
         };
         match self.seal_data(peer, s, buf, 0, now) {
