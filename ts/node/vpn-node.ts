@@ -224,10 +224,14 @@ export class VpnNode implements LanHost {
     return this.group ? this.group.certOf(node) ?? null : null;
   }
 
-  /** Greedy next hop toward `id` among ring peers we reach directly with a session (null when linked to `id` or none is closer). */
+  /**
+   * Greedy next hop toward `id` among ring peers we reach directly with a session (null when linked to
+   * `id` or none is closer). A data-only peer (no overlay link) gets one even with an endpoint: the
+   * data plane sends through it once the peer has been silent long enough for its NAT mapping to go.
+   */
   nextHop(id: NodeId): NodeId | null {
     const direct = this.links.peerOf(id);
-    if (direct?.established && (direct.endpoint || direct.relay !== null)) return null;
+    if (direct?.established && ((direct.linked && direct.endpoint) || direct.relay !== null)) return null;
     if (!this.overlay) return null;
     // the data plane relays only through peers it reaches directly (a relay link's peer cannot carry RELAY frames)
     const usable = (p: NodeId): boolean => { const x = this.links.peerOf(p); return !!x?.established && !!x.endpoint; };
