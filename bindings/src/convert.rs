@@ -49,7 +49,7 @@ pub struct EngineConfig {
     pub service_address: Option<String>,
     /// Hand DHCP requests (IPv4 UDP to port 67) up as `device` events. Default false.
     pub intercept_dhcp: Option<bool>,
-    /// As a relay for others' relay links: node-id pairs carried at once (default 128, at most
+    /// As a relay for others' relay links: node-id pairs carried at once (default 512, at most
     /// 65536; 0 relays none); beyond it frames are dropped `relay_full`.
     pub relay_max_sessions: Option<u32>,
     /// As a relay: bytes per second per pair (default 0: no limit); beyond it `relay_rate`.

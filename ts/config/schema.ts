@@ -60,7 +60,7 @@ const overlaySchema = z.strictObject({
     /** peers that may use this node as their relay hop at once (each end of a relayed pair counts); beyond it new relay links go elsewhere */
     maxUsers: z.number().int().min(0).max(100_000).default(64),
     /** relayed pairs this node carries at once, enforced in the data plane (frames of more are dropped relay_full; 0: relay nobody) */
-    maxSessions: z.number().int().min(0).max(65_536).default(128),
+    maxSessions: z.number().int().min(0).max(65_536).default(512),
     /** per relayed pair, megabits per second through this node (frames over it dropped relay_rate); 0: no limit */
     maxRateMbps: z.number().min(0).max(100_000).default(0),
   }).prefault({}),

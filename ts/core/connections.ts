@@ -35,6 +35,8 @@ export interface Conn {
   lastStatusReply: number;
   /** the peer's last STATUS said it carries no new relay links (its relay load is at its limit) */
   remoteRelayFull: boolean;
+  /** its data plane carries no more relay-link pairs (STATUS bit2) */
+  remoteRelayRefuses: boolean;
   /** node ids in the peer's last neighbour list (STATUS): who it is linked to near itself */
   listed: ReadonlySet<NodeId>;
   /** the last answered liveness ping's round trip (ms, from its last try), null until one was answered */
@@ -64,7 +66,7 @@ export class ConnectionTable {
   add(id: NodeId, endpoints: string[], now: number): Conn {
     const c: Conn = {
       id, cw: cwDist(this.self, id), endpoints, since: now, lastHeard: now, local: 0, announced: -1, remoteNeeds: -1,
-      remoteJoined: false, pingInFlight: false, pingsSent: 0, lastStatusReply: -Infinity, remoteRelayFull: false, listed: new Set(), rttMs: null,
+      remoteJoined: false, pingInFlight: false, pingsSent: 0, lastStatusReply: -Infinity, remoteRelayFull: false, remoteRelayRefuses: false, listed: new Set(), rttMs: null,
     };
     this.byId.set(id, c);
     this.order.splice(this.lowerBound(c.cw), 0, c);

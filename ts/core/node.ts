@@ -72,7 +72,8 @@ export class OverlayNode {
   private eligible: NodeId[] | null = null;
   private readonly emitEvents: boolean;
   private readonly services: NodeService[] = [];
-  private relayFull = false;
+  /** 0: room for relay links, 1: full (new ones go elsewhere if they can), 2: refuses (data plane at its limit) */
+  private relayLevel: 0 | 1 | 2 = 0;
   private now = 0;
   /** no connection can be due for a ping before this (see checkLiveness) */
   private livenessAt = 0;
@@ -141,6 +142,7 @@ export class OverlayNode {
         const wasJoined = c.remoteJoined;
         c.listed = new Set(m.neighbours.map((x) => x.id));
         c.remoteRelayFull = m.relayFull === true;
+        c.remoteRelayRefuses = m.relayRefuses === true;
         this.linker.onStatus(now, c, m);
         if (wasJoined !== c.remoteJoined) this.eligible = null;
         return;
@@ -227,12 +229,13 @@ export class OverlayNode {
   }
 
   /**
-   * This node carries as many relay links as it will (the driver counts peers that keep their link to
-   * us as a relay hop): say so in every STATUS from now on, so that new relay links go elsewhere.
+   * This node carries as many relay links as it should (1: the driver counts peers that keep their link
+   * to us as a relay hop) or can (2: the data plane refuses more): say so in every STATUS from now on,
+   * so that new relay links go elsewhere.
    */
-  setRelayFull(now: number, full: boolean): void {
-    if (this.relayFull === full) return;
-    this.relayFull = full;
+  setRelayFull(now: number, level: 0 | 1 | 2): void {
+    if (this.relayLevel === level) return;
+    this.relayLevel = level;
     this.linker.afterChange(now, true);
   }
 
@@ -355,7 +358,8 @@ export class OverlayNode {
 
   private sendStatusTo(c: Conn, msg: StatusMsg): void {
     c.announced = msg.needs;
-    if (this.relayFull) msg.relayFull = true;
+    if (this.relayLevel >= 1) msg.relayFull = true;
+    if (this.relayLevel === 2) msg.relayRefuses = true;
     this.transmit(c.id, encode(msg));
   }
 

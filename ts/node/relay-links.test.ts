@@ -32,16 +32,16 @@ function setup(policy: RelayPolicy) {
     link: () => {},
   } as unknown as LinkTable;
   const sent: AppMsg[] = [], kept: [NodeId, boolean][] = [];
-  const fullSet = new Set<NodeId>();
+  const fullSet = new Set<NodeId>(), refusing = new Set<NodeId>();
   const r = new RelayLinks({ ...DEFAULT_RELAY, policy }, SELF, key(1), table, {
-    send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'], full: (id) => fullSet.has(id),
+    send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'], full: (id) => fullSet.has(id) || refusing.has(id), refuses: (id) => refusing.has(id),
   }, new Counters(), quiet).at(now);
   const theirs = [
     { id: R1, ageS: 900, rttMs: 40, endpoints: [] },
     { id: R2, ageS: 20, rttMs: 5, endpoints: [] },
     { id: 999n, ageS: 5000, rttMs: 1, endpoints: [] },
   ];
-  return { r, calls, sent, kept, theirs, direct, fullSet };
+  return { r, calls, sent, kept, theirs, direct, fullSet, refusing };
 }
 
 test('latency policy: the common neighbour with the lowest RTT through it, the other in reserve', (t) => {
@@ -86,8 +86,8 @@ test('a sync whose key is not the sender\'s is refused; no common neighbour link
   t.is(r.stats.overlapLinks, 1);
 });
 
-test('load: a neighbour that says it is full is offered last and carries no new relay link', (t) => {
-  const { r, calls, sent, theirs, fullSet } = setup('latency');
+test('load: a full neighbour is offered and chosen last; one that refuses (its data plane at its limit) carries no new relay link', (t) => {
+  const { r, calls, sent, theirs, fullSet, refusing } = setup('latency');
   fullSet.add(R2);
   r.onSync(FAR, { app: 'relay-sync', reply: false, key: FAR_KEY, endpoints: [], candidates: theirs });
   t.deepEqual(calls.map((c) => c.hop), [R1], 'R2 (fastest) is full: R1');
@@ -98,8 +98,12 @@ test('load: a neighbour that says it is full is offered last and carries no new 
   t.deepEqual(calls.map((c) => c.hop), [R1, R1], 'a link a full relay already carries stays on it');
   const far2Key = key(3), far2 = nodeIdOfKey(far2Key);
   r.onSync(far2, { app: 'relay-sync', reply: true, key: far2Key, endpoints: [], candidates: theirs });
-  t.deepEqual(calls.map((c) => c.hop), [R1, R1], 'every shared relay full: no new relay link (the pair stays on overlay routing)');
-  t.false(r.links.has(far2));
+  t.deepEqual(calls.map((c) => c.hop), [R1, R1, R2], 'every shared relay full: the best of them all the same, so a new pair keeps a path');
+  refusing.add(R1).add(R2);
+  const far3Key = key(4), far3 = nodeIdOfKey(far3Key);
+  r.onSync(far3, { app: 'relay-sync', reply: true, key: far3Key, endpoints: [], candidates: theirs });
+  t.is(calls.length, 3, 'every shared relay refuses: no new relay link (the pair stays on overlay routing)');
+  t.false(r.links.has(far3));
 });
 
 test('both ends carry a link through the same relay, though their own rankings differ (the smaller id decides)', (t) => {
@@ -113,7 +117,7 @@ test('both ends carry a link through the same relay, though their own rankings d
       directLinks: () => direct, peerOf: () => undefined, setRelay: () => ({}), probeDirect: () => {}, relayLost: () => {}, link: () => {},
     } as unknown as LinkTable;
     const r = new RelayLinks({ ...DEFAULT_RELAY, policy: 'latency' }, id, k, table, {
-      send: (to, m) => inbox.push({ to, from: id, m }), keep: () => {}, rtt: (n) => rtts.get(n) ?? null, endpoints: () => [], full: () => false,
+      send: (to, m) => inbox.push({ to, from: id, m }), keep: () => {}, rtt: (n) => rtts.get(n) ?? null, endpoints: () => [], full: () => false, refuses: () => false,
     }, new Counters(), quiet).at(now);
     return { r, id, hop: () => r.links.get(id === a.id ? b.id : a.id)?.hop };
   };

@@ -29,7 +29,7 @@ export interface RelayOptions {
   maxRateMbps: number;
 }
 
-export const DEFAULT_RELAY: RelayOptions = { enabled: true, policy: 'latency', reserve: 3, punchFirstMs: 10_000, punchMaxMs: 480_000, maxUsers: 64, maxSessions: 128, maxRateMbps: 0 };
+export const DEFAULT_RELAY: RelayOptions = { enabled: true, policy: 'latency', reserve: 3, punchFirstMs: 10_000, punchMaxMs: 480_000, maxUsers: 64, maxSessions: 512, maxRateMbps: 0 };
 
 /** What the relay logic needs from the node around it. */
 export interface RelayHost {
@@ -41,8 +41,10 @@ export interface RelayHost {
   rtt(id: NodeId): number | null;
   /** our endpoints as we advertise them */
   endpoints(): string[];
-  /** the peer said it carries no new relay links (its STATUS) */
+  /** the peer said it is full: new relay links go through others when they can (its STATUS) */
   full(id: NodeId): boolean;
+  /** the peer's data plane carries no more relay-link pairs (its STATUS): no new relay link goes through it */
+  refuses(id: NodeId): boolean;
 }
 
 interface Relayed {
@@ -112,14 +114,15 @@ export class RelayLinks {
     // direct path we did not know of replaces the relay at once
     if (m.endpoints.length) this.table.probeDirect(src, m.endpoints);
     if (hop === undefined) { this.stats.noOverlap++; this.counters.add('relay_no_overlap'); this.linkToTheirs(src, m.candidates, m.candidates[0]?.id); return; }
-    // every common neighbour is full (it refuses new relay links): the pair stays on overlay routing,
-    // and we link to some of the other side's neighbours so that the next sync may find one with room;
-    // a link a relay already carries stays on it
+    // every common neighbour is full: a full one all the same (the pair keeps a path), and we link to
+    // some of the other side's neighbours so that the next sync may find one with room; one whose data
+    // plane refuses more pairs carries no new link: the pair stays on overlay routing meanwhile (a
+    // link a relay already carries stays on it)
     if (this.host.full(hop) && prev?.hop !== hop) {
       this.counters.add('relay_all_full');
       this.linkToTheirs(src, m.candidates, hop);
-      return;
     }
+    if (this.host.refuses(hop) && prev?.hop !== hop) { this.counters.add('relay_all_refuse'); return; }
     this.overlap.delete(src);
     // one side handshakes (the smaller id), so the two ends do not cross handshakes through the overlay
     if (!this.table.setRelay(src, hop, m.key, this.self < src)) { this.counters.add('relay_refused'); return; }
@@ -268,7 +271,7 @@ export class RelayLinks {
       rttMs: this.host.rtt(p.nodeId) ?? p.rttMs, endpoints: p.endpoint ? [p.endpoint] : [],
     }));
     // relays that say they are full go last (no new relay link is made through one: onSync)
-    const full = (c: RelayCandidate): number => (this.host.full(c.id) ? 1 : 0);
+    const full = (c: RelayCandidate): number => this.load(c.id);
     if (this.o.policy === 'stability') out.sort((a, b) => full(a) - full(b) || b.ageS - a.ageS);
     else out.sort((a, b) => full(a) - full(b) || (a.rttMs ?? RTT_UNKNOWN_MS) - (b.rttMs ?? RTT_UNKNOWN_MS));
     return out.slice(0, RELAY_MAX_CANDIDATES);
@@ -285,7 +288,7 @@ export class RelayLinks {
     for (const c of theirs) {
       const m = mine.get(c.id);
       if (!m || c.id === src || c.id === this.self) continue;
-      both.push({ id: c.id, rtt: (m.rttMs ?? RTT_UNKNOWN_MS) + (c.rttMs ?? RTT_UNKNOWN_MS), age: Math.min(m.ageS, c.ageS), full: this.host.full(c.id) ? 1 : 0 });
+      both.push({ id: c.id, rtt: (m.rttMs ?? RTT_UNKNOWN_MS) + (c.rttMs ?? RTT_UNKNOWN_MS), age: Math.min(m.ageS, c.ageS), full: this.load(c.id) });
     }
     // relays at their limit last (a new link through one is not made; onSync)
     if (this.o.policy === 'stability') both.sort((a, b) => a.full - b.full || b.age - a.age || a.rtt - b.rtt);
@@ -309,6 +312,9 @@ export class RelayLinks {
     }
     if (ids.size) this.overlap.set(src, { ids, via, at: this.t });
   }
+
+  /** 0: room, 1: full, 2: its data plane refuses more pairs (ranked in that order) */
+  private load(id: NodeId): number { return this.host.refuses(id) ? 2 : this.host.full(id) ? 1 : 0; }
 
   private release(hop: NodeId): void {
     for (const r of this.links.values()) if (r.hop === hop) return;

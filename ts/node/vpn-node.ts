@@ -79,6 +79,8 @@ export class VpnNode implements LanHost {
   private trafficAt = 0;
   /** peers using this node as their relay hop, at the last heartbeat */
   relayUsers = 0;
+  /** what our STATUS says about relay links through us (0 room, 1 full, 2 refuses) */
+  private relayLevel: 0 | 1 | 2 = 0;
   /** relay-link pairs our data plane carries for others, and its hard limit (the last traffic sample) */
   relayPairs = { pairs: 0, max: Infinity };
 
@@ -109,6 +111,7 @@ export class VpnNode implements LanHost {
       rtt: (id) => ov.table.get(id)?.rttMs ?? null,
       endpoints: () => ov.endpoints,
       full: (id) => ov.table.get(id)?.remoteRelayFull ?? false,
+      refuses: (id) => ov.table.get(id)?.remoteRelayRefuses ?? false,
     }, this.counters, o.log) : null;
     this.nat = new NatClassifier(o.overlay?.endpoints ?? []);
     const dht = this.nodeDht();
@@ -307,8 +310,10 @@ export class VpnNode implements LanHost {
     for (const c of ov.table.values()) if (c.remoteNeeds > 0 && (c.remoteNeeds & K_RELAY)) users++;
     this.relayUsers = users;
     const max = this.relays.o.maxUsers, dp = this.relayPairs;
-    if (users >= max || dp.pairs >= dp.max) ov.setRelayFull(now, true);
-    else if (users < 0.75 * max && dp.pairs < 0.75 * dp.max) ov.setRelayFull(now, false);
+    const soft = users >= max ? true : users < 0.75 * max ? false : this.relayLevel >= 1;
+    const hard = dp.pairs >= dp.max ? true : dp.pairs < 0.75 * dp.max ? false : this.relayLevel === 2;
+    this.relayLevel = hard ? 2 : soft ? 1 : 0;
+    ov.setRelayFull(now, this.relayLevel);
   }
 
   /** Carry out the overlay's outputs and the link table's events until neither has any left. */

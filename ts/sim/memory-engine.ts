@@ -468,7 +468,7 @@ function relayedBytes(d: Extract<Datagram, { t: 'relay' }>): number {
   return RELAY_HEADER_BYTES + FRAME_OVERHEAD + (d.inner.control?.length ?? (d.inner.pkt ? SIM_PACKET_BYTES : 0));
 }
 const RELAY_HEADER_BYTES = 44, FRAME_OVERHEAD = 32, SIM_PACKET_BYTES = 84;
-const RELAY_MAX_SESSIONS_DEFAULT = 128;
+const RELAY_MAX_SESSIONS_DEFAULT = 512;
 const RELAY_IDLE_MS = 60_000;
 
 /** relay_limit.rs: node-id pairs carried at once (idle ones give way) and a byte rate per pair (1 s of burst). */

@@ -142,7 +142,7 @@ test('relay load: a node at its limit says it is full and new relay links go thr
 });
 
 test('relay limit in the data plane: a relay carries at most maxSessions pairs, says it is full, and new pairs go through other relays', (t) => {
-  // the same population: the 28 member pairs need relays. Without a limit (default 128) two public
+  // the same population: the 28 member pairs need relays. Without a limit (default 512) two public
   // nodes carry them all (measured: 9 and 19 pairs, the third none); with a data-plane limit of 10
   // pairs each the three carry them (30 places), every relay within its limit and every pair answers.
   // With 5 each (15 places for 28 pairs) the relays refuse the rest (counted relay_full): those pairs

@@ -126,7 +126,7 @@ test('patchForward decrements ttl and increments hops without re-encoding', (t) 
   t.is(patchForward(encode({ ...m, trace: [1n] })), null);
 });
 
-test('STATUS flags: bit0 joined, bit1 relay-full; other bits refused', (t) => {
+test('STATUS flags: bit0 joined, bit1 relay-full, bit2 relay-refuses (with bit1); other bits refused', (t) => {
   const m: Msg = { type: 'status', joined: true, needs: 16, neighbours: [], relayFull: true };
   const b = encode(m);
   t.is(b[2], 3, 'flags byte after version and type');
@@ -135,5 +135,10 @@ test('STATUS flags: bit0 joined, bit1 relay-full; other bits refused', (t) => {
   t.is(plain[2], 0);
   t.deepEqual(decode(plain), { ok: true, msg: { type: 'status', joined: false, needs: 2, neighbours: [] } });
   const bad = b.slice(); bad[2] = 4;
-  t.like(decode(bad), { ok: false });
+  t.like(decode(bad), { ok: false }, 'refuses without full');
+  const refuses: Msg = { type: 'status', joined: true, needs: 16, neighbours: [], relayFull: true, relayRefuses: true };
+  t.is(encode(refuses)[2], 7);
+  t.deepEqual(decode(encode(refuses)), { ok: true, msg: refuses });
+  const worse = b.slice(); worse[2] = 8;
+  t.like(decode(worse), { ok: false });
 });

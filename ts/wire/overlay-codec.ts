@@ -11,7 +11,8 @@
 //  (so a routed DATA payload is at most 65,533 bytes; the node refuses larger ones before encoding).
 //
 //  type 0x01 PING      rpcId u32          type 0x02 PONG     rpcId u32
-//  type 0x03 STATUS    flags u8 (bit0 joined, bit1 relay-full: carries no new relay links) | needs u8 (kind bits) | neighbours
+//  type 0x03 STATUS    flags u8 (bit0 joined, bit1 relay-full: new relay links go elsewhere if they can, bit2 relay-refuses:
+//                      its data plane carries no more relay-link pairs, set with bit1) | needs u8 (kind bits) | neighbours
 //  type 0x04 CLOSE     reason u8
 //  type 0x05 ROUTED    (above)
 //  type 0x06 CTM       token u32 | kind u8 | flags u8 (bit0 forwarder) | [forwarder 20] | endpoints
@@ -58,7 +59,7 @@ export interface Neighbour { id: NodeId; endpoints: string[] }
 
 export type PingMsg = { type: 'ping'; rpcId: number };
 export type PongMsg = { type: 'pong'; rpcId: number };
-export type StatusMsg = { type: 'status'; joined: boolean; needs: number; neighbours: Neighbour[]; relayFull?: boolean };
+export type StatusMsg = { type: 'status'; joined: boolean; needs: number; neighbours: Neighbour[]; relayFull?: boolean; relayRefuses?: boolean };
 export type CloseMsg = { type: 'close'; reason: number };
 export type CtmMsg = { type: 'ctm'; token: number; kind: number; forwarder?: NodeId; endpoints: string[] };
 export type CtmReplyMsg = { type: 'ctm-reply'; token: number; kind: number; endpoints: string[]; neighbours: Neighbour[] };
@@ -136,7 +137,7 @@ function wBody(w: Writer, m: Msg): void {
   switch (m.type) {
     case 'ping': w.u8(T_PING); w.u32(m.rpcId); return;
     case 'pong': w.u8(T_PONG); w.u32(m.rpcId); return;
-    case 'status': w.u8(T_STATUS); w.u8((m.joined ? 1 : 0) | (m.relayFull ? 2 : 0)); w.u8(m.needs); wNeighbours(w, m.neighbours); return;
+    case 'status': w.u8(T_STATUS); w.u8((m.joined ? 1 : 0) | (m.relayFull || m.relayRefuses ? 2 : 0) | (m.relayRefuses ? 4 : 0)); w.u8(m.needs); wNeighbours(w, m.neighbours); return;
     case 'close': w.u8(T_CLOSE); w.u8(m.reason); return;
     case 'ctm':
       w.u8(T_CTM); w.u32(m.token); w.u8(m.kind); w.u8(m.forwarder !== undefined ? 1 : 0);
@@ -265,10 +266,11 @@ function rMessage(r: Reader, nested: boolean): Msg {
     case T_PONG: return { type: 'pong', rpcId: r.u32() };
     case T_STATUS: {
       const f = r.u8();
-      if (f > 3) throw new Fail('bad-value');
+      if (f > 7 || (f & 6) === 4) throw new Fail('bad-value');
       const needs = r.u8();
       const st: StatusMsg = { type: 'status', joined: (f & 1) !== 0, needs, neighbours: rNeighbours(r) };
       if (f & 2) st.relayFull = true;
+      if (f & 4) st.relayRefuses = true;
       return st;
     }
     case T_CLOSE: return { type: 'close', reason: r.u8() };

@@ -10,7 +10,7 @@ use ringvpn_core::relay_frame::NodeId;
 /// A relayed pair silent this long gives its place to a new one.
 pub const RELAY_IDLE_MS: u64 = 60_000;
 /// Default number of relay-link pairs carried at once.
-pub const DEFAULT_RELAY_MAX_SESSIONS: u32 = 128;
+pub const DEFAULT_RELAY_MAX_SESSIONS: u32 = 512;
 /// Upper bound of the configurable number (the table is allocated at this size at most).
 pub const RELAY_MAX_SESSIONS_LIMIT: u32 = 65_536;
 
