@@ -119,23 +119,34 @@ function relayEndpoints(list: string[]): Uint8Array[] {
   return list.filter((e) => e.length >= 1 && e.length <= MAX_EP_LEN && /^[\x21-\x7e]+$/.test(e)).slice(0, RELAY_MAX_ENDPOINTS).map((e) => new TextEncoder().encode(e));
 }
 
+/**
+ * Read an endpoint list at `off` (the format relayEndpoints writes): the list and the offset after it,
+ * or the error code ('truncated' when a count or length byte is missing).
+ */
+function readEndpoints(b: Uint8Array, at: number): { eps: string[]; off: number } | { code: 'truncated' | 'bad-value' } {
+  let off = at;
+  if (off >= b.length) return { code: 'truncated' };
+  const n = b[off++]!;
+  if (n > RELAY_MAX_ENDPOINTS) return { code: 'bad-value' };
+  const eps: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (off >= b.length) return { code: 'truncated' };
+    const l = b[off++]!;
+    if (l < 1 || l > MAX_EP_LEN || off + l > b.length) return { code: 'bad-value' };
+    let s = '';
+    for (let k = 0; k < l; k++) { const c = b[off + k]!; if (c < 0x21 || c > 0x7e) return { code: 'bad-value' }; s += String.fromCharCode(c); }
+    off += l;
+    eps.push(s);
+  }
+  return { eps, off };
+}
+
 function decodePunch(b: Uint8Array): AppDecodeResult {
   if (b.length === APP_HEADER_LEN) return { ok: true, msg: { app: 'punch' } };
-  let off = APP_HEADER_LEN;
-  const n = b[off++]!;
-  if (n > RELAY_MAX_ENDPOINTS) return { ok: false, code: 'bad-value' };
-  const endpoints: string[] = [];
-  for (let i = 0; i < n; i++) {
-    if (off >= b.length) return { ok: false, code: 'truncated' };
-    const l = b[off++]!;
-    if (l < 1 || l > MAX_EP_LEN || off + l > b.length) return { ok: false, code: 'bad-value' };
-    let s = '';
-    for (let k = 0; k < l; k++) { const c = b[off + k]!; if (c < 0x21 || c > 0x7e) return { ok: false, code: 'bad-value' }; s += String.fromCharCode(c); }
-    off += l;
-    endpoints.push(s);
-  }
-  if (off !== b.length) return { ok: false, code: 'bad-value' };
-  return { ok: true, msg: { app: 'punch', endpoints } };
+  const r = readEndpoints(b, APP_HEADER_LEN);
+  if ('code' in r) return { ok: false, code: r.code };
+  if (r.off !== b.length) return { ok: false, code: 'bad-value' };
+  return { ok: true, msg: { app: 'punch', endpoints: r.eps } };
 }
 
 function encodeRelaySync(m: Extract<AppMsg, { app: 'relay-sync' }>): Uint8Array {
@@ -167,20 +178,10 @@ function decodeRelaySync(b: Uint8Array): AppDecodeResult {
   let off = APP_HEADER_LEN;
   const need = (k: number): boolean => off + k <= b.length;
   const getEps = (): string[] | null => {
-    if (!need(1)) return null;
-    const n = b[off++]!;
-    if (n > RELAY_MAX_ENDPOINTS) return null;
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) {
-      if (!need(1)) return null;
-      const l = b[off++]!;
-      if (l < 1 || l > MAX_EP_LEN || !need(l)) return null;
-      let s = '';
-      for (let k = 0; k < l; k++) { const c = b[off + k]!; if (c < 0x21 || c > 0x7e) return null; s += String.fromCharCode(c); }
-      off += l;
-      out.push(s);
-    }
-    return out;
+    const r = readEndpoints(b, off);
+    if ('code' in r) return null;
+    off = r.off;
+    return r.eps;
   };
   if (!need(1 + KEY_BYTES)) return { ok: false, code: 'truncated' };
   const flags = b[off++]!;
