@@ -95,6 +95,11 @@ drop_reasons! {
     RelayFull = "relay_full",
     /// A relay link's frame over its pair's byte rate at this relay.
     RelayRate = "relay_rate",
+    /// A handshake-class datagram (initiation, response, cookie reply, probe) over its source
+    /// address's token bucket; dropped before any copy towards the control plane.
+    HandshakeRate = "handshake_rate",
+    /// A handshake-class datagram while the event queue holds its share of them (a quarter).
+    HandshakeQueue = "handshake_queue",
 }
 
 impl core::fmt::Display for DropReason {

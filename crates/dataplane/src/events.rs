@@ -37,46 +37,92 @@ pub enum Event {
 
 pub type Notify = Box<dyn Fn() + Send + Sync>;
 
+/// Why an event was not queued (the caller counts it as a drop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue holds `cap` events.
+    Full,
+    /// The queue holds its share of handshake-class events: the rest stays for authenticated
+    /// peers' events (CONTROL, need_session, ...), whatever strangers send.
+    HandshakeShare,
+}
+
+struct Inner {
+    q: VecDeque<Event>,
+    handshakes: usize,
+    bytes: usize,
+}
+
+/// Payload bytes the queue holds at most (handshakes, CONTROL payloads, device frames): with
+/// 64 KiB CONTROL messages a count bound alone would allow 256 MiB.
+pub const EVENT_QUEUE_MAX_BYTES: usize = 4 << 20;
+
+fn payload_len(ev: &Event) -> usize {
+    match ev {
+        Event::Handshake { data, .. } | Event::Control { data, .. } | Event::Device { data } => {
+            data.len()
+        }
+        _ => 0,
+    }
+}
+
 pub struct EventQueue {
-    q: Mutex<VecDeque<Event>>,
+    q: Mutex<Inner>,
     cap: usize,
+    handshake_cap: usize,
     notify: Notify,
 }
 
 impl EventQueue {
+    /// At most `cap` events, of which at most a quarter are handshake-class (at least 1).
     pub fn new(cap: usize, notify: Notify) -> Self {
         EventQueue {
-            q: Mutex::new(VecDeque::with_capacity(cap.min(1024))),
+            q: Mutex::new(Inner {
+                q: VecDeque::with_capacity(cap.min(1024)),
+                handshakes: 0,
+                bytes: 0,
+            }),
             cap,
+            handshake_cap: (cap / 4).max(1),
             notify,
         }
     }
 
-    /// Queue an event; false if the queue is full (the caller counts `queue_full`).
-    pub fn push(&self, ev: Event) -> bool {
+    /// Queue an event, or say why not (the caller counts the drop).
+    pub fn push(&self, ev: Event) -> Result<(), Refused> {
         let was_empty = {
-            let mut q = self.q.lock().unwrap_or_else(|e| e.into_inner());
-            if q.len() >= self.cap {
-                return false;
+            let mut inner = self.q.lock().unwrap_or_else(|e| e.into_inner());
+            let len = payload_len(&ev);
+            if inner.q.len() >= self.cap || inner.bytes + len > EVENT_QUEUE_MAX_BYTES {
+                return Err(Refused::Full);
             }
-            let was_empty = q.is_empty();
-            q.push_back(ev);
+            inner.bytes += len;
+            if matches!(ev, Event::Handshake { .. }) {
+                if inner.handshakes >= self.handshake_cap {
+                    return Err(Refused::HandshakeShare);
+                }
+                inner.handshakes += 1;
+            }
+            let was_empty = inner.q.is_empty();
+            inner.q.push_back(ev);
             was_empty
         };
         if was_empty {
             (self.notify)();
         }
-        true
+        Ok(())
     }
 
     /// Take every queued event.
     pub fn drain(&self) -> Vec<Event> {
-        let mut q = self.q.lock().unwrap_or_else(|e| e.into_inner());
-        q.drain(..).collect()
+        let mut inner = self.q.lock().unwrap_or_else(|e| e.into_inner());
+        inner.handshakes = 0;
+        inner.bytes = 0;
+        inner.q.drain(..).collect()
     }
 
     pub fn len(&self) -> usize {
-        self.q.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.q.lock().unwrap_or_else(|e| e.into_inner()).q.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -100,16 +146,60 @@ mod tests {
                 c.fetch_add(1, Ordering::SeqCst);
             }),
         );
-        assert!(q.push(Event::NeedSession { peer: 1 }));
-        assert!(q.push(Event::NeedSession { peer: 2 }));
-        assert!(q.push(Event::NeedSession { peer: 3 }));
-        assert!(!q.push(Event::NeedSession { peer: 4 }));
+        assert!(q.push(Event::NeedSession { peer: 1 }).is_ok());
+        assert!(q.push(Event::NeedSession { peer: 2 }).is_ok());
+        assert!(q.push(Event::NeedSession { peer: 3 }).is_ok());
+        assert_eq!(q.push(Event::NeedSession { peer: 4 }), Err(Refused::Full));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         let got = q.drain();
         assert_eq!(got.len(), 3);
         assert_eq!(got[0], Event::NeedSession { peer: 1 });
         assert!(q.is_empty());
-        assert!(q.push(Event::NeedSession { peer: 5 }));
+        assert!(q.push(Event::NeedSession { peer: 5 }).is_ok());
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn handshakes_take_at_most_a_quarter() {
+        let q = EventQueue::new(8, Box::new(|| {}));
+        let hs = || Event::Handshake {
+            from: "10.0.0.1:1".parse().expect("addr"),
+            data: vec![1],
+        };
+        assert!(q.push(hs()).is_ok());
+        assert!(q.push(hs()).is_ok());
+        assert_eq!(q.push(hs()), Err(Refused::HandshakeShare));
+        for p in 0..6 {
+            assert!(
+                q.push(Event::NeedSession { peer: p }).is_ok(),
+                "room left for peers' events"
+            );
+        }
+        assert_eq!(q.push(Event::NeedSession { peer: 9 }), Err(Refused::Full));
+        assert_eq!(q.drain().len(), 8);
+        assert!(
+            q.push(hs()).is_ok(),
+            "the share is free again after a drain"
+        );
+    }
+
+    #[test]
+    fn bounded_in_bytes_too() {
+        let q = EventQueue::new(4096, Box::new(|| {}));
+        let big = || Event::Control {
+            peer: 1,
+            data: vec![0; 60_000],
+        };
+        let mut n = 0;
+        while q.push(big()).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, EVENT_QUEUE_MAX_BYTES / 60_000);
+        assert!(
+            q.push(Event::NeedSession { peer: 1 }).is_ok(),
+            "events without payload still fit"
+        );
+        q.drain();
+        assert!(q.push(big()).is_ok());
     }
 }

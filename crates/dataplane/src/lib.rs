@@ -9,6 +9,7 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod handshake_limit;
 pub mod hold;
 pub mod intercept;
 pub mod io_loop;

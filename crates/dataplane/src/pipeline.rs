@@ -290,6 +290,10 @@ impl Shared {
         };
         let receiver = match frame::parse(dgram) {
             Ok(Frame::Handshake { bytes, .. }) => {
+                // unauthenticated: the per-source bucket first, then one bounded copy
+                if !self.handshake_allowed(from.ip(), self.now_ms(now)) {
+                    return RxAction::Drop(DropReason::HandshakeRate);
+                }
                 self.emit(Event::Handshake {
                     from,
                     data: bytes.to_vec(),

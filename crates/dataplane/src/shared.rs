@@ -15,7 +15,10 @@ use ringvpn_core::DropReason;
 use tokio::sync::Notify;
 
 use crate::config::DeviceMode;
-use crate::events::{Event, EventQueue};
+use crate::events::{Event, EventQueue, Refused};
+use crate::handshake_limit::{
+    HandshakeLimit, DEFAULT_HANDSHAKE_BURST, DEFAULT_HANDSHAKE_RATE, HANDSHAKE_LIMIT_CAPACITY,
+};
 use crate::limiter::RateLimiter;
 use crate::relay_limit::{RelayLimit, DEFAULT_RELAY_MAX_SESSIONS};
 use crate::stats::Counters;
@@ -69,6 +72,8 @@ pub struct Shared {
     address: AtomicU64,
     pub(crate) misses: Mutex<RateLimiter<IpAddr>>,
     pub(crate) unknown_sources: Mutex<RateLimiter<NodeId>>,
+    /// Handshake-class datagrams per source address (handshake_limit.rs).
+    pub handshake_limit: Mutex<HandshakeLimit>,
     /// Limits on the relay links this node carries for others (set from the engine config).
     pub relay_limit: Mutex<RelayLimit>,
     /// Commands that may make held packets sendable (set_peer, set_session) wake the io loop,
@@ -104,6 +109,11 @@ impl Shared {
             address: AtomicU64::new(pack_addr(address)),
             misses: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
             unknown_sources: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
+            handshake_limit: Mutex::new(HandshakeLimit::new(
+                HANDSHAKE_LIMIT_CAPACITY,
+                DEFAULT_HANDSHAKE_RATE,
+                DEFAULT_HANDSHAKE_BURST,
+            )),
             relay_limit: Mutex::new(RelayLimit::new(DEFAULT_RELAY_MAX_SESSIONS, 0)),
             pending_wake: Notify::new(),
             rx_pending_wake: Notify::new(),
@@ -159,9 +169,20 @@ impl Shared {
     }
 
     pub fn emit(&self, ev: Event) {
-        if !self.events.push(ev) {
-            self.counters.drop(DropReason::QueueFull);
+        match self.events.push(ev) {
+            Ok(()) => {}
+            Err(Refused::Full) => self.counters.drop(DropReason::QueueFull),
+            Err(Refused::HandshakeShare) => self.counters.drop(DropReason::HandshakeQueue),
         }
+    }
+
+    /// The per-source token bucket every handshake-class datagram passes before it is copied
+    /// into the event queue.
+    pub(crate) fn handshake_allowed(&self, src: IpAddr, now_ms: u64) -> bool {
+        self.handshake_limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(src, now_ms)
     }
 
     pub(crate) fn need_session(&self, peer: &PeerState, now_ms: u64) {

@@ -1,0 +1,147 @@
+//! Owns the gate every unauthenticated datagram passes before it is copied towards TypeScript:
+//! a token bucket per source IP address (WireGuard's ratelimiter.go: a steady rate and a burst),
+//! in a fixed-size set-associative table. Must not allocate after construction or grow: when a
+//! set is full the entry refilled longest ago is evicted (an attacker who cycles addresses only
+//! evicts other attackers' buckets or ones full anyway).
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+
+/// Handshake-class datagrams (initiations, responses, cookie replies, probes) one source address
+/// may send per second once its burst is spent. Generous next to WireGuard's 20: members behind
+/// one carrier NAT share an address, and overlay probes ride this class too.
+pub const DEFAULT_HANDSHAKE_RATE: u32 = 50;
+/// Datagrams a quiet source may send at once.
+pub const DEFAULT_HANDSHAKE_BURST: u32 = 100;
+/// Source addresses remembered.
+pub const HANDSHAKE_LIMIT_CAPACITY: usize = 4096;
+
+const WAYS: usize = 4;
+/// Tokens are kept in millitokens so that refill works at 1 ms resolution.
+const MILLI: u64 = 1000;
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    key: Option<IpAddr>,
+    millitokens: u64,
+    last_ms: u64,
+}
+
+/// A token bucket per source address, bounded to `capacity` addresses.
+pub struct HandshakeLimit {
+    slots: Box<[Bucket]>,
+    set_mask: usize,
+    rate: u64,
+    burst: u64,
+    hasher: RandomState,
+}
+
+impl HandshakeLimit {
+    /// `capacity` is rounded up to a power of two of at least 4; `rate` per second, `burst` ≥ 1.
+    pub fn new(capacity: usize, rate: u32, burst: u32) -> Self {
+        let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
+        HandshakeLimit {
+            slots: vec![
+                Bucket {
+                    key: None,
+                    millitokens: 0,
+                    last_ms: 0
+                };
+                sets * WAYS
+            ]
+            .into_boxed_slice(),
+            set_mask: sets - 1,
+            rate: u64::from(rate),
+            burst: u64::from(burst.max(1)),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// True if a datagram from `src` may pass at `now_ms` (and takes its token).
+    pub fn allow(&mut self, src: IpAddr, now_ms: u64) -> bool {
+        let set = (self.hasher.hash_one(src) as usize) & self.set_mask;
+        let (rate, full) = (self.rate, self.burst * MILLI);
+        let Some(ways) = self.slots.get_mut(set * WAYS..set * WAYS + WAYS) else {
+            return false;
+        };
+        if let Some(b) = ways.iter_mut().find(|b| b.key == Some(src)) {
+            let elapsed = now_ms.saturating_sub(b.last_ms);
+            b.millitokens = (b.millitokens + elapsed.saturating_mul(rate)).min(full);
+            b.last_ms = now_ms;
+            if b.millitokens < MILLI {
+                return false;
+            }
+            b.millitokens -= MILLI;
+            return true;
+        }
+        // A new source starts with a full burst, in an empty slot or the one idle longest.
+        if let Some(victim) = ways.iter_mut().min_by_key(|b| (b.key.is_some(), b.last_ms)) {
+            *victim = Bucket {
+                key: Some(src),
+                millitokens: full - MILLI,
+                last_ms: now_ms,
+            };
+        }
+        true
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(i: u32) -> IpAddr {
+        IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i))
+    }
+
+    #[test]
+    fn burst_then_the_steady_rate() {
+        let mut l = HandshakeLimit::new(64, 50, 10);
+        let passed = (0..100).filter(|_| l.allow(ip(1), 1000)).count();
+        assert_eq!(passed, 10, "a burst of 10 at once");
+        // one second later: 50 more tokens, capped at the burst of 10
+        let passed = (0..100).filter(|_| l.allow(ip(1), 2000)).count();
+        assert_eq!(passed, 10);
+        // 20 ms later: exactly one token (50/s)
+        assert!(l.allow(ip(1), 2020));
+        assert!(!l.allow(ip(1), 2020));
+        // another source is not affected
+        assert!(l.allow(ip(2), 2020));
+    }
+
+    #[test]
+    fn a_flood_passes_at_the_rate_only() {
+        let mut l = HandshakeLimit::new(64, 50, 100);
+        let mut passed = 0;
+        // 200,000 datagrams/s for 10 s from one address, 200 per ms
+        for ms in 0..10_000u64 {
+            for _ in 0..200 {
+                passed += usize::from(l.allow(ip(7), 5000 + ms));
+            }
+        }
+        assert!(
+            (500..=600).contains(&passed),
+            "{passed} passed: burst 100 + 50/s for 10 s"
+        );
+    }
+
+    #[test]
+    fn bounded_whatever_the_number_of_sources() {
+        let mut l = HandshakeLimit::new(4096, 50, 100);
+        let cap = l.capacity();
+        for i in 0..1_000_000 {
+            l.allow(ip(i), 1);
+        }
+        assert_eq!(l.capacity(), cap, "the table never grows");
+        // a source seen once is remembered until its set fills up with others
+        let mut l = HandshakeLimit::new(64, 50, 2);
+        assert!(l.allow(ip(1), 1));
+        assert!(l.allow(ip(1), 1));
+        assert!(!l.allow(ip(1), 1));
+    }
+}
