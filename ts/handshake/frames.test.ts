@@ -3,6 +3,8 @@
 import test from 'ava';
 import {
   MAC1_LEN,
+  MAC2_LEN,
+  MACS_LEN,
   MAX_NOISE_LEN,
   MIN_NOISE_LEN,
   checkMac1,
@@ -21,12 +23,14 @@ test('golden bytes: mac1 key and mac1 of an initiation', (t) => {
   t.is(Buffer.from(key).toString('hex'), '248139402e7359c192c496c58a8397a55274981f3bd3f714ac08105ee678c8c7');
   const bytes = encodeInitiation({ sender: 0x04030201, noise: noise(108) }, key);
   t.is(Buffer.from(bytes.subarray(0, 8)).toString('hex'), '0100000001020304');
-  t.is(Buffer.from(bytes.subarray(116)).toString('hex'), '2ec3d64189dcdc9f2d048af311c58563');
+  t.is(Buffer.from(bytes.subarray(116, 132)).toString('hex'), '2ec3d64189dcdc9f2d048af311c58563');
+  t.is(Buffer.from(bytes.subarray(132)).toString('hex'), '00'.repeat(MAC2_LEN), 'mac2 is zero without a cookie');
 });
 
 test('initiation layout and round trip', (t) => {
   const bytes = encodeInitiation({ sender: 0x04030201, noise: noise(108) }, key);
-  t.is(bytes.length, 4 + 4 + 108 + MAC1_LEN);
+  t.is(bytes.length, 4 + 4 + 108 + MAC1_LEN + MAC2_LEN);
+  t.is(bytes.length, 148, 'the size of a WireGuard initiation');
   t.deepEqual([...bytes.subarray(0, 8)], [1, 0, 0, 0, 1, 2, 3, 4]);
   t.true(checkMac1(key, bytes));
   const d = decodeHandshake(bytes);
@@ -34,13 +38,14 @@ test('initiation layout and round trip', (t) => {
   if (d.ok && d.value.kind === 'initiation') {
     t.is(d.value.sender, 0x04030201);
     t.deepEqual(d.value.noise, noise(108));
-    t.deepEqual(d.value.mac1, bytes.subarray(bytes.length - MAC1_LEN));
+    t.deepEqual(d.value.mac1, bytes.subarray(bytes.length - MACS_LEN, bytes.length - MAC2_LEN));
+    t.deepEqual(d.value.mac2, bytes.subarray(bytes.length - MAC2_LEN));
   } else t.fail();
 });
 
 test('response layout and round trip', (t) => {
   const bytes = encodeResponse({ sender: 0xffffffff, receiver: 7, noise: noise(48) }, key);
-  t.is(bytes.length, 12 + 48 + MAC1_LEN);
+  t.is(bytes.length, 12 + 48 + MACS_LEN);
   t.deepEqual([...bytes.subarray(0, 12)], [2, 0, 0, 0, 255, 255, 255, 255, 7, 0, 0, 0]);
   const d = decodeHandshake(bytes);
   t.true(d.ok);
@@ -51,9 +56,10 @@ test('response layout and round trip', (t) => {
   } else t.fail();
 });
 
-test('mac1 covers every byte before it and depends on the key', (t) => {
-  const bytes = encodeInitiation({ sender: 1, noise: noise(108) }, key);
-  for (let i = 0; i < bytes.length; i++) {
+test('mac1 covers every byte before it and depends on the key; mac2 covers mac1 too', (t) => {
+  const bytes = encodeInitiation({ sender: 1, noise: noise(108) }, key, (c) => c.subarray(c.length - MAC2_LEN));
+  t.deepEqual(bytes.subarray(bytes.length - MAC2_LEN), bytes.subarray(bytes.length - MACS_LEN, bytes.length - MAC2_LEN), 'mac2 is computed over everything up to and including mac1');
+  for (let i = 0; i < bytes.length - MAC2_LEN; i++) {
     const bad = new Uint8Array(bytes);
     bad[i]! ^= 0x80;
     t.false(checkMac1(key, bad), `flip at ${i}`);
@@ -72,7 +78,7 @@ test('decode errors are typed codes', (t) => {
   const reserved = new Uint8Array(ok);
   reserved[2] = 1;
   t.deepEqual(decodeHandshake(reserved), { ok: false, code: 'bad_reserved' });
-  const big = new Uint8Array(8 + MAX_NOISE_LEN + MAC1_LEN + 1);
+  const big = new Uint8Array(8 + MAX_NOISE_LEN + MACS_LEN + 1);
   big[0] = 1;
   t.deepEqual(decodeHandshake(big), { ok: false, code: 'too_long' });
 });

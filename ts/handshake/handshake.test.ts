@@ -104,11 +104,11 @@ const kinds = (as: Action[]) => as.map((a) => (a.kind === 'rejected' ? `rejected
 test('IK round trip: sizes, indices, keys interoperate both ways', (t) => {
   const { a, b } = pair();
   const [init] = apply(a, a.hs.initiate(2, 1_000));
-  t.is(init!.length, 132);
+  t.is(init!.length, 148);
   const rb = b.hs.receive(init!, 1_010);
   t.deepEqual(kinds(rb), ['established', 'send']);
   const [resp] = apply(b, rb);
-  t.is(resp!.length, 76);
+  t.is(resp!.length, 92);
   const ra = a.hs.receive(resp!, 1_020);
   t.deepEqual(kinds(ra), ['established']);
   apply(a, ra);
@@ -257,7 +257,7 @@ test('bad mac1 costs no DH; a good initiation costs four', (t) => {
   const { a, b } = pair();
   const [init] = apply(a, a.hs.initiate(2, 0));
   const bad = new Uint8Array(init!);
-  bad[bad.length - 1]! ^= 1;
+  bad[bad.length - 17]! ^= 1; // the last byte of mac1 (mac2 follows it)
   b.dhCalls.n = 0;
   t.deepEqual(kinds(b.hs.receive(bad, 1)), ['rejected:bad_mac1']);
   const garbage = new Uint8Array(init!);
@@ -283,7 +283,8 @@ test('hostile bytes: random input, truncations, bit flips and forged-mac1 garbag
   }
   for (const m of [init!, resp!]) {
     for (let n = 0; n < m.length; n++) inputs.push(m.subarray(0, n));
-    for (let i = 0; i < m.length; i++) {
+    // (mac2 is checked only under load: its own flips are in the cookie tests)
+    for (let i = 0; i < m.length - 16; i++) {
       const f = new Uint8Array(m);
       f[i]! ^= 0x01;
       inputs.push(f);

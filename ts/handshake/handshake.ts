@@ -20,6 +20,13 @@
 // - An unanswered initiation is resent with a fresh ephemeral and a fresh index after REKEY_TIMEOUT plus
 //   0..333 ms of jitter; the attempt is abandoned (action `failed`) after REKEY_ATTEMPT_TIME.
 // - Incoming: framing, then mac1 (keyed by our public key) before any DH; a bad mac1 costs no DH.
+// - Cookies (cookie.ts, WireGuard §5.4.7): initiations that arrive from an address (not through the
+//   overlay) count towards load; past UNDER_LOAD_PER_SEC in one second the machine is under load for
+//   UNDER_LOAD_MS, and then an initiation without a valid mac2 for its source address is answered
+//   with a cookie reply (action `reply`, to the source) and costs no DH. An initiator that gets a
+//   cookie reply for its pending initiation resends at once with mac2 (once per attempt), rather than
+//   at the next retransmission as wireguard-go does, so a legitimate handshake under load costs one
+//   round trip more, not five seconds.
 // - Replay: an initiation whose timestamp is not greater than the greatest accepted from that static key
 //   is rejected `replay`. The greatest timestamp survives removePeer/addPeer of the same key.
 import { HandshakeState, PATTERN_IK, keyPairFromPrivate, x25519, type DhFn, type KeyPair, type Random } from './noise.js';
@@ -29,10 +36,14 @@ import {
   encodeInitiation,
   encodeResponse,
   mac1Key,
+  MACS_LEN,
+  MAC1_LEN,
   type DecodeErrorCode,
   type Initiation,
   type Response,
 } from './frames.js';
+import { CookieChecker, CookieJar, decodeCookieReply } from './cookie.js';
+import { FRAME_TYPE_COOKIE } from '../wire/frame-types.js';
 import { errors } from '../base/errors.js';
 
 import * as limits from '../native/binding.js'; // WireGuard's limits, defined once in Rust (crates/core/src/limits.rs), ms
@@ -45,6 +56,10 @@ export const KEEPALIVE_TIMEOUT = limits.LIMIT_KEEPALIVE_TIMEOUT_MS;
 export const RESPONDER_REKEY_AFTER_TIME = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT; // wireguard-go keepKeyFreshReceiving
 export const TIMESTAMP_LEN = 12;
 export const DEFAULT_PROLOGUE = new TextEncoder().encode('ringvpn handshake v1');
+/** Initiations from addresses in one second past which the responder is under load. */
+export const UNDER_LOAD_PER_SEC = 128;
+/** How long the load state lasts after the last second over the mark (wireguard-go: 1 s). */
+export const UNDER_LOAD_MS = 1000;
 
 export type RejectCode =
   | DecodeErrorCode
@@ -57,6 +72,9 @@ export type RejectCode =
   | 'bad_payload'
   | 'replay'
   | 'internal'
+  /** under load, an initiation without a valid mac2: answered with a cookie reply, no DH */
+  | 'mac2_required'
+  | 'bad_cookie_reply'
   | `cert_${string}`;
 
 /** What Rust's setSession needs (docs/interfaces.md). */
@@ -80,6 +98,10 @@ export type Action =
   /** expiredLocalIndices: sessions of this peer pushed out of the three-session window by this one (remove them). */
   | { kind: 'established'; peerId: number; session: SessionKeys; expiredLocalIndices: number[] }
   | { kind: 'rejected'; code: RejectCode; peerId?: number }
+  /** send `bytes` back to the source of the message just received (a cookie reply) */
+  | { kind: 'reply'; bytes: Uint8Array }
+  /** a cookie reply for our pending initiation was accepted (the initiation is resent with mac2) */
+  | { kind: 'cookie'; peerId: number }
   | { kind: 'retired'; peerId: number; localIndex: number; reason: 'expired' | 'peer_removed' }
   | { kind: 'failed'; peerId: number; code: 'timeout' };
 
@@ -120,6 +142,8 @@ export interface HandshakerOptions {
    * reported as `cert_<code>`.
    */
   verifyPeer?: (c: PeerCertificateCheck) => { ok: true } | { ok: false; code: string };
+  /** Initiations per second from addresses that put the responder under load (UNDER_LOAD_PER_SEC). */
+  underLoadPerSec?: number;
 }
 
 export interface PeerCertificateCheck {
@@ -135,6 +159,10 @@ interface Pending {
   localIndex: number;
   hs: HandshakeState;
   retryAt: number;
+  /** mac1 of the initiation sent (a cookie reply's AAD) */
+  mac1: Uint8Array;
+  /** this initiation was the resend a cookie reply asked for */
+  cookieRetry: boolean;
 }
 
 interface Peer {
@@ -142,6 +170,7 @@ interface Peer {
   staticPublic: Uint8Array;
   keyHex: string;
   macKeyTo: Uint8Array;
+  jar: CookieJar;
   lastSentTs: Uint8Array | null;
   pending: Pending | null;
   attemptStart: number | null;
@@ -188,6 +217,11 @@ export class Handshaker {
   private readonly certificate: (() => Uint8Array | null) | undefined;
   private readonly verifyPeer: HandshakerOptions['verifyPeer'];
   private readonly macKeyMine: Uint8Array;
+  private readonly cookies: CookieChecker;
+  private readonly underLoadPerSec: number;
+  private loadWindowAt = -Infinity;
+  private loadCount = 0;
+  private underLoadUntil = -Infinity;
   private readonly peers = new Map<number, Peer>();
   private readonly byKey = new Map<string, number>();
   private readonly greatestTs = new Map<string, Uint8Array>();
@@ -206,6 +240,8 @@ export class Handshaker {
     this.certificate = o.certificate;
     this.verifyPeer = o.verifyPeer;
     this.macKeyMine = mac1Key(this.s.publicKey);
+    this.cookies = new CookieChecker(this.s.publicKey, this.random, 0);
+    this.underLoadPerSec = o.underLoadPerSec ?? UNDER_LOAD_PER_SEC;
   }
 
   get publicKey(): Uint8Array {
@@ -223,6 +259,7 @@ export class Handshaker {
       staticPublic: new Uint8Array(staticPublic),
       keyHex,
       macKeyTo: mac1Key(staticPublic),
+      jar: new CookieJar(staticPublic),
       lastSentTs: null,
       pending: null,
       attemptStart: null,
@@ -256,11 +293,31 @@ export class Handshaker {
     return this.sendInitiation(peer, now);
   }
 
-  receive(bytes: Uint8Array, now: number): Action[] {
+  /**
+   * A handshake message. `source`: the "ip:port" it came from, for the cookie mechanism; absent for
+   * messages carried by the overlay (an authenticated member forwarded them) and in tests of the rest.
+   */
+  receive(bytes: Uint8Array, now: number, source?: string): Action[] {
+    if (bytes[0] === FRAME_TYPE_COOKIE) return this.onCookieReply(bytes, now);
     const d = decodeHandshake(bytes);
     if (!d.ok) return [{ kind: 'rejected', code: d.code }];
     if (!checkMac1(this.macKeyMine, bytes)) return [{ kind: 'rejected', code: 'bad_mac1' }];
+    if (d.value.kind === 'initiation' && source !== undefined && this.loaded(now) && !this.cookies.checkMac2(bytes, source, now)) {
+      return [{ kind: 'rejected', code: 'mac2_required' }, { kind: 'reply', bytes: this.cookies.reply(d.value.sender, d.value.mac1, source, now) }];
+    }
     return d.value.kind === 'initiation' ? this.onInitiation(d.value, now) : this.onResponse(d.value, now);
+  }
+
+  /** Under load at `now` (for status and tests); does not count anything. */
+  underLoad(now: number): boolean {
+    return now < this.underLoadUntil;
+  }
+
+  /** Count an initiation from an address; true while under load. */
+  private loaded(now: number): boolean {
+    if (now - this.loadWindowAt >= 1000 || now < this.loadWindowAt) { this.loadWindowAt = now; this.loadCount = 0; }
+    if (++this.loadCount > this.underLoadPerSec) this.underLoadUntil = now + UNDER_LOAD_MS;
+    return now < this.underLoadUntil;
   }
 
   /** Retransmissions, give-ups and expiries due at `now` (never a rekey: see the rules above). */
@@ -323,8 +380,25 @@ export class Handshaker {
     if (!msg.ok) return [{ kind: 'rejected', code: msg.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
     peer.lastSentTs = ts;
     const localIndex = this.allocIndex(peer.id, true);
-    peer.pending = { localIndex, hs, retryAt: now + REKEY_TIMEOUT + this.jitter() };
-    return [{ kind: 'send', peerId: peer.id, bytes: encodeInitiation({ sender: localIndex, noise: msg.value }, peer.macKeyTo) }];
+    const bytes = encodeInitiation({ sender: localIndex, noise: msg.value }, peer.macKeyTo, (c) => peer.jar.mac2(c, now));
+    const mac1 = bytes.slice(bytes.length - MACS_LEN, bytes.length - MACS_LEN + MAC1_LEN);
+    peer.pending = { localIndex, hs, retryAt: now + REKEY_TIMEOUT + this.jitter(), mac1, cookieRetry: false };
+    return [{ kind: 'send', peerId: peer.id, bytes }];
+  }
+
+  private onCookieReply(bytes: Uint8Array, now: number): Action[] {
+    const r = decodeCookieReply(bytes);
+    if (!r.ok) return [{ kind: 'rejected', code: r.code }];
+    const entry = this.indices.get(r.receiver);
+    const peer = entry?.pending ? this.peers.get(entry.peerId) : undefined;
+    const pending = peer?.pending;
+    if (!peer || !pending || pending.localIndex !== r.receiver) return [{ kind: 'rejected', code: 'unknown_index' }];
+    if (!peer.jar.accept(r.nonce, r.sealed, pending.mac1, now)) return [{ kind: 'rejected', code: 'bad_cookie_reply', peerId: peer.id }];
+    const out: Action[] = [{ kind: 'cookie', peerId: peer.id }];
+    if (pending.cookieRetry) return out;
+    out.push(...this.sendInitiation(peer, now));
+    if (peer.pending) peer.pending.cookieRetry = true;
+    return out;
   }
 
   private onInitiation(m: Initiation, now: number): Action[] {
@@ -356,7 +430,7 @@ export class Handshaker {
     const localIndex = this.allocIndex(peer.id, false);
     const session: SessionKeys = { localIndex, remoteIndex: m.sender, sendKey: split.c2.key()!, recvKey: split.c1.key()!, initiator: false };
     const out = this.install(peer, session, now);
-    out.push({ kind: 'send', peerId: peer.id, bytes: encodeResponse({ sender: localIndex, receiver: m.sender, noise: w.value }, peer.macKeyTo) });
+    out.push({ kind: 'send', peerId: peer.id, bytes: encodeResponse({ sender: localIndex, receiver: m.sender, noise: w.value }, peer.macKeyTo, (c) => peer.jar.mac2(c, now)) });
     return out;
   }
 

@@ -175,10 +175,16 @@ export class LinkTable {
     return id === undefined ? undefined : this.peers.get(id);
   }
 
+  /** Whether a CONTROL message to the node would leave now (a session over a direct or relay link). */
+  canCarry(nodeId: NodeId): boolean {
+    const p = this.peerOf(nodeId);
+    return !!p?.established && (!!p.endpoint || p.relay !== null);
+  }
+
   /** A CONTROL message for a linked peer; false (counted) when there is no session to carry it. */
   sendControl(nodeId: NodeId, bytes: Uint8Array): boolean {
     const p = this.peerOf(nodeId);
-    if (!p?.established || (!p.endpoint && p.relay === null)) { this.count('control_no_session'); return false; }
+    if (!this.canCarry(nodeId) || !p) { this.count('control_no_session'); return false; }
     this.out.cmd({ cmd: 'sendControl', peerId: p.peerId, bytes });
     return true;
   }
@@ -186,7 +192,7 @@ export class LinkTable {
   /** A handshake-class frame (types 1, 2, 3 and probes) from the data plane. */
   onFrame(data: Uint8Array, from: string): void {
     if (isProbeFrame(data)) { this.onProbe(data, from); return; }
-    this.apply(this.handshaker.receive(data, this.wall()), from);
+    this.apply(this.handshaker.receive(data, this.wall(), from), from);
   }
 
   /** A handshake message carried through the overlay from `src`. */
@@ -390,7 +396,11 @@ export class LinkTable {
           if (a.bytes[0] === FRAME_TYPE_HANDSHAKE_RESP) p.overlayResponse = { bytes: a.bytes, at: this.t };
         }
         else this.count('handshake_no_endpoint');
-      } else if (a.kind === 'established') this.established(a, from, keepalives);
+      } else if (a.kind === 'reply') {
+        // a cookie reply goes back where the initiation came from, never through the overlay
+        if (from && !from.startsWith(OVERLAY)) { this.send(from, a.bytes); this.count('handshake_cookie_sent'); }
+      } else if (a.kind === 'cookie') this.count('handshake_cookie_received');
+      else if (a.kind === 'established') this.established(a, from, keepalives);
       else if (a.kind === 'retired') {
         this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
         const p = this.peers.get(a.peerId);
