@@ -1,6 +1,7 @@
 // Owns the human-readable rendering of `ringvpn status` for an overlay-mode node: ring neighbours,
 // connections by kind, data peers, DHT entries, LAN services, counters and drops.
 // It must not fetch anything; it formats the object the daemon returned.
+import { defenceLine, memoryLine, type MemorySummary, type QuotaSummary } from './status.js';
 
 interface DataplanePeer { rxBytes?: number; txBytes?: number; rxPackets?: number; txPackets?: number; txRelayedPackets?: number; rxRelayedPackets?: number; sessions?: number }
 interface Conn { short: string; kinds: string[]; session: boolean; endpoint: string | null; path?: string; rttMs?: number | null; dataplane: DataplanePeer | null }
@@ -20,6 +21,7 @@ export interface RingStatus {
   pki?: { ca: string; serial: string; groups: string[]; notAfter: string; revoked: number; crl: string | null; counters: Record<string, number> } | null;
   links: Record<string, number>; counters: Record<string, unknown>; drops: Record<string, number>;
   nat?: NatSummary; relays?: RelaySummary | null;
+  overlay?: { quotas?: QuotaSummary } | null; memory?: MemorySummary;
 }
 
 const short = (h?: string): string => (h ? h.slice(0, 8) : '-');
@@ -85,5 +87,8 @@ export function renderRingStatus(s: RingStatus): string {
   out.push('counters: ' + Object.entries(s.counters).map(([k, v]) => `${k}=${String(v)}`).join('  '));
   const drops = Object.entries(s.drops).filter(([, v]) => v > 0);
   out.push('drops: ' + (drops.length ? drops.map(([k, v]) => `${k}=${v}`).join('  ') : 'none'));
+  out.push(defenceLine(s.drops, s.links, s.overlay?.quotas));
+  const mem = memoryLine(s.memory);
+  if (mem) out.push(mem);
   return out.join('\n') + '\n';
 }

@@ -10,9 +10,34 @@ interface Status {
   device: string; mode: string; address: string; publicKey: string; listen: string | null; uptimeMs: number;
   peers: StatusPeer[]; handshakeRejected: Record<string, number>;
   counters: Record<string, unknown>; drops: Record<string, number>;
+  links?: Record<string, number>; memory?: MemorySummary;
 }
 
-function bytes(n: unknown): string {
+export interface MemorySummary { rssBytes: number; heapUsedBytes: number; budgetBytes: number }
+export interface QuotaSummary { throttled: Record<string, number>; members: Array<{ nodeId: string; throttled: number }> }
+
+/** `memory: rss … of the … budget` (the daemon's stated budget, README Security). */
+export function memoryLine(m: MemorySummary | undefined): string | null {
+  if (!m) return null;
+  const over = m.rssBytes > m.budgetBytes ? '  OVER BUDGET' : '';
+  return `memory: rss ${bytes(m.rssBytes)} of a ${bytes(m.budgetBytes)} budget (JS heap ${bytes(m.heapUsedBytes)})${over}`;
+}
+
+/** What the flood defences turned away: per-source handshake limit, cookies, member quotas. */
+export function defenceLine(drops: Record<string, number>, links: Record<string, number> | undefined, quotas?: QuotaSummary): string {
+  const parts: string[] = [];
+  const d = (k: string): number => drops[k] ?? 0;
+  const l = (k: string): number => links?.[k] ?? 0;
+  if (d('handshake_rate') || d('handshake_queue')) parts.push(`handshake datagrams over the per-source limit ${d('handshake_rate')}, over the queue share ${d('handshake_queue')}`);
+  if (l('handshake_cookie_sent')) parts.push(`cookie replies sent ${l('handshake_cookie_sent')} (initiations without mac2 under load, no DH)`);
+  if (quotas) {
+    const t = Object.entries(quotas.throttled).filter(([, v]) => v > 0);
+    if (t.length) parts.push(`member quotas throttled ${t.map(([k, v]) => `${k}=${v}`).join(' ')}; most: ${quotas.members.slice(0, 3).map((m) => `${m.nodeId.slice(0, 8)}×${m.throttled}`).join(' ')}`);
+  }
+  return 'defences: ' + (parts.length ? parts.join('; ') : 'nothing turned away');
+}
+
+export function bytes(n: unknown): string {
   const v = typeof n === 'number' ? n : Number(n ?? 0);
   if (v < 1024) return `${v} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -39,5 +64,8 @@ export function printStatus(s: Status): void {
   out.push('drops: ' + (drops.length ? drops.map(([k, v]) => `${k}=${v}`).join('  ') : 'none'));
   const rej = Object.entries(s.handshakeRejected);
   out.push('handshakes rejected: ' + (rej.length ? rej.map(([k, v]) => `${k}=${v}`).join('  ') : 'none'));
+  out.push(defenceLine(s.drops, s.links));
+  const mem = memoryLine(s.memory);
+  if (mem) out.push(mem);
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -9,6 +9,7 @@ import { RpcManager } from './rpc.js';
 import { checkLiveness } from './liveness.js';
 import { Linker } from './linking.js';
 import { DEFAULT_PARAMS, type Params, type NodeStats } from './params.js';
+import { DEFAULT_QUOTAS, Quotas, type QuotaRules } from './quota.js';
 import { encode, decode, patchForward, type RoutedMsg, type InnerMsg, type RouteMode, type StatusMsg, type CtmMsg, type CtmReplyMsg, type DhtMsg, type BcastMsg } from '../wire/overlay-codec.js';
 
 export type Output =
@@ -27,6 +28,8 @@ export interface NodeOptions {
   params?: Partial<Params>;
   /** emit 'event' outputs (connection changes, joins); off in large simulations */
   events?: boolean;
+  /** per-member quotas (quota.ts DEFAULT_QUOTAS) */
+  quotas?: Partial<QuotaRules>;
 }
 
 export interface SendOptions {
@@ -64,6 +67,8 @@ export class OverlayNode {
   /** outputs since the last drain; the driver empties it */
   readonly out: Output[] = [];
   readonly stats: NodeStats = { sent: 0, received: 0, forwarded: 0, delivered: 0, drops: {} };
+  /** what each member may make us do (CONTROL messages, connect-to-me, broadcasts, DHT puts) */
+  readonly quotas: Quotas;
   private readonly rpc: RpcManager;
   private readonly linker: Linker;
   private readonly pending = new Map<NodeId, PendingLink>();
@@ -87,6 +92,7 @@ export class OverlayNode {
     this.seed = o.bootstrap.length === 0;
     this.joined = this.seed;
     this.emitEvents = o.events ?? true;
+    this.quotas = new Quotas({ ...DEFAULT_QUOTAS, ...o.quotas });
     this.rpc = new RpcManager({ minTimeoutMs: this.params.rpcMinTimeoutMs, maxTimeoutMs: this.params.rpcMaxTimeoutMs, tries: this.params.rpcTries }, (to, b) => this.transmit(to, b));
     this.linker = new Linker(this.hostView(), o.bootstrap);
   }
@@ -132,6 +138,8 @@ export class OverlayNode {
     }
     c.lastHeard = now;
     this.stats.received++;
+    // before decoding: a member flooding its link costs a map lookup per message
+    if (!this.quotas.allow('control', from, now)) { this.drop('quota-control'); return; }
     const r = decode(bytes);
     if (!r.ok) { this.drop('decode-' + r.code); return; }
     const m = r.msg;
@@ -149,7 +157,10 @@ export class OverlayNode {
       }
       case 'close': this.closeConn(now, from, 'remote-close', false); return;
       case 'routed': this.onRouted(now, from, bytes, m); return;
-      case 'bcast': if (!this.services.some((s) => s.direct?.(now, from, m))) this.drop('no-service'); return;
+      case 'bcast':
+        if (!this.quotas.allow('bcast', m.origin, now)) { this.drop('quota-bcast'); return; }
+        if (!this.services.some((s) => s.direct?.(now, from, m))) this.drop('no-service');
+        return;
       default: this.drop('unrouted-inner'); return;
     }
   }
@@ -344,9 +355,14 @@ export class OverlayNode {
         this.linker.noteTraffic(now, m.src, false);
         this.out.push({ type: 'deliver', src: m.src, payload: inner.payload, hops: m.hops, trace: m.trace });
         return;
-      case 'ctm': if (!this.linker.onCtm(now, m, inner)) this.drop('ctm-self'); return;
+      case 'ctm':
+        if (m.src !== this.id && !this.quotas.allow('ctm', m.src, now)) { this.drop('quota-ctm'); return; }
+        if (!this.linker.onCtm(now, m, inner)) this.drop('ctm-self');
+        return;
       case 'ctm-reply': if (!this.linker.onCtmReply(now, m, inner)) this.drop('ctm-reply-unknown'); return;
-      case 'dht': if (!this.services.some((s) => s.routed?.(now, m as RoutedMsg & { inner: DhtMsg }))) this.drop('no-service'); return;
+      case 'dht':
+        if (inner.op === 'put' && m.src !== this.id && !this.quotas.allow('dht-put', m.src, now)) { this.drop('quota-dht-put'); return; }
+        if (!this.services.some((s) => s.routed?.(now, m as RoutedMsg & { inner: DhtMsg }))) this.drop('no-service'); return;
     }
   }
 

@@ -19,10 +19,15 @@ export function attachDht(node: OverlayNode, params: Partial<DhtParams> = {}): D
   return dht;
 }
 
-export function attachBroadcast(node: OverlayNode, onMessage: BroadcastCallback, params: Partial<BroadcastParams> = {}): BroadcastService {
+/**
+ * `usable`: whether a peer can carry a frame now (a VPN node: a session over a direct or relay link).
+ * A sub-range handed to a peer that cannot carry it is lost for every node in it, so such peers are
+ * left out of the plan (e.g. a member just revoked: cut off before its connection is closed).
+ */
+export function attachBroadcast(node: OverlayNode, onMessage: BroadcastCallback, params: Partial<BroadcastParams> = {}, usable?: (id: NodeId) => boolean): BroadcastService {
   const b = new BroadcastService({
     id: node.id,
-    peers: () => node.ringPeers(),
+    peers: () => (usable ? node.ringPeers().filter(usable) : node.ringPeers()),
     sendDirect: (to: NodeId, msg) => node.sendDirect(to, msg),
   }, onMessage, params);
   node.attach({ direct: (now, from, m) => b.receive(now, from, m) });

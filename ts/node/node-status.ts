@@ -46,7 +46,7 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
       viewChanges: n.dht.stats.viewChanges, repairs: n.dht.stats.repairs, syncsSent: n.dht.stats.syncsSent,
       transfersSent: n.dht.stats.transfersSent, entriesSent: n.dht.stats.syncEntriesSent, entriesReceived: n.dht.stats.entriesReceived,
     } : null,
-    overlay: ov ? { ...ov.stats } : null,
+    overlay: ov ? { ...ov.stats, quotas: ov.quotas.status() } : null,
     node: n.counters.values,
   };
 }

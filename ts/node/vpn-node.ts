@@ -100,7 +100,7 @@ export class VpnNode implements LanHost {
         bootstrap: o.overlay.bootstrap, params: o.overlay.params ?? {}, events: false,
       });
       this.dht = attachDht(this.overlay);
-      this.bcast = attachBroadcast(this.overlay, (_now, m) => this.onBroadcast(m.payload));
+      this.bcast = attachBroadcast(this.overlay, (_now, m) => this.onBroadcast(m.payload), {}, (id) => this.links.canCarry(id));
     } else {
       this.overlay = null; this.dht = null; this.bcast = null;
     }

@@ -23,6 +23,8 @@ import { crawlRing } from './crawler.js';
 
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 const TRAFFIC_SCAN_MS = 5_000;
+/** The RSS a daemon with 50 links is expected to stay inside under any input (README, Security). */
+export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
 
 export interface DaemonDeps {
   startEngine?: (config: EngineConfig, onEvents: () => void) => DataPlane;
@@ -244,7 +246,9 @@ export class Daemon {
     const counters = stats ? Object.fromEntries(Object.entries(stats).filter(([k]) => k !== 'peers' && k !== 'drops')) : {};
     const nodeCounters = this.node.counters.values;
     const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
-    const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops };
+    const m = process.memoryUsage();
+    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, budgetBytes: MEMORY_BUDGET_BYTES };
+    const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory };
     if (this.node.overlay) {
       const lan = this.node.lan;
       return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null };
