@@ -15,13 +15,19 @@ export interface RogueAttempt {
   cert: string | null;
   /** the member: underlay endpoint and base64 static key */
   to: string; toKey: string;
+  /** stop waiting once the session exists (a timed legitimate handshake) */
+  stopWhenEstablished?: boolean;
 }
 
 export interface RogueInject { label: string; to: string; hex: string }
 
 export interface RoguePlan { attempts?: RogueAttempt[]; inject?: RogueInject[]; waitMs?: number }
 
-export interface RogueAttemptResult { label: string; to: string; sent: number; replies: number; established: boolean; rejected: string[] }
+export interface RogueAttemptResult {
+  label: string; to: string; sent: number; replies: number; established: boolean; rejected: string[];
+  /** ms from the first initiation to the session (null: none); cookie replies accepted on the way */
+  establishedMs: number | null; cookies: number;
+}
 export interface RogueInjectResult { label: string; to: string; replies: number; firstBytes: number[] }
 export interface RogueResult { attempts: RogueAttemptResult[]; inject: RogueInjectResult[] }
 
@@ -43,17 +49,21 @@ async function attempt(a: RogueAttempt, waitMs: number): Promise<RogueAttemptRes
     ...(cert ? { certificate: () => cert, verifyPeer: () => ({ ok: true as const }) } : {}),
   });
   hs.addPeer(1, b64(a.toKey));
-  const res: RogueAttemptResult = { label: a.label, to: a.to, sent: 0, replies: 0, established: false, rejected: [] };
+  const res: RogueAttemptResult = { label: a.label, to: a.to, sent: 0, replies: 0, established: false, rejected: [], establishedMs: null, cookies: 0 };
+  const t0 = performance.now();
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((r) => { done = r; });
   const apply = (acts: Action[]): void => {
     for (const x of acts) {
       if (x.kind === 'send') { sock.send(x.bytes, port, host); res.sent++; }
-      else if (x.kind === 'established') res.established = true;
+      else if (x.kind === 'established') { res.established = true; res.establishedMs = Math.round(performance.now() - t0); if (a.stopWhenEstablished) done(); }
+      else if (x.kind === 'cookie') res.cookies++;
       else if (x.kind === 'rejected') res.rejected.push(x.code);
     }
   };
   sock.on('message', (m) => { res.replies++; apply(hs.receive(new Uint8Array(m), Date.now())); });
   apply(hs.initiate(1, Date.now()));
-  await new Promise((r) => setTimeout(r, waitMs));
+  await Promise.race([finished, new Promise((r) => setTimeout(r, waitMs))]);
   sock.close();
   return res;
 }
