@@ -32,15 +32,8 @@ export async function eth0(ns: Netns): Promise<Eth0> {
 }
 
 /** VmRSS of a process in KiB (null when it is gone). */
-export function rssKiB(pid: number | null): number | null {
-  if (pid === null) return null;
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
+import { rssKiB } from '../../ts/lab/flood.js';
+export { rssKiB };
 
 /** Whether the daemon runs the compiled control plane (dist/) or TypeScript through tsx. */
 export function daemonRuntime(pid: number | null): 'compiled' | 'tsx' | 'unknown' {

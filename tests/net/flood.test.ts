@@ -3,39 +3,26 @@
 // initiations, then unauthenticated DATA frames. During and after each flood the existing tunnel loses
 // no ping, a new legitimate handshake (a fourth namespace, a key the victim knows) completes within 1 s,
 // the victim's RSS grows by at most 30 MB and stops growing, and every drop is counted by reason.
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+// Then a member of a ring (a real daemon with a real key: tests/net/rogue-member.ts) floods its
+// neighbours with CONTROL messages: quotas throttle it and the ring stays consistent.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { netTest } from './support.js';
-import type { RoguePlan, RogueResult } from './rogue.js';
+import { timedHandshake } from './rogue-run.js';
 import { MeshLab, type LabStatus } from '../../ts/lab/mesh-lab.js';
-import { addSources, startFlood, type FloodKind } from '../../ts/lab/flood.js';
+import { RingLab } from '../../ts/lab/ringlab.js';
+import { addSources, rssKiB, startFlood, type FloodKind } from '../../ts/lab/flood.js';
 import { sleep } from '../../ts/lab/util.js';
 import { encodeKey } from '../../ts/config/keys.js';
 import { repoRoot } from '../../ts/paths.js';
-import type { Netns } from '../../ts/lab/netns.js';
+import type { Netns, NsProcess } from '../../ts/lab/netns.js';
 
 const FLOOD_S = 20;
 const MB = 1e6;
 
 type Status = LabStatus & { memory: { rssBytes: number }; links: Record<string, number> };
-
-/** A legitimate initiator in `ns` with node `who`'s key, timed to its session with the victim. */
-async function handshake(lab: MeshLab, ns: Netns, who: number, victim: number, dir: string): Promise<RogueResult['attempts'][0]> {
-  const k = lab.node(who).keys;
-  const plan: RoguePlan = {
-    waitMs: 5000,
-    attempts: [{
-      label: 'legit', privateKey: encodeKey(k.privateKey), publicKey: encodeKey(k.publicKey), cert: null,
-      to: `${lab.node(victim).underlay}:51820`, toKey: encodeKey(lab.node(victim).keys.publicKey), stopWhenEstablished: true,
-    }],
-  };
-  const file = join(dir, `plan-${Date.now()}.json`);
-  writeFileSync(file, JSON.stringify(plan));
-  const r = await ns.exec(process.execPath, ['--import', join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs'), join(repoRoot, 'tests/net/rogue.ts'), file], { timeoutMs: 30_000, cwd: repoRoot });
-  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as RogueResult).attempts[0]!;
-}
 
 async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
   // node0 -- node1 (victim) tunnel; node2 attacks; node3 is a member that has not talked yet
@@ -61,7 +48,7 @@ async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
       }
     })();
     await sleep(8000);
-    const hs = await handshake(lab, lab.node(3).ns, 3, 1, dir);
+    const hs = await timedHandshake(lab.node(3).ns, lab.node(3).keys, { endpoint: `${lab.node(1).underlay}:51820`, publicKey: lab.node(1).keys.publicKey }, dir);
     const sent = await flood.done;
     await sampler;
     const pings = await pinger;
@@ -102,4 +89,41 @@ netTest('a 20 s flood of junk and mac1-valid handshake initiations from 64 addre
 
 netTest('a 20 s flood of unauthenticated DATA frames from 64 addresses: no ping lost, new handshake < 1 s, RSS bounded, drops counted', async (t) => {
   await underFlood(t, 'data');
+});
+
+netTest('an authenticated member flooding its ring neighbours with CONTROL messages is throttled by quotas; the ring stays consistent and reachable', async (t) => {
+  const name = `rvq${process.pid % 10000}`;
+  const lab = await RingLab.up({ nodes: 7, reserve: 1, name, static: true });
+  let proc: NsProcess | undefined;
+  try {
+    const members = [0, 1, 2, 3, 4, 5];
+    const first = await lab.check({ nodes: members, sample: 3 });
+    t.true(first.ok, 'the members form a ring first');
+    const rss0 = members.map((i) => rssKiB(lab.node(i).pid) ?? 0);
+    const rogue = lab.node(6);
+    // the rogue stays a member after its flood (it answers status and the crawl) until the end
+    proc = rogue.ns.spawn(process.execPath, ['--import', join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs'), join(repoRoot, 'tests/net/rogue-member.ts'), rogue.config, '15'], { pipe: true, cwd: repoRoot });
+    let out = '';
+    proc.child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
+    for (let i = 0; i < 900 && !out.includes('\n') && !proc.hasExited(); i++) await sleep(100);
+    const sent = JSON.parse(out.trim().split('\n')[0] || '{}') as { sent?: Record<string, number>; peers?: number };
+    t.log(`rogue member sent ${JSON.stringify(sent)}`);
+    const rss1 = members.map((i) => rssKiB(lab.node(i).pid) ?? 0);
+    const st = await lab.statuses(16, members);
+    const throttled = st.map((x) => ((x.status as unknown as { overlay?: { quotas?: { throttled: Record<string, number> } } })?.overlay?.quotas?.throttled) ?? {});
+    t.log(`members' quota counts: ${JSON.stringify(throttled)}`);
+    t.log(`members' RSS growth (MiB): ${rss1.map((x, i) => ((x - rss0[i]!) / 1024).toFixed(1)).join(' ')}`);
+    const total = Object.values(sent.sent ?? {}).reduce((a, b) => a + b, 0);
+    t.true(total > 20_000, `the rogue sent ${total} CONTROL messages`);
+    t.true(throttled.some((q) => (q.control ?? 0) + (q.ctm ?? 0) + (q.bcast ?? 0) + (q['dht-put'] ?? 0) > 0), 'its neighbours throttled it and counted');
+    t.true(rss1.every((x, i) => x - rss0[i]! <= 30 * 1024), 'no member grew by more than 30 MB');
+    await sleep(5000);
+    const after = await lab.check({ nodes: members, sample: 3 });
+    t.true(after.pairs.reachable === after.pairs.total, `members reach each other (${after.pairs.reachable}/${after.pairs.total})`);
+    const all = await lab.crawl();
+    t.is(all.consistency, 1, 'the ring (rogue included) is consistent');
+  } finally {
+    await proc?.kill();
+    await lab.down();
+  }
 });

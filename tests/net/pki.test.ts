@@ -24,6 +24,7 @@ import { repoRoot } from '../../ts/paths.js';
 import { checkMac1, mac1Key } from '../../ts/handshake/frames.js';
 import { PENDING_HOLD_MS } from '../../ts/runtime/engine.js';
 import type { RoguePlan, RogueResult } from './rogue.js';
+import { runRogue } from './rogue-run.js';
 
 const MEMBERS = [0, 1, 2, 3, 4];
 /** reserve nodes: started (or refused) by the tests */
@@ -76,12 +77,7 @@ async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | n
   }
 }
 
-async function rogue(ns: Netns, plan: RoguePlan): Promise<RogueResult> {
-  const file = join(work, `plan-${randomBytes(3).toString('hex')}.json`);
-  writeFileSync(file, JSON.stringify(plan));
-  const r = await ns.exec(process.execPath, ['--import', join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs'), join(repoRoot, 'tests/net/rogue.ts'), file], { timeoutMs: 60_000, cwd: repoRoot });
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as RogueResult;
-}
+const rogue = (ns: Netns, plan: RoguePlan): Promise<RogueResult> => runRogue(ns, plan, work);
 
 /** A certificate request for a fresh key, signed by `caDir` (plus options). */
 async function certFor(caDir: string, key: KeyPair, name: string, o: Parameters<typeof signRequest>[2]): Promise<string> {

@@ -4,21 +4,10 @@ import test from 'ava';
 import { Handshaker, UNDER_LOAD_MS, type Action } from './handshake.js';
 import { COOKIE_REPLY_LEN, COOKIE_SECRET_MS, CookieChecker, CookieJar, decodeCookieReply } from './cookie.js';
 import { MAC2_LEN, encodeInitiation, mac1Key } from './frames.js';
-import { blake2s, x25519, x25519PublicKey, type DhFn } from './noise.js';
+import { x25519, x25519PublicKey, type DhFn } from './noise.js';
+import { seededRandom } from './seeded-random.js';
 
-function rng(seed: string): (n: number) => Uint8Array {
-  let counter = 0;
-  const s = new TextEncoder().encode(seed);
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 32) {
-      const c = new Uint8Array(4);
-      new DataView(c.buffer).setUint32(0, counter++);
-      out.set(blake2s(s, c).subarray(0, Math.min(32, n - off)), off);
-    }
-    return out;
-  };
-}
+const rng = seededRandom;
 
 function node(name: string, underLoadPerSec?: number) {
   const priv = rng(`${name}/static`)(32);

@@ -13,21 +13,10 @@ import {
   type SessionKeys,
 } from './handshake.js';
 import { encodeInitiation, encodeResponse, mac1Key } from './frames.js';
-import { blake2s, x25519, x25519PublicKey, type DhFn } from './noise.js';
+import { x25519, x25519PublicKey, type DhFn } from './noise.js';
+import { seededRandom } from './seeded-random.js';
 
-function rng(seed: string): (n: number) => Uint8Array {
-  let counter = 0;
-  const s = new TextEncoder().encode(seed);
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let off = 0; off < n; off += 32) {
-      const c = new Uint8Array(4);
-      new DataView(c.buffer).setUint32(0, counter++);
-      out.set(blake2s(s, c).subarray(0, Math.min(32, n - off)), off);
-    }
-    return out;
-  };
-}
+const rng = seededRandom;
 
 interface Node {
   hs: Handshaker;

@@ -58,6 +58,17 @@ export async function addSources(ns: Netns, dev: string, prefix: string, first: 
   return out;
 }
 
+/** VmRSS of a process in KiB (null when it is gone). */
+export function rssKiB(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc (the host's view of any namespace). */
 export function cpuSeconds(pid: number): number {
   try {

@@ -4,9 +4,9 @@
 //! set is full the entry refilled longest ago is evicted (an attacker who cycles addresses only
 //! evicts other attackers' buckets or ones full anyway).
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
+
+use crate::limiter::SetTable;
 
 /// Handshake-class datagrams (initiations, responses, cookie replies, probes) one source address
 /// may send per second once its burst is spent. Generous next to WireGuard's 20: members behind
@@ -17,7 +17,6 @@ pub const DEFAULT_HANDSHAKE_BURST: u32 = 100;
 /// Source addresses remembered.
 pub const HANDSHAKE_LIMIT_CAPACITY: usize = 4096;
 
-const WAYS: usize = 4;
 /// Tokens are kept in millitokens so that refill works at 1 ms resolution.
 const MILLI: u64 = 1000;
 
@@ -30,41 +29,32 @@ struct Bucket {
 
 /// A token bucket per source address, bounded to `capacity` addresses.
 pub struct HandshakeLimit {
-    slots: Box<[Bucket]>,
-    set_mask: usize,
+    table: SetTable<Bucket>,
     rate: u64,
     burst: u64,
-    hasher: RandomState,
 }
 
 impl HandshakeLimit {
     /// `capacity` is rounded up to a power of two of at least 4; `rate` per second, `burst` ≥ 1.
     pub fn new(capacity: usize, rate: u32, burst: u32) -> Self {
-        let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
         HandshakeLimit {
-            slots: vec![
+            table: SetTable::new(
+                capacity,
                 Bucket {
                     key: None,
                     millitokens: 0,
-                    last_ms: 0
-                };
-                sets * WAYS
-            ]
-            .into_boxed_slice(),
-            set_mask: sets - 1,
+                    last_ms: 0,
+                },
+            ),
             rate: u64::from(rate),
             burst: u64::from(burst.max(1)),
-            hasher: RandomState::new(),
         }
     }
 
     /// True if a datagram from `src` may pass at `now_ms` (and takes its token).
     pub fn allow(&mut self, src: IpAddr, now_ms: u64) -> bool {
-        let set = (self.hasher.hash_one(src) as usize) & self.set_mask;
         let (rate, full) = (self.rate, self.burst * MILLI);
-        let Some(ways) = self.slots.get_mut(set * WAYS..set * WAYS + WAYS) else {
-            return false;
-        };
+        let ways = self.table.set_of(&src);
         if let Some(b) = ways.iter_mut().find(|b| b.key == Some(src)) {
             let elapsed = now_ms.saturating_sub(b.last_ms);
             b.millitokens = (b.millitokens + elapsed.saturating_mul(rate)).min(full);
@@ -87,7 +77,7 @@ impl HandshakeLimit {
     }
 
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.table.len()
     }
 }
 

@@ -6,7 +6,39 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 
 /// Entries per hash set (a 4-way set-associative table).
-const WAYS: usize = 4;
+pub(crate) const WAYS: usize = 4;
+
+/// A fixed-size 4-way set-associative table of slots: a key hashes to one set of `WAYS` slots,
+/// and the caller picks the slot (its own, an empty one, or one to evict). Shared by the limiters
+/// here and the per-source token buckets (handshake_limit.rs).
+pub(crate) struct SetTable<S> {
+    slots: Box<[S]>,
+    set_mask: usize,
+    hasher: RandomState,
+}
+
+impl<S: Copy> SetTable<S> {
+    /// `capacity` is rounded up to a power of two of at least `WAYS`; every slot starts as `empty`.
+    pub(crate) fn new(capacity: usize, empty: S) -> Self {
+        let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
+        SetTable {
+            slots: vec![empty; sets * WAYS].into_boxed_slice(),
+            set_mask: sets - 1,
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// The `WAYS` slots `key` may live in.
+    pub(crate) fn set_of<K: Hash>(&mut self, key: &K) -> &mut [S] {
+        let set = (self.hasher.hash_one(key) as usize) & self.set_mask;
+        let start = set * WAYS;
+        self.slots.get_mut(start..start + WAYS).unwrap_or(&mut [])
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Slot<K> {
@@ -16,39 +48,31 @@ struct Slot<K> {
 
 /// Allows one event per key per `interval_ms`, remembering at most `capacity` keys.
 pub struct RateLimiter<K> {
-    slots: Box<[Slot<K>]>,
-    set_mask: usize,
+    table: SetTable<Slot<K>>,
     interval_ms: u64,
-    hasher: RandomState,
 }
 
 impl<K: Copy + Eq + Hash> RateLimiter<K> {
     /// `capacity` is rounded up to a power of two of at least `WAYS`.
     pub fn new(capacity: usize, interval_ms: u64) -> Self {
-        let sets = capacity.div_ceil(WAYS).max(1).next_power_of_two();
         RateLimiter {
-            slots: vec![
+            table: SetTable::new(
+                capacity,
                 Slot {
                     key: None,
-                    last_ms: 0
-                };
-                sets * WAYS
-            ]
-            .into_boxed_slice(),
-            set_mask: sets - 1,
+                    last_ms: 0,
+                },
+            ),
             interval_ms,
-            hasher: RandomState::new(),
         }
     }
 
     /// True if an event for `key` may be raised at `now_ms` (and records it).
     pub fn allow(&mut self, key: &K, now_ms: u64) -> bool {
-        let set = (self.hasher.hash_one(key) as usize) & self.set_mask;
-        let Some(ways) = self.slots.get_mut(set * WAYS..set * WAYS + WAYS) else {
-            return false;
-        };
+        let interval = self.interval_ms;
+        let ways = self.table.set_of(key);
         if let Some(s) = ways.iter_mut().find(|s| s.key.as_ref() == Some(key)) {
-            if now_ms.saturating_sub(s.last_ms) < self.interval_ms {
+            if now_ms.saturating_sub(s.last_ms) < interval {
                 return false;
             }
             s.last_ms = now_ms;
@@ -65,7 +89,7 @@ impl<K: Copy + Eq + Hash> RateLimiter<K> {
     }
 
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.table.len()
     }
 }
 
