@@ -31,7 +31,7 @@ interface Sample { t: number; rss: number | null }
 /** least-squares slope of (t ms, rss KiB) in MB per 10 minutes */
 function slope(xs: Sample[]): number | null {
   const v = xs.filter((s): s is { t: number; rss: number } => s.rss !== null);
-  if (v.length < 10) return null;
+  if (v.length < 30) return null; // at least 5 minutes of samples
   const mt = v.reduce((s, x) => s + x.t, 0) / v.length, mr = v.reduce((s, x) => s + x.rss, 0) / v.length;
   let num = 0, den = 0;
   for (const x of v) { num += (x.t - mt) * (x.rss - mr); den += (x.t - mt) ** 2; }
@@ -90,7 +90,7 @@ try {
   }
   if (flood) floodSent.push((await flood.done.catch(() => ({ sent: 0 }))).sent);
   say('final check: reachability and crawl');
-  const check = await lab.check({ sample: 4, onProgress: (l) => say(l) });
+  const check = await lab.check({ nodes: members, sample: 4, onProgress: (l) => say(l) }); // the hostile namespace runs no daemon
   const rows = members.map((i) => {
     const from = (restartedAt.get(i) ?? t0) - t0 + WARM_MS;
     const s = series.get(i)!.filter((x) => x.t >= from);
@@ -115,7 +115,7 @@ try {
   const md = [
     `# Soak: ${N} overlay daemons for ${MINUTES} min with traffic, churn and a hostile node (commit ${commit})`,
     '',
-    `Every 10 s: each member pings a random other member and every daemon's VmRSS is sampled. Every minute: one of the last ${CHURN} members is killed and restarted, and the hostile namespace floods the next member with \`ringvpn-flood --kind mixed\` at ${RATE} datagrams/s (junk and mac1-valid initiations, DATA frames, random bytes). Slopes are least squares over each daemon's samples from 5 minutes after its (re)start; a daemon restarted too late for 10 samples has none.`,
+    `Every 10 s: each member pings a random other member and every daemon's VmRSS is sampled. Every minute: one of the last ${CHURN} members is killed and restarted, and the hostile namespace floods the next member with \`ringvpn-flood --kind mixed\` at ${RATE} datagrams/s (junk and mac1-valid initiations, DATA frames, random bytes). Slopes are least squares over each daemon's samples from 5 minutes after its (re)start; a daemon restarted too late for 30 samples (5 minutes) has none.`,
     '',
     '| daemons with a slope | slope MB per 10 min, median / max | worst node | RSS at the end, median / max (MiB) | peak RSS (MiB) | pings answered | final pairs reachable | crawl consistency | churns (failed) | flood datagrams |',
     '|---|---|---|---|---|---|---|---|---|---|',

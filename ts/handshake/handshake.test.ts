@@ -383,3 +383,24 @@ test('configuration errors throw (programmer errors, not network input)', (t) =>
   t.throws(() => a.hs.addPeer(5, new Uint8Array(31)));
   t.throws(() => new Handshaker({ staticPrivate: new Uint8Array(32), staticPublic: b.pub, random: rng('x') }));
 });
+
+test('replay memory is bounded: past maxTimestamps keys, the oldest former peer is forgotten; live peers never', (t) => {
+  const b = node('bob');
+  const admitted: number[] = [];
+  let next = 10;
+  const hs = new Handshaker({ staticPrivate: rng('bob/static')(32), staticPublic: b.pub, random: rng('bob2'), admit: () => { admitted.push(next); return next++; }, maxTimestamps: 3 });
+  const inits: Uint8Array[] = [];
+  for (let i = 0; i < 5; i++) {
+    const s = node(`stranger${i}`);
+    s.hs.addPeer(1, b.pub);
+    const [init] = apply(s, s.hs.initiate(1, 1_000 + i));
+    inits.push(init!);
+    t.deepEqual(kinds(hs.receive(init!, 1_000 + i)), ['established', 'send']);
+    if (i < 4) hs.removePeer(admitted[i]!); // strangers 0-3 leave; stranger 4 stays a peer
+  }
+  const seen = (hs as unknown as { greatestTs: Map<string, Uint8Array> }).greatestTs;
+  t.true(seen.size <= 3, `${seen.size} keys remembered`);
+  // the last three keys are remembered: a replay of stranger 3's initiation is still refused
+  t.deepEqual(kinds(hs.receive(inits[3]!, 2_000)), ['rejected:replay']);
+  t.deepEqual(kinds(hs.receive(inits[4]!, 2_000)), ['rejected:replay'], 'a live peer keeps its timestamp');
+});

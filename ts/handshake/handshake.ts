@@ -58,6 +58,8 @@ export const TIMESTAMP_LEN = 12;
 export const DEFAULT_PROLOGUE = new TextEncoder().encode('ringvpn handshake v1');
 /** Initiations from addresses in one second past which the responder is under load. */
 export const UNDER_LOAD_PER_SEC = 128;
+/** Static keys whose greatest timestamp is remembered after their peer is gone. */
+export const MAX_TIMESTAMPS = 8192;
 /** How long the load state lasts after the last second over the mark (wireguard-go: 1 s). */
 export const UNDER_LOAD_MS = 1000;
 
@@ -144,6 +146,8 @@ export interface HandshakerOptions {
   verifyPeer?: (c: PeerCertificateCheck) => { ok: true } | { ok: false; code: string };
   /** Initiations per second from addresses that put the responder under load (UNDER_LOAD_PER_SEC). */
   underLoadPerSec?: number;
+  /** Keys whose greatest timestamp is kept after their peer is gone (MAX_TIMESTAMPS). */
+  maxTimestamps?: number;
 }
 
 export interface PeerCertificateCheck {
@@ -219,6 +223,7 @@ export class Handshaker {
   private readonly macKeyMine: Uint8Array;
   private readonly cookies: CookieChecker;
   private readonly underLoadPerSec: number;
+  private readonly maxTimestamps: number;
   private loadWindowAt = -Infinity;
   private loadCount = 0;
   private underLoadUntil = -Infinity;
@@ -242,6 +247,7 @@ export class Handshaker {
     this.macKeyMine = mac1Key(this.s.publicKey);
     this.cookies = new CookieChecker(this.s.publicKey, this.random, 0);
     this.underLoadPerSec = o.underLoadPerSec ?? UNDER_LOAD_PER_SEC;
+    this.maxTimestamps = o.maxTimestamps ?? MAX_TIMESTAMPS;
   }
 
   get publicKey(): Uint8Array {
@@ -426,7 +432,7 @@ export class Handshaker {
     const w = hs.writeMessage(this.withCert(new Uint8Array(0)));
     const split = w.ok ? hs.split() : null;
     if (!w.ok || !split) return [{ kind: 'rejected', code: w.ok ? 'internal' : w.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
-    this.greatestTs.set(peer.keyHex, ts);
+    this.rememberTs(peer.keyHex, ts);
     const localIndex = this.allocIndex(peer.id, false);
     const session: SessionKeys = { localIndex, remoteIndex: m.sender, sendKey: split.c2.key()!, recvKey: split.c1.key()!, initiator: false };
     const out = this.install(peer, session, now);
@@ -468,6 +474,18 @@ export class Handshaker {
     peer.current = { localIndex: session.localIndex, remoteIndex: session.remoteIndex, initiator: session.initiator, establishedAt: now };
     peer.lastHandshakeAt = now;
     return out;
+  }
+
+  /**
+   * The greatest timestamp per static key outlives the peer (a re-added key must not accept a replay),
+   * but not forever: past MAX_TIMESTAMPS keys the oldest of keys that are no longer peers is dropped.
+   */
+  private rememberTs(keyHex: string, ts: Uint8Array): void {
+    this.greatestTs.delete(keyHex);
+    if (this.greatestTs.size >= this.maxTimestamps) {
+      for (const k of this.greatestTs.keys()) if (!this.byKey.has(k)) { this.greatestTs.delete(k); break; }
+    }
+    this.greatestTs.set(keyHex, ts);
   }
 
   private retire(peer: Peer, s: SessionInfo, reason: 'expired' | 'peer_removed'): Action {

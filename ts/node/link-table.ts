@@ -28,6 +28,8 @@ export interface LinkTableOptions {
   /** anyone whose node id is the hash of its key may handshake (overlay); false: configured peers only */
   openAdmission: boolean;
   group?: GroupVerifier;
+  /** MAX_PEERS unless a test says otherwise */
+  maxPeers?: number;
 }
 
 interface ProbeWait { endpoint: string; to: NodeId | null; endpoints: string[]; tries: number; sentAt: number }
@@ -42,6 +44,9 @@ const LINK_TIMEOUT_MS = 12_000;
 export const DIRECT_SLOW_MS = 1_000;
 /** a session is refused after REJECT_AFTER_TIME (180 s): a peer idle that long has none left */
 const SESSION_LIFETIME_MS = 180_000;
+
+/** Peers a node keeps at most (links, data-only peers and admitted strangers); beyond it strangers are refused. */
+export const MAX_PEERS = 4096;
 
 export class LinkTable {
   readonly handshaker: Handshaker;
@@ -363,6 +368,8 @@ export class LinkTable {
     if (nodeId === this.o.self || this.banned.has(nodeId)) return null;
     const p = this.peerOf(nodeId);
     if (p) { p.key = new Uint8Array(rs); return p.peerId; } // a data-only peer: the handshaker adds the key
+    // strangers with fresh keys (open admission) must not grow the table without bound
+    if (this.peers.size >= (this.o.maxPeers ?? MAX_PEERS)) { this.count('admit_table_full'); return null; }
     return this.newPeer(nodeId, null, null, new Uint8Array(rs)).peerId;
   }
 
