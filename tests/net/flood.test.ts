@@ -112,6 +112,9 @@ netTest('an authenticated member flooding its ring neighbours with CONTROL messa
     const st = await lab.statuses(16, members);
     const throttled = st.map((x) => ((x.status as unknown as { overlay?: { quotas?: { throttled: Record<string, number> } } })?.overlay?.quotas?.throttled) ?? {});
     t.log(`members' quota counts: ${JSON.stringify(throttled)}`);
+    const gated = st.map((x) => (x.status as unknown as { drops?: Record<string, number> })?.drops?.control_rate ?? 0);
+    t.log(`members' control_rate drops (the data plane's per-peer gate): ${gated.join(' ')}`);
+    t.true(gated.some((g) => g > 0), 'the data plane cut the flood down before any copy');
     t.log(`members' RSS growth (MiB): ${rss1.map((x, i) => ((x - rss0[i]!) / 1024).toFixed(1)).join(' ')}`);
     const total = Object.values(sent.sent ?? {}).reduce((a, b) => a + b, 0);
     t.true(total > 20_000, `the rogue sent ${total} CONTROL messages`);

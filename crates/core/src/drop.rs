@@ -100,6 +100,10 @@ drop_reasons! {
     HandshakeRate = "handshake_rate",
     /// A handshake-class datagram while the event queue holds its share of them (a quarter).
     HandshakeQueue = "handshake_queue",
+    /// An authenticated CONTROL message over its peer's token bucket (2,000/s, burst 8,000): a
+    /// flooding member is cut down in the data plane before any copy (the control plane's
+    /// per-link quota is the policy below it).
+    ControlRate = "control_rate",
 }
 
 impl core::fmt::Display for DropReason {

@@ -1,9 +1,11 @@
-//! Owns the gate every unauthenticated datagram passes before it is copied towards TypeScript:
-//! a token bucket per source IP address (WireGuard's ratelimiter.go: a steady rate and a burst),
-//! in a fixed-size set-associative table. Must not allocate after construction or grow: when a
-//! set is full the entry refilled longest ago is evicted (an attacker who cycles addresses only
-//! evicts other attackers' buckets or ones full anyway).
+//! Owns the gates in front of the copy of a datagram towards TypeScript: a token bucket per source
+//! IP address for every unauthenticated (handshake-class) datagram (WireGuard's ratelimiter.go: a
+//! steady rate and a burst), and one per peer for authenticated CONTROL messages (a member that
+//! floods must not grow the control plane's memory), each in a fixed-size set-associative table.
+//! Must not allocate after construction or grow: when a set is full the entry refilled longest ago
+//! is evicted (an attacker who cycles addresses only evicts other attackers' buckets or full ones).
 
+use std::hash::Hash;
 use std::net::IpAddr;
 
 use crate::limiter::SetTable;
@@ -16,28 +18,40 @@ pub const DEFAULT_HANDSHAKE_RATE: u32 = 50;
 pub const DEFAULT_HANDSHAKE_BURST: u32 = 100;
 /// Source addresses remembered.
 pub const HANDSHAKE_LIMIT_CAPACITY: usize = 4096;
+/// CONTROL messages one peer may deliver per second once its burst is spent: twice the control
+/// plane's own quota per link (ts/core/quota.ts), so that the quota stays the policy and this
+/// only bounds what a flooding member costs before it.
+pub const DEFAULT_CONTROL_RATE: u32 = 2000;
+pub const DEFAULT_CONTROL_BURST: u32 = 8000;
+/// Peers remembered by the CONTROL gate.
+pub const CONTROL_LIMIT_CAPACITY: usize = 4096;
 
 /// Tokens are kept in millitokens so that refill works at 1 ms resolution.
 const MILLI: u64 = 1000;
 
 #[derive(Clone, Copy)]
-struct Bucket {
-    key: Option<IpAddr>,
+struct Bucket<K> {
+    key: Option<K>,
     millitokens: u64,
     last_ms: u64,
 }
 
-/// A token bucket per source address, bounded to `capacity` addresses.
-pub struct HandshakeLimit {
-    table: SetTable<Bucket>,
+/// A token bucket per key, bounded to `capacity` keys.
+pub struct TokenBuckets<K> {
+    table: SetTable<Bucket<K>>,
     rate: u64,
     burst: u64,
 }
 
-impl HandshakeLimit {
+/// Per source address (handshake-class datagrams).
+pub type HandshakeLimit = TokenBuckets<IpAddr>;
+/// Per peer id (CONTROL messages).
+pub type ControlLimit = TokenBuckets<u32>;
+
+impl<K: Copy + Eq + Hash> TokenBuckets<K> {
     /// `capacity` is rounded up to a power of two of at least 4; `rate` per second, `burst` ≥ 1.
     pub fn new(capacity: usize, rate: u32, burst: u32) -> Self {
-        HandshakeLimit {
+        TokenBuckets {
             table: SetTable::new(
                 capacity,
                 Bucket {
@@ -52,7 +66,7 @@ impl HandshakeLimit {
     }
 
     /// True if a datagram from `src` may pass at `now_ms` (and takes its token).
-    pub fn allow(&mut self, src: IpAddr, now_ms: u64) -> bool {
+    pub fn allow(&mut self, src: K, now_ms: u64) -> bool {
         let (rate, full) = (self.rate, self.burst * MILLI);
         let ways = self.table.set_of(&src);
         if let Some(b) = ways.iter_mut().find(|b| b.key == Some(src)) {
@@ -118,6 +132,28 @@ mod tests {
             (500..=600).contains(&passed),
             "{passed} passed: burst 100 + 50/s for 10 s"
         );
+    }
+
+    #[test]
+    fn control_messages_per_peer() {
+        let mut l = ControlLimit::new(
+            CONTROL_LIMIT_CAPACITY,
+            DEFAULT_CONTROL_RATE,
+            DEFAULT_CONTROL_BURST,
+        );
+        // a member sending 11,000 CONTROL messages a second for 15 s (the flood test's rate)
+        let mut passed = 0u64;
+        for ms in 0..15_000u64 {
+            for _ in 0..11 {
+                passed += u64::from(l.allow(7, 1 + ms));
+            }
+        }
+        let most = u64::from(DEFAULT_CONTROL_BURST) + 15 * u64::from(DEFAULT_CONTROL_RATE);
+        assert!(
+            passed <= most && passed >= most - 10,
+            "{passed} passed of 165,000"
+        );
+        assert!(l.allow(8, 15_001), "another peer has its own bucket");
     }
 
     #[test]

@@ -348,6 +348,9 @@ impl Shared {
     ) -> RxAction {
         match kind {
             TYPE_CONTROL => {
+                if !self.control_allowed(peer.state.id, self.now_ms(now)) {
+                    return RxAction::Drop(DropReason::ControlRate);
+                }
                 self.emit(Event::Control {
                     peer: peer.state.id,
                     data: dgram.get(range).map(<[u8]>::to_vec).unwrap_or_default(),

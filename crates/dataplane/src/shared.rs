@@ -17,7 +17,9 @@ use tokio::sync::Notify;
 use crate::config::DeviceMode;
 use crate::events::{Event, EventQueue, Refused};
 use crate::handshake_limit::{
-    HandshakeLimit, DEFAULT_HANDSHAKE_BURST, DEFAULT_HANDSHAKE_RATE, HANDSHAKE_LIMIT_CAPACITY,
+    ControlLimit, HandshakeLimit, CONTROL_LIMIT_CAPACITY, DEFAULT_CONTROL_BURST,
+    DEFAULT_CONTROL_RATE, DEFAULT_HANDSHAKE_BURST, DEFAULT_HANDSHAKE_RATE,
+    HANDSHAKE_LIMIT_CAPACITY,
 };
 use crate::limiter::RateLimiter;
 use crate::relay_limit::{RelayLimit, DEFAULT_RELAY_MAX_SESSIONS};
@@ -74,6 +76,8 @@ pub struct Shared {
     pub(crate) unknown_sources: Mutex<RateLimiter<NodeId>>,
     /// Handshake-class datagrams per source address (handshake_limit.rs).
     pub handshake_limit: Mutex<HandshakeLimit>,
+    /// CONTROL messages per peer (handshake_limit.rs).
+    pub control_limit: Mutex<ControlLimit>,
     /// Limits on the relay links this node carries for others (set from the engine config).
     pub relay_limit: Mutex<RelayLimit>,
     /// Commands that may make held packets sendable (set_peer, set_session) wake the io loop,
@@ -113,6 +117,11 @@ impl Shared {
                 HANDSHAKE_LIMIT_CAPACITY,
                 DEFAULT_HANDSHAKE_RATE,
                 DEFAULT_HANDSHAKE_BURST,
+            )),
+            control_limit: Mutex::new(ControlLimit::new(
+                CONTROL_LIMIT_CAPACITY,
+                DEFAULT_CONTROL_RATE,
+                DEFAULT_CONTROL_BURST,
             )),
             relay_limit: Mutex::new(RelayLimit::new(DEFAULT_RELAY_MAX_SESSIONS, 0)),
             pending_wake: Notify::new(),
@@ -174,6 +183,15 @@ impl Shared {
             Err(Refused::Full) => self.counters.drop(DropReason::QueueFull),
             Err(Refused::HandshakeShare) => self.counters.drop(DropReason::HandshakeQueue),
         }
+    }
+
+    /// The per-peer token bucket every CONTROL message passes before it is copied into the
+    /// event queue.
+    pub(crate) fn control_allowed(&self, peer: u32, now_ms: u64) -> bool {
+        self.control_limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(peer, now_ms)
     }
 
     /// The per-source token bucket every handshake-class datagram passes before it is copied
