@@ -8,7 +8,7 @@
 use std::hash::Hash;
 use std::net::IpAddr;
 
-use crate::limiter::SetTable;
+use crate::limiter::{Entry, SetTable};
 
 /// Handshake-class datagrams (initiations, responses, cookie replies, probes) one source address
 /// may send per second once its burst is spent. Generous next to WireGuard's 20: members behind
@@ -68,24 +68,29 @@ impl<K: Copy + Eq + Hash> TokenBuckets<K> {
     /// True if a datagram from `src` may pass at `now_ms` (and takes its token).
     pub fn allow(&mut self, src: K, now_ms: u64) -> bool {
         let (rate, full) = (self.rate, self.burst * MILLI);
-        let ways = self.table.set_of(&src);
-        if let Some(b) = ways.iter_mut().find(|b| b.key == Some(src)) {
-            let elapsed = now_ms.saturating_sub(b.last_ms);
-            b.millitokens = (b.millitokens + elapsed.saturating_mul(rate)).min(full);
-            b.last_ms = now_ms;
-            if b.millitokens < MILLI {
-                return false;
+        match self.table.lookup(
+            &src,
+            |b| b.key == Some(src),
+            |b| (b.key.is_some(), b.last_ms),
+        ) {
+            Some(Entry::Found(b)) => {
+                let elapsed = now_ms.saturating_sub(b.last_ms);
+                b.millitokens = (b.millitokens + elapsed.saturating_mul(rate)).min(full);
+                b.last_ms = now_ms;
+                if b.millitokens < MILLI {
+                    return false;
+                }
+                b.millitokens -= MILLI;
             }
-            b.millitokens -= MILLI;
-            return true;
-        }
-        // A new source starts with a full burst, in an empty slot or the one idle longest.
-        if let Some(victim) = ways.iter_mut().min_by_key(|b| (b.key.is_some(), b.last_ms)) {
-            *victim = Bucket {
-                key: Some(src),
-                millitokens: full - MILLI,
-                last_ms: now_ms,
-            };
+            // A new source starts with a full burst, in an empty slot or the one idle longest.
+            Some(Entry::Vacant(b)) => {
+                *b = Bucket {
+                    key: Some(src),
+                    millitokens: full - MILLI,
+                    last_ms: now_ms,
+                }
+            }
+            None => {}
         }
         true
     }

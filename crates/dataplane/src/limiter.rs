@@ -29,15 +29,36 @@ impl<S: Copy> SetTable<S> {
     }
 
     /// The `WAYS` slots `key` may live in.
-    pub(crate) fn set_of<K: Hash>(&mut self, key: &K) -> &mut [S] {
+    fn set_of<K: Hash>(&mut self, key: &K) -> &mut [S] {
         let set = (self.hasher.hash_one(key) as usize) & self.set_mask;
         let start = set * WAYS;
         self.slots.get_mut(start..start + WAYS).unwrap_or(&mut [])
     }
 
+    /// The slot of the key `is_key` recognises in its set, or, when it has none, the slot to
+    /// reuse for it: an empty one first, else the one `age` says was used longest ago.
+    pub(crate) fn lookup<K: Hash>(
+        &mut self,
+        key: &K,
+        is_key: impl Fn(&S) -> bool,
+        age: impl Fn(&S) -> (bool, u64),
+    ) -> Option<Entry<'_, S>> {
+        let ways = self.set_of(key);
+        if let Some(i) = ways.iter().position(&is_key) {
+            return ways.get_mut(i).map(Entry::Found);
+        }
+        ways.iter_mut().min_by_key(|s| age(s)).map(Entry::Vacant)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
+}
+
+/// A key's slot in a `SetTable`: its own, or one to overwrite for it.
+pub(crate) enum Entry<'a, S> {
+    Found(&'a mut S),
+    Vacant(&'a mut S),
 }
 
 #[derive(Clone, Copy)]
@@ -70,20 +91,24 @@ impl<K: Copy + Eq + Hash> RateLimiter<K> {
     /// True if an event for `key` may be raised at `now_ms` (and records it).
     pub fn allow(&mut self, key: &K, now_ms: u64) -> bool {
         let interval = self.interval_ms;
-        let ways = self.table.set_of(key);
-        if let Some(s) = ways.iter_mut().find(|s| s.key.as_ref() == Some(key)) {
-            if now_ms.saturating_sub(s.last_ms) < interval {
-                return false;
+        match self.table.lookup(
+            key,
+            |s| s.key.as_ref() == Some(key),
+            |s| (s.key.is_some(), s.last_ms),
+        ) {
+            Some(Entry::Found(s)) => {
+                if now_ms.saturating_sub(s.last_ms) < interval {
+                    return false;
+                }
+                s.last_ms = now_ms;
             }
-            s.last_ms = now_ms;
-            return true;
-        }
-        // Empty slots first, then the one used longest ago.
-        if let Some(victim) = ways.iter_mut().min_by_key(|s| (s.key.is_some(), s.last_ms)) {
-            *victim = Slot {
-                key: Some(*key),
-                last_ms: now_ms,
-            };
+            Some(Entry::Vacant(s)) => {
+                *s = Slot {
+                    key: Some(*key),
+                    last_ms: now_ms,
+                }
+            }
+            None => {}
         }
         true
     }
