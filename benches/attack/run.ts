@@ -12,7 +12,8 @@ import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { MeshLab } from '../../ts/lab/mesh-lab.js';
 import { Lan } from '../../ts/lab/bridge.js';
-import { cpuSeconds, startFlood } from '../../ts/lab/flood.js';
+import { startFlood } from '../../ts/lab/flood.js';
+import { cpuSeconds } from '../dataplane/tools.js';
 import { pingFirst, sleep } from '../../ts/lab/util.js';
 import type { Netns } from '../../ts/lab/netns.js';
 import { daemonRuntime, rssKiB } from '../lab/procstat.js';
@@ -90,7 +91,7 @@ async function wgVictim(impl: WgImpl, dir: string): Promise<Victim> {
 
 async function step(system: string, run: number, v: Victim, rate: number): Promise<Step> {
   const pid = v.pid()!;
-  const cpu0 = cpuSeconds(pid), t0 = performance.now();
+  const cpu0 = cpuSeconds([pid]), t0 = performance.now();
   const count = Math.round(SECONDS * 5);
   const pinger = v.a.exec('ping', ['-c', String(count), '-i', '0.2', '-W', '1', v.victimInner], { allowFail: true });
   const flood = startFlood(v.attacker, { target: `${v.victimUnder}:51820`, kind: 'junk-init', seconds: SECONDS, rate });
@@ -101,7 +102,7 @@ async function step(system: string, run: number, v: Victim, rate: number): Promi
   try { handshakeMs = await v.handshake(); } catch (e) { say(`late peer: ${(e as Error).message.split('\n')[0]}`); }
   const sent = await flood.done;
   await sampler;
-  const cpu1 = cpuSeconds(pid), t1 = performance.now();
+  const cpu1 = cpuSeconds([pid]), t1 = performance.now();
   const p = await pinger;
   const rtt = /= [\d.]+\/([\d.]+)\//.exec(p.stdout);
   const received = Number(/(\d+) received/.exec(p.stdout)?.[1] ?? 0);

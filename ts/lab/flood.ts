@@ -1,5 +1,5 @@
 // Owns running the hostile traffic generator (crates/attack, `ringvpn-flood`) inside a lab namespace
-// and sampling a daemon's memory and CPU while it runs, for tests/net/flood.test.ts and benches/attack.
+// and reading a daemon's memory while it runs, for tests/net/flood.test.ts and benches/attack.
 // It must not aim anything outside the lab's own namespaces.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,20 +67,4 @@ export function rssKiB(pid: number | null): number | null {
   } catch {
     return null;
   }
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (the host's view of any namespace). */
-export function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN;
-  }
-}
-
-/** The PID of the process a lab spawned (`ip netns exec` execs the command, so it is the child's). */
-export function pidOf(p: NsProcess | undefined): number | null {
-  return p?.child.pid ?? null;
 }
