@@ -3,7 +3,7 @@
 // namespace flooding members with mixed junk; every daemon's RSS sampled every 10 s; the slope of each
 // series after its first 5 minutes (a leak shows as a slope), the worst node, reachability and the crawl
 // at the end. It must not leave anything behind: the lab comes down in `finally`, on signals too.
-// Usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--out benches/results]
+// Usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--out benches/results] [--series FILE.json]
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,23 +19,37 @@ const { values: a } = parseArgs({
   options: {
     nodes: { type: 'string', default: '32' }, minutes: { type: 'string', default: '30' },
     'churn-set': { type: 'string', default: '8' }, 'flood-rate': { type: 'string', default: '20000' },
-    out: { type: 'string', default: join(repoRoot, 'benches/results') }, help: { type: 'boolean', default: false },
+    out: { type: 'string', default: join(repoRoot, 'benches/results') }, series: { type: 'string' }, help: { type: 'boolean', default: false },
   },
 });
-if (a.help) { process.stdout.write('usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--out DIR]\n'); process.exit(0); }
+if (a.help) { process.stdout.write('usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--out DIR] [--series FILE.json]\n'); process.exit(0); }
 const N = Number(a.nodes), MINUTES = Number(a.minutes), CHURN = Number(a['churn-set']), RATE = Number(a['flood-rate']);
 const SAMPLE_MS = 10_000, WARM_MS = 5 * 60_000;
 const say = (s: string): void => { process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
 
-interface Sample { t: number; rss: number | null }
-/** least-squares slope of (t ms, rss KiB) in MB per 10 minutes */
-function slope(xs: Sample[]): number | null {
-  const v = xs.filter((s): s is { t: number; rss: number } => s.rss !== null);
+/** One sample of one daemon: VmRSS (KiB) and, from its status, the V8 heap, external memory (KiB) and its links. */
+interface Sample { t: number; rss: number | null; heapUsed: number | null; heapTotal: number | null; external: number | null; native: number | null; connections: number | null; peers: number | null; dht: number | null }
+type Metric = Exclude<keyof Sample, 't'>;
+/** least-squares slope of (t ms, metric) per 10 minutes: MB for the memory metrics (KiB samples), counts otherwise */
+function slope(xs: Sample[], m: Metric = 'rss'): number | null {
+  const v = xs.flatMap((s) => (s[m] === null ? [] : [{ t: s.t, y: s[m]! }]));
   if (v.length < 30) return null; // at least 5 minutes of samples
-  const mt = v.reduce((s, x) => s + x.t, 0) / v.length, mr = v.reduce((s, x) => s + x.rss, 0) / v.length;
+  const mt = v.reduce((s, x) => s + x.t, 0) / v.length, my = v.reduce((s, x) => s + x.y, 0) / v.length;
   let num = 0, den = 0;
-  for (const x of v) { num += (x.t - mt) * (x.rss - mr); den += (x.t - mt) ** 2; }
-  return den === 0 ? null : ((num / den) * 600_000 * 1024) / 1e6;
+  for (const x of v) { num += (x.t - mt) * (x.y - my); den += (x.t - mt) ** 2; }
+  const perTen = (num / den) * 600_000;
+  return den === 0 ? null : m === 'connections' || m === 'peers' || m === 'dht' ? perTen : (perTen * 1024) / 1e6;
+}
+interface MemoryStatus { memory?: { heapUsedBytes?: number; heapTotalBytes?: number; externalBytes?: number }; connections?: unknown[]; dataPeers?: unknown[]; dht?: { entries?: number } | null }
+function sample(t: number, rss: number | null, st: MemoryStatus | null): Sample {
+  const kib = (b: number | undefined): number | null => (b === undefined ? null : b / 1024);
+  const m = st?.memory;
+  const heapTotal = kib(m?.heapTotalBytes), external = kib(m?.externalBytes);
+  return {
+    t, rss, heapUsed: kib(m?.heapUsedBytes), heapTotal, external,
+    native: rss !== null && heapTotal !== null && external !== null ? rss - heapTotal - external : null,
+    connections: st?.connections?.length ?? null, peers: st ? (st.connections?.length ?? 0) + (st.dataPeers?.length ?? 0) : null, dht: st?.dht?.entries ?? null,
+  };
 }
 
 const labName = `soak${process.pid % 10000}`;
@@ -75,7 +89,8 @@ try {
       nextChurn = now + 60_000;
     }
     const at = Date.now() - t0;
-    for (const i of members) series.get(i)!.push({ t: at, rss: rssKiB(lab.node(i).pid) });
+    const sts = await lab.statuses(16, members);
+    members.forEach((i, k) => series.get(i)!.push(sample(at, rssKiB(lab!.node(i).pid), sts[k]?.status as MemoryStatus | null)));
     // traffic: every member pings a random other member (2 echo requests)
     const vips = members.map((i) => lab!.node(i).vip);
     const r = await mapLimit(members, 16, async (i) => {
@@ -95,7 +110,13 @@ try {
     const from = (restartedAt.get(i) ?? t0) - t0 + WARM_MS;
     const s = series.get(i)!.filter((x) => x.t >= from);
     const all = series.get(i)!.map((x) => x.rss).filter((x): x is number => x !== null);
-    return { node: lab!.node(i).name, churned: churnSet.includes(i), slopeMBper10min: slope(s), samples: s.length, lastMiB: (all.at(-1) ?? 0) / 1024, maxMiB: Math.max(...all) / 1024 };
+    const last = series.get(i)!.at(-1);
+    return {
+      node: lab!.node(i).name, churned: churnSet.includes(i), slopeMBper10min: slope(s), samples: s.length, lastMiB: (all.at(-1) ?? 0) / 1024, maxMiB: Math.max(...all) / 1024,
+      // where a slope comes from: the V8 heap (used / reserved), external buffers, the rest (Rust, code, libc), and the links and DHT entries held
+      slopes: { heapUsed: slope(s, 'heapUsed'), heapTotal: slope(s, 'heapTotal'), external: slope(s, 'external'), native: slope(s, 'native'), connections: slope(s, 'connections'), peers: slope(s, 'peers'), dht: slope(s, 'dht') },
+      last: last ? { heapUsedMiB: (last.heapUsed ?? 0) / 1024, heapTotalMiB: (last.heapTotal ?? 0) / 1024, nativeMiB: (last.native ?? 0) / 1024, connections: last.connections, peers: last.peers, dht: last.dht } : null,
+    };
   });
   const steady = rows.filter((r) => r.slopeMBper10min !== null);
   const worst = [...steady].sort((x, y) => (y.slopeMBper10min ?? 0) - (x.slopeMBper10min ?? 0))[0];
@@ -108,6 +129,7 @@ try {
     check: { ok: check.ok, pairs: check.pairs, crawl: { consistency: check.crawl.consistency, nodes: check.crawl.nodes } },
     rows,
   };
+  if (a.series) writeFileSync(resolve(a.series), JSON.stringify(Object.fromEntries([...series].map(([i, xs]) => [lab!.node(i).name, xs]))) + '\n');
   const out = resolve(a.out!);
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'attack-soak.json'), JSON.stringify(report, null, 2) + '\n');
@@ -121,9 +143,11 @@ try {
     '|---|---|---|---|---|---|---|---|---|---|',
     `| ${steady.length} of ${N} | ${f(report.slope?.median)} / ${f(report.slope?.max)} | ${worst?.node ?? '-'} (${f(worst?.slopeMBper10min)}) | ${f(report.rssMiB?.median, 1)} / ${f(report.rssMiB?.max, 1)} | ${f(report.maxRssMiB, 1)} | ${pings.answered}/${pings.sent} | ${check.pairs.reachable}/${check.pairs.total} | ${f(check.crawl.consistency)} | ${churns} (${churnFailures}) | ${report.floodSent} |`,
     '',
-    '| node | churned | slope MB/10 min | samples | RSS at end (MiB) | max RSS (MiB) |',
-    '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.node} | ${r.churned ? 'yes' : ''} | ${f(r.slopeMBper10min)} | ${r.samples} | ${f(r.lastMiB, 1)} | ${f(r.maxMiB, 1)} |`),
+    'Per node: the RSS slope and its parts (MB per 10 min: V8 heap used and reserved, external buffers, native = RSS - heap reserved - external), the change in links and DHT entries per 10 min, and what it held at the end.',
+    '',
+    '| node | churned | RSS slope | heap used | heap reserved | external | native | links /10 min | DHT /10 min | samples | RSS at end (MiB) | max RSS (MiB) | heap at end (MiB) | links at end |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.node} | ${r.churned ? 'yes' : ''} | ${f(r.slopeMBper10min)} | ${f(r.slopes.heapUsed)} | ${f(r.slopes.heapTotal)} | ${f(r.slopes.external)} | ${f(r.slopes.native)} | ${f(r.slopes.peers, 1)} | ${f(r.slopes.dht, 1)} | ${r.samples} | ${f(r.lastMiB, 1)} | ${f(r.maxMiB, 1)} | ${f(r.last?.heapTotalMiB, 1)} | ${r.last?.peers ?? '-'} |`),
     '',
   ].join('\n');
   writeFileSync(join(out, 'attack-soak.md'), md);
