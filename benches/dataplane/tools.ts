@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Netns } from '../../ts/lab/netns.js';
+import { rssKiB } from '../../ts/lab/flood.js';
 
 export const IPERF_PORT = 5201;
 export const NETPERF_PORT = 12865;
@@ -180,14 +181,7 @@ function withDescendants(pids: number[]): number[] {
 export function rssKb(pids: number[]): { kb: number; pids: number[] } {
   const seen = withDescendants(pids);
   let kb = 0;
-  for (const p of seen) {
-    try {
-      const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) kb += Number(m[1]);
-    } catch {
-      /* gone */
-    }
-  }
+  for (const p of seen) kb += rssKiB(p) ?? 0; // 0 when it is gone
   return { kb, pids: seen };
 }
 

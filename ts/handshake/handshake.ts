@@ -43,6 +43,7 @@ import {
   type Response,
 } from './frames.js';
 import { CookieChecker, CookieJar, decodeCookieReply } from './cookie.js';
+import { ReplayTable, TIMESTAMP_LEN, compareBytes, incremented, tai64n } from './tai64n.js';
 import { FRAME_TYPE_COOKIE } from '../wire/frame-types.js';
 import { errors } from '../base/errors.js';
 
@@ -54,7 +55,6 @@ export const REKEY_AFTER_TIME = limits.LIMIT_REKEY_AFTER_TIME_MS;
 export const REJECT_AFTER_TIME = limits.LIMIT_REJECT_AFTER_TIME_MS;
 export const KEEPALIVE_TIMEOUT = limits.LIMIT_KEEPALIVE_TIMEOUT_MS;
 export const RESPONDER_REKEY_AFTER_TIME = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT; // wireguard-go keepKeyFreshReceiving
-export const TIMESTAMP_LEN = 12;
 export const DEFAULT_PROLOGUE = new TextEncoder().encode('ringvpn handshake v1');
 /** Initiations from addresses in one second past which the responder is under load. */
 export const UNDER_LOAD_PER_SEC = 128;
@@ -186,32 +186,6 @@ interface Peer {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-/** TAI64N label of a wall-clock time in ms: 8 bytes BE (2^62 + 10 + seconds), 4 bytes BE nanoseconds. */
-export function tai64n(nowMs: number): Uint8Array {
-  const ms = Math.max(0, Math.floor(nowMs));
-  const out = new Uint8Array(TIMESTAMP_LEN);
-  const dv = new DataView(out.buffer);
-  dv.setBigUint64(0, (1n << 62n) + 10n + BigInt(Math.floor(ms / 1000)), false);
-  dv.setUint32(8, (ms % 1000) * 1_000_000, false);
-  return out;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return (a[i] ?? 0) - (b[i] ?? 0);
-  }
-  return a.length - b.length;
-}
-
-function incremented(ts: Uint8Array): Uint8Array {
-  const out = new Uint8Array(ts);
-  for (let i = out.length - 1; i >= 0; i--) {
-    out[i] = ((out[i] ?? 0) + 1) & 0xff;
-    if (out[i] !== 0) break;
-  }
-  return out;
-}
-
 export class Handshaker {
   private readonly s: KeyPair;
   private readonly random: Random;
@@ -223,13 +197,12 @@ export class Handshaker {
   private readonly macKeyMine: Uint8Array;
   private readonly cookies: CookieChecker;
   private readonly underLoadPerSec: number;
-  private readonly maxTimestamps: number;
   private loadWindowAt = -Infinity;
   private loadCount = 0;
   private underLoadUntil = -Infinity;
   private readonly peers = new Map<number, Peer>();
   private readonly byKey = new Map<string, number>();
-  private readonly greatestTs = new Map<string, Uint8Array>();
+  private readonly timestamps: ReplayTable;
   /** Live local indices: pending initiations and installed sessions. */
   private readonly indices = new Map<number, { peerId: number; pending: boolean }>();
 
@@ -247,7 +220,7 @@ export class Handshaker {
     this.macKeyMine = mac1Key(this.s.publicKey);
     this.cookies = new CookieChecker(this.s.publicKey, this.random, 0);
     this.underLoadPerSec = o.underLoadPerSec ?? UNDER_LOAD_PER_SEC;
-    this.maxTimestamps = o.maxTimestamps ?? MAX_TIMESTAMPS;
+    this.timestamps = new ReplayTable(o.maxTimestamps ?? MAX_TIMESTAMPS, (k) => this.byKey.has(k));
   }
 
   get publicKey(): Uint8Array {
@@ -427,12 +400,11 @@ export class Handshaker {
     if (!peer) return [{ kind: 'rejected', code: 'unknown_peer' }];
     if (!this.verifyPeer && r.value.length !== TIMESTAMP_LEN) return [{ kind: 'rejected', code: 'bad_payload', peerId: peer.id }];
     const ts = r.value.slice(0, TIMESTAMP_LEN);
-    const seen = this.greatestTs.get(peer.keyHex);
-    if (seen && compareBytes(ts, seen) <= 0) return [{ kind: 'rejected', code: 'replay', peerId: peer.id }];
+    if (this.timestamps.isReplay(peer.keyHex, ts)) return [{ kind: 'rejected', code: 'replay', peerId: peer.id }];
     const w = hs.writeMessage(this.withCert(new Uint8Array(0)));
     const split = w.ok ? hs.split() : null;
     if (!w.ok || !split) return [{ kind: 'rejected', code: w.ok ? 'internal' : w.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
-    this.rememberTs(peer.keyHex, ts);
+    this.timestamps.remember(peer.keyHex, ts);
     const localIndex = this.allocIndex(peer.id, false);
     const session: SessionKeys = { localIndex, remoteIndex: m.sender, sendKey: split.c2.key()!, recvKey: split.c1.key()!, initiator: false };
     const out = this.install(peer, session, now);
@@ -474,18 +446,6 @@ export class Handshaker {
     peer.current = { localIndex: session.localIndex, remoteIndex: session.remoteIndex, initiator: session.initiator, establishedAt: now };
     peer.lastHandshakeAt = now;
     return out;
-  }
-
-  /**
-   * The greatest timestamp per static key outlives the peer (a re-added key must not accept a replay),
-   * but not forever: past MAX_TIMESTAMPS keys the oldest of keys that are no longer peers is dropped.
-   */
-  private rememberTs(keyHex: string, ts: Uint8Array): void {
-    this.greatestTs.delete(keyHex);
-    if (this.greatestTs.size >= this.maxTimestamps) {
-      for (const k of this.greatestTs.keys()) if (!this.byKey.has(k)) { this.greatestTs.delete(k); break; }
-    }
-    this.greatestTs.set(keyHex, ts);
   }
 
   private retire(peer: Peer, s: SessionInfo, reason: 'expired' | 'peer_removed'): Action {
