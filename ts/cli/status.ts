@@ -13,13 +13,13 @@ interface Status {
   links?: Record<string, number>; memory?: MemorySummary;
 }
 
-export interface MemorySummary { rssBytes: number; heapUsedBytes: number; budgetBytes: number }
+export interface MemorySummary { rssBytes: number; heapUsedBytes: number; budgetBytes: number; refusingNewPeers?: boolean }
 export interface QuotaSummary { throttled: Record<string, number>; members: Array<{ nodeId: string; throttled: number }> }
 
 /** `memory: rss … of the … budget` (the daemon's stated budget, README Security). */
 export function memoryLine(m: MemorySummary | undefined): string | null {
   if (!m) return null;
-  const over = m.rssBytes > m.budgetBytes ? '  OVER BUDGET' : '';
+  const over = m.refusingNewPeers ? '  OVER BUDGET: refusing new peers' : m.rssBytes > m.budgetBytes ? '  OVER BUDGET' : '';
   return `memory: rss ${bytes(m.rssBytes)} of a ${bytes(m.budgetBytes)} budget (JS heap ${bytes(m.heapUsedBytes)})${over}`;
 }
 

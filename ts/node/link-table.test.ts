@@ -1,5 +1,6 @@
 // Tests the link table's bounds against strangers (open admission): a flood of fresh keys that complete
-// real handshakes fills the table only up to its bound; beyond it they are refused and counted.
+// real handshakes fills the table only up to its bound, and none gets in while the process is over its
+// memory budget; beyond it they are refused and counted.
 import test from 'ava';
 import { LinkTable } from './link-table.js';
 import { Counters, Outbox } from './io.js';
@@ -10,25 +11,45 @@ import { nodeIdOfKey } from '../base/nodeid.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** Strangers 0..n-1 each send one initiation to the table; how many got a session. */
+function strangers(table: LinkTable, out: Outbox, keys: { publicKey: Uint8Array }, from: number, n: number): number {
+  let established = 0;
+  for (let i = from; i < from + n; i++) {
+    const r = seededRandom(`stranger${i}`);
+    const k = keyPairFromPrivate(r(32));
+    const hs = new Handshaker({ staticPrivate: k.privateKey, staticPublic: k.publicKey, random: r });
+    hs.addPeer(1, keys.publicKey);
+    const init = hs.initiate(1, 1_800_000_000_000 + i).find((a) => a.kind === 'send');
+    if (init?.kind !== 'send') throw new Error('no initiation');
+    table.at(i).onFrame(init.bytes, `10.1.0.${i}:4000`);
+    const resp = out.commands.splice(0).find((c) => c.cmd === 'sendFrame');
+    if (resp?.cmd === 'sendFrame' && hs.receive(resp.bytes, 1_800_000_000_000 + i).some((a) => a.kind === 'established')) established++;
+  }
+  return established;
+}
+
+test('over the memory budget, strangers are refused (admit_over_budget) and admitted again after', (t) => {
+  const random = seededRandom('budget');
+  const keys = keyPairFromPrivate(random(32));
+  const counters = new Counters();
+  const out = new Outbox();
+  const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true }, out, counters, quiet);
+  t.is(strangers(table, out, keys, 0, 2), 2);
+  table.overBudget = true;
+  t.is(strangers(table, out, keys, 2, 3), 0, 'no stranger gets in while over budget');
+  t.is(counters.values.admit_over_budget, 3);
+  t.is(table.peers.size, 2, 'the peers admitted before stay');
+  table.overBudget = false;
+  t.is(strangers(table, out, keys, 5, 1), 1, 'admitted again once back under the budget');
+});
+
 test('open admission: strangers beyond maxPeers are refused (admit_table_full), the table stays bounded', (t) => {
   const random = seededRandom('table');
   const keys = keyPairFromPrivate(random(32));
   const counters = new Counters();
   const out = new Outbox();
   const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true, maxPeers: 3 }, out, counters, quiet);
-  let established = 0;
-  for (let i = 0; i < 6; i++) {
-    const r = seededRandom(`stranger${i}`);
-    const k = keyPairFromPrivate(r(32));
-    const hs = new Handshaker({ staticPrivate: k.privateKey, staticPublic: k.publicKey, random: r });
-    hs.addPeer(1, keys.publicKey);
-    const init = hs.initiate(1, 1_800_000_000_000 + i).find((a) => a.kind === 'send');
-    if (init?.kind !== 'send') { t.fail('no initiation'); return; }
-    table.at(i).onFrame(init.bytes, `10.1.0.${i}:4000`);
-    const resp = out.commands.splice(0).find((c) => c.cmd === 'sendFrame');
-    if (resp?.cmd === 'sendFrame' && hs.receive(resp.bytes, 1_800_000_000_000 + i).some((a) => a.kind === 'established')) established++;
-  }
-  t.is(established, 3, 'three strangers got in');
+  t.is(strangers(table, out, keys, 0, 6), 3, 'three strangers got in');
   t.is(table.peers.size, 3, 'the table holds maxPeers');
   t.is(counters.values.admit_table_full, 3);
   t.is(counters.values.handshake_unknown_peer, 3, 'the others were refused as unknown');

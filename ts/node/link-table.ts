@@ -5,6 +5,7 @@
 // topology (ts/core does) or touch packets.
 import { Handshaker, type Action } from '../handshake/handshake.js';
 import { decodeProbe, encodeProbeReply, encodeProbeRequest, isProbeFrame } from '../wire/probe.js';
+import { ProbeWaits } from './probe-waits.js';
 import { idToBytes, idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
 import type { Logger } from '../base/log.js';
 import { FRAME_TYPE_HANDSHAKE_RESP } from '../wire/frame-types.js';
@@ -32,13 +33,10 @@ export interface LinkTableOptions {
   maxPeers?: number;
 }
 
-interface ProbeWait { endpoint: string; to: NodeId | null; endpoints: string[]; tries: number; sentAt: number }
 interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number; slowAt: number; via?: NodeId }
 
-const PROBE_RETRY_MS = 1_000;
 /** a response routed through the overlay is re-sent on a newly proven direct path this long after (REKEY_TIMEOUT) */
 const RESPONSE_RESEND_MS = 5_000;
-const PROBE_TRIES = 5;
 const LINK_TIMEOUT_MS = 12_000;
 /** a link attempt without a direct answer this long is declared failed on the direct path (a relay is sought) */
 export const DIRECT_SLOW_MS = 1_000;
@@ -53,12 +51,14 @@ export class LinkTable {
   readonly peers = new Map<number, LinkPeer>();
   readonly byNode = new Map<NodeId, number>();
   readonly events: LinkEvent[] = [];
-  private readonly probes = new Map<number, ProbeWait>();
+  private readonly probes = new ProbeWaits();
   private readonly attempts = new Map<NodeId, Attempt>();
   /** node ids cut off for good (revoked): never linked or admitted again */
   private readonly banned = new Set<NodeId>();
   private nextPeerId = 1;
   private t = 0;
+  /** set by the driver while the process is over its memory budget: strangers are refused, links stay */
+  overBudget = false;
 
   constructor(private readonly o: LinkTableOptions, private readonly out: Outbox, private readonly counters: Counters, private readonly log: Logger) {
     const group = o.group;
@@ -228,16 +228,9 @@ export class LinkTable {
 
   tick(): void {
     const now = this.t;
-    for (const [token, w] of this.probes) {
-      if (now - w.sentAt < PROBE_RETRY_MS) continue;
-      if (w.tries >= PROBE_TRIES) {
-        this.probes.delete(token);
-        if (w.to === null) this.events.push({ ev: 'failed', to: null, endpoints: [w.endpoint] });
-        continue;
-      }
-      w.tries++; w.sentAt = now;
-      this.send(w.endpoint, encodeProbeRequest(token, w.endpoint));
-    }
+    const probes = this.probes.due(now);
+    for (const w of probes.expired) if (w.to === null) this.events.push({ ev: 'failed', to: null, endpoints: [w.endpoint] });
+    for (const r of probes.resend) this.send(r.endpoint, encodeProbeRequest(r.token, r.endpoint));
     for (const [id, a] of this.attempts) {
       if (a.to !== null && now >= a.slowAt) {
         a.slowAt = Infinity;
@@ -316,11 +309,8 @@ export class LinkTable {
   private send(endpoint: string, bytes: Uint8Array): void { this.out.cmd({ cmd: 'sendFrame', endpoint, bytes }); }
 
   private sendProbe(endpoint: string, to: NodeId | null, endpoints: string[]): void {
-    for (const w of this.probes.values()) if (w.endpoint === endpoint && w.to === to) return;
-    const r = this.o.random(4);
-    const token = ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
-    this.probes.set(token, { endpoint, to, endpoints, tries: 1, sentAt: this.t });
-    this.send(endpoint, encodeProbeRequest(token, endpoint));
+    const token = this.probes.start(endpoint, to, endpoints, this.t, this.o.random);
+    if (token !== null) this.send(endpoint, encodeProbeRequest(token, endpoint));
   }
 
   private onProbe(data: Uint8Array, from: string): void {
@@ -332,9 +322,8 @@ export class LinkTable {
       if (m.target) this.events.push({ ev: 'observed', endpoint: m.target, by: from });
       return;
     }
-    const w = this.probes.get(m.token);
-    if (!w || w.endpoint !== from) { this.count('probe_unsolicited'); return; }
-    this.probes.delete(m.token);
+    const w = this.probes.take(m.token, from);
+    if (!w) { this.count('probe_unsolicited'); return; }
     if (m.observed) this.events.push({ ev: 'observed', endpoint: m.observed, by: from });
     const nodeId = nodeIdOfKey(m.staticKey);
     if (nodeId === this.o.self) { this.count('probe_self'); if (w.to === null) this.events.push({ ev: 'failed', to: null, endpoints: [from] }); return; }
@@ -355,6 +344,7 @@ export class LinkTable {
     }
     if (!p) {
       if (!this.o.openAdmission) { this.count('probe_not_configured'); return; }
+      if (this.overBudget) { this.count('admit_over_budget'); return; }
       p = this.newPeer(nodeId, m.staticKey, from);
     } else if (!p.key) this.setKey(p, m.staticKey);
     if (!p.endpoint || w.to === null) this.setEndpoint(p, from);
@@ -370,6 +360,7 @@ export class LinkTable {
     if (p) { p.key = new Uint8Array(rs); return p.peerId; } // a data-only peer: the handshaker adds the key
     // strangers with fresh keys (open admission) must not grow the table without bound
     if (this.peers.size >= (this.o.maxPeers ?? MAX_PEERS)) { this.count('admit_table_full'); return null; }
+    if (this.overBudget) { this.count('admit_over_budget'); return null; }
     return this.newPeer(nodeId, null, null, new Uint8Array(rs)).peerId;
   }
 

@@ -25,6 +25,8 @@ const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 const TRAFFIC_SCAN_MS = 5_000;
 /** The RSS a daemon with 50 links is expected to stay inside under any input (README, Security). */
 export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
+/** Over the budget, new strangers are refused until RSS is back under this share of it. */
+const BUDGET_RESUME = 0.9;
 
 export interface DaemonDeps {
   startEngine?: (config: EngineConfig, onEvents: () => void) => DataPlane;
@@ -140,6 +142,7 @@ export class Daemon {
         const st = this.engine.stats();
         const peers = st.peers.map((p) => ({ peerId: p.peerId, dataPackets: Number(p.txDataPackets ?? 0) + Number(p.rxDataPackets ?? 0), rxDataPackets: Number(p.rxDataPackets ?? 0) }));
         this.node.handle(now, { kind: 'traffic', peers, relay: { pairs: Number(st.relayPairs ?? 0), max: Number(st.relayMaxPairs ?? 0) } });
+        this.checkBudget();
       }
       this.node.tick(now);
       (this.node.group as { tick?: (now: number) => void } | undefined)?.tick?.(now);
@@ -148,6 +151,17 @@ export class Daemon {
       this.log.error({ err: e }, 'heartbeat failed');
     }
     this.flush();
+  }
+
+  /** Over the memory budget the node refuses new strangers (admit_over_budget) and keeps its links. */
+  private checkBudget(): void {
+    const rss = process.memoryUsage.rss(), links = this.node.links;
+    const over = rss > MEMORY_BUDGET_BYTES || (links.overBudget && rss > MEMORY_BUDGET_BYTES * BUDGET_RESUME);
+    if (over === links.overBudget) return;
+    links.overBudget = over;
+    const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+    if (over) this.log.warn({ rssMiB: mib(rss), budgetMiB: mib(MEMORY_BUDGET_BYTES) }, 'over the memory budget: refusing new peers until RSS is back under 90 % of it');
+    else this.log.info({ rssMiB: mib(rss) }, 'back under the memory budget: admitting new peers again');
   }
 
   private pump(): void {
@@ -247,7 +261,7 @@ export class Daemon {
     const nodeCounters = this.node.counters.values;
     const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
     const m = process.memoryUsage();
-    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES };
+    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget };
     const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory };
     if (this.node.overlay) {
       const lan = this.node.lan;
