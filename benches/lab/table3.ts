@@ -8,7 +8,8 @@
 // TCP_STREAM through the VPN, several labs x several runs, medians and spread.
 // Must not assert: it measures and writes benches/results/table3.{json,md,svg}.
 // Usage: node --import tsx benches/lab/table3.ts [--labs 3] [--runs 3] [--seconds 5] [--out benches/results]
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RingLab } from '../../ts/lab/ringlab.js';
@@ -39,6 +40,7 @@ async function oneLab(row: Row, k: number): Promise<Sample> {
     topology, name, dir,
     edit: (cfg) => { (cfg as { overlay: Record<string, unknown> }).overlay = { ...(cfg as { overlay?: Record<string, unknown> }).overlay, relay: { enabled: row !== 'overlay routing', policy } }; },
   });
+  const logs = mkdtempSync(join(tmpdir(), 'rvb-table3-'));
   try {
     const site = (n: string): number => lab.state.topology!.sites.find((s) => s.name === n)!.nodes[0]!;
     const a = site('fwa'), b = site('fwb'), open = site('open');
@@ -63,7 +65,7 @@ async function oneLab(row: Row, k: number): Promise<Sample> {
     const relayName = c?.relay ? names.get(c.relay) : undefined;
     const path = c?.relay ? `relay via ${relayName === lab.state.nodes[0]!.name ? 'seed' : relayName === lab.state.nodes[open]!.name ? 'open site' : relayName}` : c?.path ?? 'overlay';
     say(`${row} lab ${k + 1}/${LABS}: path ${path}, relay set-up ${setupMs ?? '-'} ms, ping ${firstReplyMs ?? '-'} ms`);
-    await startServers(lab.node(b).ns, dir);
+    await startServers(lab.node(b).ns, logs); // not in the lab's dir: the lab removes only what it wrote
     const s: Sample = { setupMs, firstReplyMs, path, rrTps: [], rrP50Us: [], streamMbps: [] };
     for (let r = 0; r < RUNS; r++) {
       const rr = await netperfRR(lab.node(a).ns, vip, SECONDS, 1);
@@ -74,6 +76,7 @@ async function oneLab(row: Row, k: number): Promise<Sample> {
     return s;
   } finally {
     await RingLab.down(name, { dir });
+    rmSync(logs, { recursive: true, force: true });
   }
 }
 
