@@ -30,6 +30,7 @@ export function defenceLine(drops: Record<string, number>, links: Record<string,
   const l = (k: string): number => links?.[k] ?? 0;
   if (d('handshake_rate') || d('handshake_queue')) parts.push(`handshake datagrams over the per-source limit ${d('handshake_rate')}, over the queue share ${d('handshake_queue')}`);
   if (l('handshake_cookie_sent')) parts.push(`cookie replies sent ${l('handshake_cookie_sent')} (initiations without mac2 under load, no DH)`);
+  if (l('admit_table_full') || l('admit_over_budget')) parts.push(`strangers refused: peer table full ${l('admit_table_full')}, over the memory budget ${l('admit_over_budget')}`);
   if (quotas) {
     const t = Object.entries(quotas.throttled).filter(([, v]) => v > 0);
     if (t.length) parts.push(`member quotas throttled ${t.map(([k, v]) => `${k}=${v}`).join(' ')}; most: ${quotas.members.slice(0, 3).map((m) => `${m.nodeId.slice(0, 8)}×${m.throttled}`).join(' ')}`);
