@@ -104,6 +104,11 @@ drop_reasons! {
     /// flooding member is cut down in the data plane before any copy (the control plane's
     /// per-link quota is the policy below it).
     ControlRate = "control_rate",
+    /// A device packet whose virtio-net header is malformed or does not fit the packet (offsets
+    /// past its end, a GSO packet that is not the TCP or UDP it claims).
+    VnetHeader = "vnet_header",
+    /// A device packet with a GSO type the device was not offered (UFO, ECN alone, unknown).
+    VnetGsoType = "vnet_gso_type",
 }
 
 impl core::fmt::Display for DropReason {

@@ -3,6 +3,7 @@
 //! It must not do I/O, read clocks or use randomness: time and keys come from the caller.
 
 pub mod aead;
+pub mod coalesce;
 pub mod drop;
 pub mod ether;
 pub mod frame;
@@ -10,7 +11,9 @@ pub mod ip;
 pub mod limits;
 pub mod relay_frame;
 pub mod replay;
+pub mod segment;
 pub mod session;
+pub mod vnet;
 
 pub use drop::DropReason;
 pub use session::Session;
