@@ -3,7 +3,7 @@
 // namespace flooding members with mixed junk; every daemon's RSS sampled every 10 s; the slope of each
 // series after its first 5 minutes (a leak shows as a slope), the worst node, reachability and the crawl
 // at the end. It must not leave anything behind: the lab comes down in `finally`, on signals too.
-// Usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--out benches/results] [--series FILE.json]
+// Usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--partners 6] [--out benches/results] [--series FILE.json]
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -18,12 +18,12 @@ import { repoRoot } from '../../ts/paths.js';
 const { values: a } = parseArgs({
   options: {
     nodes: { type: 'string', default: '32' }, minutes: { type: 'string', default: '30' },
-    'churn-set': { type: 'string', default: '8' }, 'flood-rate': { type: 'string', default: '20000' },
+    'churn-set': { type: 'string', default: '8' }, 'flood-rate': { type: 'string', default: '20000' }, partners: { type: 'string', default: '6' },
     out: { type: 'string', default: join(repoRoot, 'benches/results') }, series: { type: 'string' }, help: { type: 'boolean', default: false },
   },
 });
-if (a.help) { process.stdout.write('usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--out DIR] [--series FILE.json]\n'); process.exit(0); }
-const N = Number(a.nodes), MINUTES = Number(a.minutes), CHURN = Number(a['churn-set']), RATE = Number(a['flood-rate']);
+if (a.help) { process.stdout.write('usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--partners 6] [--out DIR] [--series FILE.json]\n'); process.exit(0); }
+const N = Number(a.nodes), MINUTES = Number(a.minutes), CHURN = Number(a['churn-set']), RATE = Number(a['flood-rate']), PARTNERS = Number(a.partners);
 const SAMPLE_MS = 10_000, WARM_MS = 5 * 60_000;
 const say = (s: string): void => { process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
 
@@ -91,10 +91,13 @@ try {
     const at = Date.now() - t0;
     const sts = await lab.statuses(16, members);
     members.forEach((i, k) => series.get(i)!.push(sample(at, rssKiB(lab!.node(i).pid), sts[k]?.status as MemoryStatus | null)));
-    // traffic: every member pings a random other member (2 echo requests)
+    // traffic: every member pings one other member (2 echo requests): the next of its PARTNERS fixed
+    // partners (i+1 .. i+PARTNERS), so that its links reach their steady number in the first minute
+    // and a slope after that is not links still being made; with --partners 0 a random member
     const vips = members.map((i) => lab!.node(i).vip);
+    const round = Math.round(at / SAMPLE_MS);
     const r = await mapLimit(members, 16, async (i) => {
-      const j = (i + 1 + Math.floor(Math.random() * (N - 1))) % N;
+      const j = PARTNERS > 0 ? (i + 1 + (round % PARTNERS)) % N : (i + 1 + Math.floor(Math.random() * (N - 1))) % N;
       const vip = vips[j];
       return vip ? (await pingFirst(lab!.node(i).ns, vip, 2, 2)).received > 0 : false;
     });
@@ -105,7 +108,7 @@ try {
   }
   if (flood) floodSent.push((await flood.done.catch(() => ({ sent: 0 }))).sent);
   say('final check: reachability and crawl');
-  const check = await lab.check({ nodes: members, sample: 4, onProgress: (l) => say(l) }); // the hostile namespace runs no daemon
+  const check = await lab.check({ nodes: members, sample: N - 1, allUpTo: N, onProgress: (l) => say(l) }); // every pair of members; the hostile namespace runs no daemon
   const rows = members.map((i) => {
     const from = (restartedAt.get(i) ?? t0) - t0 + WARM_MS;
     const s = series.get(i)!.filter((x) => x.t >= from);
@@ -122,7 +125,7 @@ try {
   const worst = [...steady].sort((x, y) => (y.slopeMBper10min ?? 0) - (x.slopeMBper10min ?? 0))[0];
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot }).toString().trim();
   const report = {
-    commit, date: new Date().toISOString(), nodes: N, minutes: MINUTES, churnSet: CHURN, churns, churnFailures, floodRate: RATE,
+    commit, date: new Date().toISOString(), nodes: N, minutes: MINUTES, churnSet: CHURN, churns, churnFailures, floodRate: RATE, partners: PARTNERS,
     floodSent: floodSent.reduce((x, y) => x + y, 0), pings,
     slope: summarize(steady.map((r) => r.slopeMBper10min)), worst,
     rssMiB: summarize(rows.map((r) => r.lastMiB)), maxRssMiB: Math.max(...rows.map((r) => r.maxMiB)),
@@ -137,7 +140,7 @@ try {
   const md = [
     `# Soak: ${N} overlay daemons for ${MINUTES} min with traffic, churn and a hostile node (commit ${commit})`,
     '',
-    `Every 10 s: each member pings a random other member and every daemon's VmRSS is sampled. Every minute: one of the last ${CHURN} members is killed and restarted, and the hostile namespace floods the next member with \`ringvpn-flood --kind mixed\` at ${RATE} datagrams/s (junk and mac1-valid initiations, DATA frames, random bytes). Slopes are least squares over each daemon's samples from 5 minutes after its (re)start; a daemon restarted too late for 30 samples (5 minutes) has none.`,
+    `Every 10 s: each member pings ${PARTNERS > 0 ? `the next of its ${PARTNERS} fixed partners` : 'a random other member'} and every daemon's VmRSS and status are sampled. Every minute: one of the last ${CHURN} members is killed and restarted, and the hostile namespace floods the next member with \`ringvpn-flood --kind mixed\` at ${RATE} datagrams/s (junk and mac1-valid initiations, DATA frames, random bytes). Slopes are least squares over each daemon's samples from 5 minutes after its (re)start; a daemon restarted too late for 30 samples (5 minutes) has none.`,
     '',
     '| daemons with a slope | slope MB per 10 min, median / max | worst node | RSS at the end, median / max (MiB) | peak RSS (MiB) | pings answered | final pairs reachable | crawl consistency | churns (failed) | flood datagrams |',
     '|---|---|---|---|---|---|---|---|---|---|',
