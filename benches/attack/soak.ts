@@ -80,6 +80,7 @@ try {
       if (flood) floodSent.push((await flood.done.catch(() => ({ sent: 0 }))).sent);
       const target = lab.node(members[floodTarget++ % N]!);
       flood = startFlood(hostile.ns, { target: `${target.underlay}:${lab.config(target.index).listenPort ?? 51820}`, kind: 'mixed', seconds: 59, rate: RATE, pubkey: target.publicKey });
+      flood.done.catch((e: Error) => say(`flood: ${e.message.split('\n')[0]}`)); // awaited a minute later; never an unhandled rejection
       nextFlood = now + 60_000;
     }
     if (now >= nextChurn) {

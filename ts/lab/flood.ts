@@ -39,7 +39,9 @@ export function startFlood(ns: Netns, o: FloodOptions): RunningFlood {
   let err = '';
   proc.child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
   proc.child.stderr?.on('data', (b: Buffer) => { err += b.toString(); });
-  const done = proc.exited.then((code) => {
+  // 'exit' can come before the last of stdout: wait for the streams to close too
+  const closed = new Promise<void>((resolve) => { proc.child.once('close', () => resolve()); });
+  const done = Promise.all([proc.exited, closed]).then(([code]) => {
     const line = out.trim().split('\n').pop() ?? '';
     if (code !== 0 || !line.startsWith('{')) throw errors.E_LAB_START(`ringvpn-flood exited with ${code}: ${err.trim() || out.trim()}`);
     return JSON.parse(line) as FloodResult;
