@@ -207,53 +207,51 @@ fn hostile_offsets_and_types_are_refused() {
     let pkt = ipv4(6, &tcp(0x10, &payload(100)));
     let bad = Err(DropReason::VnetHeader);
     let e = |p: &[u8], h: VnetHdr, l3: usize| Segments::new(p, &h, l3).map(|s| s.len());
-    assert_eq!(
-        e(&pkt, hdr(GSO_TCPV4, 50, 21, 16), 0),
-        bad,
-        "csum_start not at the TCP header"
-    );
-    assert_eq!(
-        e(&pkt, hdr(GSO_TCPV4, 50, 20, 6), 0),
-        bad,
-        "csum_offset not TCP's"
-    );
-    assert_eq!(
-        e(&pkt, hdr(GSO_TCPV6, 50, 20, 16), 0),
-        bad,
-        "TCPv6 GSO on an IPv4 packet"
-    );
-    assert_eq!(e(&pkt, hdr(GSO_UDP_L4, 50, 20, 6), 0), bad, "USO on TCP");
-    assert_eq!(
-        e(&pkt[..30], hdr(GSO_TCPV4, 50, 20, 16), 0),
-        bad,
-        "truncated TCP header"
-    );
-    assert_eq!(
-        e(&pkt, hdr(GSO_TCPV4, 50, 20, 16), 200),
-        bad,
-        "l3 past the end"
-    );
-    let mut short_doff = pkt.clone();
-    short_doff[32] = 0x40;
-    assert_eq!(
-        e(&short_doff, hdr(GSO_TCPV4, 50, 20, 16), 0),
-        bad,
-        "data offset under 5 words"
-    );
-    let mut long_doff = pkt[..60].to_vec();
-    long_doff[32] = 0xf0;
-    assert_eq!(
-        e(&long_doff, hdr(GSO_TCPV4, 50, 20, 16), 0),
-        bad,
-        "options past the end"
-    );
-    let mut ihl = pkt.clone();
-    ihl[0] = 0x44;
-    assert_eq!(
-        e(&ihl, hdr(GSO_TCPV4, 50, 16, 16), 0),
-        bad,
-        "IHL under 5 words"
-    );
+    let with = |at: usize, v: u8, len: usize| {
+        let mut p = pkt[..len].to_vec();
+        p[at] = v;
+        p
+    };
+    let tcp4 = hdr(GSO_TCPV4, 50, 20, 16);
+    let cases: [(Vec<u8>, VnetHdr, usize, &str); 9] = [
+        (
+            pkt.clone(),
+            hdr(GSO_TCPV4, 50, 21, 16),
+            0,
+            "csum_start not at the TCP header",
+        ),
+        (
+            pkt.clone(),
+            hdr(GSO_TCPV4, 50, 20, 6),
+            0,
+            "csum_offset not TCP's",
+        ),
+        (
+            pkt.clone(),
+            hdr(GSO_TCPV6, 50, 20, 16),
+            0,
+            "TCPv6 GSO on an IPv4 packet",
+        ),
+        (pkt.clone(), hdr(GSO_UDP_L4, 50, 20, 6), 0, "USO on TCP"),
+        (pkt[..30].to_vec(), tcp4, 0, "truncated TCP header"),
+        (pkt.clone(), tcp4, 200, "l3 past the end"),
+        (
+            with(32, 0x40, pkt.len()),
+            tcp4,
+            0,
+            "data offset under 5 words",
+        ),
+        (with(32, 0xf0, 60), tcp4, 0, "options past the end"),
+        (
+            with(0, 0x44, pkt.len()),
+            hdr(GSO_TCPV4, 50, 16, 16),
+            0,
+            "IHL under 5 words",
+        ),
+    ];
+    for (p, h, l3, why) in &cases {
+        assert_eq!(e(p, *h, *l3), bad, "{why}");
+    }
     assert_eq!(e(&pkt, hdr(3, 50, 20, 16), 0), Err(DropReason::VnetGsoType));
     let s = Segments::new(&pkt, &hdr(GSO_TCPV4, 50, 20, 16), 0).unwrap();
     assert_eq!(s.len(), 2);
