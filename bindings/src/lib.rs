@@ -272,3 +272,10 @@ impl Engine {
         self.inner.shutdown();
     }
 }
+
+/// Give the native heap's free pages back to the OS (glibc malloc_trim); true if any were
+/// released. The daemon calls it after its periodic full collection.
+#[napi]
+pub fn trim_native_heap() -> bool {
+    ringvpn_dataplane::trim_heap()
+}

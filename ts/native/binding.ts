@@ -67,3 +67,8 @@ export const PENDING_HOLD_MS = exported('PENDING_HOLD_MS');
 /** Every drop reason code the engine counts, in counter order (stable, append-only). */
 export const DROP_REASONS: readonly string[] = Object.freeze(loadBinding().dropReasons());
 
+
+/** Give the native heap's free pages back to the OS (glibc malloc_trim); true if any were released. */
+export function trimNativeHeap(): boolean {
+  return loadBinding().trimNativeHeap();
+}

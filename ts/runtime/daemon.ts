@@ -20,6 +20,7 @@ import { cidrContains, parseCidr } from '../base/ip.js';
 import { serveControl, type ControlRequest } from './control.js';
 import { startEngine, drainEngine, type DataPlane, type EngineConfig, type EngineEvent } from './engine.js';
 import { crawlRing } from './crawler.js';
+import { trimNativeHeap } from '../native/binding.js';
 
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 const TRAFFIC_SCAN_MS = 5_000;
@@ -50,6 +51,7 @@ export class Daemon {
   private scanAt = 0;
   private gcAt = 0;
   private gcs = 0;
+  private trims = 0;
   private gcMs: number | null = null;
   private stopping = false;
 
@@ -170,6 +172,8 @@ export class Daemon {
     if (!gc || (!force && now - this.gcAt < FULL_GC_MS)) return;
     this.gcAt = now;
     gc();
+    // and the native heap: glibc keeps what a burst freed (a flood filling the event queue) in its arenas
+    if (this.engine && trimNativeHeap()) this.trims++;
     this.gcs++;
     this.gcMs = Math.round((this.now() - now) * 10) / 10;
   }
@@ -284,7 +288,7 @@ export class Daemon {
     const nodeCounters = this.node.counters.values;
     const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
     const m = process.memoryUsage();
-    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget, fullGcs: this.gcs, lastFullGcMs: this.gcMs };
+    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget, fullGcs: this.gcs, nativeTrims: this.trims, lastFullGcMs: this.gcMs };
     const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory };
     if (this.node.overlay) {
       const lan = this.node.lan;

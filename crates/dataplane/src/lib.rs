@@ -33,3 +33,19 @@ pub use ringvpn_core::relay_frame::NodeId;
 pub use ringvpn_core::session::SessionKeys;
 pub use stats::{PeerStats, Stats};
 pub use tables::PeerOpts;
+
+/// Give the heap's free pages back to the OS (glibc `malloc_trim`); true if any were released.
+/// After a burst (a flood filling the event queue to its bound) glibc keeps the freed memory in
+/// its per-thread arenas and RSS shows it for good: the daemon calls this after its periodic full
+/// collection (ts/runtime/daemon.ts). A no-op elsewhere than glibc.
+pub fn trim_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only walks the allocator's own free lists.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
