@@ -23,12 +23,6 @@ export interface LinkPeer {
   linkedAt: number | null;
   rttMs: number | null;
   lastHandshake: number | null;
-  /**
-   * when the direct path last proved itself (a handshake or probe answer from the endpoint, or the
-   * orderly end of an overlay link kept alive by its pings): past NAT_FRESH_MS a NAT may have
-   * forgotten the mapping, and a link request probes before it trusts the endpoint
-   */
-  heardAt: number | null;
   handshakes: number;
   /** our last handshake response carried through the overlay, and when: see onProbe */
   overlayResponse: { bytes: Uint8Array; at: number } | null;

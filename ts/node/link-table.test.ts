@@ -2,8 +2,7 @@
 // real handshakes fills the table only up to its bound, and none gets in while the process is over its
 // memory budget; beyond it they are refused and counted.
 import test from 'ava';
-import { LinkTable, NAT_FRESH_MS } from './link-table.js';
-import { isProbeFrame } from '../wire/probe.js';
+import { LinkTable } from './link-table.js';
 import { Counters, Outbox } from './io.js';
 import { Handshaker } from '../handshake/handshake.js';
 import { keyPairFromPrivate } from '../handshake/primitives.js';
@@ -54,24 +53,4 @@ test('open admission: strangers beyond maxPeers are refused (admit_table_full), 
   t.is(table.peers.size, 3, 'the table holds maxPeers');
   t.is(counters.values.admit_table_full, 3);
   t.is(counters.values.handshake_unknown_peer, 3, 'the others were refused as unknown');
-});
-
-test('a link request trusts the endpoint of a session only while the direct path is fresh; a stale one is probed first', (t) => {
-  for (const [after, trusted] of [[NAT_FRESH_MS - 1_000, true], [NAT_FRESH_MS + 1_000, false]] as const) {
-    const random = seededRandom('fresh');
-    const keys = keyPairFromPrivate(random(32));
-    const out = new Outbox();
-    const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true }, out, new Counters(), quiet);
-    t.is(strangers(table, out, keys, 0, 1), 1, 'a session from 10.1.0.0:4000 at t = 0');
-    const [peer] = [...table.peers.values()];
-    table.unlink(peer!.nodeId, 'trim'); // the overlay dropped the link at t = 0; the session stays
-    t.true(peer!.established && !peer!.linked);
-    table.events.splice(0);
-    out.commands.splice(0);
-    table.at(after).link(peer!.nodeId, ['10.1.0.0:4000']);
-    const up = table.events.some((e) => e.ev === 'up');
-    const probes = out.commands.filter((c) => c.cmd === 'sendFrame' && isProbeFrame(c.bytes));
-    t.is(up, trusted, `${after} ms after the handshake: linked at once = ${trusted}`);
-    t.is(probes.length, trusted ? 0 : 1, 'a stale endpoint is probed before the link is trusted');
-  }
 });

@@ -9,7 +9,6 @@ import { ProbeWaits } from './probe-waits.js';
 import { idToBytes, idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
 import type { Logger } from '../base/log.js';
 import { FRAME_TYPE_HANDSHAKE_RESP } from '../wire/frame-types.js';
-import { RELAY_DIRECT_FRESH_MS } from '../native/binding.js';
 import type { Counters, Outbox } from './io.js';
 import type { LinkEvent, LinkPeer } from './link-peer.js';
 
@@ -41,11 +40,6 @@ const RESPONSE_RESEND_MS = 5_000;
 const LINK_TIMEOUT_MS = 12_000;
 /** a link attempt without a direct answer this long is declared failed on the direct path (a relay is sought) */
 export const DIRECT_SLOW_MS = 1_000;
-/**
- * A direct path silent this long may be gone: NATs forget idle UDP mappings (Linux after 30 s
- * unreplied); the data plane's rule for the same question (relay.rs DIRECT_FRESH_MS).
- */
-export const NAT_FRESH_MS = RELAY_DIRECT_FRESH_MS;
 /** a session is refused after REJECT_AFTER_TIME (180 s): a peer idle that long has none left */
 const SESSION_LIFETIME_MS = 180_000;
 
@@ -95,25 +89,17 @@ export class LinkTable {
     return p;
   }
 
-  /** The direct path proved itself within NAT_FRESH_MS, or an overlay link keeps it alive. */
-  private fresh(p: LinkPeer): boolean {
-    return p.linked || (p.heardAt !== null && this.t - p.heardAt < NAT_FRESH_MS);
-  }
-
   /** The overlay asks for a link to `to` (or to whoever answers at the endpoints when to is null). */
   link(to: NodeId | null, endpoints: string[], via?: NodeId): void {
     if (to === this.o.self) return;
     if (to !== null && this.banned.has(to)) { this.count('link_banned'); this.events.push({ ev: 'failed', to, endpoints }); return; }
     if (to !== null) {
       const p = this.peerOf(to);
-      if (p?.established && (p.relay !== null || (p.endpoint && this.fresh(p)))) { this.markLinked(p, endpoints); return; }
-      if (p?.established && p.endpoint && !endpoints.includes(p.endpoint)) endpoints = [p.endpoint, ...endpoints];
+      if (p?.established && (p.endpoint || p.relay !== null)) { this.markLinked(p, endpoints); return; }
       this.attempts.set(to, this.attempt(to, endpoints, via));
       if (p?.established) {
-        // a session made through the overlay, or one whose direct path has been silent past a NAT's
-        // memory: a probe answered at one of the endpoints proves the direct path before the link is
-        // trusted (meanwhile the data plane sends through the via hop); unanswered, the attempt goes
-        // the way of any link behind NATs (direct-slow: connect-to-me, punch, relay)
+        // a session made through the overlay: a probe answered at one of the endpoints proves the
+        // direct path before the data plane switches to it
         if (!endpoints.length) { this.events.push({ ev: 'failed', to, endpoints }); return; }
         for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
         return;
@@ -141,7 +127,6 @@ export class LinkTable {
     const p = this.peerOf(nodeId);
     if (!p || p.pinned) return;
     if (reason === 'ping-timeout' && !p.allowed.length) { p.linked = false; this.forget(p); return; }
-    if (reason !== 'ping-timeout' && p.linked && p.endpoint) p.heardAt = this.t; // alive until now, kept so by its pings
     this.setLinked(p, false);
     // A link closed by either side (trim, remote-close) keeps its sessions until they expire: the
     // other side may still send data on them, and forgetting them would drop that traffic as
@@ -345,12 +330,9 @@ export class LinkTable {
     if (w.to !== null && nodeId !== w.to) { this.count('probe_wrong_id'); return; }
     if (this.banned.has(nodeId)) { this.count('probe_banned'); return; }
     let p = this.peerOf(nodeId);
-    const stale = p ? !this.fresh(p) : false;
-    if (p) { p.rttMs = this.t - w.sentAt; p.heardAt = this.t; }
+    if (p) p.rttMs = this.t - w.sentAt;
     if (p?.established) {
-      // the endpoint that answered is proven: it replaces a stale one (a NAT may have moved it), not a
-      // fresh one (two answers, local and public candidates: the first stays)
-      if (!p.endpoint || p.relay !== null || (stale && p.endpoint !== from)) this.setEndpoint(p, from);
+      if (!p.endpoint || p.relay !== null) this.setEndpoint(p, from);
       // A session we answered through the overlay moments ago: the link's first CONTROL frames go
       // straight to the proven endpoint and would beat the routed response to the initiator (dropped
       // there as unknown_index), so the response goes that way first. A second copy is refused there.
@@ -439,7 +421,6 @@ export class LinkTable {
     if (this.banned.has(p.nodeId)) { this.forget(p); return; }
     const direct = from !== null && !from.startsWith(OVERLAY);
     if (direct && from !== p.endpoint) this.setEndpoint(p, from);
-    if (direct) p.heardAt = this.t;
     const s = a.session;
     this.out.cmd({ cmd: 'setSession', peerId: p.peerId, keys: s });
     // The initiator confirms a fresh session with a keepalive at once (directly, or end to end
@@ -486,7 +467,7 @@ export class LinkTable {
   private newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
     const p: LinkPeer = {
       peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false, pinned: false,
-      allowed: [], via: null, relay: null, linkedAt: null, rttMs: null, lastHandshake: null, heardAt: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
+      allowed: [], via: null, relay: null, linkedAt: null, rttMs: null, lastHandshake: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
     };
     this.peers.set(p.peerId, p);
     this.byNode.set(nodeId, p.peerId);
