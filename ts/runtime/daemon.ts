@@ -28,6 +28,8 @@ const TRAFFIC_SCAN_MS = 5_000;
 export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
 /** Over the budget, new strangers are refused until RSS is back under this share of it. */
 const BUDGET_RESUME = 0.9;
+/** The room the budget leaves above a compiled daemon's start (about 64 MiB): a process that starts higher gets as much. */
+const BUDGET_HEADROOM = 16 * 1024 * 1024;
 /**
  * A full collection at least this often when `gc` is exposed (bin/ringvpn passes --expose-gc), as
  * Go's runtime forces one every 2 minutes: a daemon allocates slowly, so V8 would let promoted
@@ -50,6 +52,8 @@ export class Daemon {
   private readonly drops: Record<string, number> = {};
   private scanAt = 0;
   private gcAt = 0;
+  /** RSS past which new strangers are refused: the budget, or the start plus BUDGET_HEADROOM if higher */
+  private limit: number | null = null;
   private gcs = 0;
   private trims = 0;
   private gcMs: number | null = null;
@@ -180,14 +184,22 @@ export class Daemon {
 
   /** Over the memory budget the node refuses new strangers (admit_over_budget) and keeps its links. */
   private checkBudget(): void {
+    const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+    if (this.limit === null) {
+      // A process that starts above the budget (the TypeScript run through tsx, an embedding
+      // service) cannot be held to it: it is held to its start plus the budget's headroom instead.
+      const start = process.memoryUsage.rss();
+      this.limit = Math.max(MEMORY_BUDGET_BYTES, start + BUDGET_HEADROOM);
+      if (start > MEMORY_BUDGET_BYTES) this.log.warn({ rssMiB: mib(start), budgetMiB: mib(MEMORY_BUDGET_BYTES), limitMiB: mib(this.limit) }, 'started over the memory budget (not the compiled daemon?): new peers are refused only past the limit');
+    }
+    const limit = this.limit;
     this.collect(false);
-    if (process.memoryUsage.rss() > MEMORY_BUDGET_BYTES && !this.node.links.overBudget) this.collect(true);
+    if (process.memoryUsage.rss() > limit && !this.node.links.overBudget) this.collect(true);
     const rss = process.memoryUsage.rss(), links = this.node.links;
-    const over = rss > MEMORY_BUDGET_BYTES || (links.overBudget && rss > MEMORY_BUDGET_BYTES * BUDGET_RESUME);
+    const over = rss > limit || (links.overBudget && rss > limit * BUDGET_RESUME);
     if (over === links.overBudget) return;
     links.overBudget = over;
-    const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
-    if (over) this.log.warn({ rssMiB: mib(rss), budgetMiB: mib(MEMORY_BUDGET_BYTES) }, 'over the memory budget: refusing new peers until RSS is back under 90 % of it');
+    if (over) this.log.warn({ rssMiB: mib(rss), limitMiB: mib(limit) }, 'over the memory budget: refusing new peers until RSS is back under 90 % of it');
     else this.log.info({ rssMiB: mib(rss) }, 'back under the memory budget: admitting new peers again');
   }
 
@@ -288,7 +300,7 @@ export class Daemon {
     const nodeCounters = this.node.counters.values;
     const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
     const m = process.memoryUsage();
-    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget, fullGcs: this.gcs, nativeTrims: this.trims, lastFullGcMs: this.gcMs };
+    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, limitBytes: this.limit ?? MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget, fullGcs: this.gcs, nativeTrims: this.trims, lastFullGcMs: this.gcMs };
     const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory };
     if (this.node.overlay) {
       const lan = this.node.lan;
