@@ -66,7 +66,7 @@ export class OverlayNode {
   joined: boolean;
   /** outputs since the last drain; the driver empties it */
   readonly out: Output[] = [];
-  readonly stats: NodeStats = { sent: 0, received: 0, forwarded: 0, delivered: 0, routedUnlinked: 0, drops: {} };
+  readonly stats: NodeStats = { sent: 0, received: 0, forwarded: 0, delivered: 0, drops: {} };
   /** what each member may make us do (CONTROL messages, connect-to-me, broadcasts, DHT puts) */
   readonly quotas: Quotas;
   private readonly rpc: RpcManager;
@@ -122,23 +122,17 @@ export class OverlayNode {
     this.now = now;
     const c = this.table.get(from);
     if (!c) {
-      const r = decode(bytes);
-      // A routed message over a session whose connection we do not hold (a link we are closing, or
-      // one the peer still believes in after we dropped it): the session authenticated it, so it is
-      // routed on (within the member's quota) instead of black-holed until the peer's liveness
-      // finds out; greedy routing from here is as good as from the peer.
-      if (r.ok && r.msg.type === 'routed') {
-        if (!this.quotas.allow('control', from, now)) { this.drop('quota-control'); return; }
-        this.stats.received++;
-        if (!this.closing.has(from)) this.stats.routedUnlinked++;
-        this.onRouted(now, from, bytes, r.msg);
-        return;
+      // a link we are closing: keep forwarding what the peer sent before it saw our CLOSE
+      if (this.closing.has(from)) {
+        const r = decode(bytes);
+        if (r.ok && r.msg.type === 'routed') { this.stats.received++; this.onRouted(now, from, bytes, r.msg); return; }
       }
       this.drop('not-connected');
       // A liveness ping from a peer that believes in a connection we do not hold (our CLOSE was lost,
       // or only its side saw the link come up): answer CLOSE, or it would time out and take the link's
       // sessions down while we still route data through them. Only pings: they come after seconds of
       // silence, never in the race of a link coming up on both sides.
+      const r = decode(bytes);
       if (r.ok && r.msg.type === 'ping') this.transmit(from, encode({ type: 'close', reason: 0 }));
       return;
     }

@@ -91,8 +91,6 @@ export interface NodeStats {
   received: number;
   forwarded: number;
   delivered: number;
-  /** routed messages that came over a session whose connection we do not hold, routed on all the same */
-  routedUnlinked: number;
   /** dropped messages, per stable reason code */
   drops: Record<string, number>;
 }
