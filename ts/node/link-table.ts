@@ -344,12 +344,23 @@ export class LinkTable {
     }
     if (!p) {
       if (!this.o.openAdmission) { this.count('probe_not_configured'); return; }
-      if (this.overBudget) { this.count('admit_over_budget'); return; }
+      if (this.strangerRefused()) return;
       p = this.newPeer(nodeId, m.staticKey, from);
     } else if (!p.key) this.setKey(p, m.staticKey);
     if (!p.endpoint || w.to === null) this.setEndpoint(p, from);
     if (!this.attempts.has(nodeId)) this.attempts.set(nodeId, this.attempt(nodeId, w.to === null ? [from] : w.endpoints));
     this.initiate(p);
+  }
+
+  /**
+   * The one gate for a new peer we did not ask for (open admission, by handshake or by probe answer):
+   * strangers must not grow the table without bound, nor any table while the process is over its
+   * memory budget. Counts the refusal.
+   */
+  private strangerRefused(): boolean {
+    if (this.peers.size >= (this.o.maxPeers ?? MAX_PEERS)) { this.count('admit_table_full'); return true; }
+    if (this.overBudget) { this.count('admit_over_budget'); return true; }
+    return false;
   }
 
   // ---------------------------------------------------------------- handshakes
@@ -358,9 +369,7 @@ export class LinkTable {
     if (nodeId === this.o.self || this.banned.has(nodeId)) return null;
     const p = this.peerOf(nodeId);
     if (p) { p.key = new Uint8Array(rs); return p.peerId; } // a data-only peer: the handshaker adds the key
-    // strangers with fresh keys (open admission) must not grow the table without bound
-    if (this.peers.size >= (this.o.maxPeers ?? MAX_PEERS)) { this.count('admit_table_full'); return null; }
-    if (this.overBudget) { this.count('admit_over_budget'); return null; }
+    if (this.strangerRefused()) return null;
     return this.newPeer(nodeId, null, null, new Uint8Array(rs)).peerId;
   }
 
