@@ -13,13 +13,14 @@ interface Status {
   links?: Record<string, number>; memory?: MemorySummary;
 }
 
-export interface MemorySummary { rssBytes: number; heapUsedBytes: number; budgetBytes: number; refusingNewPeers?: boolean }
+export interface MemorySummary { rssBytes: number; heapUsedBytes: number; budgetBytes: number; limitBytes?: number; refusingNewPeers?: boolean }
 export interface QuotaSummary { throttled: Record<string, number>; members: Array<{ nodeId: string; throttled: number }> }
 
 /** `memory: rss … of the … budget` (the daemon's stated budget, README Security). */
 export function memoryLine(m: MemorySummary | undefined): string | null {
   if (!m) return null;
-  const over = m.refusingNewPeers ? '  OVER BUDGET: refusing new peers' : m.rssBytes > m.budgetBytes ? '  OVER BUDGET' : '';
+  // the limit the daemon enforces: the budget, or its start plus headroom when it started above it
+  const over = m.refusingNewPeers ? '  OVER BUDGET: refusing new peers' : m.rssBytes > (m.limitBytes ?? m.budgetBytes) ? '  OVER BUDGET' : '';
   return `memory: rss ${bytes(m.rssBytes)} of a ${bytes(m.budgetBytes)} budget (JS heap ${bytes(m.heapUsedBytes)})${over}`;
 }
 
