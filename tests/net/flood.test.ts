@@ -5,7 +5,7 @@
 // the victim's RSS grows by at most 30 MB and stops growing, and every drop is counted by reason.
 // Then a member of a ring (a real daemon with a real key: tests/net/rogue-member.ts) floods its
 // neighbours with CONTROL messages: quotas throttle it and the ring stays consistent.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -37,6 +37,8 @@ async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
     for (let i = 0; i < 3; i++) { rss.push((await status()).memory.rssBytes); await sleep(500); }
     const before = Math.max(...rss);
     const drops0 = (await status()).drops;
+    const peerDrops0 = (await lab.status(0)).drops;
+    const kernel0 = await kernelDrops(lab.node(1).ns);
     const sources = await addSources(lab.node(2).ns, 'eth0', '10.200.0', 100, 64);
     const pinger = lab.node(0).ns.exec('ping', ['-c', String((FLOOD_S + 4) * 5), '-i', '0.2', '-W', '1', '10.99.0.2'], { allowFail: true });
     const flood = startFlood(lab.node(2).ns, { target: `${lab.node(1).underlay}:51820`, kind, seconds: FLOOD_S, sources, pubkey: encodeKey(lab.node(1).keys.publicKey) });
@@ -53,6 +55,8 @@ async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
     await sampler;
     const pings = await pinger;
     const after = await status();
+    const kernel = diff(await kernelDrops(lab.node(1).ns), kernel0);
+    const peerDrops = Object.fromEntries(Object.entries(diff((await lab.status(0)).drops, peerDrops0)).filter(([, v]) => v > 0));
     const drops = Object.fromEntries(Object.entries(after.drops).map(([k, v]) => [k, v - (drops0[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
     const hsLinks = Object.fromEntries(Object.entries(after.links).filter(([k]) => k.startsWith('handshake_')));
     const received = Number(/(\d+) received/.exec(pings.stdout)?.[1] ?? 0);
@@ -62,8 +66,11 @@ async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
     const end = during[during.length - 1]!;
     t.log(`flood: ${JSON.stringify(sent)}`);
     t.log(`victim RSS ${(before / MB).toFixed(1)} MB before, peak ${(peak / MB).toFixed(1)}, at mid-flood ${(mid / MB).toFixed(1)}, 5 s after ${(end / MB).toFixed(1)}`);
+    const answered = new Set([...pings.stdout.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
+    const lost = Array.from({ length: transmitted }, (_, i) => i + 1).filter((s) => !answered.has(s));
+    t.log(`victim's kernel during the flood: ${JSON.stringify(kernel)}${lost.length ? `; lost pings (seq, 0.2 s apart, flood from about seq 1 to 100): ${lost.join(' ')}` : ''}`);
     t.log(`tunnel pings ${received}/${transmitted}; new handshake ${hs.establishedMs} ms (${hs.cookies} cookie replies, ${hs.sent} initiations)`);
-    t.log(`victim drops: ${JSON.stringify(drops)}; handshake counters: ${JSON.stringify(hsLinks)}`);
+    t.log(`victim drops: ${JSON.stringify(drops)}; the pinging peer's drops: ${JSON.stringify(peerDrops)}; handshake counters: ${JSON.stringify(hsLinks)}`);
     t.true(sent.sent > FLOOD_S * 20_000, `the flood reached ${Math.round(sent.rate)} datagrams/s`);
     t.is(received, transmitted, 'the existing tunnel lost no ping');
     t.true(hs.established && hs.establishedMs !== null && hs.establishedMs <= 1000, `a new handshake completed within 1 s (${hs.establishedMs} ms)`);
@@ -81,6 +88,25 @@ async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The victim namespace's kernel drop counters: UDP receive-buffer overflows, and its interface's rx drops. */
+async function kernelDrops(ns: Netns): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const nstat = await ns.exec('nstat', ['-azs', '-j'], { allowFail: true });
+  try {
+    const udp = (JSON.parse(nstat.stdout) as { kernel: Record<string, number> }).kernel;
+    for (const k of ['UdpRcvbufErrors', 'UdpInErrors', 'UdpInDatagrams']) out[k] = udp[k] ?? 0;
+  } catch { /* nstat missing or not JSON: no figure */ }
+  const link = await ns.exec('cat', ['/sys/class/net/eth0/statistics/rx_dropped'], { allowFail: true });
+  out.eth0_rx_dropped = Number(link.stdout.trim()) || 0;
+  // the per-CPU input backlog (every namespace shares it: the bridge's ports queue there too)
+  out.backlog_dropped = readFileSync('/proc/net/softnet_stat', 'utf8').trim().split('\n').reduce((a, l) => a + parseInt(l.split(' ')[1] ?? '0', 16), 0);
+  return out;
+}
+
+function diff(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]));
 }
 
 netTest('a 20 s flood of junk and mac1-valid handshake initiations from 64 addresses: no ping lost, new handshake < 1 s, RSS bounded, drops counted', async (t) => {

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-pub const SOCKET_BUFFER: usize = 7 << 20;
+pub const SOCKET_BUFFER: usize = 32 << 20;
 /// Datagrams per recvmmsg/sendmmsg call.
 pub const BATCH: usize = 32;
 
