@@ -5,6 +5,7 @@
 // the relay of a relayed pair is killed under a running TCP transfer and ping train and the pair moves to another relay,
 // with the pause measured; the transfer arrives intact.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { ExecutionContext } from 'ava';
 import { netTest } from './support.js';
 import { isLabNs } from '../../ts/lab/labstate.js';
@@ -107,6 +108,13 @@ netTest('mixed NAT lab: every pair pings, punchable pairs direct, the others on 
     for (let s = killSeq; s <= 150; s++) if (!got.has(s)) lastLost = s;
     const gapS = ((lastLost - killSeq) * 0.2).toFixed(1);
     t.log(`${relayed!.from} -> ${relayed!.to} relayed by ${relayed!.via}, killed: transfer ${x.received.bytes}/${x.sent.bytes} bytes in ${x.received.seconds.toFixed(1)} s, longest pause ${x.received.maxGapMs} ms; ${150 - got.size} of 150 echo requests lost, the last ${gapS} s after the kill`);
+    // what the pair's two ends logged about links and relays after the kill (their own account of the pause)
+    for (const i of [from, to]) {
+      const lines = readFileSync(lab.node(i).log, 'utf8').split('\n').flatMap((l) => {
+        try { const j = JSON.parse(l) as { time: number; msg: string; [k: string]: unknown }; return j.time >= killedAt ? [j] : []; } catch { return []; }
+      }).filter((j) => /relay|link (down|lost)|dead/i.test(j.msg));
+      for (const j of lines.slice(0, 12)) t.log(`  ${lab.node(i).name} +${((j.time - killedAt) / 1000).toFixed(1)} s: ${j.msg} ${JSON.stringify(Object.fromEntries(Object.entries(j).filter(([k]) => !['time', 'msg', 'pid', 'level', 'name', 'hostname'].includes(k))))}`);
+    }
     t.is(x.received.sha256, x.sent.sha256, 'the transfer completes intact through the new relay');
     t.is(x.received.bytes, 24_000_000);
     t.true((x.received.maxGapMs ?? Infinity) <= 15_000, `the transfer resumes within 15 s (${x.received.maxGapMs} ms)`);

@@ -82,6 +82,12 @@ export class OverlayNode {
   private now = 0;
   /** no connection can be due for a ping before this (see checkLiveness) */
   private livenessAt = 0;
+  /**
+   * The driver's say on a link whose liveness ping failed (`since`: when the ping began): true when the
+   * path was to blame and the driver moved the link to another one (a relay link to a reserve relay);
+   * the link stays, and the next scan pings it at once over the new path.
+   */
+  pathFailed?: (now: number, id: NodeId, since: number) => boolean;
 
   constructor(o: NodeOptions) {
     this.id = o.id;
@@ -111,7 +117,10 @@ export class OverlayNode {
     }
     this.rpc.tick(now);
     if (now >= this.livenessAt) {
-      this.livenessAt = checkLiveness(now, this.table, this.rpc, this.params, (id) => this.closeConn(now, id, 'ping-timeout'));
+      this.livenessAt = checkLiveness(now, this.table, this.rpc, this.params, (id, at, since) => {
+        if (this.pathFailed?.(at, id, since)) return;
+        this.closeConn(at, id, 'ping-timeout');
+      });
     }
     this.linker.tick(now);
     for (const s of this.services) s.tick?.(now);

@@ -528,6 +528,11 @@ export class LinkTable {
     for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
     this.peers.delete(p.peerId);
     this.byNode.delete(p.nodeId);
+    // no peer may keep a path through it: a data route loses its next hop, a relay link its relay
+    for (const q of this.peers.values()) {
+      if (q.via === p.peerId) { q.via = null; this.push(q); }
+      if (q.relay === p.peerId) { this.count('relay_hop_forgotten'); this.relayLost(q.nodeId); }
+    }
     // an attempt under way fails now (the overlay would otherwise wait for a result that never comes)
     const a = this.attempts.get(p.nodeId);
     if (a && this.attempts.delete(p.nodeId)) this.events.push({ ev: 'failed', to: p.nodeId, endpoints: a.endpoints });

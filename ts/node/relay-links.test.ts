@@ -33,15 +33,16 @@ function setup(policy: RelayPolicy) {
   } as unknown as LinkTable;
   const sent: AppMsg[] = [], kept: [NodeId, boolean][] = [];
   const fullSet = new Set<NodeId>(), refusing = new Set<NodeId>();
+  const heard = new Map<NodeId, number>();
   const r = new RelayLinks({ ...DEFAULT_RELAY, policy }, SELF, key(1), table, {
-    send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'], full: (id) => fullSet.has(id) || refusing.has(id), refuses: (id) => refusing.has(id),
+    send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'], full: (id) => fullSet.has(id) || refusing.has(id), refuses: (id) => refusing.has(id), heardAt: (id) => heard.get(id) ?? null,
   }, new Counters(), quiet).at(now);
   const theirs = [
     { id: R1, ageS: 900, rttMs: 40, endpoints: [] },
     { id: R2, ageS: 20, rttMs: 5, endpoints: [] },
     { id: 999n, ageS: 5000, rttMs: 1, endpoints: [] },
   ];
-  return { r, calls, sent, kept, theirs, direct, fullSet, refusing };
+  return { r, calls, sent, kept, theirs, direct, fullSet, refusing, heard };
 }
 
 test('latency policy: the common neighbour with the lowest RTT through it, the other in reserve', (t) => {
@@ -72,6 +73,30 @@ test('fail-over: the relay goes down, the link moves to the reserve; with none l
   r.down(R1);
   t.is(r.stats.lost, 1);
   t.is(r.links.size, 0);
+});
+
+test('a failed ping to the far end moves the link to a reserve when the relay is silent too, not when the relay was heard since', (t) => {
+  const { r, calls, kept, theirs, heard } = setup('latency');
+  const t0 = 1_000_000; // the link is made at t0
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
+  t.deepEqual(calls.map((c) => c.hop), [R2]);
+  // the relay answered after the ping began: the far end is the one gone, the link is not moved
+  heard.set(R2, t0 + 1_500);
+  t.false(r.at(t0 + 4_000).pathFailed(FAR, t0 + 1_000));
+  t.is(r.stats.failovers, 0);
+  // the relay silent since the ping began: the link moves to the reserve, which the next ping tries
+  heard.set(R2, t0 + 900);
+  t.true(r.at(t0 + 4_000).pathFailed(FAR, t0 + 1_000));
+  t.deepEqual(calls.map((c) => c.hop), [R2, R1]);
+  t.deepEqual(kept.slice(-2), [[R2, false], [R1, true]], 'the silent relay released, the new one kept');
+  t.deepEqual(r.list().map((x) => [x.relay, x.reserve]), [[R1, 0]]);
+  // a ping that began before that move failed too: it said nothing about the new relay
+  t.true(r.at(t0 + 4_500).pathFailed(FAR, t0 + 2_000));
+  t.is(r.stats.failovers, 1);
+  // no reserve left: the overlay declares the far end dead as before
+  heard.set(R1, t0 + 4_000);
+  t.false(r.at(t0 + 8_000).pathFailed(FAR, t0 + 5_000));
+  t.false(r.pathFailed(999n, 0), 'a peer that is not relayed');
 });
 
 test('a sync whose key is not the sender\'s is refused; no common neighbour links to one of theirs', (t) => {
@@ -117,7 +142,7 @@ test('both ends carry a link through the same relay, though their own rankings d
       directLinks: () => direct, peerOf: () => undefined, setRelay: () => ({}), probeDirect: () => {}, relayLost: () => {}, link: () => {},
     } as unknown as LinkTable;
     const r = new RelayLinks({ ...DEFAULT_RELAY, policy: 'latency' }, id, k, table, {
-      send: (to, m) => inbox.push({ to, from: id, m }), keep: () => {}, rtt: (n) => rtts.get(n) ?? null, endpoints: () => [], full: () => false, refuses: () => false,
+      send: (to, m) => inbox.push({ to, from: id, m }), keep: () => {}, rtt: (n) => rtts.get(n) ?? null, endpoints: () => [], full: () => false, refuses: () => false, heardAt: () => null,
     }, new Counters(), quiet).at(now);
     return { r, id, hop: () => r.links.get(id === a.id ? b.id : a.id)?.hop };
   };

@@ -45,10 +45,14 @@ export interface RelayHost {
   full(id: NodeId): boolean;
   /** the peer's data plane carries no more relay-link pairs (its STATUS): no new relay link goes through it */
   refuses(id: NodeId): boolean;
+  /** when the overlay last heard anything from a linked peer (null: not linked) */
+  heardAt(id: NodeId): number | null;
 }
 
 interface Relayed {
   hop: NodeId; reserve: NodeId[]; endpoints: string[]; since: number; punchAt: number; punchEvery: number;
+  /** when the link last moved to the relay it uses now */
+  movedAt: number;
   /** from our direct attempt's start to the relay link carrying a session (null: the other side asked, or not up yet) */
   setupMs: number | null;
 }
@@ -127,7 +131,7 @@ export class RelayLinks {
     // one side handshakes (the smaller id), so the two ends do not cross handshakes through the overlay
     if (!this.table.setRelay(src, hop, m.key, this.self < src)) { this.counters.add('relay_refused'); return; }
     this.links.set(src, {
-      hop, reserve: ranked.slice(1, 1 + this.o.reserve), endpoints: m.endpoints, since: prev?.since ?? this.t,
+      hop, reserve: ranked.slice(1, 1 + this.o.reserve), endpoints: m.endpoints, since: prev?.since ?? this.t, movedAt: prev?.hop === hop ? prev.movedAt : this.t,
       punchAt: prev?.punchAt ?? this.t + this.o.punchFirstMs, punchEvery: prev?.punchEvery ?? this.o.punchFirstMs, setupMs: prev?.setupMs ?? null,
     });
     if (this.table.peerOf(src)?.established) this.up(src);
@@ -177,21 +181,31 @@ export class RelayLinks {
     if (own) { this.links.delete(id); this.table.setRelay(id, null, null, false); this.release(own.hop); }
     for (const [far, r] of this.links) {
       if (r.hop !== id) continue;
-      const direct = new Set(this.table.directLinks().map((p) => p.nodeId));
-      const next = r.reserve.find((x) => direct.has(x));
-      if (next !== undefined && this.table.setRelay(far, next, null, false)) {
-        r.reserve = r.reserve.filter((x) => x !== next);
-        r.hop = next;
-        this.stats.failovers++;
-        this.host.keep(next, true);
-        this.tell(far, next);
-        this.log.info({ peer: idShort(far), relay: idShort(next) }, 'relay died: relay link moved to a reserve');
-        continue;
-      }
+      if (this.toReserve(far, r, 'relay died: relay link moved to a reserve')) continue;
       this.links.delete(far);
       this.stats.lost++;
       this.table.relayLost(far);
     }
+  }
+
+  /**
+   * The overlay's liveness ping to a relayed far end failed (it began at `since`). When its relay has
+   * not been heard from since then either, the relay is the likelier culprit (it carries every frame of
+   * the link, and its own ping may simply not be due yet): the link moves to a reserve relay and the
+   * overlay pings again through it, instead of tearing the link down and setting it up again. Each
+   * reserve is tried once, so a far end that is really gone is still declared dead. True when the link
+   * stays (moved now, or moved by the far end's word while the ping was out).
+   */
+  pathFailed(far: NodeId, since: number): boolean {
+    const r = this.links.get(far);
+    if (!r) return false;
+    // the link moved to another relay while the ping was out: the ping said nothing about the new path
+    if (r.movedAt > since) { this.counters.add('relay_path_moved_meanwhile'); return true; }
+    const heard = this.host.heardAt(r.hop);
+    if (heard !== null && heard > since) return false;
+    if (!this.toReserve(far, r, 'relay silent: relay link moved to a reserve')) return false;
+    this.counters.add('relay_path_failover');
+    return true;
   }
 
   /** A relayed peer answered directly: the link left its relay. */
@@ -234,6 +248,23 @@ export class RelayLinks {
   }
 
   // ------------------------------------------------------------------ internals
+  /** Move a relay link to its first reserve that is a direct link of ours, and tell the far end. */
+  private toReserve(far: NodeId, r: Relayed, why: string): boolean {
+    const direct = new Set(this.table.directLinks().map((p) => p.nodeId));
+    const next = r.reserve.find((x) => direct.has(x));
+    if (next === undefined || !this.table.setRelay(far, next, null, false)) return false;
+    const old = r.hop;
+    r.reserve = r.reserve.filter((x) => x !== next);
+    r.hop = next;
+    r.movedAt = this.t;
+    this.stats.failovers++;
+    this.release(old);
+    this.host.keep(next, true);
+    this.tell(far, next);
+    this.log.info({ peer: idShort(far), relay: idShort(next) }, why);
+    return true;
+  }
+
   /** Our sync; `uses`: the relay we carry the link through, listed first. */
   private sync(reply: boolean, uses?: NodeId): AppMsg {
     let candidates = this.candidates();

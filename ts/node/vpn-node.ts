@@ -112,7 +112,9 @@ export class VpnNode implements LanHost {
       endpoints: () => ov.endpoints,
       full: (id) => ov.table.get(id)?.remoteRelayFull ?? false,
       refuses: (id) => ov.table.get(id)?.remoteRelayRefuses ?? false,
+      heardAt: (id) => ov.table.get(id)?.lastHeard ?? null,
     }, this.counters, o.log) : null;
+    if (ov && this.relays) { const relays = this.relays; ov.pathFailed = (now, id, since) => relays.at(now).pathFailed(id, since); }
     this.nat = new NatClassifier(o.overlay?.endpoints ?? []);
     const dht = this.nodeDht();
     this.lan = o.lan && dht ? new LanResolver({ ...o.lan, key: o.keys.publicKey, fixed: group?.own.address ?? o.lan.fixed }, this, dht, this.out, this.counters, o.log) : null;

@@ -96,7 +96,10 @@ test('the relay of a busy relayed pair dies: the pair moves to a reserve relay, 
   t.truthy(resumed, 'traffic resumed and stayed up');
   const gap = resumed!.sentAt - killAt;
   t.log(`relay ${hop} (${idShort(h.nodes[a]!.self)}<->${idShort(h.nodes[b]!.self)}) crashed: ${lostAfter.length} pings lost, traffic back ${gap} ms after the crash through ${hopOf()}`);
-  t.true(gap <= 12_000, `back within 12 s (the dead relay is noticed by the near liveness ping): ${gap} ms`);
+  // the relay hop is pinged after 5 s of silence and found dead 3 tries later (8.5 s at worst); a far end
+  // whose own ping fails first moves to a reserve too (RelayLinks.pathFailed) instead of tearing the link
+  // down (benches/sim/relay-failover.ts sweeps 24 crashes)
+  t.true(gap <= 8_500, `back within 8.5 s: ${gap} ms`);
   t.is(pathOf(h, a, b), 'relay');
   t.not(hopOf(), hop);
   t.true(h.nodes[a]!.relays!.stats.failovers + h.nodes[a]!.relays!.stats.relaysUp > 1);
