@@ -5,7 +5,7 @@
 // (fail-over to a reserve, or the link lost and made again).
 // Run: npm run bench:relay-failover -- [--seeds 6] [--write]
 import { LatencyMatrix } from '../../ts/sim/network.js';
-import type { NatSpec } from '../../ts/sim/nat-sites.js';
+import { MIXED_FIREWALLED, MIXED_NATS } from '../../ts/sim/nat-sites.js';
 import { VpnHarness, type PingRecord } from '../../ts/sim/vpn-harness.js';
 import { mdTable, machineNote, writeResults } from '../../ts/sim/sim-report.js';
 import { repoRoot } from '../../ts/paths.js';
@@ -15,15 +15,7 @@ const args = process.argv.slice(2);
 const opt = (n: string, d: string): string => { const i = args.indexOf(`--${n}`); return i >= 0 ? args[i + 1]! : d; };
 const seeds = Number(opt('seeds', '6'));
 
-/** ts/sim/relay.test.ts's topology: 2 public, full-cone, port-restricted, symmetric, a firewalled pair (8, 9), a hairpin site */
-const MIXED: (NatSpec | null)[] = [
-  null, null,
-  { site: 2, kind: 'full-cone' }, { site: 3, kind: 'full-cone' },
-  { site: 4, kind: 'port-restricted' }, { site: 5, kind: 'port-restricted' },
-  { site: 6, kind: 'symmetric' }, { site: 7, kind: 'symmetric' },
-  { site: 8, kind: 'port-restricted' }, { site: 9, kind: 'port-restricted' },
-  { site: 10, kind: 'port-restricted', hairpin: true }, { site: 10, kind: 'port-restricted', hairpin: true },
-];
+const MIXED = MIXED_NATS;
 /** pairs that cannot punch: symmetric-symmetric, port-restricted-symmetric, the firewalled pair */
 const PAIRS: [number, number][] = [[6, 7], [4, 6], [8, 9], [5, 7]];
 
@@ -32,7 +24,7 @@ const rows: Row[] = [];
 for (let seed = 1; seed <= seeds; seed++) {
   for (const [a, b] of PAIRS) {
     const h = new VpnHarness({ capacity: MIXED.length, seed, matrix: LatencyMatrix.uniform(MIXED.length, 20), bootstrapCount: 2, nat: (i) => MIXED[i] ?? null });
-    h.net.block(8, 9);
+    h.net.block(...MIXED_FIREWALLED);
     for (let i = 0; i < MIXED.length; i++) h.addNode(i * 200);
     h.run(40_000);
     h.pingAll();

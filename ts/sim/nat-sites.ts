@@ -52,6 +52,21 @@ export function canPunch(a: NatSpec | null, b: NatSpec | null): boolean {
   return (sym(a.kind) ? b.kind : a.kind) === 'address-restricted';
 }
 
+/**
+ * The lab's `mixed` preset as NAT models, one entry per node (null: public): 2 public, 2 full-cone,
+ * 2 port-restricted, 2 symmetric, 2 port-restricted sites firewalled from each other
+ * (MIXED_FIREWALLED), 2 nodes behind one hairpinning NAT.
+ */
+export const MIXED_NATS: readonly (NatSpec | null)[] = [
+  null, null,
+  { site: 2, kind: 'full-cone' }, { site: 3, kind: 'full-cone' },
+  { site: 4, kind: 'port-restricted' }, { site: 5, kind: 'port-restricted' },
+  { site: 6, kind: 'symmetric' }, { site: 7, kind: 'symmetric' },
+  { site: 8, kind: 'port-restricted' }, { site: 9, kind: 'port-restricted' },
+  { site: 10, kind: 'port-restricted', hairpin: true }, { site: 10, kind: 'port-restricted', hairpin: true },
+];
+export const MIXED_FIREWALLED: readonly [number, number] = [8, 9];
+
 export class NatSites {
   readonly sites = new Map<number, Site>();
   private readonly byPublicIp = new Map<string, { site: number; s: Site }>();

@@ -7,19 +7,12 @@ import test from 'ava';
 import { crawl } from '../core/crawl.js';
 import { idShort } from '../base/nodeid.js';
 import { LatencyMatrix } from './network.js';
-import { canPunch, type NatSpec } from './nat-sites.js';
+import { canPunch, MIXED_FIREWALLED, MIXED_NATS, type NatSpec } from './nat-sites.js';
 import { VpnHarness, type PingRecord } from './vpn-harness.js';
 import { DIRECT_SLOW_MS } from '../node/link-table.js';
 
-const MIXED: (NatSpec | null)[] = [
-  null, null,
-  { site: 2, kind: 'full-cone' }, { site: 3, kind: 'full-cone' },
-  { site: 4, kind: 'port-restricted' }, { site: 5, kind: 'port-restricted' },
-  { site: 6, kind: 'symmetric' }, { site: 7, kind: 'symmetric' },
-  { site: 8, kind: 'port-restricted' }, { site: 9, kind: 'port-restricted' },
-  { site: 10, kind: 'port-restricted', hairpin: true }, { site: 10, kind: 'port-restricted', hairpin: true },
-];
-const FW: [number, number] = [8, 9];
+const MIXED = MIXED_NATS;
+const FW = MIXED_FIREWALLED;
 
 function mixed(seed: number): VpnHarness {
   const n = MIXED.length;
