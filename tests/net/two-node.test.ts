@@ -60,7 +60,15 @@ netTest('a node whose key the others do not know never gets in', async (t) => {
     const victim = await lab.status(0);
     const rejected = Object.values(victim.handshakeRejected).reduce((a, b) => a + b, 0);
     t.true(rejected > 0, `node0 counted rejected handshakes: ${JSON.stringify(victim.handshakeRejected)}`);
-    t.is(await ping(lab.node(0).ns, '10.99.0.2', 2), 2, 'members still talk');
+    const talk = await ping(lab.node(0).ns, '10.99.0.2', 2);
+    if (talk !== 2) {
+      // seen once in CI (0 of 2), never locally: say what each member's data plane and handshakes saw
+      for (const i of [0, 1]) {
+        const st = await lab.status(i);
+        t.log(`node${i}: peers ${JSON.stringify(st.peers)}; drops ${JSON.stringify(st.drops)}; handshakes rejected ${JSON.stringify(st.handshakeRejected)}`);
+      }
+    }
+    t.is(talk, 2, 'members still talk');
   } finally {
     await lab.destroy();
   }
