@@ -40,13 +40,14 @@ export function checkLiveness(
   let next = now + Math.min(p.nearPingAfterMs, p.keepaliveMs);
   const nb = table.neighbours(p.pingNearPerSide);
   for (const c of table.values()) {
-    const near = nb.left.includes(c) || nb.right.includes(c);
-    const allowed = silenceAllowed(table.self, c, near, p);
+    const relay = (c.local & K_RELAY) !== 0;
+    if (c.pingInFlight && !relay) continue;
+    const allowed = silenceAllowed(table.self, c, nb.left.includes(c) || nb.right.includes(c), p);
     const due = c.lastHeard + allowed;
     if (!c.pingInFlight && now < due) { if (due < next) next = due; continue; }
     // a relay hop's ping out (or sent now) is answered soon: it may be due again one interval from now,
     // sooner than the next regular scan
-    if ((c.local & K_RELAY) !== 0 && now + allowed < next) next = now + allowed;
+    if (relay) next = Math.min(next, now + allowed);
     if (c.pingInFlight) continue;
     c.pingInFlight = true;
     c.pingsSent++;
