@@ -5,7 +5,7 @@ import { defenceLine, memoryLine, type MemorySummary, type QuotaSummary } from '
 
 interface DataplanePeer { rxBytes?: number; txBytes?: number; rxPackets?: number; txPackets?: number; txRelayedPackets?: number; rxRelayedPackets?: number; sessions?: number }
 interface Conn { short: string; kinds: string[]; session: boolean; endpoint: string | null; path?: string; rttMs?: number | null; dataplane: DataplanePeer | null }
-export interface NatSummary { type: string; endpoints: string[]; observers: number }
+export interface NatSummary { type: string; endpoints: string[]; observers: number; predicted?: string[] }
 export interface RelaySummary {
   policy: string; enabled: boolean; syncsSent: number; relaysUp: number; failovers: number; noOverlap: number; replacedByDirect: number; lost: number; punches: number;
   links: Array<{ peer: string; relay: string; reserve: number; sinceMs: number }>;
@@ -27,8 +27,9 @@ export interface RingStatus {
 const short = (h?: string): string => (h ? h.slice(0, 8) : '-');
 const n = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 
-function natLine(n: NatSummary): string {
-  return `${n.type} (${n.observers} peer report${n.observers === 1 ? '' : 's'}; seen as ${n.endpoints.join(', ') || '-'})`;
+export function natLine(n: NatSummary): string {
+  const seq = n.predicted?.length ? `; sequential ports, advertising the predicted ${n.predicted.join(', ')}` : '';
+  return `${n.type} (${n.observers} peer report${n.observers === 1 ? '' : 's'}; seen as ${n.endpoints.join(', ') || '-'}${seq})`;
 }
 
 /** `ringvpn netcheck`: what NAT this node is behind and how its links reach their peers. */
@@ -54,7 +55,11 @@ export function renderNetcheck(s: RingStatus): string {
     out.push(`relaying for others: ${serving} frames forwarded, ${Number(s.counters.relayPairs ?? 0)} of ${Number(s.counters.relayMaxPairs ?? 0)} relay-link pairs` +
       (refused.full || refused.rate ? `; refused ${refused.full} frames at the pair limit, ${refused.rate} over the rate` : ''));
   }
-  if (s.nat?.type === 'symmetric') out.push('note: behind a symmetric NAT, peers behind port-restricted or symmetric NATs are reached through relays');
+  if (s.nat?.type === 'symmetric') {
+    out.push(s.nat.predicted?.length
+      ? 'note: behind a symmetric NAT that hands out ports in sequence: the predicted ports are advertised, so peers behind port-restricted NATs can punch through; peers behind symmetric NATs are reached through relays'
+      : 'note: behind a symmetric NAT, peers behind port-restricted or symmetric NATs are reached through relays');
+  }
   return out.join('\n') + '\n';
 }
 

@@ -15,3 +15,32 @@ test('types from the reports: public, nat, cone, symmetric', (t) => {
   c.observe(2, '5.5.5.5:4501', 'c');
   t.is(c.type(), 'symmetric');
 });
+
+test('port prediction: a sequential symmetric NAT\'s next ports; none for random ports, a cone or too few reports', (t) => {
+  const seq = new NatClassifier(['10.0.0.2:4500']);
+  seq.observe(0, '5.5.5.5:49152', 'a');
+  seq.observe(1, '5.5.5.5:49153', 'b');
+  t.deepEqual(seq.predicted(), [], 'two reports: not enough to tell a sequence');
+  seq.observe(2, '5.5.5.5:49155', 'c');
+  t.is(seq.type(), 'symmetric');
+  t.deepEqual(seq.predicted(), ['5.5.5.5:49156', '5.5.5.5:49154', '5.5.5.5:49157', '5.5.5.5:49158', '5.5.5.5:49159', '5.5.5.5:49160'],
+    'the ports after the highest, and in turn the unreported one in between (a mapping toward a peer that never answered)');
+  t.deepEqual(seq.summary().predicted, seq.predicted());
+  const gaps = new NatClassifier([]);
+  for (const [i, p] of [40000, 40010, 40030].entries()) gaps.observe(i, `5.5.5.5:${p}`, `o${i}`);
+  t.deepEqual(gaps.predicted(), ['5.5.5.5:40031', '5.5.5.5:40029', '5.5.5.5:40032', '5.5.5.5:40028', '5.5.5.5:40033', '5.5.5.5:40027'], 'next and gaps (the highest first) in turn, 6 in all');
+  const top = new NatClassifier([]);
+  for (const [i, p] of [65530, 65532, 65533].entries()) top.observe(i, `5.5.5.5:${p}`, `o${i}`);
+  t.deepEqual(top.predicted(), ['5.5.5.5:65534', '5.5.5.5:65531', '5.5.5.5:65535'], 'never past port 65535');
+
+  const random = new NatClassifier([]);
+  for (const [i, p] of [1200, 33000, 61000, 17000].entries()) random.observe(i, `5.5.5.5:${p}`, `o${i}`);
+  t.is(random.type(), 'symmetric');
+  t.deepEqual(random.predicted(), [], 'random ports are not predicted');
+  const cone = new NatClassifier([]);
+  for (const o of ['a', 'b', 'c', 'd']) cone.observe(0, '5.5.5.5:4500', o);
+  t.deepEqual(cone.predicted(), [], 'one mapping: nothing to predict');
+  const bad = new NatClassifier([]);
+  for (const [i, e] of ['5.5.5.5:x', '5.5.5.5:', 'nonsense', '5.5.5.5:7'].entries()) bad.observe(i, e, `o${i}`);
+  t.deepEqual(bad.predicted(), [], 'malformed reports are ignored');
+});

@@ -1,6 +1,7 @@
 // Owns this node's NAT classification from what peers report seeing (Brunet's way: no STUN server):
 // the endpoints peers observed our packets come from, and what they say about the NAT in front of us.
-// It must not send anything or decide links; status and `ringvpn netcheck` read it.
+// It must not send anything or decide links; status and `ringvpn netcheck` read it. It also predicts the
+// next ports of a NAT that hands them out in sequence (Brunet's port predictor), for the node to advertise.
 
 /**
  * public: peers see an endpoint we advertise ourselves; nat: one peer sees another endpoint (a NAT whose
@@ -13,6 +14,13 @@ interface Observation { endpoint: string; by: string; at: number }
 
 /** observations kept (the newest) */
 const KEEP = 16;
+/** ports predicted (after the highest one seen and in the gaps below it): with the configured endpoint
+ * and the newest learned one they fill the 8 endpoints a CTM or relay SYNC carries (wire/overlay-codec.ts) */
+export const PREDICT_PORTS = 6;
+/** a NAT is taken as sequential when at least this many distinct ports of one address were seen ... */
+const SEQ_MIN_PORTS = 3;
+/** ... and the ports, sorted, are never more than this apart (random ports over ~64,000 almost never are) */
+const SEQ_MAX_GAP = 64;
 
 export class NatClassifier {
   private readonly seen: Observation[] = [];
@@ -46,7 +54,38 @@ export class NatClassifier {
     return this.seen.length >= 2 ? 'cone' : 'nat';
   }
 
-  summary(): { type: NatType; endpoints: string[]; observers: number } {
-    return { type: this.type(), endpoints: this.endpoints(), observers: this.seen.length };
+  /**
+   * The endpoints a sequential symmetric NAT has most likely given, or will give, the mappings no peer has
+   * reported: the ports after the highest one seen (mappings made since the last report), and the gaps
+   * between the ports seen (mappings toward peers that never answered, such as a punch under way; the
+   * highest first), taken in turn, PREDICT_PORTS in all. Ports are taken one by one: sparse reports cannot
+   * tell a NAT that counts in steps of 2 from one whose other ports nobody reported, and steps of 1 cover
+   * both. Empty unless the reports show one address with SEQ_MIN_PORTS or more ports, none more than
+   * SEQ_MAX_GAP apart: a random-port NAT's ports cannot be predicted, and a cone NAT's one mapping needs none.
+   */
+  predicted(): string[] {
+    const byHost = new Map<string, number[]>();
+    for (const e of this.endpoints()) {
+      const i = e.lastIndexOf(':'), port = Number(e.slice(i + 1));
+      if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
+      const h = e.slice(0, i); let ps = byHost.get(h); if (!ps) byHost.set(h, ps = []); ps.push(port);
+    }
+    for (const [host, ports] of byHost) {
+      if (ports.length < SEQ_MIN_PORTS) continue;
+      ports.sort((a, b) => a - b);
+      if (ports.some((p, k) => k > 0 && p - ports[k - 1]! > SEQ_MAX_GAP)) continue;
+      const seen = new Set(ports), top = ports.at(-1)!, gaps: number[] = [], out: string[] = [];
+      for (let p = top - 1; p > ports[0]! && gaps.length < PREDICT_PORTS; p--) if (!seen.has(p)) gaps.push(p);
+      for (let k = 1, g = 0; out.length < PREDICT_PORTS && (top + k <= 65535 || g < gaps.length); k++) {
+        if (top + k <= 65535) out.push(`${host}:${top + k}`);
+        if (g < gaps.length && out.length < PREDICT_PORTS) out.push(`${host}:${gaps[g++]}`);
+      }
+      return out;
+    }
+    return [];
+  }
+
+  summary(): { type: NatType; endpoints: string[]; observers: number; predicted: string[] } {
+    return { type: this.type(), endpoints: this.endpoints(), observers: this.seen.length, predicted: this.predicted() };
   }
 }

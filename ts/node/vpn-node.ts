@@ -69,6 +69,8 @@ export class VpnNode implements LanHost {
   readonly counters = new Counters();
   readonly relays: RelayLinks | null;
   readonly nat: NatClassifier;
+  /** the predicted endpoints currently in the advertised list (advertisePredicted) */
+  private predictedEps: string[] = [];
   private readonly bcast: BroadcastService | null;
   private readonly revocations: Revocations | null;
   private readonly out = new Outbox();
@@ -388,7 +390,7 @@ export class VpnNode implements LanHost {
         if (e.to !== null) this.relays?.at(now).failed(e.to);
         ov?.linkFailed(now, e.to, e.endpoints);
         return;
-      case 'observed': this.nat.observe(now, e.endpoint, e.by); this.observed(e.endpoint); return;
+      case 'observed': this.nat.observe(now, e.endpoint, e.by); this.observed(e.endpoint); this.advertisePredicted(); return;
       case 'direct-slow': this.relays?.at(now).wanted(e.nodeId, e.startedAt, e.via); return;
       case 'direct': this.relays?.at(now).direct(e.nodeId); return;
     }
@@ -404,14 +406,38 @@ export class VpnNode implements LanHost {
 
   private observed(ep: string): void {
     const eps = this.overlay?.endpoints;
-    if (!eps || eps.includes(ep)) return;
+    if (!eps) return;
+    const p = this.predictedEps.indexOf(ep);
+    if (p >= 0) { this.predictedEps.splice(p, 1); eps.splice(eps.indexOf(ep), 1); this.counters.add('nat_prediction_seen'); }
+    if (eps.includes(ep)) return;
     // the configured endpoints (and local candidates) stay; of the learned ones the newest 4
     const configured = this.o.overlay?.endpoints ?? [];
-    const learned = eps.filter((e) => !configured.includes(e));
+    const learned = eps.filter((e) => !configured.includes(e) && !this.predictedEps.includes(e));
     if (learned.length >= 4) eps.splice(eps.indexOf(learned[0]!), 1);
     eps.push(ep);
     this.out.event({ type: 'endpoint', endpoint: ep });
     this.o.log.info({ endpoint: ep, node: idShort(this.self) }, 'learned our endpoint from a peer');
   }
+
+  /**
+   * Behind a NAT that hands out ports in sequence, advertise the ports its next mappings will most likely
+   * get (NatClassifier.predicted): a peer behind a port-restricted NAT then sends to the port our probes
+   * will come from, and its NAT lets them in. They replace the previous predictions in the list.
+   */
+  private advertisePredicted(): void {
+    const eps = this.overlay?.endpoints;
+    if (!eps) return;
+    const next = this.nat.predicted().filter((e) => !eps.includes(e) || this.predictedEps.includes(e));
+    if (next.length === this.predictedEps.length && next.every((e, i) => e === this.predictedEps[i])) return;
+    for (const e of this.predictedEps) { const i = eps.indexOf(e); if (i >= 0) eps.splice(i, 1); }
+    this.predictedEps = next;
+    // after the configured endpoints, before the learned ones: a CTM carries the first 8 (a sequential
+    // NAT's learned mappings serve only the peers that reported them, which hold links already)
+    const configured = this.o.overlay?.endpoints ?? [];
+    let at = 0;
+    while (at < eps.length && configured.includes(eps[at]!)) at++;
+    eps.splice(at, 0, ...next);
+  }
+
 
 }

@@ -41,7 +41,9 @@ interface Site { box: NatBox; spec: NatSpec; members: number[] }
  * Can two nodes behind these NATs (null: public) punch a direct path when both send at once? The classic
  * table (notes/nat.md §2.4): a public or full-cone side always; two cone-family sides; an
  * address-restricted side with a symmetric one (its filter admits the new port); not port-restricted or
- * symmetric with symmetric. Nodes of one site reach each other on their LAN.
+ * symmetric with symmetric. Nodes of one site reach each other on their LAN. With port prediction
+ * (NatClassifier.predicted: the node has seen 3 or more of its mappings) a sequential symmetric side punches a
+ * port-restricted one too: the port-restricted side sends to the predicted ports first.
  */
 export function canPunch(a: NatSpec | null, b: NatSpec | null): boolean {
   if (!a || !b || a.kind === 'full-cone' || b.kind === 'full-cone') return true;
@@ -49,7 +51,8 @@ export function canPunch(a: NatSpec | null, b: NatSpec | null): boolean {
   const sym = (k: string): boolean => k.startsWith('symmetric');
   if (!sym(a.kind) && !sym(b.kind)) return true;
   if (sym(a.kind) && sym(b.kind)) return false;
-  return (sym(a.kind) ? b.kind : a.kind) === 'address-restricted';
+  const [s, other] = sym(a.kind) ? [a.kind, b.kind] : [b.kind, a.kind];
+  return other === 'address-restricted' || (s === 'symmetric-sequential' && other === 'port-restricted');
 }
 
 /**
