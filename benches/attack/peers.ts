@@ -1,6 +1,6 @@
 // peers.ts — owns the WireGuard implementations benches/attack compares ringvpn with, built from their
-// current sources (not Debian's 2022 wireguard-go): wireguard-go with `go install`, boringtun with
-// `cargo install`, cached in .scratch/peers/bin. And a three-peer WireGuard tunnel (a, victim b, late
+// current sources at pinned versions (not Debian's 2022 wireguard-go): wireguard-go with `go install`,
+// boringtun with `cargo install`, cached in .scratch/peers/bin. And a three-peer WireGuard tunnel (a, victim b, late
 // peer c) configured with wg(8) in lab namespaces. It must not touch the root namespace's network.
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { sleep } from '../../ts/lab/util.js';
 
 const BIN = join(repoRoot, '.scratch/peers/bin');
 export type WgImpl = 'wireguard-go' | 'boringtun';
+/** The pinned versions built: wireguard-go's newest module release, boringtun's published CLI crate. */
+export const PEER_VERSIONS: Record<WgImpl, string> = { 'wireguard-go': 'v0.0.20250522', boringtun: '0.7.1' };
 
 /** Path of the implementation's binary, building it the first time (progress on stderr). */
 export function ensurePeer(impl: WgImpl): string {
@@ -18,9 +20,9 @@ export function ensurePeer(impl: WgImpl): string {
   if (existsSync(path)) return path;
   process.stderr.write(`attack: building ${impl} from its current sources into ${BIN} (once)\n`);
   if (impl === 'wireguard-go') {
-    execFileSync('go', ['install', 'golang.zx2c4.com/wireguard@latest'], { env: { ...process.env, GOBIN: BIN, GOFLAGS: '-mod=mod' }, stdio: 'inherit' });
+    execFileSync('go', ['install', `golang.zx2c4.com/wireguard@${PEER_VERSIONS['wireguard-go']}`], { env: { ...process.env, GOBIN: BIN, GOFLAGS: '-mod=mod' }, stdio: 'inherit' });
   } else {
-    execFileSync('cargo', ['install', '--locked', '--quiet', 'boringtun-cli', '--root', join(BIN, '..')], { stdio: 'inherit' });
+    execFileSync('cargo', ['install', '--locked', '--quiet', 'boringtun-cli', '--version', PEER_VERSIONS.boringtun, '--root', join(BIN, '..')], { stdio: 'inherit' });
   }
   return path;
 }

@@ -97,6 +97,7 @@ function pinText(pin: string): string {
 export function markdown(rep: Report): string {
   const base = rep.systems.find((s) => s.id === 'openvpn-aes')?.median;
   const raw = rep.systems.find((s) => s.id === 'raw')?.median;
+  const wgCurrent = rep.systems.find((s) => s.id === 'wireguard-go-current')?.median;
   const m = rep.machine as Record<string, string | number>;
   const o = rep.options as Record<string, string | number>;
   const lines: string[] = [];
@@ -118,14 +119,15 @@ export function markdown(rep: Report): string {
     );
   }
   lines.push(
-    '| System | iperf3 TCP Gbit/s | netperf STREAM Gbit/s | TCP_RR trans/s | RR mean µs | RR p99 µs | RSS/node MiB | VPN CPU cores | iperf3 vs OVPN-AES | iperf3 vs raw | RR vs OVPN-AES | RR vs raw | Runs |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
+    '| System | iperf3 TCP Gbit/s | netperf STREAM Gbit/s | TCP_RR trans/s | RR mean µs | RR p99 µs | RSS/node MiB | VPN CPU cores | CPU cores per Gbit/s | iperf3 vs OVPN-AES | iperf3 vs wireguard-go current | iperf3 vs raw | RR vs OVPN-AES | RR vs raw | Runs |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
   );
   for (const s of rep.systems) {
     const md = s.median;
     lines.push(
       `| ${s.label} | ${f(md.iperf3Gbps)} | ${f(md.streamGbps)} | ${f(md.rrTps, 0)} | ${f(md.rrMeanUs, 1)} | ${f(md.rrP99Us, 0)} | ${f(md.rssMiBPerNode, 1)} | ${f(md.vpnCpuCores, 2)} | ` +
-        `${ratio(md.iperf3Gbps, base?.iperf3Gbps)} | ${ratio(md.iperf3Gbps, raw?.iperf3Gbps)} | ${ratio(md.rrTps, base?.rrTps)} | ${ratio(md.rrTps, raw?.rrTps)} | ${statusOf(s)} |`,
+        `${f(md.vpnCpuCores !== null && md.iperf3Gbps ? md.vpnCpuCores / md.iperf3Gbps : null, 2)} | ` +
+        `${ratio(md.iperf3Gbps, base?.iperf3Gbps)} | ${ratio(md.iperf3Gbps, wgCurrent?.iperf3Gbps)} | ${ratio(md.iperf3Gbps, raw?.iperf3Gbps)} | ${ratio(md.rrTps, base?.rrTps)} | ${ratio(md.rrTps, raw?.rrTps)} | ${statusOf(s)} |`,
     );
   }
   lines.push('', '## Per run', '');

@@ -16,7 +16,8 @@ import { cpuSeconds, iperf3, netperfRR, netperfStream, pingUntilUp, rssKb, start
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const HELP = `usage: tsx benches/dataplane/run.ts [options]   (root; Linux network namespaces)
-  --only a,b         systems to run (default all): raw, openvpn-aes, openvpn-chacha, wireguard-go, tinc, ringvpn
+  --only a,b         systems to run (default all): raw, openvpn-aes, openvpn-chacha, wireguard-go, tinc,
+                     ringvpn (TAP), ringvpn-tun, ringvpn-nooffload (TAP, device and UDP offloads off)
   --seconds N        duration of each tool run (default 10)
   --runs N           runs; systems are interleaved within each run, medians reported (default 3)
   --out DIR          output directory (default benches/results)

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Netns, NsProcess } from '../../ts/lab/netns.js';
+import { ensurePeer, PEER_VERSIONS } from '../attack/peers.js';
 
 /** Common settings, identical for every VPN where the tool allows. */
 export const TUN_MTU = 1420;
@@ -162,47 +163,60 @@ function openvpn(id: string, label: string, cipher: 'AES-256-GCM' | 'CHACHA20-PO
 // ---------------------------------------------------------------------------------------------
 // wireguard-go (userspace) configured with wg(8)
 
-export const wireguardGo: System = {
-  id: 'wireguard-go',
-  label: 'wireguard-go',
-  available: async () => (await which('wireguard-go')) ?? (await which('wg')),
-  start: async (p) => {
-    // UAPI sockets live in /var/run/wireguard/<ifname>.sock on the shared filesystem: names must be unique host-wide.
-    const ifA = `rvw${p.suffix}a`;
-    const ifB = `rvw${p.suffix}b`;
-    const inA = '10.96.0.1';
-    const inB = '10.96.0.2';
-    for (const [ns, ifn] of [[p.a, ifA], [p.b, ifB]] as const) {
-      ns.onDestroy(() => rmSync(`/var/run/wireguard/${ifn}.sock`, { force: true }));
-    }
-    const env = { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', LOG_LEVEL: 'error' };
-    const pa = p.a.spawn('wireguard-go', ['-f', ifA], { env, logFile: join(p.dir, 'wg-a.log') });
-    const pb = p.b.spawn('wireguard-go', ['-f', ifB], { env, logFile: join(p.dir, 'wg-b.log') });
-    await waitFor('wireguard-go UAPI socket', () => existsSync(`/var/run/wireguard/${ifA}.sock`) && existsSync(`/var/run/wireguard/${ifB}.sock`), [pa, pb]);
-    const key = async (ns: Netns) => {
-      const priv = (await ns.exec('wg', ['genkey'])).stdout.trim();
-      const pub = (await ns.exec('sh', ['-c', `printf '%s\\n' '${priv}' | wg pubkey`])).stdout.trim();
-      return { priv, pub };
-    };
-    const ka = await key(p.a);
-    const kb = await key(p.b);
-    const setup = async (ns: Netns, ifn: string, me: { priv: string }, peer: { pub: string }, inMe: string, inPeer: string, peerUnder: string, who: string) => {
-      const kf = join(p.dir, `wg-${who}.key`);
-      writeFileSync(kf, me.priv + '\n', { mode: 0o600 });
-      await ns.exec('wg', ['set', ifn, 'listen-port', '51820', 'private-key', kf, 'peer', peer.pub, 'endpoint', `${peerUnder}:51820`, 'allowed-ips', `${inPeer}/32`]);
-      await ns.ip(['addr', 'add', `${inMe}/24`, 'dev', ifn]);
-      await ns.ip(['link', 'set', ifn, 'mtu', String(TUN_MTU), 'up']);
-    };
-    await setup(p.a, ifA, ka, kb, inA, inB, p.underB, 'a');
-    await setup(p.b, ifB, kb, ka, inB, inA, p.underA, 'b');
-    return {
-      innerB: inB,
-      procsA: [pa],
-      procsB: [pb],
-      notes: `userspace Go, ChaCha20-Poly1305 (protocol-fixed), MTU ${TUN_MTU}, socket buffers not configurable (wireguard-go's own defaults)`,
-    };
-  },
-};
+/** A WireGuard implementation run as `bin -f IFNAME` (plus `extra` arguments), configured with wg(8). */
+function wireguardSystem(id: string, label: string, bin: () => Promise<string | null>, extra: string[], notes: string): System {
+  let path = '';
+  return {
+    id,
+    label,
+    available: async () => {
+      try { path = (await bin()) ?? ''; } catch (e) { return `${id}: ${(e as Error).message.split('\n')[0]}`; }
+      return path ? (await which('wg')) : `${id} not available`;
+    },
+    start: async (p) => {
+      // UAPI sockets live in /var/run/wireguard/<ifname>.sock on the shared filesystem: names must be unique host-wide.
+      const tag = id === 'wireguard-go' ? 'w' : id === 'boringtun' ? 'b' : 'c';
+      const ifA = `rv${tag}${p.suffix}a`;
+      const ifB = `rv${tag}${p.suffix}b`;
+      const inA = '10.96.0.1';
+      const inB = '10.96.0.2';
+      for (const [ns, ifn] of [[p.a, ifA], [p.b, ifB]] as const) {
+        ns.onDestroy(() => rmSync(`/var/run/wireguard/${ifn}.sock`, { force: true }));
+      }
+      const env = { ...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', LOG_LEVEL: 'error', WG_SUDO: '1' };
+      const pa = p.a.spawn(path, [...extra, '-f', ifA], { env, logFile: join(p.dir, `${id}-a.log`) });
+      const pb = p.b.spawn(path, [...extra, '-f', ifB], { env, logFile: join(p.dir, `${id}-b.log`) });
+      await waitFor(`${id} UAPI socket`, () => existsSync(`/var/run/wireguard/${ifA}.sock`) && existsSync(`/var/run/wireguard/${ifB}.sock`), [pa, pb]);
+      const key = async (ns: Netns) => {
+        const priv = (await ns.exec('wg', ['genkey'])).stdout.trim();
+        const pub = (await ns.exec('sh', ['-c', `printf '%s\\n' '${priv}' | wg pubkey`])).stdout.trim();
+        return { priv, pub };
+      };
+      const ka = await key(p.a);
+      const kb = await key(p.b);
+      const setup = async (ns: Netns, ifn: string, me: { priv: string }, peer: { pub: string }, inMe: string, inPeer: string, peerUnder: string, who: string) => {
+        const kf = join(p.dir, `${id}-${who}.key`);
+        writeFileSync(kf, me.priv + '\n', { mode: 0o600 });
+        await ns.exec('wg', ['set', ifn, 'listen-port', '51820', 'private-key', kf, 'peer', peer.pub, 'endpoint', `${peerUnder}:51820`, 'allowed-ips', `${inPeer}/32`]);
+        await ns.ip(['addr', 'add', `${inMe}/24`, 'dev', ifn]);
+        await ns.ip(['link', 'set', ifn, 'mtu', String(TUN_MTU), 'up']);
+      };
+      await setup(p.a, ifA, ka, kb, inA, inB, p.underB, 'a');
+      await setup(p.b, ifB, kb, ka, inB, inA, p.underA, 'b');
+      return { innerB: inB, procsA: [pa], procsB: [pb], notes: `${notes}, MTU ${TUN_MTU}` };
+    },
+  };
+}
+
+/** Debian's wireguard-go package (2022, no GSO/GRO). */
+export const wireguardGo: System = wireguardSystem('wireguard-go', 'wireguard-go (Debian, 2022)', async () => ((await which('wireguard-go')) === null ? 'wireguard-go' : null), [],
+  'userspace Go, ChaCha20-Poly1305 (protocol-fixed), socket buffers not configurable (wireguard-go\'s own defaults)');
+/** The current wireguard-go module, built at a pinned version: TUN offloads (TSO/GRO) and UDP GSO/GRO on. */
+export const wireguardGoCurrent: System = wireguardSystem('wireguard-go-current', `wireguard-go ${PEER_VERSIONS['wireguard-go']}`, async () => ensurePeer('wireguard-go'), [],
+  `golang.zx2c4.com/wireguard@${PEER_VERSIONS['wireguard-go']} built with go install; its offloads on by default`);
+/** boringtun's published CLI crate at a pinned version. */
+export const boringtun: System = wireguardSystem('boringtun', `boringtun-cli ${PEER_VERSIONS.boringtun}`, async () => ensurePeer('boringtun'), ['--disable-drop-privileges'],
+  `boringtun-cli ${PEER_VERSIONS.boringtun} (cargo install), one thread per device`);
 
 // ---------------------------------------------------------------------------------------------
 // tinc 1.0, router mode, RSA keys generated with tincd -K
@@ -260,12 +274,20 @@ export const tinc: System = {
 // ---------------------------------------------------------------------------------------------
 // ringvpn (pluggable command; default: bin/ringvpn)
 
-export function ringvpn(cmdline: string, repoRoot: string): System {
+/** One way to run ringvpn: its device mode and whether the device offloads (TSO/GRO, UDP GSO) are on. */
+export interface RingvpnVariant { id: string; label: string; mode: 'tap' | 'tun'; offload: boolean }
+export const RINGVPN_VARIANTS: readonly RingvpnVariant[] = [
+  { id: 'ringvpn', label: 'ringvpn (TAP, default)', mode: 'tap', offload: true },
+  { id: 'ringvpn-tun', label: 'ringvpn (TUN)', mode: 'tun', offload: true },
+  { id: 'ringvpn-nooffload', label: 'ringvpn (TAP, offloads off)', mode: 'tap', offload: false },
+];
+
+export function ringvpn(cmdline: string, repoRoot: string, v: RingvpnVariant = RINGVPN_VARIANTS[0]!): System {
   const argv = cmdline.split(/\s+/).filter(Boolean);
   const cli = argv.find((a) => a.endsWith('.ts') || a.endsWith('.js'));
   return {
-    id: 'ringvpn',
-    label: 'ringvpn',
+    id: v.id,
+    label: v.label,
     available: async () => {
       if (!argv.length) return 'empty --ringvpn-cmd';
       if (cli && !existsSync(cli)) return `${cli} does not exist yet`;
@@ -287,7 +309,8 @@ export function ringvpn(cmdline: string, repoRoot: string): System {
         const cfg = {
           privateKey: me.privateKey,
           address: `${inMe}/24`,
-          device: { mode: 'tun', name: `rv${p.suffix}${who}`, mtu: TUN_MTU },
+          device: { mode: v.mode, name: `rv${p.suffix}${who}`, mtu: TUN_MTU },
+          dataplane: { offload: v.offload },
           listenPort: 51820,
           // default control socket is /run/ringvpn/<dev>.sock (shared filesystem): keep ours in the temp dir
           controlSocket: join(p.dir, `ringvpn-${who}.sock`),
@@ -303,7 +326,7 @@ export function ringvpn(cmdline: string, repoRoot: string): System {
       // No readiness signal is defined: wait until both devices exist (the ping check in run.ts does the rest).
       const hasDev = (ns: Netns, dev: string) => async () => (await ns.ip(['link', 'show', dev], { allowFail: true })).code === 0;
       await waitFor('ringvpn devices', async () => (await hasDev(p.a, `rv${p.suffix}a`)()) && (await hasDev(p.b, `rv${p.suffix}b`)()), [pa, pb], 30_000);
-      return { innerB: inB, procsA: [pa], procsB: [pb], notes: `${cmdline}; tun, MTU ${TUN_MTU}` };
+      return { innerB: inB, procsA: [pa], procsB: [pb], notes: `${cmdline}; ${v.mode}, MTU ${TUN_MTU}, offloads ${v.offload ? 'on' : 'off'}` };
     },
   };
 }
@@ -315,7 +338,9 @@ export function allSystems(opts: { tmpRoot: () => string; ringvpnCmd: string; re
     openvpn('openvpn-aes', 'OpenVPN AES-256-GCM', 'AES-256-GCM', opts.tmpRoot),
     openvpn('openvpn-chacha', 'OpenVPN CHACHA20-POLY1305', 'CHACHA20-POLY1305', opts.tmpRoot),
     wireguardGo,
+    wireguardGoCurrent,
+    boringtun,
     tinc,
-    ringvpn(opts.ringvpnCmd, opts.repoRoot),
+    ...RINGVPN_VARIANTS.map((v) => ringvpn(opts.ringvpnCmd, opts.repoRoot, v)),
   ];
 }

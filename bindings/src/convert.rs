@@ -54,6 +54,10 @@ pub struct EngineConfig {
     pub relay_max_sessions: Option<u32>,
     /// As a relay: bytes per second per pair (default 0: no limit); beyond it `relay_rate`.
     pub relay_rate_bytes: Option<f64>,
+    /// Device offloads (default true): virtio-net headers with checksum and TCP segmentation
+    /// offload, so the kernel hands over 64 KB TCP super-packets that the engine splits. A kernel
+    /// that refuses them leaves `offloads` at 0 in the stats.
+    pub offload: Option<bool>,
 }
 
 /// Transport keys from the handshake (sendKey/recvKey 32 bytes each).
@@ -173,6 +177,17 @@ pub struct EngineStats {
     /// Stale sessions: data unanswered for LIMIT_KEEPALIVE_TIMEOUT_MS + LIMIT_REKEY_TIMEOUT_MS,
     /// a `need_session` event asked for a new handshake.
     pub stale_sessions: i64,
+    /// The device offloads the kernel accepted (TUN_F_* flags: 1 checksum, 2 TSO4, 4 TSO6; 0
+    /// none), TCP super-packets read from the device and the packets they were split into.
+    pub offloads: u32,
+    pub gso_reads: i64,
+    pub gso_segments: i64,
+    /// Received TCP segments merged into a larger device write (GRO), and those writes.
+    pub gro_merged: i64,
+    pub gro_writes: i64,
+    /// UDP GSO messages sent (several datagrams each), and kernel refusals (then one each).
+    pub udp_gso_sends: i64,
+    pub udp_gso_refused: i64,
     #[napi(ts_type = "Record<string, number>")]
     pub drops: HashMap<String, i64>,
     pub peers: Vec<PeerStats>,
@@ -220,6 +235,7 @@ pub(crate) fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
         );
     }
     cfg.intercept_dhcp = c.intercept_dhcp.unwrap_or(false);
+    cfg.offload = c.offload.unwrap_or(true);
     if let Some(n) = c.relay_max_sessions {
         cfg.relay_max_sessions = n;
     }
@@ -318,6 +334,13 @@ pub(crate) fn stats(s: ringvpn_dataplane::Stats) -> EngineStats {
         rx_pending_released: n(s.rx_pending_released),
         keepalives_sent: n(s.keepalives_sent),
         stale_sessions: n(s.stale_sessions),
+        offloads: s.offloads,
+        gso_reads: n(s.gso_reads),
+        gso_segments: n(s.gso_segments),
+        gro_merged: n(s.gro_merged),
+        gro_writes: n(s.gro_writes),
+        udp_gso_sends: n(s.udp_gso_sends),
+        udp_gso_refused: n(s.udp_gso_refused),
         drops: s
             .drops
             .iter()

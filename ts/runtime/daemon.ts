@@ -108,7 +108,7 @@ export class Daemon {
     const service = net ? serviceAddress(parseCidr(net.subnet)!) : undefined;
     this.engine = (this.deps.startEngine ?? startEngine)({
       mode: c.device.mode, ifname: c.device.name, mtu: c.device.mtu, listenPort: c.listenPort, listenAddress: c.listenAddress,
-      threads: c.dataplane.threads,
+      threads: c.dataplane.threads, offload: c.dataplane.offload,
       ...(net ? {
         nodeId: Buffer.from(idToBytes(this.node.self)), serviceAddress: service, interceptDhcp: net.dhcp,
         relayMaxSessions: c.overlay.relay.maxSessions, relayRateBytes: Math.round(c.overlay.relay.maxRateMbps * 125_000),

@@ -1,7 +1,8 @@
-//! Owns the TUN/TAP device: opening /dev/net/tun (IFF_TUN|IFF_TAP, IFF_NO_PI), MTU, IPv4
-//! address (at start, replaced at runtime), txqueuelen, link up, and non-blocking packet
-//! read/write. Opened through libc directly (no tun crate). Must not parse packets or know
-//! about peers.
+//! Owns the TUN/TAP device: opening /dev/net/tun (IFF_TUN|IFF_TAP, IFF_NO_PI, and with
+//! offloads IFF_VNET_HDR + TUNSETOFFLOAD), MTU, IPv4 address (at start, replaced at runtime),
+//! txqueuelen, link up, and non-blocking packet read/write (a write gets an all-zero virtio-net
+//! header when the device has them). Opened through libc directly (no tun crate). Must not
+//! parse packets or know about peers (offload.rs reads the headers).
 
 use std::ffi::CStr;
 use std::io;
@@ -10,12 +11,20 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::config::{DeviceMode, IFNAMSIZ};
 use ringvpn_core::ether::Mac;
+use ringvpn_core::vnet::VNET_HDR_LEN;
 
 // Kernel UAPI (linux/if_tun.h, linux/sockios.h); defined here so old libc versions work too.
 const TUNSETIFF: u64 = 0x4004_54ca;
 const IFF_TUN: i16 = 0x0001;
 const IFF_TAP: i16 = 0x0002;
 const IFF_NO_PI: i16 = 0x1000;
+const IFF_VNET_HDR: i16 = 0x4000;
+const TUNSETOFFLOAD: u64 = 0x4004_54d0;
+/// TUNSETOFFLOAD flags: the kernel may hand us packets with a partial checksum, and TCP
+/// super-packets over IPv4 and IPv6 (split in offload.rs).
+pub const TUN_F_CSUM: u32 = 0x01;
+pub const TUN_F_TSO4: u32 = 0x02;
+pub const TUN_F_TSO6: u32 = 0x04;
 const SIOCGIFFLAGS: u64 = 0x8913;
 const SIOCSIFFLAGS: u64 = 0x8914;
 const SIOCGIFADDR: u64 = 0x8915;
@@ -88,15 +97,22 @@ pub struct Device {
     name: String,
     mode: DeviceMode,
     mtu: u32,
+    /// Every read and write starts with a virtio-net header (IFF_VNET_HDR).
+    vnet: bool,
+    /// The TUNSETOFFLOAD flags the kernel accepted (0: none, or offloads off).
+    offloads: u32,
 }
 
 impl Device {
-    /// Create the interface, set MTU / address / txqueuelen and bring it up.
+    /// Create the interface, set MTU / address / txqueuelen and bring it up. With `offload`,
+    /// the device carries virtio-net headers and is offered checksum and TCP segmentation
+    /// offloads; a kernel that refuses them leaves the headers on and `offloads()` at 0.
     pub fn open(
         mode: DeviceMode,
         name: &str,
         mtu: u32,
         address: Option<(Ipv4Addr, u8)>,
+        offload: bool,
     ) -> io::Result<Device> {
         let path = c"/dev/net/tun";
         // SAFETY: path is a valid NUL-terminated string.
@@ -114,6 +130,7 @@ impl Device {
         let mut ifr = IfReq::new(name)?;
         ifr.set_i16(
             IFF_NO_PI
+                | if offload { IFF_VNET_HDR } else { 0 }
                 | if mode == DeviceMode::Tap {
                     IFF_TAP
                 } else {
@@ -121,6 +138,21 @@ impl Device {
                 },
         );
         ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr)?;
+        let mut offloads = 0;
+        if offload {
+            let want = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+            // SAFETY: TUNSETOFFLOAD takes its flags as the integer argument itself.
+            if unsafe {
+                libc::ioctl(
+                    fd.as_raw_fd(),
+                    TUNSETOFFLOAD as _,
+                    libc::c_ulong::from(want),
+                )
+            } == 0
+            {
+                offloads = want;
+            }
+        }
         let actual = CStr::from_bytes_until_nul(&ifr.name)
             .map(|c| c.to_string_lossy().into_owned())
             .unwrap_or_else(|_| name.to_string());
@@ -129,6 +161,8 @@ impl Device {
             name: actual,
             mode,
             mtu,
+            vnet: offload,
+            offloads,
         };
         dev.configure(address)?;
         Ok(dev)
@@ -200,6 +234,16 @@ impl Device {
         self.mtu
     }
 
+    /// Reads and writes start with a virtio-net header.
+    pub fn vnet(&self) -> bool {
+        self.vnet
+    }
+
+    /// The offloads the kernel accepted (TUN_F_* flags).
+    pub fn offloads(&self) -> u32 {
+        self.offloads
+    }
+
     /// Non-blocking read of one packet/frame.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: buf is valid for writes of buf.len() bytes.
@@ -211,14 +255,44 @@ impl Device {
         }
     }
 
-    /// Non-blocking write of one packet/frame (thread-safe: one syscall per packet).
-    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+    /// Non-blocking write of a buffer that starts with its own virtio-net header (a device with
+    /// them only: offload.rs's merged runs).
+    pub fn write_raw(&self, buf: &[u8]) -> io::Result<usize> {
+        debug_assert!(self.vnet);
         // SAFETY: buf is valid for reads of buf.len() bytes.
         let n = unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {
             Ok(n as usize)
+        }
+    }
+
+    /// Non-blocking write of one packet/frame (thread-safe: one syscall per packet). With
+    /// virtio-net headers, an all-zero one goes first (no offload asked), from its own iovec.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let n = if self.vnet {
+            let hdr = [0u8; VNET_HDR_LEN];
+            let iov = [
+                libc::iovec {
+                    iov_base: hdr.as_ptr() as *mut _,
+                    iov_len: hdr.len(),
+                },
+                libc::iovec {
+                    iov_base: buf.as_ptr() as *mut _,
+                    iov_len: buf.len(),
+                },
+            ];
+            // SAFETY: both iovecs point at live buffers of the given lengths; writev only reads them.
+            unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) }
+        } else {
+            // SAFETY: buf is valid for reads of buf.len() bytes.
+            unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) }
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok((n as usize).saturating_sub(if self.vnet { VNET_HDR_LEN } else { 0 }))
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct Engine {
     udp: Arc<UdpSocket>,
     local: SocketAddr,
     ifname: String,
+    /// The device offloads the kernel accepted (TUN_F_* flags).
+    offloads: u32,
     running: Mutex<Option<Running>>,
 }
 
@@ -53,14 +55,16 @@ impl Engine {
         let local = sock
             .local_addr()
             .map_err(|e| Error::Socket(e.to_string()))?;
-        let dev = Device::open(cfg.mode, &cfg.ifname, cfg.mtu, cfg.address).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
-                " (needs root or CAP_NET_ADMIN)"
-            } else {
-                ""
-            };
-            Error::Device(format!("open {} {:?}: {e}{hint}", cfg.ifname, cfg.mode))
-        })?;
+        let dev = Device::open(cfg.mode, &cfg.ifname, cfg.mtu, cfg.address, cfg.offload).map_err(
+            |e| {
+                let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    " (needs root or CAP_NET_ADMIN)"
+                } else {
+                    ""
+                };
+                Error::Device(format!("open {} {:?}: {e}{hint}", cfg.ifname, cfg.mode))
+            },
+        )?;
         let mut shared = Shared::new(
             cfg.mode,
             cfg.virtual_mac,
@@ -81,6 +85,7 @@ impl Engine {
             }
         }
         let ifname = dev.name().to_string();
+        let offloads = dev.offloads();
         let device = Arc::new(dev);
         let udp = Arc::new(sock);
         let cancel = CancellationToken::new();
@@ -118,6 +123,7 @@ impl Engine {
             udp,
             local,
             ifname,
+            offloads,
             running: Mutex::new(Some(Running {
                 cancel,
                 threads,
@@ -402,6 +408,13 @@ impl Engine {
             rx_pending_released: c.rx_pending_released.load(Ordering::Relaxed),
             keepalives_sent: c.keepalives_sent.load(Ordering::Relaxed),
             stale_sessions: c.stale_sessions.load(Ordering::Relaxed),
+            offloads: self.offloads,
+            gso_reads: c.gso_reads.load(Ordering::Relaxed),
+            gso_segments: c.gso_segments.load(Ordering::Relaxed),
+            gro_merged: c.gro_merged.load(Ordering::Relaxed),
+            gro_writes: c.gro_writes.load(Ordering::Relaxed),
+            udp_gso_sends: c.udp_gso_sends.load(Ordering::Relaxed),
+            udp_gso_refused: c.udp_gso_refused.load(Ordering::Relaxed),
             drops: c.drop_list(),
             peers,
         }

@@ -1,9 +1,10 @@
 //! Owns the two run-to-completion loops, both on one `ringvpn-io` thread by default or one
-//! thread each (`threads: 2`), on tokio current_thread + AsyncFd: batched device reads ->
-//! `Shared::outbound` -> sendmmsg (holding first packets in the loop's `Pending` queue, released
-//! on a command's wake-up, expired on its timer; this loop also runs the liveness timers' 1 s
-//! tick and sends their passive keepalives), and recvmmsg -> `Shared::inbound_with` -> device
-//! writes (relay forwards -> sendmmsg; packets from unlearned sources held in the rx loop's
+//! thread each (`threads: 2`), on tokio current_thread + AsyncFd: batched device reads (TCP
+//! super-packets split by offload.rs) -> `Shared::outbound` -> sendmmsg (holding first packets
+//! in the loop's `Pending` queue, released on a command's wake-up, expired on its timer; this
+//! loop also runs the liveness timers' 1 s tick and sends their passive keepalives), and
+//! recvmmsg -> `Shared::inbound_with` -> device writes (TCP segments of one flow merged by
+//! offload.rs) (relay forwards -> sendmmsg; packets from unlearned sources held in the rx loop's
 //! `RxPending`, decided on set_peer's wake-up, expired on its timer). Must not contain
 //! per-packet logic (that is pipeline.rs, pending.rs, rx_pending.rs and timers.rs) or allocate
 //! per packet.
@@ -22,8 +23,9 @@ use tokio::io::Interest;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::Device;
+use crate::offload::{RxMerge, TxSplit};
 use crate::pending::Pending;
-use crate::pipeline::{RxAction, Shared, TxAction, Wait, BUF_LEN, TAILROOM};
+use crate::pipeline::{RxAction, Shared, TxAction, Wait, BUF_LEN, HEADROOM, TAILROOM};
 use crate::rx_pending::RxPending;
 use crate::timers::TIMER_TICK;
 use crate::udp::{Received, RecvBatch, SendBatch, BATCH};
@@ -52,7 +54,13 @@ async fn flush(
 ) -> io::Result<()> {
     loop {
         let (mut failed, mut bytes, mut pkts) = (0u64, 0u64, 0u64);
+        let (gso, refused) = (batch.gso_sends, batch.gso_refused);
         let r = batch.flush(udp.get_ref().0, &mut failed, &mut bytes, &mut pkts);
+        let c = &shared.counters;
+        c.udp_gso_sends
+            .fetch_add(batch.gso_sends - gso, Ordering::Relaxed);
+        c.udp_gso_refused
+            .fetch_add(batch.gso_refused - refused, Ordering::Relaxed);
         for _ in 0..failed {
             shared.counters.drop(DropReason::UdpSend);
         }
@@ -129,6 +137,16 @@ async fn tick(
     Ok(())
 }
 
+/// The loop's send batch: UDP GSO with the offloads (`offload` in the config), else one
+/// message per datagram.
+fn send_batch(dev: &Device) -> SendBatch {
+    if dev.vnet() {
+        SendBatch::new()
+    } else {
+        SendBatch::new().without_gso()
+    }
+}
+
 /// Which pipeline(s) one hot-path thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -199,9 +217,14 @@ async fn tx_loop(
             .map(|_| vec![0u8; BUF_LEN].into_boxed_slice())
             .collect();
         let mut lens = [0usize; BATCH];
-        let mut batch = SendBatch::new();
+        let mut batch = send_batch(dev);
         let mut arp = [0u8; ARP_FRAME_LEN];
         let off = shared.device_offset();
+        // with virtio-net headers the header lands in the slot's headroom, just before the packet
+        let mut split = dev.vnet().then(|| TxSplit::new(off, HEADROOM - off));
+        let read = split
+            .as_ref()
+            .map_or(off..BUF_LEN - TAILROOM, TxSplit::read_range);
         let mut pending = Pending::new(dev.mtu() as usize);
         let mut owed = Vec::new();
         let mut timer = tokio::time::interval(TIMER_TICK);
@@ -229,12 +252,15 @@ async fn tx_loop(
             };
             let mut n = 0;
             let mut failed = false;
-            while n < BATCH {
-                match guard.try_io(|_| dev.read(&mut bufs[n][off..BUF_LEN - TAILROOM])) {
-                    Ok(Ok(len)) => {
-                        lens[n] = len;
-                        n += 1;
-                    }
+            while n < BATCH && !split.as_ref().is_some_and(TxSplit::has_carry) {
+                match guard.try_io(|_| dev.read(&mut bufs[n][read.clone()])) {
+                    Ok(Ok(len)) => match split.as_mut() {
+                        Some(s) => n = s.take(&mut bufs, &mut lens, n, len, &shared.counters),
+                        None => {
+                            lens[n] = len;
+                            n += 1;
+                        }
+                    },
                     Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                     Ok(Err(_)) => {
                         failed = true;
@@ -249,32 +275,41 @@ async fn tx_loop(
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
-            let now = Instant::now();
-            let mut behind = false;
-            for (buf, &len) in bufs.iter_mut().zip(&lens).take(n) {
-                match shared.outbound(buf, len, now, &mut arp, &pending) {
-                    TxAction::Send { to, start, len } => {
-                        batch.push(&buf[start..start + len], &to);
-                    }
-                    TxAction::Hold { dst, len, why } => {
-                        behind |= why == Wait::Behind;
-                        pending.hold(shared, dst, why, buf, len, now);
-                    }
-                    TxAction::Consumed => {}
-                    TxAction::ArpReply => {
-                        if dev.write(&arp).is_err() {
-                            shared.counters.drop(DropReason::DeviceWrite);
+            loop {
+                let now = Instant::now();
+                let mut behind = false;
+                for (buf, &len) in bufs.iter_mut().zip(&lens).take(n) {
+                    match shared.outbound(buf, len, now, &mut arp, &pending) {
+                        TxAction::Send { to, start, len } => {
+                            batch.push(&buf[start..start + len], &to);
                         }
+                        TxAction::Hold { dst, len, why } => {
+                            behind |= why == Wait::Behind;
+                            pending.hold(shared, dst, why, buf, len, now);
+                        }
+                        TxAction::Consumed => {}
+                        TxAction::ArpReply => {
+                            if dev.write(&arp).is_err() {
+                                shared.counters.drop(DropReason::DeviceWrite);
+                            }
+                        }
+                        TxAction::Drop(r) => shared.counters.drop(r),
                     }
-                    TxAction::Drop(r) => shared.counters.drop(r),
                 }
-            }
-            if !batch.is_empty() {
-                flush(shared, udp_fd, &mut batch, cancel).await?;
-            }
-            if behind {
-                // A route and session appeared before the wake-up: the held packets go now.
-                release(shared, udp_fd, &mut pending, &mut batch, cancel).await?;
+                if !batch.is_empty() {
+                    flush(shared, udp_fd, &mut batch, cancel).await?;
+                }
+                if behind {
+                    // A route and session appeared before the wake-up: the held packets go now.
+                    release(shared, udp_fd, &mut pending, &mut batch, cancel).await?;
+                }
+                // the rest of a super-packet that did not fit this batch's slots
+                match split.as_mut() {
+                    Some(s) if s.has_carry() => {
+                        n = s.drain(&mut bufs, &mut lens, 0, &shared.counters)
+                    }
+                    _ => break,
+                }
             }
         }
     }
@@ -295,13 +330,18 @@ async fn rx_loop(
 ) -> io::Result<()> {
     {
         let mut rb = RecvBatch::new(BUF_LEN);
-        let mut batch = SendBatch::new();
+        let mut batch = send_batch(dev);
         let mut meta = [Received {
             len: 0,
             from: None,
             truncated: false,
         }; BATCH];
         let mut held = RxPending::new(dev.mtu() as usize);
+        // with virtio-net headers, TCP segments of one flow go to the device merged (GRO)
+        let mut merge = dev
+            .vnet()
+            .then(|| RxMerge::new(HEADROOM - shared.device_offset()));
+        let counters = &shared.counters;
         let decide = |held: &mut RxPending| {
             held.service(shared, Instant::now(), |f| write_device(shared, dev, f));
         };
@@ -347,8 +387,14 @@ async fn rx_loop(
                 };
                 let buf = &mut rb.bufs[i];
                 match shared.inbound_with(buf, m.len, from, now, Some(&held)) {
-                    RxAction::Write(r) => write_device(shared, dev, &buf[r]),
+                    RxAction::Write(r) => match merge.as_mut() {
+                        Some(g) => g.push(&buf[r], &mut (dev, counters), counters),
+                        None => write_device(shared, dev, &buf[r]),
+                    },
                     RxAction::WriteAfterHeld(r) => {
+                        if let Some(g) = merge.as_mut() {
+                            g.flush(&mut (dev, counters), counters);
+                        }
                         decide(&mut held);
                         write_device(shared, dev, &buf[r]);
                     }
@@ -367,6 +413,9 @@ async fn rx_loop(
                     RxAction::Consumed => {}
                     RxAction::Drop(r) => shared.counters.drop(r),
                 }
+            }
+            if let Some(g) = merge.as_mut() {
+                g.flush(&mut (dev, counters), counters);
             }
             if !batch.is_empty() {
                 flush(shared, udp_fd, &mut batch, cancel).await?;

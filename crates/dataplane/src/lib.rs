@@ -14,6 +14,7 @@ pub mod hold;
 pub mod intercept;
 pub mod io_loop;
 pub mod limiter;
+pub mod offload;
 pub mod pending;
 pub mod pipeline;
 pub mod relay;

@@ -38,6 +38,15 @@ pub struct Counters {
     /// KEEPALIVE_TIMEOUT + REKEY_TIMEOUT, a `need_session` asked for a handshake (rule 1).
     pub keepalives_sent: AtomicU64,
     pub stale_sessions: AtomicU64,
+    /// Device offloads: TCP super-packets read (TSO) and the packets they were split into.
+    pub gso_reads: AtomicU64,
+    pub gso_segments: AtomicU64,
+    /// Received TCP segments merged into a run, and the merged runs written (GRO).
+    pub gro_merged: AtomicU64,
+    pub gro_writes: AtomicU64,
+    /// UDP GSO messages sent (several datagrams each), and kernel refusals (then one each).
+    pub udp_gso_sends: AtomicU64,
+    pub udp_gso_refused: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
 }
 
@@ -54,6 +63,12 @@ impl Default for Counters {
             rx_pending_released: AtomicU64::new(0),
             keepalives_sent: AtomicU64::new(0),
             stale_sessions: AtomicU64::new(0),
+            gso_reads: AtomicU64::new(0),
+            gso_segments: AtomicU64::new(0),
+            gro_merged: AtomicU64::new(0),
+            gro_writes: AtomicU64::new(0),
+            udp_gso_sends: AtomicU64::new(0),
+            udp_gso_refused: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -145,6 +160,17 @@ pub struct Stats {
     /// Passive keepalives sent, and stale sessions detected (need_session asked).
     pub keepalives_sent: u64,
     pub stale_sessions: u64,
+    /// The device's accepted offloads (TUN_F_* flags; 0: none), TCP super-packets read from it
+    /// and the packets they were split into.
+    pub offloads: u32,
+    pub gso_reads: u64,
+    pub gso_segments: u64,
+    /// Received TCP segments merged into a larger write, and the merged writes.
+    pub gro_merged: u64,
+    pub gro_writes: u64,
+    /// UDP GSO messages sent, and refusals by the kernel (then one message per datagram).
+    pub udp_gso_sends: u64,
+    pub udp_gso_refused: u64,
     /// Every reason, including zeros.
     pub drops: Vec<(DropReason, u64)>,
     pub peers: Vec<PeerStats>,

@@ -1,6 +1,7 @@
-//! Owns the one UDP socket: creation (7 MB buffers, FORCE variants when privileged), and
-//! batched recvmmsg/sendmmsg with preallocated message arrays. Must not parse frames.
-//! GSO/GRO (UDP_SEGMENT / UDP_GRO) slot into `SendBatch`/`RecvBatch` later.
+//! Owns the one UDP socket: creation (32 MiB buffers, FORCE variants when privileged), and
+//! batched recvmmsg/sendmmsg with preallocated message arrays; consecutive datagrams of one
+//! size to one destination go out as one UDP_SEGMENT (GSO) message, falling back to one
+//! message each when the kernel refuses. Must not parse frames.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -12,6 +13,10 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 pub const SOCKET_BUFFER: usize = 32 << 20;
 /// Datagrams per recvmmsg/sendmmsg call.
 pub const BATCH: usize = 32;
+/// linux/udp.h: the segment size of a GSO send, as a u16 control message at SOL_UDP.
+const UDP_SEGMENT: libc::c_int = 103;
+/// Bytes one GSO message carries at most (its datagrams' payloads; the IP packet limit).
+const GSO_MAX_BYTES: usize = 65_000;
 
 /// Bind the engine's UDP socket (non-blocking, close-on-exec).
 pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -186,8 +191,17 @@ pub struct SendBatch {
     addrs: Vec<libc::sockaddr_storage>,
     iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
+    /// GSO messages built at flush: each points at a run of `iovs`, with its control message.
+    gmsgs: Vec<libc::mmsghdr>,
+    gcount: Vec<usize>,
+    ctrl: Vec<[u64; 4]>,
     len: usize,
     sent: usize,
+    /// Send runs as GSO messages (off after the kernel refused one).
+    gso: bool,
+    /// GSO messages sent, and how often the kernel refused one (then one message per datagram).
+    pub gso_sends: u64,
+    pub gso_refused: u64,
 }
 
 impl Default for SendBatch {
@@ -203,9 +217,21 @@ impl SendBatch {
             addrs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
             iovs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
             msgs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            gmsgs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            gcount: vec![0; BATCH],
+            ctrl: vec![[0u64; 4]; BATCH],
             len: 0,
             sent: 0,
+            gso: true,
+            gso_sends: 0,
+            gso_refused: 0,
         }
+    }
+
+    /// One message per datagram from now on (as when the kernel refuses GSO).
+    pub fn without_gso(mut self) -> Self {
+        self.gso = false;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -240,6 +266,67 @@ impl SendBatch {
         true
     }
 
+    fn same_destination(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (&self.msgs[i].msg_hdr, &self.msgs[j].msg_hdr);
+        if a.msg_namelen != b.msg_namelen {
+            return false;
+        }
+        let n = a.msg_namelen as usize;
+        // SAFETY: both storages are live, initialised by to_storage, and at least n bytes long.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&self.addrs[i] as *const libc::sockaddr_storage).cast::<u8>(),
+                n,
+            ) == std::slice::from_raw_parts(
+                (&self.addrs[j] as *const libc::sockaddr_storage).cast::<u8>(),
+                n,
+            )
+        }
+    }
+
+    /// Group the pending datagrams into GSO messages: runs to one destination whose datagrams
+    /// all have the first one's size but a shorter last one. Returns the number of messages.
+    fn group(&mut self) -> usize {
+        let (mut i, mut g) = (self.sent, 0);
+        while i < self.len {
+            let seg = self.iovs[i].iov_len;
+            let (mut j, mut bytes) = (i + 1, seg);
+            while j < self.len
+                && self.iovs[j - 1].iov_len == seg
+                && self.iovs[j].iov_len <= seg
+                && self.iovs[j].iov_len > 0
+                && bytes + self.iovs[j].iov_len <= GSO_MAX_BYTES
+                && self.same_destination(i, j)
+            {
+                bytes += self.iovs[j].iov_len;
+                j += 1;
+            }
+            let h = &mut self.gmsgs[g].msg_hdr;
+            *h = self.msgs[i].msg_hdr;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = (j - i) as _;
+            if j - i > 1 {
+                let cm = self.ctrl[g].as_mut_ptr().cast::<libc::cmsghdr>();
+                // SAFETY: ctrl[g] is 32 aligned bytes, enough for CMSG_SPACE(2); the header and
+                // its data are written inside it.
+                unsafe {
+                    (*cm).cmsg_level = libc::SOL_UDP;
+                    (*cm).cmsg_type = UDP_SEGMENT;
+                    (*cm).cmsg_len = libc::CMSG_LEN(2) as _;
+                    libc::CMSG_DATA(cm)
+                        .cast::<u16>()
+                        .write_unaligned(seg as u16);
+                    h.msg_control = cm.cast();
+                    h.msg_controllen = libc::CMSG_SPACE(2) as _;
+                }
+            }
+            self.gcount[g] = j - i;
+            g += 1;
+            i = j;
+        }
+        g
+    }
+
     /// Send what is pending. Ok(()) when all went out (failed datagrams are skipped and
     /// counted in the returned number); Err(WouldBlock) means wait for writability and retry.
     pub fn flush(
@@ -250,25 +337,49 @@ impl SendBatch {
         sent_packets: &mut u64,
     ) -> io::Result<()> {
         while self.sent < self.len {
-            let rest = self.len - self.sent;
-            // SAFETY: msgs[sent..len] were filled by push and their buffers are alive (caller contract).
-            let n = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.msgs.as_mut_ptr().add(self.sent),
-                    rest as libc::c_uint,
-                    libc::MSG_DONTWAIT,
+            let gso = self.gso && self.len - self.sent > 1;
+            let (msgs, count) = if gso {
+                (self.gmsgs.as_mut_ptr(), self.group())
+            } else {
+                // SAFETY: sent < len <= BATCH.
+                (
+                    unsafe { self.msgs.as_mut_ptr().add(self.sent) },
+                    self.len - self.sent,
                 )
             };
+            // SAFETY: msgs[..count] were filled by push (and group) and their buffers are alive
+            // (caller contract).
+            let n = unsafe { libc::sendmmsg(fd, msgs, count as libc::c_uint, libc::MSG_DONTWAIT) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 match e.kind() {
                     io::ErrorKind::WouldBlock => return Err(e),
                     io::ErrorKind::Interrupted => continue,
-                    // The first pending datagram failed (e.g. unreachable): skip it.
+                    // A kernel or device without UDP GSO: one message per datagram from now on.
+                    _ if gso
+                        && self.gcount[0] > 1
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EINVAL | libc::EIO | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+                        ) =>
+                    {
+                        self.gso = false;
+                        self.gso_refused += 1;
+                    }
+                    // The first pending message failed (e.g. unreachable): skip its datagrams.
                     _ => {
-                        *failed += 1;
-                        self.sent += 1;
+                        let k = if gso { self.gcount[0] } else { 1 };
+                        *failed += k as u64;
+                        self.sent += k;
+                    }
+                }
+            } else if gso {
+                for (m, &k) in self.gmsgs[..n as usize].iter().zip(&self.gcount) {
+                    *sent_bytes += u64::from(m.msg_len);
+                    *sent_packets += k as u64;
+                    self.sent += k;
+                    if k > 1 {
+                        self.gso_sends += 1;
                     }
                 }
             } else {
@@ -336,6 +447,89 @@ mod tests {
             }
         }
         assert_eq!(got, 5);
+    }
+
+    /// Receive `want` datagrams on `b` (polling), in order.
+    fn recv_all(b: &UdpSocket, want: usize) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
+        let mut rb = RecvBatch::new(2048);
+        let mut meta = [Received {
+            len: 0,
+            from: None,
+            truncated: false,
+        }; BATCH];
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            match rb.recv(b.as_raw_fd(), &mut meta) {
+                Ok(n) => {
+                    for (i, m) in meta[..n].iter().enumerate() {
+                        got.push((rb.bufs[i][..m.len].to_vec(), m.from));
+                    }
+                    if got.len() >= want {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn gso_runs_by_destination_and_size() {
+        let a = bind("127.0.0.1:0".parse().expect("addr")).expect("bind a");
+        let b = bind("127.0.0.1:0".parse().expect("addr")).expect("bind b");
+        let c = bind("127.0.0.1:0".parse().expect("addr")).expect("bind c");
+        let (tb, tc) = (b.local_addr().expect("addr"), c.local_addr().expect("addr"));
+        // to b: 4 of 300 bytes and a last one of 120 (one GSO message); to c: 2 of 300; to b: 1
+        let sizes = [300usize, 300, 300, 300, 120, 300, 300, 50];
+        let bufs: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| vec![i as u8; n])
+            .collect();
+        let dest = |i: usize| if (5..7).contains(&i) { tc } else { tb };
+        let mut sb = SendBatch::new();
+        for (i, buf) in bufs.iter().enumerate() {
+            assert!(sb.push(buf, &dest(i)));
+        }
+        let (mut failed, mut bytes, mut pkts) = (0, 0, 0);
+        sb.flush(a.as_raw_fd(), &mut failed, &mut bytes, &mut pkts)
+            .expect("flush");
+        assert_eq!(
+            (failed, pkts, bytes),
+            (0, 8, sizes.iter().sum::<usize>() as u64)
+        );
+        assert_eq!(
+            (sb.gso_sends, sb.gso_refused),
+            (2, 0),
+            "b's run of 5 and c's run of 2"
+        );
+        let at_b = recv_all(&b, 6);
+        let want_b: Vec<Vec<u8>> = [0, 1, 2, 3, 4, 7]
+            .iter()
+            .map(|&i| bufs[i].clone())
+            .collect();
+        assert_eq!(
+            at_b.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+            want_b,
+            "each datagram whole, in order"
+        );
+        assert!(at_b.iter().all(|(_, f)| *f == a.local_addr().ok()));
+        assert_eq!(recv_all(&c, 2).len(), 2);
+        // the same without GSO: one message each, the same datagrams
+        let mut plain = SendBatch::new().without_gso();
+        for (i, buf) in bufs.iter().enumerate() {
+            plain.push(buf, &dest(i));
+        }
+        let (mut failed, mut bytes, mut pkts) = (0, 0, 0);
+        plain
+            .flush(a.as_raw_fd(), &mut failed, &mut bytes, &mut pkts)
+            .expect("flush");
+        assert_eq!((failed, pkts, plain.gso_sends), (0, 8, 0));
+        assert_eq!(recv_all(&b, 6).len(), 6);
     }
 
     #[test]
