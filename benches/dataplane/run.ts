@@ -17,7 +17,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const HELP = `usage: tsx benches/dataplane/run.ts [options]   (root; Linux network namespaces)
   --only a,b         systems to run (default all): raw, openvpn-aes, openvpn-chacha, wireguard-go, tinc,
-                     ringvpn (TAP), ringvpn-tun, ringvpn-nooffload (TAP, device and UDP offloads off)
+                     ringvpn (TAP), ringvpn-tun, ringvpn-nooffload (TAP, device and UDP offloads off),
+                     ringvpn-2t (TAP, a hot-path thread per direction), wireguard-go-current, boringtun
   --seconds N        duration of each tool run (default 10)
   --runs N           runs; systems are interleaved within each run, medians reported (default 3)
   --out DIR          output directory (default benches/results)

@@ -275,11 +275,12 @@ export const tinc: System = {
 // ringvpn (pluggable command; default: bin/ringvpn)
 
 /** One way to run ringvpn: its device mode and whether the device offloads (TSO/GRO, UDP GSO) are on. */
-export interface RingvpnVariant { id: string; label: string; mode: 'tap' | 'tun'; offload: boolean }
+export interface RingvpnVariant { id: string; label: string; mode: 'tap' | 'tun'; offload: boolean; threads?: 1 | 2 }
 export const RINGVPN_VARIANTS: readonly RingvpnVariant[] = [
   { id: 'ringvpn', label: 'ringvpn (TAP, default)', mode: 'tap', offload: true },
   { id: 'ringvpn-tun', label: 'ringvpn (TUN)', mode: 'tun', offload: true },
   { id: 'ringvpn-nooffload', label: 'ringvpn (TAP, offloads off)', mode: 'tap', offload: false },
+  { id: 'ringvpn-2t', label: 'ringvpn (TAP, 2 threads)', mode: 'tap', offload: true, threads: 2 },
 ];
 
 export function ringvpn(cmdline: string, repoRoot: string, v: RingvpnVariant = RINGVPN_VARIANTS[0]!): System {
@@ -310,7 +311,7 @@ export function ringvpn(cmdline: string, repoRoot: string, v: RingvpnVariant = R
           privateKey: me.privateKey,
           address: `${inMe}/24`,
           device: { mode: v.mode, name: `rv${p.suffix}${who}`, mtu: TUN_MTU },
-          dataplane: { offload: v.offload },
+          dataplane: { offload: v.offload, threads: v.threads ?? 1 },
           listenPort: 51820,
           // default control socket is /run/ringvpn/<dev>.sock (shared filesystem): keep ours in the temp dir
           controlSocket: join(p.dir, `ringvpn-${who}.sock`),
@@ -326,7 +327,7 @@ export function ringvpn(cmdline: string, repoRoot: string, v: RingvpnVariant = R
       // No readiness signal is defined: wait until both devices exist (the ping check in run.ts does the rest).
       const hasDev = (ns: Netns, dev: string) => async () => (await ns.ip(['link', 'show', dev], { allowFail: true })).code === 0;
       await waitFor('ringvpn devices', async () => (await hasDev(p.a, `rv${p.suffix}a`)()) && (await hasDev(p.b, `rv${p.suffix}b`)()), [pa, pb], 30_000);
-      return { innerB: inB, procsA: [pa], procsB: [pb], notes: `${cmdline}; ${v.mode}, MTU ${TUN_MTU}, offloads ${v.offload ? 'on' : 'off'}` };
+      return { innerB: inB, procsA: [pa], procsB: [pb], notes: `${cmdline}; ${v.mode}, MTU ${TUN_MTU}, offloads ${v.offload ? 'on' : 'off'}, ${v.threads ?? 1} hot-path thread(s)` };
     },
   };
 }

@@ -52,6 +52,10 @@ impl Engine {
         cfg.validate()?;
         let sock = udp::bind(cfg.listen)
             .map_err(|e| Error::Socket(format!("bind {}: {e}", cfg.listen)))?;
+        if cfg.offload {
+            // best effort: a kernel without UDP GRO delivers one datagram per buffer, as before
+            udp::enable_gro(&sock);
+        }
         let local = sock
             .local_addr()
             .map_err(|e| Error::Socket(e.to_string()))?;

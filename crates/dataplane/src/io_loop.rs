@@ -331,11 +331,7 @@ async fn rx_loop(
     {
         let mut rb = RecvBatch::new(BUF_LEN);
         let mut batch = send_batch(dev);
-        let mut meta = [Received {
-            len: 0,
-            from: None,
-            truncated: false,
-        }; BATCH];
+        let mut meta = [Received::EMPTY; BATCH];
         let mut held = RxPending::new(dev.mtu() as usize);
         // with virtio-net headers, TCP segments of one flow go to the device merged (GRO)
         let mut merge = dev
@@ -371,47 +367,55 @@ async fn rx_loop(
             drop(guard);
             let now = Instant::now();
             for (i, m) in meta.iter().enumerate().take(n) {
-                shared.counters.rx.packets.fetch_add(1, Ordering::Relaxed);
-                shared
-                    .counters
-                    .rx
-                    .bytes
-                    .fetch_add(m.len as u64, Ordering::Relaxed);
                 if m.truncated {
-                    shared.counters.drop(DropReason::Oversize);
+                    counters.rx.packets.fetch_add(1, Ordering::Relaxed);
+                    counters.drop(DropReason::Oversize);
                     continue;
                 }
-                let Some(from) = m.from else {
-                    shared.counters.drop(DropReason::ShortFrame);
-                    continue;
-                };
-                let buf = &mut rb.bufs[i];
-                match shared.inbound_with(buf, m.len, from, now, Some(&held)) {
-                    RxAction::Write(r) => match merge.as_mut() {
-                        Some(g) => g.push(&buf[r], &mut (dev, counters), counters),
-                        None => write_device(shared, dev, &buf[r]),
-                    },
-                    RxAction::WriteAfterHeld(r) => {
-                        if let Some(g) = merge.as_mut() {
-                            g.flush(&mut (dev, counters), counters);
+                // one datagram, or with UDP GRO a run of them of one size
+                for d in m.datagrams() {
+                    counters.rx.packets.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .rx
+                        .bytes
+                        .fetch_add(d.len() as u64, Ordering::Relaxed);
+                    let Some(from) = m.from else {
+                        counters.drop(DropReason::ShortFrame);
+                        continue;
+                    };
+                    let buf = &mut rb.bufs[i][d];
+                    let len = buf.len();
+                    match shared.inbound_with(buf, len, from, now, Some(&held)) {
+                        RxAction::Write(r) => match merge.as_mut() {
+                            Some(g) => g.push(&buf[r], &mut (dev, counters), counters),
+                            None => write_device(shared, dev, &buf[r]),
+                        },
+                        RxAction::WriteAfterHeld(r) => {
+                            if let Some(g) = merge.as_mut() {
+                                g.flush(&mut (dev, counters), counters);
+                            }
+                            decide(&mut held);
+                            write_device(shared, dev, &buf[r]);
                         }
-                        decide(&mut held);
-                        write_device(shared, dev, &buf[r]);
+                        RxAction::Hold {
+                            peer,
+                            gen,
+                            start,
+                            len,
+                        } => match buf.get(start..start.saturating_add(len)) {
+                            Some(p) => held.hold(shared, peer, gen, p, now),
+                            None => counters.drop(DropReason::Oversize),
+                        },
+                        RxAction::Forward { to, len } => {
+                            // a GRO run can hold more relayed frames than one send batch
+                            if batch.room() == 0 {
+                                flush(shared, udp_fd, &mut batch, cancel).await?;
+                            }
+                            batch.push(&buf[..len], &to);
+                        }
+                        RxAction::Consumed => {}
+                        RxAction::Drop(r) => counters.drop(r),
                     }
-                    RxAction::Hold {
-                        peer,
-                        gen,
-                        start,
-                        len,
-                    } => match buf.get(start..start.saturating_add(len)) {
-                        Some(p) => held.hold(shared, peer, gen, p, now),
-                        None => shared.counters.drop(DropReason::Oversize),
-                    },
-                    RxAction::Forward { to, len } => {
-                        batch.push(&buf[..len], &to);
-                    }
-                    RxAction::Consumed => {}
-                    RxAction::Drop(r) => shared.counters.drop(r),
                 }
             }
             if let Some(g) = merge.as_mut() {

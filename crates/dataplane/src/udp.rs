@@ -15,6 +15,9 @@ pub const SOCKET_BUFFER: usize = 32 << 20;
 pub const BATCH: usize = 32;
 /// linux/udp.h: the segment size of a GSO send, as a u16 control message at SOL_UDP.
 const UDP_SEGMENT: libc::c_int = 103;
+/// linux/udp.h: deliver runs of datagrams of one flow as one buffer; the segment size comes
+/// as an int control message at SOL_UDP.
+const UDP_GRO: libc::c_int = 104;
 /// Bytes one GSO message carries at most (its datagrams' payloads; the IP packet limit).
 const GSO_MAX_BYTES: usize = 65_000;
 
@@ -30,6 +33,22 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     s.set_nonblocking(true)?;
     s.bind(&SockAddr::from(addr))?;
     Ok(s.into())
+}
+
+/// Ask the kernel to deliver runs of datagrams of one flow as one buffer (UDP GRO); false when
+/// it refuses (then every datagram comes alone, as before).
+pub fn enable_gro(s: &UdpSocket) -> bool {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int pointer and length.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
 }
 
 /// Try the FORCE variant (needs CAP_NET_ADMIN), then the plain one; failures are quiet.
@@ -119,14 +138,41 @@ pub struct RecvBatch {
     addrs: Vec<libc::sockaddr_storage>,
     iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
+    /// Control messages (the UDP GRO segment size).
+    ctrl: Vec<[u64; 4]>,
 }
 
-/// One received datagram.
+/// One received buffer: a datagram, or with UDP GRO a run of datagrams of `seg` bytes each
+/// (the last one may be shorter).
 #[derive(Debug, Clone, Copy)]
 pub struct Received {
     pub len: usize,
     pub from: Option<SocketAddr>,
     pub truncated: bool,
+    /// The datagrams' size in a GRO run; 0: one datagram.
+    pub seg: usize,
+}
+
+impl Received {
+    pub const EMPTY: Received = Received {
+        len: 0,
+        from: None,
+        truncated: false,
+        seg: 0,
+    };
+
+    /// The datagrams in the buffer, as ranges.
+    pub fn datagrams(&self) -> impl Iterator<Item = std::ops::Range<usize>> {
+        let (len, step) = (
+            self.len,
+            if self.seg == 0 {
+                self.len.max(1)
+            } else {
+                self.seg
+            },
+        );
+        (0..len).step_by(step).map(move |k| k..(k + step).min(len))
+    }
 }
 
 impl RecvBatch {
@@ -139,6 +185,7 @@ impl RecvBatch {
             addrs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
             iovs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
             msgs: (0..BATCH).map(|_| unsafe { zeroed() }).collect(),
+            ctrl: vec![[0u64; 4]; BATCH],
         }
     }
 
@@ -155,8 +202,8 @@ impl RecvBatch {
             h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut self.iovs[i];
             h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
+            h.msg_control = self.ctrl[i].as_mut_ptr().cast();
+            h.msg_controllen = size_of::<[u64; 4]>() as _;
             h.msg_flags = 0;
             self.msgs[i].msg_len = 0;
         }
@@ -180,10 +227,28 @@ impl RecvBatch {
                 len: (h.msg_len as usize).min(self.bufs[i].len()),
                 from: from_storage(&self.addrs[i]),
                 truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                seg: gro_segment(&h.msg_hdr),
             };
         }
         Ok(n)
     }
+}
+
+/// The UDP GRO segment size in a received message's control data (0 when there is none).
+fn gro_segment(h: &libc::msghdr) -> usize {
+    // SAFETY: the kernel filled msg_control up to msg_controllen; CMSG_FIRSTHDR/NXTHDR stay
+    // inside it and the data of a (SOL_UDP, UDP_GRO) message is an int.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                let v = libc::CMSG_DATA(c).cast::<libc::c_int>().read_unaligned();
+                return usize::try_from(v).unwrap_or(0);
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    0
 }
 
 /// Preallocated sendmmsg state; entries point into caller-owned buffers between `push` and `flush`.
@@ -419,11 +484,7 @@ mod tests {
             .expect("flush");
         assert_eq!((failed, pkts, bytes), (0, 5, 510));
         let mut rb = RecvBatch::new(2048);
-        let mut meta = [Received {
-            len: 0,
-            from: None,
-            truncated: false,
-        }; BATCH];
+        let mut meta = [Received::EMPTY; BATCH];
         let mut got = 0;
         for _ in 0..100 {
             match rb.recv(b.as_raw_fd(), &mut meta) {
@@ -452,11 +513,7 @@ mod tests {
     /// Receive `want` datagrams on `b` (polling), in order.
     fn recv_all(b: &UdpSocket, want: usize) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
         let mut rb = RecvBatch::new(2048);
-        let mut meta = [Received {
-            len: 0,
-            from: None,
-            truncated: false,
-        }; BATCH];
+        let mut meta = [Received::EMPTY; BATCH];
         let mut got = Vec::new();
         for _ in 0..200 {
             match rb.recv(b.as_raw_fd(), &mut meta) {
@@ -530,6 +587,58 @@ mod tests {
             .expect("flush");
         assert_eq!((failed, pkts, plain.gso_sends), (0, 8, 0));
         assert_eq!(recv_all(&b, 6).len(), 6);
+    }
+
+    #[test]
+    fn gro_delivers_a_run_as_one_buffer_split_by_datagrams() {
+        let a = bind("127.0.0.1:0".parse().expect("addr")).expect("bind a");
+        let b = bind("127.0.0.1:0".parse().expect("addr")).expect("bind b");
+        assert!(enable_gro(&b), "this kernel has UDP GRO");
+        let to = b.local_addr().expect("addr");
+        let bufs: Vec<Vec<u8>> = (0..5u8)
+            .map(|i| vec![i; if i == 4 { 90 } else { 300 }])
+            .collect();
+        let mut sb = SendBatch::new();
+        for buf in &bufs {
+            sb.push(buf, &to);
+        }
+        let (mut failed, mut bytes, mut pkts) = (0, 0, 0);
+        sb.flush(a.as_raw_fd(), &mut failed, &mut bytes, &mut pkts)
+            .expect("flush");
+        assert_eq!(sb.gso_sends, 1);
+        let mut rb = RecvBatch::new(65_536);
+        let mut meta = [Received::EMPTY; BATCH];
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut runs = 0;
+        for _ in 0..200 {
+            match rb.recv(b.as_raw_fd(), &mut meta) {
+                Ok(n) => {
+                    for (i, m) in meta[..n].iter().enumerate() {
+                        runs += usize::from(m.seg > 0);
+                        for d in m.datagrams() {
+                            got.push(rb.bufs[i][d].to_vec());
+                        }
+                    }
+                    if got.len() >= 5 {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, bufs, "the run split back into its datagrams, in order");
+        assert_eq!(runs, 1, "delivered as one GRO buffer");
+        let one = Received {
+            len: 10,
+            from: None,
+            truncated: false,
+            seg: 0,
+        };
+        assert_eq!(one.datagrams().collect::<Vec<_>>(), vec![0..10]);
+        assert_eq!(Received::EMPTY.datagrams().count(), 0);
     }
 
     #[test]
