@@ -174,8 +174,9 @@ function wireguardSystem(id: string, label: string, bin: () => Promise<string | 
       return path ? (await which('wg')) : `${id} not available`;
     },
     start: async (p) => {
-      // UAPI sockets live in /var/run/wireguard/<ifname>.sock on the shared filesystem: names must be unique host-wide.
-      const tag = id === 'wireguard-go' ? 'w' : id === 'boringtun' ? 'b' : 'c';
+      // UAPI sockets live in /var/run/wireguard/<ifname>.sock on the shared filesystem: names must be unique
+      // host-wide, and unlike the underlay veth (rvb<suffix>a/b, run.ts)
+      const tag = id === 'wireguard-go' ? 'w' : id === 'boringtun' ? 't' : 'c';
       const ifA = `rv${tag}${p.suffix}a`;
       const ifB = `rv${tag}${p.suffix}b`;
       const inA = '10.96.0.1';
