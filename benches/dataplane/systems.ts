@@ -278,9 +278,9 @@ export const tinc: System = {
 /** One way to run ringvpn: its device mode and whether the device offloads (TSO/GRO, UDP GSO) are on. */
 export interface RingvpnVariant { id: string; label: string; mode: 'tap' | 'tun'; offload: boolean; threads?: 1 | 2 }
 export const RINGVPN_VARIANTS: readonly RingvpnVariant[] = [
-  { id: 'ringvpn', label: 'ringvpn (TAP, offloads on)', mode: 'tap', offload: true },
+  { id: 'ringvpn', label: 'ringvpn (TAP, default)', mode: 'tap', offload: true },
   { id: 'ringvpn-tun', label: 'ringvpn (TUN)', mode: 'tun', offload: true },
-  { id: 'ringvpn-nooffload', label: 'ringvpn (TAP, offloads off: the default)', mode: 'tap', offload: false },
+  { id: 'ringvpn-nooffload', label: 'ringvpn (TAP, offloads off)', mode: 'tap', offload: false },
   { id: 'ringvpn-2t', label: 'ringvpn (TAP, 2 threads)', mode: 'tap', offload: true, threads: 2 },
 ];
 

@@ -54,7 +54,7 @@ pub struct EngineConfig {
     pub relay_max_sessions: Option<u32>,
     /// As a relay: bytes per second per pair (default 0: no limit); beyond it `relay_rate`.
     pub relay_rate_bytes: Option<f64>,
-    /// Device offloads (default false; a TCP transfer over a relay link stalls with them on): virtio-net headers with checksum and TCP segmentation
+    /// Device offloads (default true): virtio-net headers with checksum and TCP segmentation
     /// offload, so the kernel hands over 64 KB TCP super-packets that the engine splits. A kernel
     /// that refuses them leaves `offloads` at 0 in the stats.
     pub offload: Option<bool>,
@@ -235,7 +235,7 @@ pub(crate) fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
         );
     }
     cfg.intercept_dhcp = c.intercept_dhcp.unwrap_or(false);
-    cfg.offload = c.offload.unwrap_or(false);
+    cfg.offload = c.offload.unwrap_or(true);
     if let Some(n) = c.relay_max_sessions {
         cfg.relay_max_sessions = n;
     }

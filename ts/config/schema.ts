@@ -94,7 +94,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   dataplane: z.strictObject({
     threads: z.union([z.literal(1), z.literal(2)]).default(1),
-    offload: z.boolean().default(false),
+    offload: z.boolean().default(true),
   }).prefault({}),
   listenPort: z.number().int().min(1).max(65535).default(51820),
   listenAddress: z.string().refine((s) => ipFamily(s) !== 0, { message: 'expected an IP address' }).default('0.0.0.0'),

@@ -44,8 +44,7 @@ pub struct EngineConfig {
     pub relay_rate_bytes: u64,
     /// Offloads: device virtio-net headers with checksum and TCP segmentation offload (the
     /// kernel hands over 64 KB TCP super-packets, split in offload.rs; received TCP segments
-    /// are merged into large writes) and UDP GSO sends. Off (the default while a TCP transfer over
-    /// a relay link stalls with them on): one packet per read, write and send.
+    /// are merged into large writes) and UDP GSO sends. Off: one packet per read, write and send.
     pub offload: bool,
 }
 
@@ -70,7 +69,7 @@ impl EngineConfig {
             intercept_dhcp: false,
             relay_max_sessions: crate::relay_limit::DEFAULT_RELAY_MAX_SESSIONS,
             relay_rate_bytes: 0,
-            offload: false,
+            offload: true,
         }
     }
 

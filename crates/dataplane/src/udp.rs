@@ -1,7 +1,8 @@
 //! Owns the one UDP socket: creation (32 MiB buffers, FORCE variants when privileged), and
 //! batched recvmmsg/sendmmsg with preallocated message arrays; consecutive datagrams of one
 //! size to one destination go out as one UDP_SEGMENT (GSO) message, falling back to one
-//! message each when the kernel refuses. Must not parse frames.
+//! message each when the kernel refuses (and for datagrams too big for the path MTU, which
+//! only IP fragmentation carries). Must not parse frames.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -264,7 +265,11 @@ pub struct SendBatch {
     sent: usize,
     /// Send runs as GSO messages (off after the kernel refused one).
     gso: bool,
-    /// GSO messages sent, and how often the kernel refused one (then one message per datagram).
+    /// The largest datagram sent in GSO runs: a GSO segment must fit the route's MTU (no IP
+    /// fragmentation), so after EMSGSIZE datagrams of that size and above go one per message.
+    gso_seg_max: usize,
+    /// GSO messages sent, and how often the kernel refused one (GSO off, or a segment size
+    /// too big for the MTU: then one message per datagram of that size and above).
     pub gso_sends: u64,
     pub gso_refused: u64,
 }
@@ -288,6 +293,7 @@ impl SendBatch {
             len: 0,
             sent: 0,
             gso: true,
+            gso_seg_max: usize::MAX,
             gso_sends: 0,
             gso_refused: 0,
         }
@@ -296,6 +302,12 @@ impl SendBatch {
     /// One message per datagram from now on (as when the kernel refuses GSO).
     pub fn without_gso(mut self) -> Self {
         self.gso = false;
+        self
+    }
+
+    /// Datagrams of `max + 1` bytes and above go one per message (as after EMSGSIZE).
+    pub fn with_gso_segment_limit(mut self, max: usize) -> Self {
+        self.gso_seg_max = max;
         self
     }
 
@@ -357,6 +369,7 @@ impl SendBatch {
             let seg = self.iovs[i].iov_len;
             let (mut j, mut bytes) = (i + 1, seg);
             while j < self.len
+                && seg <= self.gso_seg_max
                 && self.iovs[j - 1].iov_len == seg
                 && self.iovs[j].iov_len <= seg
                 && self.iovs[j].iov_len > 0
@@ -420,6 +433,13 @@ impl SendBatch {
                 match e.kind() {
                     io::ErrorKind::WouldBlock => return Err(e),
                     io::ErrorKind::Interrupted => continue,
+                    // A GSO segment bigger than the route's MTU (a relayed full-size frame: one
+                    // datagram alone is IP-fragmented, a GSO segment never is): datagrams of
+                    // this size and above go one per message from now on.
+                    _ if gso && self.gcount[0] > 1 && e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                        self.gso_seg_max = self.iovs[self.sent].iov_len - 1;
+                        self.gso_refused += 1;
+                    }
                     // A kernel or device without UDP GSO: one message per datagram from now on.
                     _ if gso
                         && self.gcount[0] > 1

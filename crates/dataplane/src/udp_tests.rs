@@ -121,6 +121,27 @@ fn gso_runs_by_destination_and_size() {
         .expect("flush");
     assert_eq!((failed, pkts, plain.gso_sends), (0, 8, 0));
     assert_eq!(recv_all(&b, 6).len(), 6);
+    // datagrams above the learned segment limit (EMSGSIZE: bigger than the route's MTU) go
+    // one per message; smaller ones still in runs
+    let mut capped = SendBatch::new().with_gso_segment_limit(299);
+    let small = [vec![9u8; 200], vec![9u8; 200], vec![9u8; 200]];
+    for buf in bufs.iter().chain(&small) {
+        capped.push(buf, &tb);
+    }
+    let (mut failed, mut bytes, mut pkts) = (0, 0, 0);
+    capped
+        .flush(a.as_raw_fd(), &mut failed, &mut bytes, &mut pkts)
+        .expect("flush");
+    assert_eq!(
+        (failed, pkts, capped.gso_sends),
+        (0, 11, 1),
+        "only the 200-byte run"
+    );
+    let got = recv_all(&b, 11);
+    assert_eq!(
+        got.iter().map(|(d, _)| d.len()).collect::<Vec<_>>(),
+        [&sizes[..], &[200, 200, 200]].concat()
+    );
 }
 
 #[test]
