@@ -8,6 +8,7 @@
 // TCP_STREAM through the VPN, several labs x several runs, medians and spread.
 // Must not assert: it measures and writes benches/results/table3.{json,md,svg}.
 // Usage: node --import tsx benches/lab/table3.ts [--labs 3] [--runs 3] [--seconds 5] [--out benches/results]
+//        [--rows direct,latency,stability,overlay] (a subset: rows named by their first word)
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,14 +18,22 @@ import { sleep } from '../../ts/lab/util.js';
 import { netperfRR, netperfStream, startServers } from '../dataplane/tools.js';
 
 type Row = 'direct' | 'latency relay' | 'stability relay' | 'overlay routing';
-const ROWS: Row[] = ['direct', 'latency relay', 'stability relay', 'overlay routing'];
+const ALL_ROWS: Row[] = ['direct', 'latency relay', 'stability relay', 'overlay routing'];
+const ROWS: Row[] = (() => {
+  const i = process.argv.indexOf('--rows');
+  if (i < 0) return ALL_ROWS;
+  const want = process.argv[i + 1]!.split(',');
+  const rows = ALL_ROWS.filter((r) => want.includes(r.split(' ')[0]!));
+  if (rows.length !== want.length) throw new Error(`--rows: one of ${ALL_ROWS.map((r) => r.split(' ')[0]).join(', ')}`);
+  return rows;
+})();
 
 const arg = (k: string, d: number): number => { const i = process.argv.indexOf(`--${k}`); return i > 0 ? Number(process.argv[i + 1]) : d; };
 const LABS = arg('labs', 3), RUNS = arg('runs', 3), SECONDS = arg('seconds', 5);
 const outDir = (() => { const i = process.argv.indexOf('--out'); return i > 0 ? process.argv[i + 1]! : 'benches/results'; })();
 const say = (s: string): void => { process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`); };
 
-interface Sample { setupMs: number | null; firstReplyMs: number | null; path: string; rrTps: number[]; rrP50Us: number[]; streamMbps: number[] }
+interface Sample { setupMs: number | null; firstReplyMs: number | null; path: string; rrTps: number[]; rrP50Us: number[]; streamMbps: number[]; failed: string[] }
 
 const median = (xs: number[]): number | null => { if (!xs.length) return null; const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 const spread = (xs: number[]): [number, number] | null => (xs.length ? [Math.min(...xs), Math.max(...xs)] : null);
@@ -66,10 +75,18 @@ async function oneLab(row: Row, k: number): Promise<Sample> {
     const path = c?.relay ? `relay via ${relayName === lab.state.nodes[0]!.name ? 'seed' : relayName === lab.state.nodes[open]!.name ? 'open site' : relayName}` : c?.path ?? 'overlay';
     say(`${row} lab ${k + 1}/${LABS}: path ${path}, relay set-up ${setupMs ?? '-'} ms, ping ${firstReplyMs ?? '-'} ms`);
     await startServers(lab.node(b).ns, logs); // not in the lab's dir: the lab removes only what it wrote
-    const s: Sample = { setupMs, firstReplyMs, path, rrTps: [], rrP50Us: [], streamMbps: [] };
+    const s: Sample = { setupMs, firstReplyMs, path, rrTps: [], rrP50Us: [], streamMbps: [], failed: [] };
     for (let r = 0; r < RUNS; r++) {
-      const rr = await netperfRR(lab.node(a).ns, vip, SECONDS, 1);
-      const st2 = await netperfStream(lab.node(a).ns, vip, SECONDS);
+      let rr: Awaited<ReturnType<typeof netperfRR>>, st2: Awaited<ReturnType<typeof netperfStream>>;
+      try {
+        rr = await netperfRR(lab.node(a).ns, vip, SECONDS, 1);
+        st2 = await netperfStream(lab.node(a).ns, vip, SECONDS);
+      } catch (e) {
+        // counted and shown in the table, not folded into the medians
+        s.failed.push((e as Error).message.split('\n')[0]!.slice(0, 200));
+        say(`  run ${r + 1}/${RUNS}: FAILED ${s.failed.at(-1)}`);
+        continue;
+      }
       s.rrTps.push(rr.tps); if (rr.p50Us !== null) s.rrP50Us.push(rr.p50Us); s.streamMbps.push(st2.bps / 1e6);
       say(`  run ${r + 1}/${RUNS}: TCP_RR ${rr.tps.toFixed(0)} tps (p50 ${rr.p50Us ?? '-'} us), TCP_STREAM ${(st2.bps / 1e6).toFixed(1)} Mbit/s`);
     }
@@ -110,9 +127,10 @@ async function main(): Promise<void> {
     return {
       row, paths: [...new Set(ss.map((s) => s.path))], setupMs: median(setup), setupSpread: spread(setup),
       rrTps: median(rr), rrSpread: spread(rr), rrLatencyUs: median(p50), streamMbps: median(st), streamSpread: spread(st), samples: rr.length,
+      failed: ss.reduce((n, s) => n + s.failed.length, 0),
     };
   });
-  const direct = table[0]!;
+  const direct = table.find((t) => t.row === 'direct') ?? { rrTps: null, streamMbps: null };
   const commit = process.env.RINGVPN_BENCH_COMMIT ?? 'working tree';
   writeFileSync(join(outDir, 'table3.json'), JSON.stringify({ commit, labs: LABS, runs: RUNS, seconds: SECONDS, table, results }, null, 2) + '\n');
   const f = (x: number | null, d = 0): string => (x === null ? '-' : x.toFixed(d));
@@ -122,9 +140,9 @@ async function main(): Promise<void> {
     '',
     `\`node --import tsx benches/lab/table3.ts --labs ${LABS} --runs ${RUNS} --seconds ${SECONDS}\` (root), code at ${commit}. Each row: ${LABS} labs (the \`firewall\` preset, or the same sites without the firewall for the direct row), ${RUNS} netperf runs of ${SECONDS} s each per lab through the VPN (TUN/TAP, encrypted end to end); medians, min–max in brackets. Relay candidates: the seed (the oldest links) and the open site; the lab has no delay emulation (no netem in this kernel), so both are sub-millisecond away and the latency policy's pick follows measurement noise. Relay set-up: the time the node that asked for the fwa–fwb link measured from the start of its direct attempt to the relay link's session (the attempt is declared failed after 1 s), as its status reports it (\`relays.links[].setupMs\`).`,
     '',
-    '| path | relay used | relay set-up (ms) | TCP_RR (transactions/s) | TCP_RR p50 latency (µs) | TCP_STREAM (Mbit/s) | RR vs direct | STREAM vs direct |',
-    '|---|---|---|---|---|---|---|---|',
-    ...table.map((t) => `| ${t.row} | ${t.paths.join(', ')} | ${f(t.setupMs)} [${sp(t.setupSpread)}] | ${f(t.rrTps)} [${sp(t.rrSpread)}] | ${f(t.rrLatencyUs)} | ${f(t.streamMbps, 1)} [${sp(t.streamSpread, 1)}] | ${t.rrTps && direct.rrTps ? (t.rrTps / direct.rrTps).toFixed(2) : '-'} | ${t.streamMbps && direct.streamMbps ? (t.streamMbps / direct.streamMbps).toFixed(2) : '-'} |`),
+    '| path | relay used | relay set-up (ms) | TCP_RR (transactions/s) | TCP_RR p50 latency (µs) | TCP_STREAM (Mbit/s) | RR vs direct | STREAM vs direct | failed runs |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...table.map((t) => `| ${t.row} | ${t.paths.join(', ')} | ${f(t.setupMs)} [${sp(t.setupSpread)}] | ${f(t.rrTps)} [${sp(t.rrSpread)}] | ${f(t.rrLatencyUs)} | ${f(t.streamMbps, 1)} [${sp(t.streamSpread, 1)}] | ${t.rrTps && direct.rrTps ? (t.rrTps / direct.rrTps).toFixed(2) : '-'} | ${t.streamMbps && direct.streamMbps ? (t.streamMbps / direct.streamMbps).toFixed(2) : '-'} | ${t.failed} |`),
     '',
   ].join('\n');
   writeFileSync(join(outDir, 'table3.md'), md);

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringvpn_core::ether::ARP_FRAME_LEN;
+use ringvpn_core::ip;
 use ringvpn_core::DropReason;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -255,7 +256,13 @@ async fn tx_loop(
             while n < BATCH && !split.as_ref().is_some_and(TxSplit::has_carry) {
                 match guard.try_io(|_| dev.read(&mut bufs[n][read.clone()])) {
                     Ok(Ok(len)) => match split.as_mut() {
-                        Some(s) => n = s.take(&mut bufs, &mut lens, n, len, &shared.counters),
+                        Some(s) => {
+                            let cut = |ip: &[u8]| {
+                                ip::parse(ip)
+                                    .map_or(0, |i| shared.segment_cut(i.dst, Instant::now()))
+                            };
+                            n = s.take(&mut bufs, &mut lens, n, len, &shared.counters, cut)
+                        }
                         None => {
                             lens[n] = len;
                             n += 1;

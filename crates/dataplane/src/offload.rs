@@ -17,6 +17,9 @@ use crate::device::Device;
 use crate::pipeline::{BUF_LEN, TAILROOM};
 use crate::stats::Counters;
 
+/// The smallest segment payload a cut leaves (IPv4's minimum MSS).
+const MIN_SEGMENT: u16 = 536;
+
 /// The super-packet being split: its header, its length after the header, the next segment.
 #[derive(Debug, Clone, Copy)]
 struct Carry {
@@ -61,7 +64,10 @@ impl TxSplit {
     }
 
     /// A read of `total` bytes into `bufs[n][read_range()]`: the packets it yields fill the
-    /// slots from `n` (their lengths in `lens`); returns the next free slot.
+    /// slots from `n` (their lengths in `lens`); returns the next free slot. `cut` says, for a
+    /// TCP super-packet's IP header, how many bytes shorter than the kernel's segment size its
+    /// segments must be (a longer path frame, such as a relay's); UDP segments are never cut
+    /// (their size is the application's datagram size).
     pub fn take(
         &mut self,
         bufs: &mut [Box<[u8]>],
@@ -69,6 +75,7 @@ impl TxSplit {
         n: usize,
         total: usize,
         counters: &Counters,
+        cut: impl FnOnce(&[u8]) -> usize,
     ) -> usize {
         let off = self.off;
         let Some(len) = total.checked_sub(VNET_HDR_LEN) else {
@@ -100,7 +107,12 @@ impl TxSplit {
                 lens[n] = len;
                 n + 1
             }
-            (h, _) => {
+            (mut h, g) => {
+                if matches!(g, Gso::TcpV4 | Gso::TcpV6) {
+                    let ip = bufs[n].get(off + self.l3..off + len).unwrap_or_default();
+                    let c = u16::try_from(cut(ip)).unwrap_or(u16::MAX);
+                    h.gso_size = h.gso_size.saturating_sub(c).max(MIN_SEGMENT);
+                }
                 std::mem::swap(&mut bufs[n], &mut self.spare);
                 counters.gso_reads.fetch_add(1, Ordering::Relaxed);
                 self.carry = Some(Carry { h, len, next: 0 });

@@ -69,7 +69,7 @@ fn super_packet_split_across_batches() {
     };
     let total = read_into(&mut bufs[1], &h, &pkt);
     // read into slot 1 with slot 0 taken: slots 1 and 2 get segments 0 and 1, the rest waits
-    let n = s.take(&mut bufs, &mut lens, 1, total, &c);
+    let n = s.take(&mut bufs, &mut lens, 1, total, &c, |_| 0);
     assert_eq!(n, 3);
     assert!(s.has_carry());
     let mut seqs = Vec::new();
@@ -101,6 +101,44 @@ fn super_packet_split_across_batches() {
 }
 
 #[test]
+fn a_cut_makes_shorter_segments() {
+    // a relayed peer's frames are longer: the segments are cut by what the path adds
+    let c = Counters::default();
+    let mut bufs = slots(8);
+    let mut lens = [0usize; 8];
+    let mut s = TxSplit::new(OFF, 0);
+    let pkt = tcp4(3000);
+    let h = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4,
+        hdr_len: 40,
+        gso_size: 1000,
+        csum_start: 20,
+        csum_offset: 16,
+    };
+    let total = read_into(&mut bufs[0], &h, &pkt);
+    let mut seen = Vec::new();
+    let n = s.take(&mut bufs, &mut lens, 0, total, &c, |ip| {
+        seen.extend_from_slice(&ip[16..20]);
+        76
+    });
+    assert_eq!(seen, [10, 0, 0, 2], "the cut is asked with the IP header");
+    assert_eq!(n, 4, "3000 bytes in segments of 924");
+    let mut seqs = Vec::new();
+    for i in 0..n {
+        let p = &bufs[i][OFF..OFF + lens[i]];
+        assert!(checksum_ok(p));
+        seqs.push(u32::from_be_bytes([p[24], p[25], p[26], p[27]]));
+    }
+    assert_eq!(&lens[..4], [964, 964, 964, 268]);
+    assert_eq!(seqs, vec![7, 931, 1855, 2779]);
+    // a cut never leaves less than 536 bytes a segment
+    let total = read_into(&mut bufs[0], &h, &pkt);
+    let n = s.take(&mut bufs, &mut lens, 0, total, &c, |_| 5000);
+    assert_eq!((n, lens[0]), (6, 576));
+}
+
+#[test]
 fn plain_packets_and_partial_checksums() {
     let c = Counters::default();
     let mut bufs = slots(2);
@@ -119,12 +157,12 @@ fn plain_packets_and_partial_checksums() {
         ..VnetHdr::default()
     };
     let total = read_into(&mut bufs[0], &h, &pkt);
-    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c), 1);
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 1);
     assert_eq!(lens[0], 140);
     assert!(checksum_ok(&bufs[0][OFF..OFF + 140]), "completed");
     let total = read_into(&mut bufs[1], &VnetHdr::default(), &pkt);
     assert_eq!(
-        s.take(&mut bufs, &mut lens, 1, total, &c),
+        s.take(&mut bufs, &mut lens, 1, total, &c, |_| 0),
         2,
         "no flags: as read"
     );
@@ -138,7 +176,7 @@ fn hostile_headers_dropped_and_counted() {
     let mut lens = [0usize; 4];
     let mut s = TxSplit::new(OFF, 0);
     // shorter than a header
-    assert_eq!(s.take(&mut bufs, &mut lens, 0, 5, &c), 0);
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, 5, &c, |_| 0), 0);
     // an unknown GSO type
     let pkt = tcp4(3000);
     let bad = VnetHdr {
@@ -149,7 +187,7 @@ fn hostile_headers_dropped_and_counted() {
         ..VnetHdr::default()
     };
     let total = read_into(&mut bufs[0], &bad, &pkt);
-    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c), 0);
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 0);
     // TSO whose checksum start is not the TCP header: the whole super-packet goes
     let off = VnetHdr {
         gso_type: GSO_TCPV4,
@@ -159,7 +197,7 @@ fn hostile_headers_dropped_and_counted() {
         ..VnetHdr::default()
     };
     let total = read_into(&mut bufs[0], &off, &pkt);
-    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c), 0);
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 0);
     assert!(!s.has_carry());
     // a partial checksum pointing past the packet
     let past = VnetHdr {
@@ -169,7 +207,7 @@ fn hostile_headers_dropped_and_counted() {
         ..VnetHdr::default()
     };
     let total = read_into(&mut bufs[0], &past, &tcp4(10));
-    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c), 0);
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 0);
     let dropped: u64 = c.drop_list().iter().map(|(_, n)| n).sum();
     assert_eq!(dropped, 4, "{:?}", c.drop_list());
 }

@@ -4,13 +4,13 @@
 //! RELAY frame for us. Must not own the header format (ringvpn_core::relay_frame does), allocate per
 //! packet, open inner frames it only forwards, or choose relays: `via` and ids come from TS.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ringvpn_core::frame::{self, Frame, HEADER_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
+use ringvpn_core::frame::{self, Frame, HEADER_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
 use ringvpn_core::relay_frame::{
     ring_distance, NodeId, RelayHeader, DEFAULT_TTL, RELAY_HEADER_LEN, TTL_OFFSET,
 };
@@ -22,6 +22,10 @@ use crate::rx_pending::RxPending;
 use crate::shared::Shared;
 use crate::tables::{PeerEntry, SessionState, Tables};
 use crate::timers::carries_data;
+
+/// Bytes a relayed frame carries beyond a direct one: the outer RELAY header, the relay header
+/// and the outer tag.
+pub const RELAY_EXTRA: usize = HEADER_LEN + RELAY_HEADER_LEN + TAG_LEN;
 
 type Hop<'t> = (&'t Arc<PeerEntry>, &'t Arc<SessionState>, SocketAddr);
 
@@ -88,6 +92,18 @@ impl Shared {
                 TxAction::Send { to, start: 0, len }
             }
             Err(r) => TxAction::Drop(r),
+        }
+    }
+
+    /// Bytes to take off the segment size when a TCP super-packet for `dst` is split: a relayed
+    /// frame is RELAY_EXTRA longer than a direct one, so its segments are cut that much shorter.
+    /// Its frames then fit wherever direct frames do (a full-size relayed frame does not fit a
+    /// 1,500-byte underlay: it needs IP fragmentation, and cannot go in a UDP GSO run).
+    pub fn segment_cut(&self, dst: IpAddr, now: Instant) -> usize {
+        let tables = self.tables.load();
+        match tables.route(dst) {
+            Some(peer) if self.direct_endpoint(&tables, peer, now).is_none() => RELAY_EXTRA,
+            _ => 0,
         }
     }
 

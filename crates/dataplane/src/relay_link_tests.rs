@@ -184,3 +184,40 @@ fn a_stale_data_only_peer_is_reached_through_its_via_hop() {
         "{act:?}"
     );
 }
+
+/// A TCP super-packet for a peer behind a relay is split into segments shorter by what a relayed
+/// frame adds (RELAY_EXTRA), so its frames are no longer than direct ones; a direct peer's and
+/// an unrouted destination's are not cut. A relayed full-size frame is exactly that much longer.
+#[test]
+fn relayed_peers_get_shorter_segments() {
+    let now = Instant::now();
+    let (a, _b, _c) = chain(DeviceMode::Tun, now);
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+    assert_eq!(a.segment_cut(ip("10.0.0.3"), now), RELAY_EXTRA, "C: via B");
+    assert_eq!(a.segment_cut(ip("10.0.0.2"), now), 0, "B: direct");
+    assert_eq!(a.segment_cut(ip("10.9.9.9"), now), 0, "no route");
+    let tables = a.tables.load();
+    let mut buf = vec![0u8; BUF_LEN];
+    let direct = a
+        .seal_data(
+            &tables.peers[&1],
+            tables.peers[&1].send_session(now).expect("AB"),
+            &mut buf,
+            1000,
+            now,
+        )
+        .expect("seal");
+    let s = tables.peers[&2].send_session(now).expect("AC").clone();
+    let TxAction::Send { len, .. } = a.send_via(
+        &tables,
+        &tables.peers[&2],
+        &s,
+        TYPE_DATA,
+        &mut buf,
+        1000,
+        now,
+    ) else {
+        panic!("relayed")
+    };
+    assert_eq!(len, direct + RELAY_EXTRA);
+}
