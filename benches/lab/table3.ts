@@ -9,7 +9,7 @@
 // Must not assert: it measures and writes benches/results/table3.{json,md,svg}.
 // Usage: node --import tsx benches/lab/table3.ts [--labs 3] [--runs 3] [--seconds 5] [--out benches/results]
 //        [--rows direct,latency,stability,overlay] (a subset: rows named by their first word)
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   });
   const direct = table.find((t) => t.row === 'direct') ?? { rrTps: null, streamMbps: null };
   const commit = process.env.RINGVPN_BENCH_COMMIT ?? 'working tree';
+  mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'table3.json'), JSON.stringify({ commit, labs: LABS, runs: RUNS, seconds: SECONDS, table, results }, null, 2) + '\n');
   const f = (x: number | null, d = 0): string => (x === null ? '-' : x.toFixed(d));
   const sp = (x: [number, number] | null, d = 0): string => (x ? `${x[0].toFixed(d)}–${x[1].toFixed(d)}` : '-');
