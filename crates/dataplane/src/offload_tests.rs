@@ -28,6 +28,18 @@ fn tcp4(payload: usize) -> Vec<u8> {
     p
 }
 
+/// The header the kernel puts before a TCP/IPv4 super-packet (20-byte IP and TCP headers).
+fn tso4(gso_size: u16) -> VnetHdr {
+    VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4,
+        hdr_len: 40,
+        gso_size,
+        csum_start: 20,
+        csum_offset: 16,
+    }
+}
+
 fn slots(k: usize) -> Vec<Box<[u8]>> {
     (0..k)
         .map(|_| vec![0u8; BUF_LEN].into_boxed_slice())
@@ -59,14 +71,7 @@ fn super_packet_split_across_batches() {
     let mut s = TxSplit::new(OFF, 0);
     assert_eq!(s.read_range(), OFF - VNET_HDR_LEN..BUF_LEN - TAILROOM);
     let pkt = tcp4(5 * 1000 + 1);
-    let h = VnetHdr {
-        flags: F_NEEDS_CSUM,
-        gso_type: GSO_TCPV4,
-        hdr_len: 40,
-        gso_size: 1000,
-        csum_start: 20,
-        csum_offset: 16,
-    };
+    let h = tso4(1000);
     let total = read_into(&mut bufs[1], &h, &pkt);
     // read into slot 1 with slot 0 taken: slots 1 and 2 get segments 0 and 1, the rest waits
     let n = s.take(&mut bufs, &mut lens, 1, total, &c, |_| 0);
@@ -108,14 +113,7 @@ fn a_cut_makes_shorter_segments() {
     let mut lens = [0usize; 8];
     let mut s = TxSplit::new(OFF, 0);
     let pkt = tcp4(3000);
-    let h = VnetHdr {
-        flags: F_NEEDS_CSUM,
-        gso_type: GSO_TCPV4,
-        hdr_len: 40,
-        gso_size: 1000,
-        csum_start: 20,
-        csum_offset: 16,
-    };
+    let h = tso4(1000);
     let total = read_into(&mut bufs[0], &h, &pkt);
     let mut seen = Vec::new();
     let n = s.take(&mut bufs, &mut lens, 0, total, &c, |ip| {
