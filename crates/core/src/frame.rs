@@ -11,8 +11,9 @@
 //! ```
 //! Transport class (4, 5, 6): sealed with the session of the peer the frame is for; nonce =
 //! 4 zero bytes || counter (u64 LE); AAD = the 16-byte header (the type byte is authenticated).
-//! A RELAY plaintext is the relay header owned by relay_frame.rs followed by an end-to-end
-//! DATA/CONTROL frame (this same format, sealed with the destination's session). Handshake
+//! A RELAY payload is the relay header owned by relay_frame.rs followed by an end-to-end
+//! DATA/CONTROL frame (this same format, sealed with the destination's session); its link
+//! layer encrypts only the relay header, with relay_frame.rs's `link_aad` as AAD. Handshake
 //! class (1, 2, 3, 7): the whole datagram goes to TypeScript unchanged.
 
 use crate::drop::DropReason;

@@ -1,24 +1,31 @@
-//! Owns the relay header (the start of every RELAY frame's plaintext) and the ring distance
-//! between 160-bit node ids. Must not decrypt, choose next hops, allocate, or panic on any
-//! input: `RelayHeader::parse` maps every byte string to a header or `relay_malformed`.
+//! Owns the relay header (the start of every RELAY frame's plaintext), what a RELAY frame's
+//! link layer authenticates, and the ring distance between 160-bit node ids. Must not decrypt,
+//! choose next hops, allocate, or panic on any input: `RelayHeader::parse` maps every byte
+//! string to a header or `relay_malformed`.
 //!
 //! ```text
 //!  0                        20                       40       41                44
 //!  +------------------------+------------------------+--------+--------+--------+--------+-------------------------+
 //!  | dst node id (20 B, BE) | src node id (20 B, BE) | ttl u8 | flags  | 0      | 0      | inner DATA/CONTROL frame|
 //!  +------------------------+------------------------+--------+--------+--------+--------+-------------------------+
+//!  \______________ encrypted with the hop's link session ______________________________/ \_ sealed end to end ____/
 //! ```
 //! flags bit0 (`FLAG_LINK`): `src` sends through this hop as its relay link to `dst` (a relay
 //! chosen by both ends, not greedy forwarding); the relay counts such pairs against its limits.
 //! Other flag bits must be zero.
-//! The whole thing is the plaintext of an outer RELAY frame (frame.rs, type 6), sealed with
-//! the link session of each hop; the inner frame is sealed end to end with the session between
-//! `src` and `dst`. A hop that is not `dst` checks ttl > 0, decrements it and re-seals for the
-//! next hop without touching the inner frame; `dst` opens the inner frame with a session of
-//! the peer whose node id is `src`.
+//! The whole thing is the payload of an outer RELAY frame (frame.rs, type 6) protected with the
+//! link session of each hop, and the inner frame is sealed end to end with the session between
+//! `src` and `dst`. The link layer encrypts only the relay header: its ChaCha20-Poly1305 AAD is
+//! `link_aad` (the outer header, the inner frame's header and tag, and the inner frame's
+//! length), so a hop authenticates the whole frame without a second pass of the cipher over a
+//! body that is already ciphertext. A changed inner body fails at `dst`'s end-to-end open; a
+//! changed inner header, tag or length fails at the hop. A hop that is not `dst` checks
+//! ttl > 0, decrements it and re-seals the relay header for the next hop without touching the
+//! inner frame; `dst` opens the inner frame with a session of the peer whose node id is `src`.
 //! Node ids are 160-bit unsigned big-endian integers on a ring modulo 2^160.
 
 use crate::drop::DropReason;
+use crate::frame::{HEADER_LEN, MIN_TRANSPORT_LEN, TAG_LEN};
 
 pub const NODE_ID_LEN: usize = 20;
 /// A 160-bit overlay node id, big-endian.
@@ -72,6 +79,31 @@ impl RelayHeader {
         out[TTL_OFFSET + 1] = if self.link { FLAG_LINK } else { 0 };
         out[TTL_OFFSET + 2..].fill(0);
     }
+}
+
+/// Length of a RELAY frame's link-layer AAD (`link_aad`).
+pub const LINK_AAD_LEN: usize = HEADER_LEN + HEADER_LEN + TAG_LEN + 4;
+/// The smallest RELAY payload: the relay header and an empty inner transport frame.
+pub const MIN_RELAY_PAYLOAD: usize = RELAY_HEADER_LEN + MIN_TRANSPORT_LEN;
+
+/// The AAD of a RELAY frame's link layer: the outer header, then the inner frame's header and
+/// tag, then the inner frame's length (u32 LE). `payload` is the RELAY payload (relay header
+/// and inner frame); shorter than `MIN_RELAY_PAYLOAD`: `relay_malformed`.
+pub fn link_aad(
+    header: &[u8; HEADER_LEN],
+    payload: &[u8],
+) -> Result<[u8; LINK_AAD_LEN], DropReason> {
+    let inner = match payload.get(RELAY_HEADER_LEN..) {
+        Some(i) if i.len() >= MIN_TRANSPORT_LEN => i,
+        _ => return Err(DropReason::RelayMalformed),
+    };
+    let len = u32::try_from(inner.len()).map_err(|_| DropReason::RelayMalformed)?;
+    let mut aad = [0u8; LINK_AAD_LEN];
+    aad[..HEADER_LEN].copy_from_slice(header);
+    aad[HEADER_LEN..2 * HEADER_LEN].copy_from_slice(&inner[..HEADER_LEN]);
+    aad[2 * HEADER_LEN..2 * HEADER_LEN + TAG_LEN].copy_from_slice(&inner[inner.len() - TAG_LEN..]);
+    aad[2 * HEADER_LEN + TAG_LEN..].copy_from_slice(&len.to_le_bytes());
+    Ok(aad)
 }
 
 /// `a - b` modulo 2^160 (big-endian, with borrow).
@@ -155,6 +187,26 @@ mod tests {
         let mut b = [0xffu8; 64];
         b[41..44].fill(0);
         assert_eq!(RelayHeader::parse(&b).map(|h| h.ttl), Ok(0xff));
+    }
+
+    #[test]
+    fn link_aad_covers_outer_header_inner_header_tag_and_length() {
+        let header = [6u8; HEADER_LEN];
+        let mut payload = vec![0u8; RELAY_HEADER_LEN];
+        payload.extend((0..40u8).map(|i| i + 1)); // a 40-byte inner frame: header 1..=16, tag 25..=40
+        let aad = link_aad(&header, &payload).unwrap();
+        assert_eq!(aad[..16], [6u8; 16]);
+        assert_eq!(aad[16..32], *(1..=16u8).collect::<Vec<_>>());
+        assert_eq!(aad[32..48], *(25..=40u8).collect::<Vec<_>>());
+        assert_eq!(aad[48..], 40u32.to_le_bytes());
+        // The inner body (17..=24) is not in it: the end-to-end tag covers it.
+        assert!(!aad.contains(&20));
+        assert!(link_aad(&header, &payload[..MIN_RELAY_PAYLOAD]).is_ok());
+        assert_eq!(
+            link_aad(&header, &payload[..MIN_RELAY_PAYLOAD - 1]),
+            Err(DropReason::RelayMalformed)
+        );
+        assert_eq!(link_aad(&header, &[]), Err(DropReason::RelayMalformed));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::aead::{Aead, DefaultAead};
 use crate::drop::DropReason;
 use crate::frame::{self, HEADER_LEN, MAX_FRAME_LEN, TAG_LEN, TYPE_CONTROL, TYPE_DATA, TYPE_RELAY};
+use crate::relay_frame::{link_aad, MIN_RELAY_PAYLOAD, RELAY_HEADER_LEN};
 use crate::replay::ReplayWindow;
 
 // The limits live in limits.rs; re-exported here for callers that name them through the session.
@@ -110,6 +111,9 @@ impl<A: Aead> Session<A> {
         if len > buf.len() || len > MAX_FRAME_LEN {
             return Err(DropReason::Oversize);
         }
+        if kind == TYPE_RELAY && payload_len < MIN_RELAY_PAYLOAD {
+            return Err(DropReason::RelayMalformed);
+        }
         if self.age(now) >= REJECT_AFTER_TIME {
             return Err(DropReason::SessionExpired);
         }
@@ -124,7 +128,14 @@ impl<A: Aead> Session<A> {
         let header: &mut [u8; HEADER_LEN] = header.try_into().map_err(|_| DropReason::Oversize)?;
         frame::write_header(header, kind, self.remote_index, counter);
         let (payload, tail) = rest.split_at_mut(payload_len);
-        let tag = self.send.seal_in_place(counter, header, payload);
+        let tag = if kind == TYPE_RELAY {
+            // the link layer encrypts the relay header; the inner frame is AAD (relay_frame.rs)
+            let aad = link_aad(header, payload)?;
+            self.send
+                .seal_in_place(counter, &aad, &mut payload[..RELAY_HEADER_LEN])
+        } else {
+            self.send.seal_in_place(counter, header, payload)
+        };
         tail[..TAG_LEN].copy_from_slice(&tag);
         Ok(len)
     }
@@ -151,14 +162,45 @@ impl<A: Aead> Session<A> {
             return Err(DropReason::Replay);
         }
         let (header, body) = buf.split_at_mut(HEADER_LEN);
-        let plain_len = self
-            .recv
-            .open_in_place(counter, header, body)
-            .map_err(|_| DropReason::AuthFailed)?;
+        let plain_len = if kind == TYPE_RELAY {
+            self.open_relay(counter, header, body)?
+        } else {
+            self.recv
+                .open_in_place(counter, header, body)
+                .map_err(|_| DropReason::AuthFailed)?
+        };
         if !self.replay_window().commit(counter) {
             return Err(DropReason::Replay);
         }
         Ok((kind, HEADER_LEN..HEADER_LEN + plain_len))
+    }
+
+    /// The link layer of a RELAY frame: `body` is the encrypted relay header, the inner frame and
+    /// the tag; the relay header and tag are opened in a 60-byte copy (the AEAD wants them
+    /// adjacent), and the relay header is written back in clear. Returns the payload length.
+    fn open_relay(
+        &self,
+        counter: u64,
+        header: &[u8],
+        body: &mut [u8],
+    ) -> Result<usize, DropReason> {
+        let header: &[u8; HEADER_LEN] = header.try_into().map_err(|_| DropReason::ShortFrame)?;
+        let Some(payload_len) = body
+            .len()
+            .checked_sub(TAG_LEN)
+            .filter(|&n| n >= MIN_RELAY_PAYLOAD)
+        else {
+            return Err(DropReason::RelayMalformed);
+        };
+        let aad = link_aad(header, &body[..payload_len])?;
+        let mut sealed = [0u8; RELAY_HEADER_LEN + TAG_LEN];
+        sealed[..RELAY_HEADER_LEN].copy_from_slice(&body[..RELAY_HEADER_LEN]);
+        sealed[RELAY_HEADER_LEN..].copy_from_slice(&body[payload_len..]);
+        self.recv
+            .open_in_place(counter, &aad, &mut sealed)
+            .map_err(|_| DropReason::AuthFailed)?;
+        body[..RELAY_HEADER_LEN].copy_from_slice(&sealed[..RELAY_HEADER_LEN]);
+        Ok(payload_len)
     }
 
     fn replay_window(&self) -> std::sync::MutexGuard<'_, ReplayWindow> {

@@ -56,7 +56,7 @@ fn control_through_the_via_hop() {
 fn stale_last_hop_and_the_relay_link_fallback() {
     let now = Instant::now();
     let (a, b, _c) = chain(DeviceMode::Tun, now);
-    let inner = b"opaque end-to-end frame";
+    let inner = b"an opaque end-to-end inner frame";
     set_hop(&b, false);
     let later = now + Duration::from_millis(DIRECT_FRESH_MS + 1_000);
     let (mut buf, len) = relay_frame(&a, 1, &relay_plain(C_ID, A_ID, 3, inner), later);
@@ -88,7 +88,7 @@ fn relay_limits_count_relay_links_only() {
     let now = Instant::now();
     let (a, b, _c) = chain(DeviceMode::Tun, now);
     let frame = |link: bool| {
-        let mut p = relay_plain(C_ID, A_ID, 3, b"opaque");
+        let mut p = relay_plain(C_ID, A_ID, 3, b"an opaque end-to-end inner frame");
         if link {
             p[TTL_OFFSET + 1] = FLAG_LINK;
         }
@@ -101,8 +101,8 @@ fn relay_limits_count_relay_links_only() {
         "greedy forwarding is not limited"
     );
     assert_eq!(fwd(frame(true)), RxAction::Drop(DropReason::RelayFull));
-    // one pair at 100 bytes/s: the relay header and the 6-byte inner frame are 50 bytes
-    *b.relay_limit.lock().unwrap() = RelayLimit::new(1, 100);
+    // one pair at 160 bytes/s: the relay header and the 32-byte inner frame are 76 bytes
+    *b.relay_limit.lock().unwrap() = RelayLimit::new(1, 160);
     assert!(matches!(fwd(frame(true)), RxAction::Forward { .. }));
     assert!(matches!(fwd(frame(true)), RxAction::Forward { .. }));
     assert_eq!(fwd(frame(true)), RxAction::Drop(DropReason::RelayRate));

@@ -85,6 +85,21 @@ fn inner_tamper_and_replay() {
             RxAction::Drop(DropReason::AuthFailed)
         );
     }
+    // On the wire (not re-sealed by a hop): a flipped inner body passes the link layer and
+    // fails end to end; a flipped inner header or tag fails the link layer (both auth_failed).
+    for at in [
+        HEADER_LEN + RELAY_HEADER_LEN + HEADER_LEN,
+        HEADER_LEN + RELAY_HEADER_LEN + 5,
+        HEADER_LEN + plain.len() - 1,
+    ] {
+        let (mut buf, len) = relay_frame(&b, 2, &plain, now);
+        buf[at] ^= 1;
+        assert_eq!(
+            c.inbound(&mut buf, len, sa(B_UDP), now),
+            RxAction::Drop(DropReason::AuthFailed)
+        );
+    }
+    assert_eq!(stat(&c, 2, |s| &s.rx_packets), 0);
     assert!(matches!(via_b(&b, &c, &plain, now), RxAction::Write(_)));
     // The same inner frame again, in a fresh outer frame: replay (the end-to-end window).
     assert_eq!(

@@ -11,7 +11,7 @@ use crate::pipeline::BUF_LEN;
 use crate::tables::{PeerOpts, PeerState};
 use ringvpn_core::ether::{DEFAULT_VIRTUAL_MAC, ETHERTYPE_IPV4, ETH_HEADER_LEN};
 use ringvpn_core::frame::TAG_LEN;
-use ringvpn_core::relay_frame::NODE_ID_LEN;
+use ringvpn_core::relay_frame::{MIN_RELAY_PAYLOAD, NODE_ID_LEN};
 use ringvpn_core::session::{Session, SessionKeys};
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicU64;
@@ -139,9 +139,22 @@ pub(super) fn sealed(
     (buf, len)
 }
 
-/// A hand-made relay plaintext sealed as a hop would (`x`'s session to peer `xp`).
+/// A hand-made relay payload sealed as a hop would (`x`'s session to peer `xp`). A payload too
+/// short for the link layer (under MIN_RELAY_PAYLOAD) cannot be sealed: the frame is built as a
+/// hostile sender would, with the tag of a zero-padded copy, and the receiver refuses it unopened.
 pub(super) fn relay_frame(x: &Shared, xp: u32, plain: &[u8], now: Instant) -> (Vec<u8>, usize) {
-    sealed(x, xp, TYPE_RELAY, plain, now)
+    if plain.len() >= MIN_RELAY_PAYLOAD {
+        return sealed(x, xp, TYPE_RELAY, plain, now);
+    }
+    let mut padded = plain.to_vec();
+    padded.resize(MIN_RELAY_PAYLOAD, 0);
+    let (full, len) = sealed(x, xp, TYPE_RELAY, &padded, now);
+    let mut buf = vec![0u8; BUF_LEN];
+    buf[..HEADER_LEN].copy_from_slice(&full[..HEADER_LEN]);
+    buf[HEADER_LEN..HEADER_LEN + plain.len()].copy_from_slice(plain);
+    let short = HEADER_LEN + plain.len() + TAG_LEN;
+    buf[short - TAG_LEN..short].copy_from_slice(&full[len - TAG_LEN..len]);
+    (buf, short)
 }
 
 /// An end-to-end frame: `payload` sealed as `kind` with `x`'s session to peer `xp`.
@@ -408,7 +421,7 @@ fn relay_tx_needs_e2e_session_via_hop_and_ids() {
 fn greedy_next_hop_and_ttl() {
     let now = Instant::now();
     let (a, b, c) = chain(DeviceMode::Tun, now);
-    let inner = b"opaque end-to-end frame";
+    let inner = b"an opaque end-to-end inner frame";
     // D is no peer of B: C (0x90) is closer to D (0xd0) than B (0x50), and is not the sender.
     let (mut buf, len) = relay_frame(&a, 1, &relay_plain(D_ID, A_ID, 3, inner), now);
     assert_eq!(
