@@ -1,5 +1,5 @@
 //! Fuzz target: `Session::open` on arbitrary bytes against a fixed session, both as given and
-//! with a valid DATA/CONTROL header forced on (so the AEAD and replay paths are reached).
+//! with a valid DATA/CONTROL/RELAY header forced on (so the AEAD and replay paths are reached).
 //! Must never panic and must never authenticate forged bytes.
 #![no_main]
 
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(s.open(&mut buf, *now).is_err());
     if buf.len() >= 8 {
         let mut forced = data.to_vec();
-        forced[0] = if data[0] & 1 == 0 { 4 } else { 5 };
+        forced[0] = 4 + data[0] % 3; // DATA, CONTROL, RELAY (its link layer: relay_frame.rs)
         forced[1..4].fill(0);
         forced[4..8].copy_from_slice(&7u32.to_le_bytes());
         assert!(s.open(&mut forced, *now).is_err());
