@@ -49,6 +49,10 @@ pub struct EngineConfig {
     pub service_address: Option<String>,
     /// Hand DHCP requests (IPv4 UDP to port 67) up as `device` events. Default false.
     pub intercept_dhcp: Option<bool>,
+    /// Destinations (CIDR) a member's packet may have to be written to the device: overlay mode
+    /// gives the virtual subnet, the subnets this node routes, broadcast and multicast; others
+    /// are dropped `dst_not_allowed`. Absent: any (a static mesh routes as configured).
+    pub destinations: Option<Vec<String>>,
     /// As a relay for others' relay links: node-id pairs carried at once (default 512, at most
     /// 65536; 0 relays none); beyond it frames are dropped `relay_full`.
     pub relay_max_sessions: Option<u32>,
@@ -235,6 +239,16 @@ pub(crate) fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
         );
     }
     cfg.intercept_dhcp = c.intercept_dhcp.unwrap_or(false);
+    if let Some(d) = c.destinations.as_ref() {
+        cfg.destinations = Some(
+            d.iter()
+                .map(|s| {
+                    s.parse::<ringvpn_core::ip::IpNet>()
+                        .map_err(|e| err("E_ADDR", format!("bad destination {s:?}: {e}")))
+                })
+                .collect::<Result<_>>()?,
+        );
+    }
     cfg.offload = c.offload.unwrap_or(true);
     if let Some(n) = c.relay_max_sessions {
         cfg.relay_max_sessions = n;

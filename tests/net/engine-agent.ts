@@ -13,7 +13,7 @@ import type { EngineCommand } from '../../ts/node/io.js';
 const MARKER_PORT = 7777;
 
 type Req =
-  | { op: 'start'; ifname: string; address: string; listenPort: number; nodeId: string }
+  | { op: 'start'; ifname: string; address: string; listenPort: number; nodeId: string; destinations?: string[] }
   | { op: 'addAddress'; cidr: string }
   | { op: 'apply'; c: EngineCommand }
   | { op: 'send'; src: string; dst: string; marker: string }
@@ -67,7 +67,7 @@ async function handle(r: Req): Promise<unknown> {
   switch (r.op) {
     case 'start': {
       ifname = r.ifname;
-      engine = startEngine({ mode: 'tun', ifname, listenPort: r.listenPort, listenAddress: '0.0.0.0', address: r.address, nodeId: Buffer.from(r.nodeId, 'hex') },
+      engine = startEngine({ mode: 'tun', ifname, listenPort: r.listenPort, listenAddress: '0.0.0.0', address: r.address, nodeId: Buffer.from(r.nodeId, 'hex'), ...(r.destinations ? { destinations: r.destinations } : {}) },
         () => setImmediate(drain));
       await listen(r.address.split('/')[0]!);
       return engine.localAddr();

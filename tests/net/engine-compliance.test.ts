@@ -6,7 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import type { EngineCommand } from '../../ts/node/io.js';
 import { netTest } from './support.js';
-import { applyAll, link, memoryScenario, nativeScenario, type MakeScenario, type Scenario } from './engine-pair.js';
+import { applyAll, link, memoryScenario, nativeScenario, type MakeScenario, type Scenario, type ScenarioOptions } from './engine-pair.js';
 
 const A = 0, B = 1, C = 2;
 /** peer ids are the same in every engine: engine i is peer i + 1 */
@@ -26,8 +26,8 @@ function frame(kind: number, receiver: number, len = 48): Uint8Array {
 type Body = (t: ExecutionContext, s: Scenario) => Promise<void>;
 
 const inScenario = test.macro({
-  async exec(t, make: MakeScenario, n: number, body: Body) {
-    const s = await make(n);
+  async exec(t, make: MakeScenario, n: number, body: Body, opts?: ScenarioOptions) {
+    const s = await make(n, opts);
     try {
       await body(t, s);
     } finally {
@@ -38,9 +38,9 @@ const inScenario = test.macro({
 });
 
 /** The same case twice: in memory, and native (in namespaces, serial, root only). */
-function both(title: string, n: number, body: Body): void {
-  test(title, inScenario, memoryScenario, n, body);
-  netTest(title, inScenario, nativeScenario, n, body);
+function both(title: string, n: number, body: Body, opts?: ScenarioOptions): void {
+  test(title, inScenario, memoryScenario, n, body, opts);
+  netTest(title, inScenario, nativeScenario, n, body, opts);
 }
 
 // ---------------------------------------------------------------- 1. no route: miss, hold, release
@@ -162,6 +162,26 @@ both('source check: a peer without a node id (static mesh) is not asked about: d
   await s.settle();
   t.deepEqual(await s.delivered(B), []);
 });
+
+// ---------------------------------------------------------------- 3b. destinations
+
+both('destinations: with a list (overlay mode), a packet for anything else is dropped dst_not_allowed, before the source check', 2, async (t, s) => {
+  await s.addAddress(A, '10.99.1.1/32');
+  await s.addAddress(B, '10.99.200.5/32'); // B's host LAN: would be seen if it were delivered
+  await applyAll(s, link(s, A, B));
+  // A routes the foreign prefix to B (a member trying to use B's host as its router)
+  await s.apply(A, { cmd: 'setPeer', peerId: peer(B), endpoint: s.endpoint(B), allowed: [`${s.ip(B)}/32`, '10.99.200.0/24'], nodeId: s.nodeId(B), via: null });
+  await s.send(A, { src: s.ip(A), dst: '10.99.200.5', marker: 'out' });
+  await s.send(A, { src: '10.99.1.1', dst: '10.99.200.5', marker: 'out-unlearned' });
+  await s.send(A, { src: s.ip(A), dst: s.ip(B), marker: 'in' });
+  t.deepEqual(markers(await s.delivered(B, 1)), ['in']);
+  await s.settle();
+  t.deepEqual(markers(await s.delivered(B)), ['in'], 'nothing for the foreign prefix');
+  t.deepEqual(await s.events(B), [], 'no source_unknown for a packet never served');
+  const b = await s.stats(B);
+  t.deepEqual(b.drops, { dst_not_allowed: 2 });
+  t.deepEqual(b.peers[peer(A)], { ...zero, rxData: 1 });
+}, { destinations: ['10.99.0.0/24'] }); // (the engines' addresses are 10.99.0.x; the OS routes 10.99/16 to the device)
 
 // ---------------------------------------------------------------- 4. relay by via
 

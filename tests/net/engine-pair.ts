@@ -59,7 +59,13 @@ export interface Scenario {
   close(): Promise<void>;
 }
 
-export type MakeScenario = (n: number) => Promise<Scenario>;
+/** Engine config every engine of a scenario starts with. */
+export interface ScenarioOptions {
+  /** the engine config's `destinations` (default: none given, any destination) */
+  destinations?: string[];
+}
+
+export type MakeScenario = (n: number, opts?: ScenarioOptions) => Promise<Scenario>;
 
 const PORT = 51820;
 const ip = (i: number): string => `10.99.0.${i + 1}`;
@@ -86,7 +92,7 @@ export async function applyAll(s: Scenario, cmds: [number, EngineCommand][]): Pr
 
 // ---------------------------------------------------------------- in memory
 
-export const memoryScenario: MakeScenario = async (n) => {
+export const memoryScenario: MakeScenario = async (n, opts = {}) => {
   const t0 = performance.now();
   const clock = (): number => performance.now() - t0;
   const wire: { to: number; from: string; d: Datagram }[] = [];
@@ -102,7 +108,7 @@ export const memoryScenario: MakeScenario = async (n) => {
     }
   };
   for (let i = 0; i < n; i++) {
-    const e = new MemoryEngine(endpoint(i), idFromBytes(nodeId(i)), { send: (from, to, d) => wire.push({ to: engines.findIndex((x) => x.endpoint === to), from, d }) });
+    const e = new MemoryEngine(endpoint(i), idFromBytes(nodeId(i)), { send: (from, to, d) => wire.push({ to: engines.findIndex((x) => x.endpoint === to), from, d }) }, { destinations: opts.destinations });
     e.apply({ cmd: 'setAddress', cidr: `${ip(i)}/16`, assign: true });
     // the OS: a datagram reaches a socket only at a local address
     e.onDevice = (pkt) => { if (addrs[i]!.has(pkt.dst)) seen[i]!.push({ src: pkt.src, dst: pkt.dst, marker: markers.get(pkt.id) ?? '?' }); };
@@ -202,7 +208,7 @@ function fromWire(ev: Record<string, unknown>): NodeInput | null {
   return toInput(o as EngineEvent);
 }
 
-export const nativeScenario: MakeScenario = async (n) => {
+export const nativeScenario: MakeScenario = async (n, opts = {}) => {
   const sfx = randomSuffix();
   const namespaces: Netns[] = [];
   const agents: Agent[] = [];
@@ -226,7 +232,7 @@ export const nativeScenario: MakeScenario = async (n) => {
       await hub.ip(['link', 'set', `h${i}`, 'master', 'br0', 'up']);
     }));
     agents.push(...nss.map((ns) => Agent.start(ns)));
-    await Promise.all(agents.map((a, i) => a.call('start', { ifname: 'rvt0', address: `${ip(i)}/16`, listenPort: PORT, nodeId: Buffer.from(nodeId(i)).toString('hex') }, 30_000)));
+    await Promise.all(agents.map((a, i) => a.call('start', { ifname: 'rvt0', address: `${ip(i)}/16`, listenPort: PORT, nodeId: Buffer.from(nodeId(i)).toString('hex'), destinations: opts.destinations }, 30_000)));
   } catch (e) {
     await close();
     throw e;

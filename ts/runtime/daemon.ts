@@ -15,7 +15,7 @@ import { VpnNode, type VpnNodeOptions } from '../node/vpn-node.js';
 import type { EngineCommand, NodeEvent, NodeInput } from '../node/io.js';
 import type { GroupPolicy } from '../node/group.js';
 import { DeviceServices } from '../vpn/service.js';
-import { serviceAddress } from '../vpn/addressing.js';
+import { serviceAddress, servedDestinations } from '../vpn/addressing.js';
 import { cidrContains, parseCidr } from '../base/ip.js';
 import { serveControl, type ControlRequest } from './control.js';
 import { startEngine, drainEngine, type DataPlane, type EngineConfig, type EngineEvent } from './engine.js';
@@ -111,6 +111,7 @@ export class Daemon {
       threads: c.dataplane.threads, offload: c.dataplane.offload,
       ...(net ? {
         nodeId: Buffer.from(idToBytes(this.node.self)), serviceAddress: service, interceptDhcp: net.dhcp,
+        destinations: servedDestinations(net.subnet, net.routes),
         relayMaxSessions: c.overlay.relay.maxSessions, relayRateBytes: Math.round(c.overlay.relay.maxRateMbps * 125_000),
       } : { address: c.address }),
     }, () => this.pump());

@@ -78,10 +78,16 @@ export class MemoryEngine {
   private now = 0;
 
   private readonly relayLimit: RelayLimit;
+  /** the destinations a peer's packet may have (null: any), as the engine config's `destinations` */
+  private readonly destinations: Cidr[] | null;
 
-  /** `relay`: this node's limits as a relay for others' relay links (the engine config's relayMaxSessions / relayRateBytes) */
-  constructor(readonly endpoint: string, readonly nodeId: NodeId, private readonly net: Underlay, relay: { maxSessions?: number; rateBytes?: number } = {}) {
-    this.relayLimit = new RelayLimit(relay.maxSessions ?? RELAY_MAX_SESSIONS_DEFAULT, relay.rateBytes ?? 0);
+  /**
+   * `opts`: this node's limits as a relay for others' relay links (the engine config's relayMaxSessions /
+   * relayRateBytes), and the destinations peers' packets may have (`destinations`; others: dst_not_allowed)
+   */
+  constructor(readonly endpoint: string, readonly nodeId: NodeId, private readonly net: Underlay, opts: { maxSessions?: number; rateBytes?: number; destinations?: string[] } = {}) {
+    this.relayLimit = new RelayLimit(opts.maxSessions ?? RELAY_MAX_SESSIONS_DEFAULT, opts.rateBytes ?? 0);
+    this.destinations = opts.destinations ? opts.destinations.map((d) => parseCidr(d)).filter((x): x is Cidr => x !== null) : null;
   }
 
   at(now: number): this { this.now = now; return this; }
@@ -430,6 +436,8 @@ export class MemoryEngine {
   }
 
   private deliver(p: Peer, pkt: SimPacket, how: 'direct' | 'relayed'): void {
+    // before the source check, so a held packet was checked too (pipeline.rs `serves`)
+    if (this.destinations && !this.destinations.some((d) => cidrContains(d, pkt.dst))) { this.drop('dst_not_allowed', pkt); return; }
     if (!p.allowed.some((a) => cidrContains(a, pkt.src))) {
       // a static-mesh peer (no node id) has all its prefixes: dropped; an overlay peer's source is asked about and held
       if (p.nodeId === null) { this.drop('source_not_allowed', pkt); return; }

@@ -17,6 +17,7 @@ import { NetworkModel, LatencyMatrix, type NetworkOptions } from './network.js';
 import { MemoryEngine, type Datagram, type SimPacket } from './memory-engine.js';
 import { NatSites, type NatSpec } from './nat-sites.js';
 import { DEFAULT_RELAY, type RelayOptions } from '../node/relay-links.js';
+import { servedDestinations } from '../vpn/addressing.js';
 
 const E_TICK = 0, E_DGRAM = 1, E_TRAFFIC = 2, E_CALL = 3;
 const TRAFFIC_EVERY_MS = 5_000;
@@ -115,14 +116,15 @@ export class VpnHarness {
     const keys = { privateKey: kp.privateKey, publicKey: kp.publicKey };
     const group = this.o.group?.(i, keys);
     const ep = this.nat?.register(i) ?? endpointOf(i);
+    const subnet = this.o.subnet ?? '10.128.0.0/16';
     const node = new VpnNode({
       keys, random, seed: rng.u32(), wallOffsetMs: this.o.wallOffsetMs ?? SIM_EPOCH_MS, log: this.o.log ?? quiet,
       overlay: { bootstrap: i === 0 ? [] : this.bootstrap, endpoints: [ep], params: { ...REAL_NETWORK_PARAMS, ...this.o.params }, ...(this.o.relay ? { relay: this.o.relay } : {}) },
-      lan: { net: 'sim', subnet: this.o.subnet ?? '10.128.0.0/16', domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
+      lan: { net: 'sim', subnet, domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
     });
     const relay = { ...DEFAULT_RELAY, ...this.o.relay };
-    const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000 });
+    const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000, destinations: servedDestinations(subnet, []) });
     engine.onDevice = (pkt, how) => this.onDevice(i, pkt, how);
     this.nodes.push(node);
     this.engines.push(engine);

@@ -1,5 +1,5 @@
 // Owns DHT-DHCP's data (paper §4): the DHT key layout of a virtual network, the record values, the
-// service address and the hashed address candidates. The claim itself is ts/node/address-claim.ts.
+// service address, the destinations a node serves and the hashed address candidates. The claim itself is ts/node/address-claim.ts.
 // It must not touch the DHT, the device or the data plane.
 import { createHash } from 'node:crypto';
 import { type Cidr, formatIpv4, networkBase } from '../base/ip.js';
@@ -26,6 +26,15 @@ export const bytes = (s: string): Uint8Array => enc.encode(s);
 /** The network's service address (DHCP server, DNS, gateway for announced subnets): its first host. */
 export function serviceAddress(subnet: Cidr): string {
   return formatIpv4(networkBase(subnet) + 1);
+}
+
+/**
+ * What other members' packets may be for at this node's device (the data plane's `destinations`; the rest
+ * count dst_not_allowed): the virtual subnet, the subnets this node routes, broadcast and multicast. Not its
+ * host's LAN or the Internet: a member must not use another's IP forwarding (a gateway would add 0/0).
+ */
+export function servedDestinations(subnet: string, routes: readonly string[]): string[] {
+  return [subnet, ...routes, '255.255.255.255/32', '224.0.0.0/4'];
 }
 
 /** The i-th candidate address for a node: a hash of its id spread over the host range (never .0, .1 or broadcast). */

@@ -109,6 +109,10 @@ drop_reasons! {
     VnetHeader = "vnet_header",
     /// A device packet with a GSO type the device was not offered (UFO, ECN alone, unknown).
     VnetGsoType = "vnet_gso_type",
+    /// A member's packet for a destination this node does not serve (outside the virtual
+    /// subnet and the subnets it routes): a member must not reach this host's LAN or the
+    /// Internet through its IP forwarding. Overlay mode only; a static mesh routes as configured.
+    DstNotAllowed = "dst_not_allowed",
 }
 
 impl core::fmt::Display for DropReason {

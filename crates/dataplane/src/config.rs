@@ -46,6 +46,10 @@ pub struct EngineConfig {
     /// kernel hands over 64 KB TCP super-packets, split in offload.rs; received TCP segments
     /// are merged into large writes) and UDP GSO sends. Off: one packet per read, write and send.
     pub offload: bool,
+    /// Destinations a member's packet may have to be written to the device (overlay mode: the
+    /// virtual subnet, the subnets this node routes, broadcast and multicast); others are
+    /// dropped `dst_not_allowed`. None: any (a static mesh routes as configured, like WireGuard).
+    pub destinations: Option<Vec<IpNet>>,
 }
 
 pub const DEFAULT_MTU: u32 = 1420;
@@ -66,6 +70,7 @@ impl EngineConfig {
             threads: DEFAULT_THREADS,
             node_id: None,
             service_address: None,
+            destinations: None,
             intercept_dhcp: false,
             relay_max_sessions: crate::relay_limit::DEFAULT_RELAY_MAX_SESSIONS,
             relay_rate_bytes: 0,

@@ -78,6 +78,7 @@ impl Engine {
         shared.node_id = cfg.node_id;
         shared.service_addr = cfg.service_address;
         shared.intercept_dhcp = cfg.intercept_dhcp;
+        shared.destinations = cfg.destinations.clone();
         shared.relay_limit = Mutex::new(RelayLimit::new(
             cfg.relay_max_sessions,
             cfg.relay_rate_bytes,

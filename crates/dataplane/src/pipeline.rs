@@ -364,6 +364,10 @@ impl Shared {
                     Some(Err(r)) => return RxAction::Drop(r),
                     None => return RxAction::Drop(DropReason::MalformedIp),
                 };
+                // before the source check, so a held packet was checked too
+                if !self.serves(info.dst) {
+                    return RxAction::Drop(DropReason::DstNotAllowed);
+                }
                 if !peer.allows_source(info.src) {
                     // An overlay peer sending from an address we have not learned yet: ask the
                     // control plane to check it (rate-limited) and hold the packet meanwhile.
@@ -396,6 +400,13 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Whether a member's packet for `dst` may go to the device (EngineConfig::destinations).
+    fn serves(&self, dst: IpAddr) -> bool {
+        self.destinations
+            .as_ref()
+            .is_none_or(|d| d.iter().any(|n| n.contains(dst)))
     }
 
     /// Device write of the checked IP packet at `dgram[ip_start..]`: as is (TUN) or behind an
@@ -433,3 +444,7 @@ pub(crate) mod tests;
 #[cfg(test)]
 #[path = "confirm_tests.rs"]
 mod confirm_tests;
+
+#[cfg(test)]
+#[path = "destinations_tests.rs"]
+mod destinations_tests;

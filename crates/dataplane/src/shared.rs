@@ -68,6 +68,8 @@ pub struct Shared {
     pub service_addr: Option<Ipv4Addr>,
     /// DHCP requests (UDP to port 67) go to the control plane.
     pub intercept_dhcp: bool,
+    /// Destinations a member's packet may have (EngineConfig::destinations); None: any.
+    pub destinations: Option<Vec<IpNet>>,
     /// OS interface MAC packed in the low 48 bits; 0 = unknown (use broadcast).
     os_mac: AtomicU64,
     /// Own address and prefix length, packed (see `pack_addr`); 0 = none.
@@ -109,6 +111,7 @@ impl Shared {
             node_id: None,
             service_addr: None,
             intercept_dhcp: false,
+            destinations: None,
             os_mac: AtomicU64::new(0),
             address: AtomicU64::new(pack_addr(address)),
             misses: Mutex::new(RateLimiter::new(LIMITER_CAPACITY, EVENT_INTERVAL_MS)),
