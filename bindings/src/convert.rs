@@ -53,6 +53,9 @@ pub struct EngineConfig {
     /// gives the virtual subnet, the subnets this node routes, broadcast and multicast; others
     /// are dropped `dst_not_allowed`. Absent: any (a static mesh routes as configured).
     pub destinations: Option<Vec<String>>,
+    /// Firewall mark (SO_MARK, 1..2^32-1) on the engine's UDP datagrams, for a full tunnel's policy
+    /// routing; needs CAP_NET_ADMIN. Absent: none.
+    pub fwmark: Option<u32>,
     /// As a relay for others' relay links: node-id pairs carried at once (default 512, at most
     /// 65536; 0 relays none); beyond it frames are dropped `relay_full`.
     pub relay_max_sessions: Option<u32>,
@@ -239,6 +242,15 @@ pub(crate) fn to_config(c: EngineConfig) -> Result<config::EngineConfig> {
         );
     }
     cfg.intercept_dhcp = c.intercept_dhcp.unwrap_or(false);
+    if let Some(m) = c.fwmark {
+        if m == 0 {
+            return Err(err(
+                "E_CONFIG",
+                "fwmark 0 marks nothing (want 1..4294967295)",
+            ));
+        }
+        cfg.fwmark = Some(m);
+    }
     if let Some(d) = c.destinations.as_ref() {
         cfg.destinations = Some(
             d.iter()

@@ -50,6 +50,9 @@ pub struct EngineConfig {
     /// virtual subnet, the subnets this node routes, broadcast and multicast); others are
     /// dropped `dst_not_allowed`. None: any (a static mesh routes as configured, like WireGuard).
     pub destinations: Option<Vec<IpNet>>,
+    /// Firewall mark on every datagram of the engine's socket (SO_MARK): a full tunnel's policy
+    /// routing sends unmarked traffic into the tunnel and marked traffic (ours) by the main table.
+    pub fwmark: Option<u32>,
 }
 
 pub const DEFAULT_MTU: u32 = 1420;
@@ -71,6 +74,7 @@ impl EngineConfig {
             node_id: None,
             service_address: None,
             destinations: None,
+            fwmark: None,
             intercept_dhcp: false,
             relay_max_sessions: crate::relay_limit::DEFAULT_RELAY_MAX_SESSIONS,
             relay_rate_bytes: 0,

@@ -50,8 +50,12 @@ impl Engine {
     /// is called (from an engine thread) whenever the event queue goes from empty to non-empty.
     pub fn start(cfg: EngineConfig, notify: Notify) -> Result<Engine, Error> {
         cfg.validate()?;
-        let sock = udp::bind(cfg.listen)
-            .map_err(|e| Error::Socket(format!("bind {}: {e}", cfg.listen)))?;
+        let sock = udp::bind(cfg.listen, cfg.fwmark).map_err(|e| {
+            let mark = cfg
+                .fwmark
+                .map_or(String::new(), |m| format!(" with fwmark {m:#x}"));
+            Error::Socket(format!("bind {}{mark}: {e}", cfg.listen))
+        })?;
         if cfg.offload {
             // best effort: a kernel without UDP GRO delivers one datagram per buffer, as before
             udp::enable_gro(&sock);

@@ -22,9 +22,14 @@ const UDP_GRO: libc::c_int = 104;
 /// Bytes one GSO message carries at most (its datagrams' payloads; the IP packet limit).
 const GSO_MAX_BYTES: usize = 65_000;
 
-/// Bind the engine's UDP socket (non-blocking, close-on-exec).
-pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// Bind the engine's UDP socket (non-blocking, close-on-exec), its datagrams carrying firewall
+/// mark `mark` if given (SO_MARK, needs CAP_NET_ADMIN: a full tunnel's policy routing keeps
+/// marked traffic out of the tunnel).
+pub fn bind(addr: SocketAddr, mark: Option<u32>) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Some(m) = mark {
+        s.set_mark(m)?;
+    }
     if addr.is_ipv6() {
         // Dual-stack when bound to [::].
         let _ = s.set_only_v6(false);

@@ -5,8 +5,8 @@ use super::*;
 
 #[test]
 fn batch_round_trip_on_loopback() {
-    let a = bind("127.0.0.1:0".parse().expect("addr")).expect("bind a");
-    let b = bind("127.0.0.1:0".parse().expect("addr")).expect("bind b");
+    let a = bind("127.0.0.1:0".parse().expect("addr"), None).expect("bind a");
+    let b = bind("127.0.0.1:0".parse().expect("addr"), None).expect("bind b");
     let to = b.local_addr().expect("addr");
     let bufs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 + usize::from(i)]).collect();
     let mut sb = SendBatch::new();
@@ -70,9 +70,9 @@ fn recv_all(b: &UdpSocket, want: usize) -> Vec<(Vec<u8>, Option<SocketAddr>)> {
 
 #[test]
 fn gso_runs_by_destination_and_size() {
-    let a = bind("127.0.0.1:0".parse().expect("addr")).expect("bind a");
-    let b = bind("127.0.0.1:0".parse().expect("addr")).expect("bind b");
-    let c = bind("127.0.0.1:0".parse().expect("addr")).expect("bind c");
+    let a = bind("127.0.0.1:0".parse().expect("addr"), None).expect("bind a");
+    let b = bind("127.0.0.1:0".parse().expect("addr"), None).expect("bind b");
+    let c = bind("127.0.0.1:0".parse().expect("addr"), None).expect("bind c");
     let (tb, tc) = (b.local_addr().expect("addr"), c.local_addr().expect("addr"));
     // to b: 4 of 300 bytes and a last one of 120 (one GSO message); to c: 2 of 300; to b: 1
     let sizes = [300usize, 300, 300, 300, 120, 300, 300, 50];
@@ -146,8 +146,8 @@ fn gso_runs_by_destination_and_size() {
 
 #[test]
 fn gro_delivers_a_run_as_one_buffer_split_by_datagrams() {
-    let a = bind("127.0.0.1:0".parse().expect("addr")).expect("bind a");
-    let b = bind("127.0.0.1:0".parse().expect("addr")).expect("bind b");
+    let a = bind("127.0.0.1:0".parse().expect("addr"), None).expect("bind a");
+    let b = bind("127.0.0.1:0".parse().expect("addr"), None).expect("bind b");
     assert!(enable_gro(&b), "this kernel has UDP GRO");
     let to = b.local_addr().expect("addr");
     let bufs: Vec<Vec<u8>> = (0..5u8)
@@ -204,4 +204,16 @@ fn storage_round_trip() {
         to_storage(&a, &mut st);
         assert_eq!(from_storage(&st), Some(a));
     }
+}
+
+#[test]
+fn fwmark_on_the_socket() {
+    let addr = "127.0.0.1:0".parse().expect("addr");
+    match bind(addr, Some(0x5256)) {
+        Ok(s) => assert_eq!(socket2::SockRef::from(&s).mark().expect("SO_MARK"), 0x5256),
+        // without CAP_NET_ADMIN the kernel refuses the mark, and bind says so
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}"),
+    }
+    let s = bind(addr, None).expect("bind");
+    assert_eq!(socket2::SockRef::from(&s).mark().expect("SO_MARK"), 0);
 }
