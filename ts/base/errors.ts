@@ -35,7 +35,7 @@ export const ERRORS = {
   E_LAB_MISSING_TOOL: 'a host tool the lab runs (udhcpc, ping, iptables, ...) is not installed',
   E_LAB_TOPOLOGY: 'a NAT lab topology (preset name or JSON file) is unknown, unreadable or invalid',
   E_NETNS: 'a network namespace cannot be created or used',
-  E_ROUTES: 'a full tunnel\'s routing could not be installed or removed (the message names the command or the state file)',
+  E_OS_STATE: 'a change to the OS routing or firewall (full tunnel, gateway) could not be made or undone (the message names the command or the state file)',
   // the simulator
   E_SIM: "the simulator was driven against its rules (a scenario's bug)",
   E_SIM_SCENARIO: 'no simulator scenario of that name',

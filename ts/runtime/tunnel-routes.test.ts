@@ -4,7 +4,8 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TunnelRouting, tunnelCommands, undoCommand, type Run } from './tunnel-routes.js';
+import { TunnelRouting, tunnelCommands, undoCommand } from './tunnel-routes.js';
+import type { Run } from './os-journal.js';
 
 function fakeIp(failOn?: string): { run: Run; log: string[] } {
   const log: string[] = [];
@@ -37,8 +38,8 @@ test('apply records before it changes; undo reverses exactly and restores the sy
   const r = new TunnelRouting(run, state);
   await r.apply({ dev: 'rv0', gateway: '10.128.0.1' });
   const saved = JSON.parse(readFileSync(state, 'utf8'));
-  t.is(saved.applied.length, 6);
-  t.is(saved.srcValidMark, '0');
+  t.is(saved.changes.length, 7, 'the sysctl and 6 ip commands');
+  t.deepEqual(saved.changes[0].undo.args, ['-qw', 'net.ipv4.conf.all.src_valid_mark=0'], 'the old value, to restore');
   log.length = 0;
   await r.undo();
   t.deepEqual(log, [
@@ -58,12 +59,13 @@ test('a command that fails half-way: what was applied is undone and the error na
   const { run, log } = fakeIp('-6 route replace');
   const r = new TunnelRouting(run, join(dir, 's.json'));
   const e = await t.throwsAsync(r.apply({ dev: 'rv0', gateway: '10.128.0.1' }));
-  t.is((e as { code?: string }).code, 'E_ROUTES');
-  t.regex(e!.message, /ip -6 route replace unreachable default table 5256: RTNETLINK/);
-  t.deepEqual(log.filter((l) => l.includes(' del ')), [
+  t.is((e as { code?: string }).code, 'E_OS_STATE');
+  t.regex(e!.message, /full tunnel: ip -6 route replace unreachable default table 5256: RTNETLINK/);
+  t.deepEqual(log.slice(log.indexOf('ip -6 route replace unreachable default table 5256') + 1), [
     'ip -4 rule del not fwmark 0x5256 table 5256 priority 31051',
     'ip -4 rule del table main suppress_prefixlength 0 priority 31050',
     'ip -4 route del default via 10.128.0.1 dev rv0 table 5256',
+    'sysctl -qw net.ipv4.conf.all.src_valid_mark=0',
   ]);
   t.false(existsSync(join(dir, 's.json')));
 });
@@ -76,11 +78,11 @@ test('a state file left by a killed run is undone on the next start; an unreadab
   // killed: no undo. The next start:
   const next = fakeIp();
   const left = await new TunnelRouting(next.run, state).recover();
-  t.is(left?.applied.length, 6);
+  t.is(left?.changes.length, 7);
   t.is(next.log.filter((l) => l.includes(' del ')).length, 6);
   t.false(existsSync(state));
   t.is(await new TunnelRouting(next.run, state).recover(), null, 'nothing left');
-  writeFileSync(state, '{"applied": 3');
+  writeFileSync(state, '{"changes": 3');
   const e = await t.throwsAsync(new TunnelRouting(next.run, state).recover());
-  t.is((e as { code?: string }).code, 'E_ROUTES');
+  t.is((e as { code?: string }).code, 'E_OS_STATE');
 });
