@@ -130,12 +130,14 @@ impl Engine {
     /// endpoint; `opts.relayOnly` (default false) sends through `via` even with an endpoint;
     /// `opts.forgetEndpoint` (true, with a null endpoint) drops the current endpoint, so that
     /// the next packet arriving directly sets it again with an endpoint event;
-    /// `opts.hop` (default true) lets greedy relay forwarding use this peer as a next hop.
+    /// `opts.hop` (default true) lets greedy relay forwarding use this peer as a next hop;
+    /// `opts.gatewayClient` (default false) lets its packets be for any destination (a gateway's
+    /// client), not only the engine's `destinations`.
     /// Omitted fields keep their current values. Packets held for a destination this peer now
     /// routes are sent once it also has a session; packets received from this peer and held for
     /// their source are written if `allowedIps` now covers it, else dropped.
     #[napi(
-        ts_args_type = "peerId: number, endpoint: string | null, allowedIps: string[], opts?: { nodeId?: Buffer; via?: number | null; relayOnly?: boolean; hop?: boolean; forgetEndpoint?: boolean }"
+        ts_args_type = "peerId: number, endpoint: string | null, allowedIps: string[], opts?: { nodeId?: Buffer; via?: number | null; relayOnly?: boolean; hop?: boolean; gatewayClient?: boolean; forgetEndpoint?: boolean }"
     )]
     pub fn set_peer(
         &self,
@@ -172,6 +174,9 @@ impl Engine {
             po.hop = o
                 .get::<bool>("hop")
                 .map_err(|_| err("E_CONFIG", "opts.hop must be a boolean"))?;
+            po.gateway_client = o
+                .get::<bool>("gatewayClient")
+                .map_err(|_| err("E_CONFIG", "opts.gatewayClient must be a boolean"))?;
             po.forget_endpoint = o
                 .get::<bool>("forgetEndpoint")
                 .map_err(|_| err("E_CONFIG", "opts.forgetEndpoint must be a boolean"))?

@@ -48,7 +48,7 @@ function drain(): void {
 function apply(e: DataPlane, c: EngineCommand): void {
   // the daemon's mapping (ts/runtime/daemon.ts apply), with bytes decoded from the pipe
   switch (c.cmd) {
-    case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? bytes(c.nodeId) : undefined, via: c.via }); return;
+    case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? bytes(c.nodeId) : undefined, via: c.via, ...(c.gatewayClient === undefined ? {} : { gatewayClient: c.gatewayClient }) }); return;
     case 'removePeer': e.removePeer(c.peerId); return;
     case 'setSession': {
       const k = c.keys;

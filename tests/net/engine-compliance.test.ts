@@ -165,7 +165,7 @@ both('source check: a peer without a node id (static mesh) is not asked about: d
 
 // ---------------------------------------------------------------- 3b. destinations
 
-both('destinations: with a list (overlay mode), a packet for anything else is dropped dst_not_allowed, before the source check', 2, async (t, s) => {
+both('destinations: with a list (overlay mode), a packet for anything else is dropped dst_not_allowed, before the source check; a gateway client may send anywhere', 2, async (t, s) => {
   await s.addAddress(A, '10.99.1.1/32');
   await s.addAddress(B, '10.99.200.5/32'); // B's host LAN: would be seen if it were delivered
   await applyAll(s, link(s, A, B));
@@ -181,6 +181,11 @@ both('destinations: with a list (overlay mode), a packet for anything else is dr
   const b = await s.stats(B);
   t.deepEqual(b.drops, { dst_not_allowed: 2 });
   t.deepEqual(b.peers[peer(A)], { ...zero, rxData: 1 });
+  // B a gateway whose policy admits A: any destination, from A's own address only
+  await s.apply(B, { cmd: 'setPeer', peerId: peer(A), endpoint: s.endpoint(A), allowed: [`${s.ip(A)}/32`], nodeId: s.nodeId(A), via: null, gatewayClient: true });
+  await s.send(A, { src: s.ip(A), dst: '10.99.200.5', marker: 'via-gateway' });
+  t.deepEqual(markers(await s.delivered(B, 2)), ['in', 'via-gateway']);
+  t.deepEqual((await s.stats(B)).drops, { dst_not_allowed: 2 });
 }, { destinations: ['10.99.0.0/24'] }); // (the engines' addresses are 10.99.0.x; the OS routes 10.99/16 to the device)
 
 // ---------------------------------------------------------------- 4. relay by via

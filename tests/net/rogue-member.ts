@@ -1,5 +1,5 @@
 // Owns a hostile but authenticated overlay member for the network tests, run inside a lab namespace
-// (`node --import tsx rogue-member.ts <config> <flood seconds> [--route <cidr>]`): the real daemon (Daemon, real data
+// (`node --import tsx rogue-member.ts <config> <flood seconds> [--route <cidr>[@<node id>]]`): the real daemon (Daemon, real data
 // plane, a real key and, in a private group, a real certificate) joins the ring, then floods every peer
 // it holds a connection with through the data plane's own CONTROL frames: pings, connect-to-me
 // requests, broadcasts and DHT puts, as fast as the event loop allows. It prints one JSON line with
@@ -12,16 +12,20 @@ import { encode } from '../../ts/wire/overlay-codec.js';
 
 const cfg = loadConfig(process.argv[2]!);
 const seconds = Number(process.argv[3] ?? 10);
-// `--route <cidr>`: its data plane also routes <cidr> to every peer it learns (a member trying to
-// use the others' hosts as routers to their LANs or the Internet)
-const route = process.argv.indexOf('--route') > 0 ? process.argv[process.argv.indexOf('--route') + 1] : undefined;
+// `--route <cidr>[@<node id hex>]`: its data plane also routes <cidr> to every peer it learns, or to that
+// one (a member trying to use the others' hosts as routers to their LANs or the Internet, or a gateway)
+const routeArg = process.argv.indexOf('--route') > 0 ? process.argv[process.argv.indexOf('--route') + 1] : undefined;
+const [route, routeTo] = routeArg ? routeArg.split('@') : [];
 let engine: DataPlane | undefined;
 const daemon = await Daemon.create(cfg, createLogger('warn', 'rogue'), {
   startEngine: (c, on) => {
     const e = startEngine(c, on);
     if (route) {
       const setPeer = e.setPeer.bind(e);
-      e.setPeer = (id, endpoint, allowed, opts) => setPeer(id, endpoint, [...allowed, route], opts);
+      e.setPeer = (id, endpoint, allowed, opts) => {
+        const to = !routeTo || (opts?.nodeId && Buffer.from(opts.nodeId).toString('hex') === routeTo);
+        setPeer(id, endpoint, to ? [...allowed, route] : allowed, opts);
+      };
     }
     return (engine = e);
   },

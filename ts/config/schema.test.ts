@@ -61,3 +61,14 @@ test('files: unreadable, not JSON, key file', (t) => {
   writeFileSync(join(dir, 'ok.json'), JSON.stringify({ ...rest, privateKeyFile: join(dir, 'key') }));
   t.deepEqual(loadConfig(join(dir, 'ok.json')).publicKeyBytes, a.publicKey);
 });
+
+test('gateway: off by default, overlay mode only, groups only with a pki section', (t) => {
+  t.deepEqual(parseConfig(good()).gateway, { enable: false, allow: ['*'] });
+  const err = (raw: unknown): string => (t.throws(() => parseConfig(raw)) as Error).message;
+  t.regex(err({ ...good(), gateway: { enable: true } }), /gateway\.enable: a gateway needs overlay mode/);
+  const overlay = { privateKey: encodeKey(a.privateKey), network: {} };
+  t.is(parseConfig({ ...overlay, gateway: { enable: true } }).gateway.enable, true);
+  t.regex(err({ ...overlay, gateway: { enable: true, allow: ['eng'] } }), /gateway\.allow: groups come from certificates/);
+  t.regex(err({ ...overlay, gateway: { enable: true, allow: [] } }), /gateway\.allow/);
+  t.regex(err({ ...overlay, gateway: { enable: true, uplink: 'bad name!' } }), /gateway\.uplink/);
+});

@@ -92,6 +92,14 @@ export const configSchema = z.strictObject({
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').default('ringvpn0'),
     mtu: z.number().int().min(576).max(9000).default(1420),
   }).prefault({}),
+  /** Gateway (overlay mode): members may send Internet traffic through this node, forwarded and masqueraded out of its uplink. */
+  gateway: z.strictObject({
+    enable: z.boolean().default(false),
+    /** The interface towards the Internet; default: the device of the IPv4 default route. */
+    uplink: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').optional(),
+    /** Who may use it: '*' (every member) or certificate group names (a private group). */
+    allow: z.array(z.string().min(1).max(64)).min(1).default(['*']),
+  }).prefault({}),
   dataplane: z.strictObject({
     threads: z.union([z.literal(1), z.literal(2)]).default(1),
     offload: z.boolean().default(true),
@@ -146,6 +154,8 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
     fail('address', 'give exactly one of `address` (static peers) or `network` (overlay mode)');
   }
   if (c.pki && !c.network) fail('pki', 'a private group needs overlay mode (`network`)');
+  if (c.gateway.enable && !c.network) fail('gateway.enable', 'a gateway needs overlay mode (`network`)');
+  if (c.gateway.enable && !c.pki && !c.gateway.allow.includes('*')) fail('gateway.allow', 'groups come from certificates: without `pki`, allow only \'*\'');
   if (c.network && c.peers.length) fail('peers', 'static peers are not used in overlay mode (`network`); list bootstrap endpoints in overlay.bootstrap');
   if (c.network) {
     const net = parseCidr(c.network.subnet)!;

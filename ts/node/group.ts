@@ -8,7 +8,7 @@ import { bytes } from '../vpn/addressing.js';
 import type { NodeDht } from './address-claim.js';
 import type { Counters } from './io.js';
 
-export interface CertifiedAddress { address: string; subnets: string[] }
+export interface CertifiedAddress { address: string; subnets: string[]; groups?: string[] }
 
 /** The group policy: our certificate, verdicts on peers', and revocation records. */
 export interface GroupPolicy {

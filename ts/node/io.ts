@@ -29,7 +29,7 @@ export type NodeInput =
 
 /** One command for the data plane; a driver applies them in order (the order matters on the wire). */
 export type EngineCommand =
-  | { cmd: 'setPeer'; peerId: number; endpoint: string | null; allowed: string[]; nodeId: Uint8Array | null; via: number | null; hop?: boolean; relayOnly?: boolean; forgetEndpoint?: boolean }
+  | { cmd: 'setPeer'; peerId: number; endpoint: string | null; allowed: string[]; nodeId: Uint8Array | null; via: number | null; hop?: boolean; relayOnly?: boolean; gatewayClient?: boolean; forgetEndpoint?: boolean }
   | { cmd: 'removePeer'; peerId: number }
   | { cmd: 'setSession'; peerId: number; keys: SessionKeys }
   | { cmd: 'removeSession'; localIndex: number }

@@ -31,6 +31,8 @@ export interface LinkTableOptions {
   group?: GroupVerifier;
   /** MAX_PEERS unless a test says otherwise */
   maxPeers?: number;
+  /** a gateway's policy: may this member send to any destination through us (the data plane's gatewayClient)? */
+  gatewayClient?: (node: NodeId) => boolean;
 }
 
 interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number; slowAt: number; via?: NodeId }
@@ -520,7 +522,7 @@ export class LinkTable {
     // would send there), and the next packet that arrives directly tells us (roamed) that one works;
     // its frames are flagged as a relay link's (relayOnly), which the relay counts against its limits
     const forget = p.relay !== null && p.endpoint === null;
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, relayOnly: p.relay !== null, ...(forget ? { forgetEndpoint: true } : {}) });
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
   }
 
   private forget(p: LinkPeer): void {

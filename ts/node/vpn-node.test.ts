@@ -2,7 +2,7 @@
 // a zero-latency wire, stepped by hand. Asserts the handshake, the data path, the keepalive order and
 // that only the initiator rekeys on time.
 import test from 'ava';
-import { VpnNode } from './vpn-node.js';
+import { VpnNode, gatewayPolicy } from './vpn-node.js';
 import { keyPairFromPrivate } from '../handshake/primitives.js';
 import { Xoshiro128 } from '../core/rng.js';
 import { MemoryEngine, type Datagram, type SimPacket } from '../sim/memory-engine.js';
@@ -114,4 +114,16 @@ test('only the initiator rekeys, and only a session in use (WireGuard rule); an 
   t.is(initiations() - before, 0);
   t.true(p.nodes.every((n) => ![...n.links.peers.values()][0]!.established), 'the idle session lapsed');
   t.deepEqual(p.engines.map((e) => e.drops), [{}, {}]);
+});
+
+test('a gateway policy: every member with *, else members whose certificate has an allowed group', (t) => {
+  const id = (n: number): bigint => BigInt(n);
+  const certs = new Map([[id(1), { address: '10.128.0.1', subnets: [], groups: ['eng', 'ops'] }], [id(2), { address: '10.128.0.2', subnets: [], groups: ['sales'] }]]);
+  const group = { certOf: (n: bigint) => certs.get(n) } as unknown as Parameters<typeof gatewayPolicy>[1];
+  t.true(gatewayPolicy(['*'], undefined)(id(3)));
+  const ops = gatewayPolicy(['ops'], group);
+  t.true(ops(id(1)));
+  t.false(ops(id(2)));
+  t.false(ops(id(3)), 'no certificate known: refused');
+  t.false(gatewayPolicy(['ops'], undefined)(id(1)), 'groups without a private group: nobody');
 });

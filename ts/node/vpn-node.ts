@@ -51,6 +51,8 @@ export interface VpnNodeOptions {
   lan?: Omit<LanOptions, 'key'>;
   /** a private group: certificates in every handshake, revocation */
   group?: GroupPolicy;
+  /** a gateway (issue 14): members whose certificate has one of these groups ('*': every member) may send to any destination through us */
+  gateway?: { allow: string[] };
   /** static mesh: configured peers, no ring */
   peers?: StaticPeer[];
 }
@@ -95,6 +97,7 @@ export class VpnNode implements LanHost {
     this.links = new LinkTable({
       self: this.self, keys: o.keys, random: o.random, wallOffsetMs, openAdmission: !!o.overlay,
       ...(group ? { group: { ownDer: group.ownDer, verify: (k, c, e) => group.verify(k, c, e, this.t + wallOffsetMs) } } : {}),
+      ...(o.gateway ? { gatewayClient: gatewayPolicy(o.gateway.allow, group) } : {}),
     }, this.out, this.counters, o.log);
     if (o.overlay) {
       this.overlay = new OverlayNode({
@@ -440,4 +443,10 @@ export class VpnNode implements LanHost {
   }
 
 
+}
+
+/** A gateway's policy as a predicate: '*' admits every member, a group name the members whose certificate has it. */
+export function gatewayPolicy(allow: readonly string[], group: GroupPolicy | undefined): (node: NodeId) => boolean {
+  if (allow.includes('*')) return () => true;
+  return (node) => (group?.certOf(node)?.groups ?? []).some((g) => allow.includes(g));
 }

@@ -21,6 +21,8 @@ import { serveControl, type ControlRequest } from './control.js';
 import { startEngine, drainEngine, type DataPlane, type EngineConfig, type EngineEvent } from './engine.js';
 import { crawlRing } from './crawler.js';
 import { trimNativeHeap } from '../native/binding.js';
+import { GatewayNatting, defaultUplink } from './gateway-nat.js';
+import { runOs } from './os-journal.js';
 
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 const TRAFFIC_SCAN_MS = 5_000;
@@ -58,6 +60,9 @@ export class Daemon {
   private trims = 0;
   private gcMs: number | null = null;
   private stopping = false;
+  private gateway: GatewayNatting | undefined;
+  /** `status`: this node as a gateway (its uplink and policy), or null */
+  private gatewayOn: { uplink: string; allow: string[] } | null = null;
 
   /** Build a daemon; the PKI code (X.509 parsing) is loaded only for a private group. */
   static async create(cfg: Config, log: Logger, deps: DaemonDeps = {}): Promise<Daemon> {
@@ -96,6 +101,7 @@ export class Daemon {
         peers: cfg.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })),
       }),
       ...(group ? { group } : {}),
+      ...(net && cfg.gateway.enable ? { gateway: { allow: cfg.gateway.allow } } : {}),
     };
     this.node = new VpnNode(o);
   }
@@ -123,8 +129,18 @@ export class Daemon {
       }, (frame) => this.engine?.writeDevice(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)), this.log);
     }
     try {
+      if (net && c.gateway.enable) {
+        // forwarding and masquerade for the virtual subnet, journaled beside the control socket (undone on stop,
+        // or on the next start after a kill)
+        this.gateway = new GatewayNatting(runOs, `${c.controlSocket}.gateway.json`);
+        const uplink = c.gateway.uplink ?? await defaultUplink(runOs);
+        await this.gateway.apply({ dev: c.device.name, subnet: net.subnet, uplink });
+        this.gatewayOn = { uplink, allow: c.gateway.allow };
+        this.log.info({ uplink, subnet: net.subnet, allow: c.gateway.allow }, 'gateway on: forwarding and masquerade');
+      }
       this.control = await serveControl(c.controlSocket, (req) => this.onControl(req));
     } catch (e) {
+      await this.gateway?.undo().catch((u) => this.log.error({ err: (u as Error).message }, 'gateway undo failed'));
       this.engine.close();
       this.engine = undefined;
       throw e;
@@ -145,6 +161,11 @@ export class Daemon {
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     this.engine?.close();
     this.engine = undefined;
+    try {
+      await this.gateway?.undo();
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'gateway: undoing forwarding and NAT failed');
+    }
     this.log.info('ringvpn down');
   }
 
@@ -231,7 +252,7 @@ export class Daemon {
   private apply(e: DataPlane, c: EngineCommand): void {
     try {
       switch (c.cmd) {
-        case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? Buffer.from(c.nodeId) : undefined, via: c.via, ...(c.hop === undefined ? {} : { hop: c.hop }), ...(c.relayOnly === undefined ? {} : { relayOnly: c.relayOnly }), ...(c.forgetEndpoint ? { forgetEndpoint: true } : {}) }); return;
+        case 'setPeer': e.setPeer(c.peerId, c.endpoint, c.allowed, { nodeId: c.nodeId ? Buffer.from(c.nodeId) : undefined, via: c.via, ...(c.hop === undefined ? {} : { hop: c.hop }), ...(c.relayOnly === undefined ? {} : { relayOnly: c.relayOnly }), ...(c.gatewayClient === undefined ? {} : { gatewayClient: c.gatewayClient }), ...(c.forgetEndpoint ? { forgetEndpoint: true } : {}) }); return;
         case 'removePeer': e.removePeer(c.peerId); return;
         case 'setSession': {
           const k = c.keys;
@@ -305,7 +326,7 @@ export class Daemon {
     const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory };
     if (this.node.overlay) {
       const lan = this.node.lan;
-      return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null };
+      return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null, gateway: this.gatewayOn };
     }
     // static mesh: the configured peers by name, as `ringvpn status` prints them
     const enginePeers = new Map((stats?.peers ?? []).map((p) => [p.peerId, p]));

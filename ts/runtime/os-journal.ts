@@ -2,6 +2,7 @@
 // forwarding and NAT): each change is recorded in a state file before it is made, undone in reverse order on
 // stop, and undone on the next start when the daemon was killed first. It must not decide what to change
 // (tunnel-routes.ts, gateway-nat.ts do) or run commands itself (the caller's `run` does).
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { errors } from '../base/errors.js';
 
@@ -9,6 +10,14 @@ export type OsCommand = 'ip' | 'iptables' | 'sysctl';
 
 /** Runs an OS command with these arguments; resolves with its exit code and output (never rejects on a non-zero exit). */
 export type Run = (cmd: OsCommand, args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+/** `Run` on this host: the command itself; a failure comes back as its exit code and stderr, never as a rejection. */
+export const runOs: Run = (cmd, args) => new Promise((resolve) => {
+  execFile(cmd, args, { timeout: 30_000 }, (err, stdout, stderr) => {
+    const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+    resolve({ code, stdout: String(stdout), stderr: String(stderr) || (err ? err.message : '') });
+  });
+});
 
 /** One change and the command that undoes it. */
 export interface OsChange { cmd: OsCommand; args: string[]; undo: { cmd: OsCommand; args: string[] } }

@@ -35,6 +35,8 @@ interface Peer {
   hop: boolean;
   /** a relay link: always through `via`, frames flagged as a relay link's (tables.rs relay_only) */
   relayOnly: boolean;
+  /** a gateway's client: its packets may be for any destination (tables.rs gateway_client) */
+  gatewayClient: boolean;
   txData: number; rxData: number; txRelayed: number; rxRelayed: number;
   /** WireGuard's timers: data sent and nothing heard since (ms), data heard and nothing sent since */
   unansweredSince: number | null; staleAsked: boolean; rxDataSince: number | null;
@@ -112,6 +114,7 @@ export class MemoryEngine {
         this.peers.set(c.peerId, {
           id: c.peerId, endpoint: c.endpoint ?? (c.forgetEndpoint ? null : old?.endpoint ?? null), allowed, allowedText: c.allowed,
           nodeId: c.nodeId ? idFromBytes(c.nodeId) : old?.nodeId ?? null, via: c.via, hop: c.hop ?? old?.hop ?? true, relayOnly: c.relayOnly ?? old?.relayOnly ?? false,
+          gatewayClient: c.gatewayClient ?? old?.gatewayClient ?? false,
           current: old?.current ?? null, next: old?.next ?? null, txData: old?.txData ?? 0, rxData: old?.rxData ?? 0, txRelayed: old?.txRelayed ?? 0, rxRelayed: old?.rxRelayed ?? 0,
           unansweredSince: old?.unansweredSince ?? null, staleAsked: old?.staleAsked ?? false, rxDataSince: old?.rxDataSince ?? null, lastRx: old?.lastRx ?? -Infinity,
         });
@@ -437,7 +440,7 @@ export class MemoryEngine {
 
   private deliver(p: Peer, pkt: SimPacket, how: 'direct' | 'relayed'): void {
     // before the source check, so a held packet was checked too (pipeline.rs `serves`)
-    if (this.destinations && !this.destinations.some((d) => cidrContains(d, pkt.dst))) { this.drop('dst_not_allowed', pkt); return; }
+    if (this.destinations && !p.gatewayClient && !this.destinations.some((d) => cidrContains(d, pkt.dst))) { this.drop('dst_not_allowed', pkt); return; }
     if (!p.allowed.some((a) => cidrContains(a, pkt.src))) {
       // a static-mesh peer (no node id) has all its prefixes: dropped; an overlay peer's source is asked about and held
       if (p.nodeId === null) { this.drop('source_not_allowed', pkt); return; }

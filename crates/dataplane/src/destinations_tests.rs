@@ -82,3 +82,48 @@ fn an_unlearned_source_is_not_held_for_a_destination_never_served() {
     );
     assert!(b.events.is_empty(), "no source_unknown event for it");
 }
+
+#[test]
+fn a_gateway_client_may_send_anywhere_its_peers_may_not() {
+    use crate::tables::PeerOpts;
+    let now = Instant::now();
+    let (a, mut b) = pair(DeviceMode::Tun, now);
+    a.tables
+        .set_peer(1, Some(sa("192.0.2.2:51820")), nets(&["0.0.0.0/0"]));
+    b.destinations = Some(nets(&["10.0.0.0/24"]));
+    assert_eq!(
+        from_a(&a, &b, [198, 51, 100, 7], now),
+        RxAction::Drop(DropReason::DstNotAllowed)
+    );
+    // B is a gateway whose policy admits A
+    let client = PeerOpts {
+        gateway_client: Some(true),
+        ..PeerOpts::default()
+    };
+    b.tables
+        .set_peer_with(1, None, nets(&["10.0.0.1/32"]), client);
+    assert!(matches!(
+        from_a(&a, &b, [198, 51, 100, 7], now),
+        RxAction::Write(_)
+    ));
+    // still only from its own address
+    let (act, mut buf, _) = out(&a, &ipv4([10, 0, 0, 9], [198, 51, 100, 7], b"x"), now);
+    let TxAction::Send { len, .. } = act else {
+        panic!("{act:?}")
+    };
+    assert_eq!(
+        b.inbound(&mut buf, len, sa(A_ADDR), now),
+        RxAction::Drop(DropReason::SourceNotAllowed)
+    );
+    // and the policy can take it back
+    let revoked = PeerOpts {
+        gateway_client: Some(false),
+        ..PeerOpts::default()
+    };
+    b.tables
+        .set_peer_with(1, None, nets(&["10.0.0.1/32"]), revoked);
+    assert_eq!(
+        from_a(&a, &b, [198, 51, 100, 7], now),
+        RxAction::Drop(DropReason::DstNotAllowed)
+    );
+}

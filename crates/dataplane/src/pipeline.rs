@@ -365,7 +365,7 @@ impl Shared {
                     None => return RxAction::Drop(DropReason::MalformedIp),
                 };
                 // before the source check, so a held packet was checked too
-                if !self.serves(info.dst) {
+                if !peer.gateway_client && !self.serves(info.dst) {
                     return RxAction::Drop(DropReason::DstNotAllowed);
                 }
                 if !peer.allows_source(info.src) {

@@ -61,6 +61,7 @@ pub(super) fn peer(
             via: Some(via),
             relay_only: None,
             hop: None,
+            gateway_client: None,
             forget_endpoint: false,
         },
     );

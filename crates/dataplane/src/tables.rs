@@ -149,6 +149,9 @@ pub struct PeerEntry {
     /// A candidate next hop for greedy relay forwarding (an overlay connection the control
     /// plane keeps alive); a data-only peer is not, so a dead one cannot swallow relayed frames.
     pub hop: bool,
+    /// A gateway's client (issue 14): its packets may be for any destination, not only those the
+    /// node serves (`dst_not_allowed`); the control plane sets it on a gateway, by its policy.
+    pub gateway_client: bool,
     /// Changes with every set_peer of this peer (a table-wide sequence, never reused; not on
     /// session changes): packets held for their source (rx_pending.rs) under an older value
     /// have seen the control plane's answer.
@@ -164,6 +167,8 @@ pub struct PeerOpts {
     pub relay_only: Option<bool>,
     /// Whether the peer may carry other peers' relayed frames as a greedy next hop.
     pub hop: Option<bool>,
+    /// PeerEntry::gateway_client.
+    pub gateway_client: Option<bool>,
     /// Drop the current endpoint (a relay link: the last direct path stopped answering). The
     /// next authenticated packet that arrives directly sets it again and raises an Endpoint
     /// event, which is how the control plane learns that a direct path works once more.
@@ -332,6 +337,7 @@ impl TableHandle {
                     via: None,
                     relay_only: false,
                     hop: true,
+                    gateway_client: false,
                     config_gen: *gen,
                 },
             };
@@ -346,6 +352,9 @@ impl TableHandle {
             }
             if let Some(h) = opts.hop {
                 entry.hop = h;
+            }
+            if let Some(g) = opts.gateway_client {
+                entry.gateway_client = g;
             }
             peers.insert(id, Arc::new(entry));
         });

@@ -119,6 +119,7 @@ fn relay_settings_and_node_index() {
         via: Some(Some(2)),
         relay_only: Some(true),
         hop: None,
+        gateway_client: None,
         forget_endpoint: false,
     };
     t.set_peer_with(3, None, nets(&["10.0.0.3/32"]), opts);

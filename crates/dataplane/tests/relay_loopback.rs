@@ -34,6 +34,7 @@ fn peer(e: &Engine, id: u32, to: Option<&Engine>, allowed: &[&str], node: u8, vi
         via: Some(via),
         relay_only: None,
         hop: None,
+        gateway_client: None,
         forget_endpoint: false,
     };
     e.set_peer(id, to.map(Engine::local_addr), allowed, opts)
