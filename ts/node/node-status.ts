@@ -40,6 +40,7 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
       dataplane: enginePeers.get(p.peerId) ?? null,
     })),
     lan: n.lan?.status() ?? null,
+    gateways: n.gateways?.status() ?? null,
     pki: n.group?.status() ?? null,
     dht: n.dht ? {
       entries: n.dht.store.size, leases: n.dht.leaseCount, pending: n.dht.pendingOps, drops: n.dht.stats.drops,

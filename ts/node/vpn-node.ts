@@ -17,6 +17,7 @@ import { kindOf } from '../wire/overlay-codec.js';
 import type { NodeDht } from './address-claim.js';
 import { Counters, Outbox, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
 import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
+import { GatewayList } from './gateways.js';
 import { LinkTable } from './link-table.js';
 import type { LinkEvent } from './link-peer.js';
 import { Revocations, type GroupPolicy } from './group.js';
@@ -66,6 +67,8 @@ export class VpnNode implements LanHost {
   readonly dht: DhtCore | null;
   readonly links: LinkTable;
   readonly lan: LanResolver | null;
+  /** the network's gateway list in the DHT (this node's record, if it is a gateway) */
+  readonly gateways: GatewayList | null;
   readonly group: GroupPolicy | undefined;
   readonly privateGroup: boolean;
   readonly counters = new Counters();
@@ -123,6 +126,7 @@ export class VpnNode implements LanHost {
     this.nat = new NatClassifier(o.overlay?.endpoints ?? []);
     const dht = this.nodeDht();
     this.lan = o.lan && dht ? new LanResolver({ ...o.lan, key: o.keys.publicKey, fixed: group?.own.address ?? o.lan.fixed }, this, dht, this.out, this.counters, o.log) : null;
+    this.gateways = o.lan && dht ? new GatewayList(o.lan.net, this.self, !!o.gateway, dht, this.counters) : null;
     this.revocations = group && dht && o.lan ? new Revocations(o.lan.net, group, this, dht, this.counters) : null;
     for (const p of o.peers ?? []) this.links.pin(p.publicKey, p.endpoint, p.allowed);
   }
@@ -137,6 +141,7 @@ export class VpnNode implements LanHost {
     this.relays?.at(now).tick();
     this.relayLoad(now);
     this.lan?.at(now).tick();
+    this.gateways?.at(now).tick(this.joined(), this.lan?.address ?? null);
     this.revocations?.tick(now);
     for (const [id, q] of this.queries) if (now >= q.deadline) { this.queries.delete(id); q.cb(null); }
     this.settle();

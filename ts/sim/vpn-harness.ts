@@ -43,6 +43,8 @@ export interface VpnHarnessOptions {
   wallOffsetMs?: number;
   /** relay link options of every node (ts/node/relay-links.ts) */
   relay?: Partial<RelayOptions>;
+  /** node i is a gateway (gateway.enable, every member admitted) */
+  gateway?: (i: number) => boolean;
   /** node i behind a NAT (ts/sim/nat-sites.ts), or public (null); without it every node is public, as before */
   nat?: (i: number) => NatSpec | null;
   log?: Logger;
@@ -122,6 +124,7 @@ export class VpnHarness {
       overlay: { bootstrap: i === 0 ? [] : this.bootstrap, endpoints: [ep], params: { ...REAL_NETWORK_PARAMS, ...this.o.params }, ...(this.o.relay ? { relay: this.o.relay } : {}) },
       lan: { net: 'sim', subnet, domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
+      ...(this.o.gateway?.(i) ? { gateway: { allow: ['*'] } } : {}),
     });
     const relay = { ...DEFAULT_RELAY, ...this.o.relay };
     const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000, destinations: servedDestinations(subnet, []) });

@@ -18,6 +18,8 @@ export const dhtKeys = {
   name: (net: string, name: string): Uint8Array => enc.encode(`name:${net}:${name.toLowerCase()}`),
   /** announced subnets (router mode), many values: "cidr" owned by the router */
   routes: (net: string): Uint8Array => enc.encode(`routes:${net}`),
+  /** gateways (issue 14), many values: the gateway's address owned by the gateway (ts/node/gateways.ts) */
+  gateways: (net: string): Uint8Array => enc.encode(`gateways:${net}`),
 };
 
 export const text = (b: Uint8Array): string => dec.decode(b);
