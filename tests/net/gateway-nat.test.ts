@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netTest } from './support.js';
 import { Netns } from '../../ts/lab/netns.js';
-import { GatewayNatting, defaultUplink } from '../../ts/runtime/gateway-nat.js';
-import type { Run } from '../../ts/runtime/os-journal.js';
+import { gatewayChanges, defaultUplink } from '../../ts/runtime/gateway-nat.js';
+import { OsJournal, type Run } from '../../ts/runtime/os-journal.js';
 
 netTest('gateway NAT: a member behind the device reaches the Internet only while the gateway is on; undone exactly, also after a kill', async (t) => {
   const sfx = randomBytes(3).toString('hex');
@@ -53,18 +53,18 @@ netTest('gateway NAT: a member behind the device reaches the Internet only while
     const uplink = await defaultUplink(run);
     t.is(uplink, 'u0');
     const state = join(mkdtempSync(join(tmpdir(), 'rvgw-')), 'gateway.json');
-    const nat = new GatewayNatting(run, state);
-    await nat.apply({ dev: 'rv0', subnet: '10.128.0.0/16', uplink });
+    const nat = new OsJournal(run, state, 'gateway');
+    await nat.apply((r) => gatewayChanges(r, { dev: 'rv0', subnet: '10.128.0.0/16', uplink }));
     t.true(await reaches(), 'gateway on: the member reaches the Internet (masqueraded: the Internet has no route back)');
     t.regex((await gw.exec('iptables', ['-t', 'nat', '-S', 'POSTROUTING'])).stdout, /ringvpn-gateway/);
     await nat.undo();
     t.false(await reaches(), 'gateway off: no more');
     t.is(await snapshot(), before, 'undo: netfilter and ip_forward exactly as before');
 
-    await new GatewayNatting(run, state).apply({ dev: 'rv0', subnet: '10.128.0.0/16', uplink });
+    await new OsJournal(run, state, 'gateway').apply((r) => gatewayChanges(r, { dev: 'rv0', subnet: '10.128.0.0/16', uplink }));
     t.true(await reaches());
     // killed before its undo: the next start undoes it
-    const left = await new GatewayNatting(run, state).recover();
+    const left = await new OsJournal(run, state, 'gateway').recover();
     t.is(left?.changes.length, 4, 'the state file named ip_forward and 3 rules');
     t.is(await snapshot(), before, 'after the kill and the next start: exactly as before');
     t.false(await reaches());

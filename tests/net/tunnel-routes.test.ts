@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netTest } from './support.js';
 import { Netns } from '../../ts/lab/netns.js';
-import { TunnelRouting, TUNNEL_MARK } from '../../ts/runtime/tunnel-routes.js';
-import type { Run } from '../../ts/runtime/os-journal.js';
+import { tunnelChanges, TUNNEL_MARK } from '../../ts/runtime/tunnel-routes.js';
+import { OsJournal, type Run } from '../../ts/runtime/os-journal.js';
 
 netTest('full-tunnel routing: unmarked IPv4 into the tunnel, marked and local traffic by the main table, IPv6 unreachable; undone exactly, also after a kill', async (t) => {
   const sfx = randomBytes(3).toString('hex');
@@ -46,8 +46,8 @@ netTest('full-tunnel routing: unmarked IPv4 into the tunnel, marked and local tr
     t.regex(await get(['198.51.100.7']), /dev u0/, 'before: the Internet by the uplink');
 
     const state = join(mkdtempSync(join(tmpdir(), 'rvtr-')), 'full-tunnel.json');
-    const routing = new TunnelRouting(run, state);
-    await routing.apply({ dev: 'rv0', gateway: '10.128.0.1' });
+    const routing = new OsJournal(run, state, 'full tunnel');
+    await routing.apply((r) => tunnelChanges(r, { dev: 'rv0', gateway: '10.128.0.1' }));
     const checks: Array<[string[], RegExp, string]> = [
       [['198.51.100.7'], /via 10\.128\.0\.1 dev rv0 table 5256/, 'unmarked IPv4: into the tunnel'],
       [['198.51.100.7', 'mark', mark], /via 172\.31\.0\.1 dev u0/, 'the engine\'s marked datagrams: the uplink'],
@@ -66,9 +66,9 @@ netTest('full-tunnel routing: unmarked IPv4 into the tunnel, marked and local tr
     t.is(await snapshot(), before, 'undo: rules, routes and the sysctl exactly as before');
 
     // killed before its undo: the next start finds the state file and undoes it
-    await new TunnelRouting(run, state).apply({ dev: 'rv0', gateway: '10.128.0.1' });
+    await new OsJournal(run, state, 'full tunnel').apply((r) => tunnelChanges(r, { dev: 'rv0', gateway: '10.128.0.1' }));
     t.not(await snapshot(), before);
-    const left = await new TunnelRouting(run, state).recover();
+    const left = await new OsJournal(run, state, 'full tunnel').recover();
     t.is(left?.changes.length, 7, 'the state file named the 7 changes');
     t.is(await snapshot(), before, 'after the kill and the next start: exactly as before');
   } finally {

@@ -21,8 +21,8 @@ import { serveControl, type ControlRequest } from './control.js';
 import { startEngine, drainEngine, type DataPlane, type EngineConfig, type EngineEvent } from './engine.js';
 import { crawlRing } from './crawler.js';
 import { trimNativeHeap } from '../native/binding.js';
-import { GatewayNatting, defaultUplink } from './gateway-nat.js';
-import { runOs } from './os-journal.js';
+import { defaultUplink, gatewayChanges } from './gateway-nat.js';
+import { OsJournal, runOs } from './os-journal.js';
 
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 const TRAFFIC_SCAN_MS = 5_000;
@@ -60,7 +60,7 @@ export class Daemon {
   private trims = 0;
   private gcMs: number | null = null;
   private stopping = false;
-  private gateway: GatewayNatting | undefined;
+  private gateway: OsJournal | undefined;
   /** `status`: this node as a gateway (its uplink and policy), or null */
   private gatewayOn: { uplink: string; allow: string[] } | null = null;
 
@@ -132,9 +132,9 @@ export class Daemon {
       if (net && c.gateway.enable) {
         // forwarding and masquerade for the virtual subnet, journaled beside the control socket (undone on stop,
         // or on the next start after a kill)
-        this.gateway = new GatewayNatting(runOs, `${c.controlSocket}.gateway.json`);
+        this.gateway = new OsJournal(runOs, `${c.controlSocket}.gateway.json`, 'gateway');
         const uplink = c.gateway.uplink ?? await defaultUplink(runOs);
-        await this.gateway.apply({ dev: c.device.name, subnet: net.subnet, uplink });
+        await this.gateway.apply((run) => gatewayChanges(run, { dev: c.device.name, subnet: net.subnet, uplink }));
         this.gatewayOn = { uplink, allow: c.gateway.allow };
         this.log.info({ uplink, subnet: net.subnet, allow: c.gateway.allow }, 'gateway on: forwarding and masquerade');
       }

@@ -3,8 +3,8 @@ import test from 'ava';
 import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GatewayNatting, defaultUplink, deleteRule, gatewayRules } from './gateway-nat.js';
-import type { Run } from './os-journal.js';
+import { gatewayChanges, defaultUplink, deleteRule, gatewayRules } from './gateway-nat.js';
+import { OsJournal, type Run } from './os-journal.js';
 
 test('the rules: masquerade out of the uplink, forward out and the replies back; each deleted by its own spec', (t) => {
   const rules = gatewayRules({ dev: 'rv0', subnet: '10.128.0.0/16', uplink: 'eth0' });
@@ -31,8 +31,8 @@ test('apply and undo through the journal; the uplink from the default route, or 
   };
   t.is(await defaultUplink(run), 'u0');
   const state = join(mkdtempSync(join(tmpdir(), 'rv-gw-')), 'gateway.json');
-  const g = new GatewayNatting(run, state);
-  await g.apply({ dev: 'rv0', subnet: '10.128.0.0/16', uplink: 'u0' });
+  const g = new OsJournal(run, state, 'gateway');
+  await g.apply((r) => gatewayChanges(r, { dev: 'rv0', subnet: '10.128.0.0/16', uplink: 'u0' }));
   t.true(existsSync(state));
   t.true(log.includes('sysctl -qw net.ipv4.ip_forward=1'));
   log.length = 0;

@@ -1,9 +1,9 @@
 // Owns a gateway's OS side (issue 14, paper §4.2: "use existing NAT"): IP forwarding on, and netfilter rules
 // that forward the virtual subnet's packets out of the uplink with masquerade and let the replies back in.
-// The changes go through an OsJournal (undone exactly on stop, and on the next start after a kill). It must
+// The changes (`gatewayChanges`) go through an OsJournal (undone exactly on stop, and on the next start after a kill). It must
 // not decide which members may use the gateway (the data plane's gateway rule does) or announce it.
 import { errors } from '../base/errors.js';
-import { OsJournal, sysctlChange, type OsChange, type OsJournalState, type Run } from './os-journal.js';
+import { sysctlChange, type OsChange, type Run } from './os-journal.js';
 
 /** Every rule carries this comment, so an operator sees whose it is (`iptables -S`, `iptables -t nat -S`). */
 export const GATEWAY_COMMENT = 'ringvpn-gateway';
@@ -44,27 +44,10 @@ export async function defaultUplink(run: Run): Promise<string> {
   return dev;
 }
 
-/** Applies and undoes a gateway's forwarding and NAT, through `run`, with its state in `stateFile`. */
-export class GatewayNatting {
-  private readonly journal: OsJournal;
-
-  constructor(private readonly run: Run, stateFile: string) {
-    this.journal = new OsJournal(run, stateFile, 'gateway');
-  }
-
-  /** A previous run's rules left behind (killed before its undo): undone. Returns what was undone, or null. */
-  recover(): Promise<OsJournalState | null> { return this.journal.recover(); }
-
-  /** Turn forwarding on and add the rules (after undoing a previous run's). */
-  async apply(g: GatewayNat): Promise<void> {
-    await this.journal.recover();
-    const changes: OsChange[] = [
-      await sysctlChange(this.run, 'net.ipv4.ip_forward', '1'),
-      ...gatewayRules(g).map((args): OsChange => ({ cmd: 'iptables', args: ['-w', ...args], undo: { cmd: 'iptables', args: ['-w', ...deleteRule(args)] } })),
-    ];
-    await this.journal.apply(changes);
-  }
-
-  /** Remove exactly what `apply` added and restore forwarding as it was. */
-  undo(): Promise<void> { return this.journal.undo(); }
+/** The changes of a gateway, for an OsJournal: forwarding on, then the rules. */
+export async function gatewayChanges(run: Run, g: GatewayNat): Promise<OsChange[]> {
+  return [
+    await sysctlChange(run, 'net.ipv4.ip_forward', '1'),
+    ...gatewayRules(g).map((args): OsChange => ({ cmd: 'iptables', args: ['-w', ...args], undo: { cmd: 'iptables', args: ['-w', ...deleteRule(args)] } })),
+  ];
 }

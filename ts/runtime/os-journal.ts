@@ -48,9 +48,14 @@ export class OsJournal {
     return left;
   }
 
-  /** Make `changes` in order, each recorded first; on a failure the ones made are undone and the error names the command. */
-  async apply(changes: OsChange[]): Promise<void> {
+  /**
+   * Undo what a previous run left, then make the changes `plan` gives (asked only now, so the old values it
+   * reads are the host's own), in order, each recorded first; on a failure the ones made are undone and the
+   * error names the command.
+   */
+  async apply(plan: (run: Run) => Promise<OsChange[]>): Promise<void> {
     await this.recover();
+    const changes = await plan(this.run);
     const state: OsJournalState = { what: this.what, changes: [] };
     this.state = state;
     try {

@@ -4,8 +4,8 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TunnelRouting, tunnelCommands, undoCommand } from './tunnel-routes.js';
-import type { Run } from './os-journal.js';
+import { tunnelChanges, tunnelCommands, undoCommand } from './tunnel-routes.js';
+import { OsJournal, type Run } from './os-journal.js';
 
 function fakeIp(failOn?: string): { run: Run; log: string[] } {
   const log: string[] = [];
@@ -31,17 +31,17 @@ test('the plan: a default route in the tunnel table, not-fwmark and suppress_pre
   t.deepEqual(undoCommand(['-6', 'route', 'replace', 'unreachable', 'default', 'table', '7']), ['-6', 'route', 'del', 'unreachable', 'default', 'table', '7']);
 });
 
-test('apply records before it changes; undo reverses exactly and restores the sysctl', async (t) => {
+test('the journal records before it changes; undo reverses exactly and restores the sysctl', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rv-tun-'));
   const state = join(dir, 'full-tunnel.json');
   const { run, log } = fakeIp();
-  const r = new TunnelRouting(run, state);
-  await r.apply({ dev: 'rv0', gateway: '10.128.0.1' });
+  const j = new OsJournal(run, state, 'full tunnel');
+  await j.apply((r) => tunnelChanges(r, { dev: 'rv0', gateway: '10.128.0.1' }));
   const saved = JSON.parse(readFileSync(state, 'utf8'));
   t.is(saved.changes.length, 7, 'the sysctl and 6 ip commands');
   t.deepEqual(saved.changes[0].undo.args, ['-qw', 'net.ipv4.conf.all.src_valid_mark=0'], 'the old value, to restore');
   log.length = 0;
-  await r.undo();
+  await j.undo();
   t.deepEqual(log, [
     'ip -6 rule del not fwmark 0x5256 table 5256 priority 31051',
     'ip -6 rule del table main suppress_prefixlength 0 priority 31050',
@@ -57,8 +57,8 @@ test('apply records before it changes; undo reverses exactly and restores the sy
 test('a command that fails half-way: what was applied is undone and the error names the command', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rv-tun-'));
   const { run, log } = fakeIp('-6 route replace');
-  const r = new TunnelRouting(run, join(dir, 's.json'));
-  const e = await t.throwsAsync(r.apply({ dev: 'rv0', gateway: '10.128.0.1' }));
+  const j = new OsJournal(run, join(dir, 's.json'), 'full tunnel');
+  const e = await t.throwsAsync(j.apply((r) => tunnelChanges(r, { dev: 'rv0', gateway: '10.128.0.1' })));
   t.is((e as { code?: string }).code, 'E_OS_STATE');
   t.regex(e!.message, /full tunnel: ip -6 route replace unreachable default table 5256: RTNETLINK/);
   t.deepEqual(log.slice(log.indexOf('ip -6 route replace unreachable default table 5256') + 1), [
@@ -74,15 +74,15 @@ test('a state file left by a killed run is undone on the next start; an unreadab
   const dir = mkdtempSync(join(tmpdir(), 'rv-tun-'));
   const state = join(dir, 'full-tunnel.json');
   const first = fakeIp();
-  await new TunnelRouting(first.run, state).apply({ dev: 'rv0', gateway: '10.128.0.1' });
+  await new OsJournal(first.run, state, 'full tunnel').apply((r) => tunnelChanges(r, { dev: 'rv0', gateway: '10.128.0.1' }));
   // killed: no undo. The next start:
   const next = fakeIp();
-  const left = await new TunnelRouting(next.run, state).recover();
+  const left = await new OsJournal(next.run, state, 'full tunnel').recover();
   t.is(left?.changes.length, 7);
   t.is(next.log.filter((l) => l.includes(' del ')).length, 6);
   t.false(existsSync(state));
-  t.is(await new TunnelRouting(next.run, state).recover(), null, 'nothing left');
+  t.is(await new OsJournal(next.run, state, 'full tunnel').recover(), null, 'nothing left');
   writeFileSync(state, '{"changes": 3');
-  const e = await t.throwsAsync(new TunnelRouting(next.run, state).recover());
+  const e = await t.throwsAsync(new OsJournal(next.run, state, 'full tunnel').recover());
   t.is((e as { code?: string }).code, 'E_OS_STATE');
 });

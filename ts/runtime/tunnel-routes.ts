@@ -1,10 +1,10 @@
 // Owns a full-tunnel client's OS routing (issue 14): the policy rules that send everything not marked by
 // the engine's socket (its fwmark) through the device to the virtual gateway, while the engine's own UDP
 // and local routes keep the main table (wg-quick's `not fwmark` + `suppress_prefixlength 0`), IPv6 blocked
-// (an unreachable default) rather than leaked, no per-peer host routes. The changes go through an OsJournal
+// (an unreachable default) rather than leaked, no per-peer host routes. The changes (`tunnelChanges`) go through an OsJournal
 // (undone exactly on stop, and on the next start after a kill). It must not choose the gateway or touch the
 // firewall.
-import { OsJournal, sysctlChange, type OsChange, type OsJournalState, type Run } from './os-journal.js';
+import { sysctlChange, type OsChange, type Run } from './os-journal.js';
 
 /** The engine socket's fwmark: distinct from Tailscale's 0x80000/0xff0000, wg-quick's 0xca6c and NetBird's 0x1bd00. */
 export const TUNNEL_MARK = 0x5256;
@@ -48,28 +48,11 @@ export function undoCommand(args: string[]): string[] {
   return i < 0 ? args : [...args.slice(0, i), 'del', ...args.slice(i + 1)];
 }
 
-/** Applies and undoes a full tunnel's routing, through `run`, with its state in `stateFile`. */
-export class TunnelRouting {
-  private readonly journal: OsJournal;
-
-  constructor(private readonly run: Run, stateFile: string) {
-    this.journal = new OsJournal(run, stateFile, 'full tunnel');
-  }
-
-  /** A previous run's routing left behind (killed before its undo): undone. Returns what was undone, or null. */
-  recover(): Promise<OsJournalState | null> { return this.journal.recover(); }
-
-  /** Install the routing for `r` (after undoing a previous run's). */
-  async apply(r: TunnelRoutes): Promise<void> {
-    await this.journal.recover();
-    const changes: OsChange[] = [
-      // marked packets may arrive on an interface whose reverse path is another table (wg-quick does the same)
-      await sysctlChange(this.run, 'net.ipv4.conf.all.src_valid_mark', '1'),
-      ...tunnelCommands(r).map((args): OsChange => ({ cmd: 'ip', args, undo: { cmd: 'ip', args: undoCommand(args) } })),
-    ];
-    await this.journal.apply(changes);
-  }
-
-  /** Remove exactly what `apply` added and restore the sysctl. */
-  undo(): Promise<void> { return this.journal.undo(); }
+/** The changes of a full tunnel for `r`, for an OsJournal: the sysctl, then the `ip` commands. */
+export async function tunnelChanges(run: Run, r: TunnelRoutes): Promise<OsChange[]> {
+  return [
+    // marked packets may arrive on an interface whose reverse path is another table (wg-quick does the same)
+    await sysctlChange(run, 'net.ipv4.conf.all.src_valid_mark', '1'),
+    ...tunnelCommands(r).map((args): OsChange => ({ cmd: 'ip', args, undo: { cmd: 'ip', args: undoCommand(args) } })),
+  ];
 }

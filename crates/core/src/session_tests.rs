@@ -181,19 +181,31 @@ fn seal_limits() {
 /// Expected bytes computed independently with Node's crypto (OpenSSL chacha20-poly1305).
 const GOLDEN: &str = "040000004433221100000000000000006ad12c56db96c8f1740e3005ca2d6e519dd2879a93054b6146b91be89d0609c4a9bc2a9650";
 
-fn golden_frame<A: Aead>() -> Vec<u8> {
+/// The golden vectors' keys: key bytes 0..32 from index 7 to index 0x11223344 (sender, receiver).
+fn golden_keys() -> (SessionKeys, SessionKeys) {
     let mut key = [0u8; 32];
     for (i, b) in key.iter_mut().enumerate() {
         *b = i as u8;
     }
-    let k = SessionKeys {
+    let tx = SessionKeys {
         local_index: 7,
         remote_index: 0x1122_3344,
         send_key: key,
         recv_key: [0; 32],
         initiator: true,
     };
-    let s = Session::<A>::new(&k, Instant::now());
+    let rx = SessionKeys {
+        local_index: 0x1122_3344,
+        remote_index: 7,
+        send_key: [0; 32],
+        recv_key: key,
+        initiator: false,
+    };
+    (tx, rx)
+}
+
+fn golden_frame<A: Aead>() -> Vec<u8> {
+    let s = Session::<A>::new(&golden_keys().0, Instant::now());
     sealed(&s, TYPE_DATA, b"ringvpn golden vector", s.created)
 }
 
@@ -210,18 +222,7 @@ fn golden_vector_ring_and_rustcrypto_agree() {
     #[cfg(feature = "aws-lc")]
     assert_eq!(hex(&golden_frame::<crate::aead::AwsLcAead>()), GOLDEN);
     // And it opens on the receiving side.
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    let k = SessionKeys {
-        local_index: 0x1122_3344,
-        remote_index: 7,
-        send_key: [0; 32],
-        recv_key: key,
-        initiator: false,
-    };
-    let s = Session::<RustCryptoAead>::new(&k, Instant::now());
+    let s = Session::<RustCryptoAead>::new(&golden_keys().1, Instant::now());
     let mut f = r.clone();
     let (kind, range) = s.open(&mut f, s.created).expect("open golden");
     assert_eq!(
@@ -258,24 +259,7 @@ const GOLDEN_RELAY: &str = "06000000443322110000000000000000b212e89b074c0c7bb9cb
 
 #[test]
 fn relay_link_layer_golden_and_round_trip() {
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    let tx = SessionKeys {
-        local_index: 7,
-        remote_index: 0x1122_3344,
-        send_key: key,
-        recv_key: [0; 32],
-        initiator: true,
-    };
-    let rx = SessionKeys {
-        local_index: 0x1122_3344,
-        remote_index: 7,
-        send_key: [0; 32],
-        recv_key: key,
-        initiator: false,
-    };
+    let (tx, rx) = golden_keys();
     let payload = relay_payload();
     let r = Session::<RingAead>::new(&tx, Instant::now());
     let f = sealed(&r, TYPE_RELAY, &payload, r.created);

@@ -9,7 +9,12 @@ use ringvpn_core::ether::{DEFAULT_VIRTUAL_MAC, ETHERTYPE_IPV4};
 
 /// A's packet from 10.0.0.1 to `dst`, as B receives it (A routes everything to B here).
 fn from_a(a: &Shared, b: &Shared, dst: [u8; 4], now: Instant) -> RxAction {
-    let ip = ipv4([10, 0, 0, 1], dst, b"x");
+    from_a_as(a, b, [10, 0, 0, 1], dst, now)
+}
+
+/// The same from source address `src`.
+fn from_a_as(a: &Shared, b: &Shared, src: [u8; 4], dst: [u8; 4], now: Instant) -> RxAction {
+    let ip = ipv4(src, dst, b"x");
     let pkt = match a.mode {
         DeviceMode::Tun => ip,
         DeviceMode::Tap => eth(DEFAULT_VIRTUAL_MAC, OS_MAC, ETHERTYPE_IPV4, &ip),
@@ -65,19 +70,21 @@ fn members_reach_only_the_destinations_this_node_serves() {
     }
 }
 
-#[test]
-fn an_unlearned_source_is_not_held_for_a_destination_never_served() {
-    let now = Instant::now();
+/// TUN pair where A routes everything to B and B serves only 10.0.0.0/24.
+fn serving_lan(now: Instant) -> (Shared, Shared) {
     let (a, mut b) = pair(DeviceMode::Tun, now);
     a.tables
         .set_peer(1, Some(sa("192.0.2.2:51820")), nets(&["0.0.0.0/0"]));
     b.destinations = Some(nets(&["10.0.0.0/24"]));
-    let (act, mut buf, _) = out(&a, &ipv4([10, 0, 0, 9], [1, 1, 1, 1], b"x"), now);
-    let TxAction::Send { len, .. } = act else {
-        panic!("{act:?}")
-    };
+    (a, b)
+}
+
+#[test]
+fn an_unlearned_source_is_not_held_for_a_destination_never_served() {
+    let now = Instant::now();
+    let (a, b) = serving_lan(now);
     assert_eq!(
-        b.inbound(&mut buf, len, sa(A_ADDR), now),
+        from_a_as(&a, &b, [10, 0, 0, 9], [1, 1, 1, 1], now),
         RxAction::Drop(DropReason::DstNotAllowed)
     );
     assert!(b.events.is_empty(), "no source_unknown event for it");
@@ -87,41 +94,30 @@ fn an_unlearned_source_is_not_held_for_a_destination_never_served() {
 fn a_gateway_client_may_send_anywhere_its_peers_may_not() {
     use crate::tables::PeerOpts;
     let now = Instant::now();
-    let (a, mut b) = pair(DeviceMode::Tun, now);
-    a.tables
-        .set_peer(1, Some(sa("192.0.2.2:51820")), nets(&["0.0.0.0/0"]));
-    b.destinations = Some(nets(&["10.0.0.0/24"]));
+    let (a, b) = serving_lan(now);
     assert_eq!(
         from_a(&a, &b, [198, 51, 100, 7], now),
         RxAction::Drop(DropReason::DstNotAllowed)
     );
     // B is a gateway whose policy admits A
-    let client = PeerOpts {
-        gateway_client: Some(true),
+    let client = |on: bool| PeerOpts {
+        gateway_client: Some(on),
         ..PeerOpts::default()
     };
     b.tables
-        .set_peer_with(1, None, nets(&["10.0.0.1/32"]), client);
+        .set_peer_with(1, None, nets(&["10.0.0.1/32"]), client(true));
     assert!(matches!(
         from_a(&a, &b, [198, 51, 100, 7], now),
         RxAction::Write(_)
     ));
     // still only from its own address
-    let (act, mut buf, _) = out(&a, &ipv4([10, 0, 0, 9], [198, 51, 100, 7], b"x"), now);
-    let TxAction::Send { len, .. } = act else {
-        panic!("{act:?}")
-    };
     assert_eq!(
-        b.inbound(&mut buf, len, sa(A_ADDR), now),
+        from_a_as(&a, &b, [10, 0, 0, 9], [198, 51, 100, 7], now),
         RxAction::Drop(DropReason::SourceNotAllowed)
     );
     // and the policy can take it back
-    let revoked = PeerOpts {
-        gateway_client: Some(false),
-        ..PeerOpts::default()
-    };
     b.tables
-        .set_peer_with(1, None, nets(&["10.0.0.1/32"]), revoked);
+        .set_peer_with(1, None, nets(&["10.0.0.1/32"]), client(false));
     assert_eq!(
         from_a(&a, &b, [198, 51, 100, 7], now),
         RxAction::Drop(DropReason::DstNotAllowed)
