@@ -53,6 +53,10 @@ netTest('a gateway member forwards and masquerades a member\'s Internet traffic;
     const st = await lab.status(0) as unknown as { drops?: Record<string, number>; gateway?: { uplink: string; allow: string[] } | null };
     t.is(st.drops?.dst_not_allowed ?? 0, 0, 'the gateway refused none of it');
     t.deepEqual(st.gateway, { uplink: 'up0', allow: ['*'] }, 'status shows the gateway');
+    const human = await gw.exec(join(repoRoot, 'bin/ringvpn'), ['status', '--socket', lab.node(0).socket], { allowFail: true });
+    t.regex(human.stdout, /gateway: on, out of up0 with masquerade, for every member; listed in the DHT/, `and \`ringvpn status\` says so (${human.stderr.trim()})`);
+    const check = await gw.exec(join(repoRoot, 'bin/ringvpn'), ['netcheck', '--socket', lab.node(0).socket], { allowFail: true });
+    t.regex(check.stdout, /^nat: /m, `\`ringvpn netcheck\` renders (${check.stderr.trim()})`);
 
     await lab.kill(0, 'SIGTERM');
     t.is(await rules(), '', 'stopped: no rule left');

@@ -15,13 +15,23 @@ export interface RingStatus {
   listen: string | null; endpoints: string[]; joined: boolean; sizeEstimate: number; uptimeMs: number;
   ring: Record<string, string | undefined>; connections: Conn[];
   dataPeers: Array<{ nodeId: string; allowed: string[]; session: boolean; dataplane: DataplanePeer | null }>;
-  lan: { subnet: string; service: string; domain: string; routes: Array<{ cidr: string; router: string }>; routesAnnounced: string[]; counters: Record<string, number> };
+  lan: { subnet: string; service: string; domain: string; routes: Array<{ cidr: string; router: string }>; routesAnnounced: string[] };
   services: { dhcp: { binding: unknown } | null };
   dht: { entries: number; leases: number; pending: number };
   pki?: { ca: string; serial: string; groups: string[]; notAfter: string; revoked: number; crl: string | null; counters: Record<string, number> } | null;
   links: Record<string, number>; counters: Record<string, unknown>; drops: Record<string, number>;
   nat?: NatSummary; relays?: RelaySummary | null;
   overlay?: { quotas?: QuotaSummary } | null; memory?: MemorySummary;
+  gateway?: { uplink: string; allow: string[] } | null;
+  gateways?: { announcing: boolean; lastPut: { at: number; ok: boolean } | null } | null;
+}
+
+/** `gateway: …` for a gateway (its uplink, who may use it, its DHT record), null for a member that is not one. */
+export function gatewayLine(s: Pick<RingStatus, 'gateway' | 'gateways' | 'drops'>, nowMs: number): string | null {
+  if (!s.gateway) return null;
+  const put = s.gateways?.lastPut;
+  const listed = !put ? 'not listed in the DHT yet' : put.ok ? `listed in the DHT (${Math.round((nowMs - put.at) / 1000)} s ago)` : 'the DHT refused its record (retrying)';
+  return `gateway: on, out of ${s.gateway.uplink} with masquerade, for ${s.gateway.allow.includes('*') ? 'every member' : `groups ${s.gateway.allow.join(', ')}`}; ${listed}`;
 }
 
 const short = (h?: string): string => (h ? h.slice(0, 8) : '-');
@@ -69,6 +79,8 @@ export function renderRingStatus(s: RingStatus): string {
   out.push(`device ${s.device} (${s.devMode})  address ${s.address ? `${s.address}/${s.prefix}` : 'not yet claimed'}  subnet ${s.lan.subnet}  service ${s.lan.service}  domain ${s.lan.domain}`);
   out.push(`listening ${s.listen ?? '-'}  endpoints ${s.endpoints.join(', ') || '-'}`);
   if (s.nat) out.push(`nat: ${natLine(s.nat)}`);
+  const gw = gatewayLine(s, s.uptimeMs);
+  if (gw) out.push(gw);
   out.push(`ring: left2 ${short(s.ring.left2)}  left1 ${short(s.ring.left1)}  [self ${short(s.nodeId)}]  right1 ${short(s.ring.right1)}  right2 ${short(s.ring.right2)}`);
   out.push('');
   out.push(`connections (${s.connections.length}):`);
@@ -86,8 +98,10 @@ export function renderRingStatus(s: RingStatus): string {
   out.push(`routes: announced ${s.lan.routesAnnounced.join(', ') || 'none'}; learned ${s.lan.routes.map((r) => `${r.cidr} via ${r.router}`).join(', ') || 'none'}`);
   if (s.pki) out.push(`group: CA "${s.pki.ca}"  certificate ${s.pki.serial} until ${s.pki.notAfter}  groups ${s.pki.groups.join(',') || '-'}  revoked known ${s.pki.revoked}  crl ${s.pki.crl ?? 'none'}  ${Object.entries(s.pki.counters).map(([k, v]) => `${k}=${v}`).join('  ')}`);
   else out.push('group: open overlay (no pki)');
-  out.push(`lan: ${Object.entries(s.lan.counters).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
-  out.push(`links: ${Object.entries(s.links).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
+  // the node's counters: the LAN resolver's carry a lan_ prefix
+  const lan = Object.entries(s.links).filter(([k]) => k.startsWith('lan_'));
+  out.push(`lan: ${lan.map(([k, v]) => `${k.slice(4)}=${v}`).join('  ') || '-'}`);
+  out.push(`links: ${Object.entries(s.links).filter(([k]) => !k.startsWith('lan_')).map(([k, v]) => `${k}=${v}`).join('  ') || '-'}`);
   if (s.relays) out.push(`relays: ${s.relays.enabled ? s.relays.policy : 'off'}  links ${s.relays.links.length}  made ${s.relays.relaysUp}  fail-overs ${s.relays.failovers}  replaced by direct ${s.relays.replacedByDirect}  lost ${s.relays.lost}`);
   out.push('counters: ' + Object.entries(s.counters).map(([k, v]) => `${k}=${String(v)}`).join('  '));
   const drops = Object.entries(s.drops).filter(([, v]) => v > 0);
