@@ -27,7 +27,7 @@ export interface RingStatus {
 }
 
 /** `gateway: …` for a gateway (its uplink, who may use it, its DHT record), null for a member that is not one. */
-export function gatewayLine(s: Pick<RingStatus, 'gateway' | 'gateways' | 'drops'>, nowMs: number): string | null {
+export function gatewayLine(s: Pick<RingStatus, 'gateway' | 'gateways'>, nowMs: number): string | null {
   if (!s.gateway) return null;
   const put = s.gateways?.lastPut;
   const listed = !put ? 'not listed in the DHT yet' : put.ok ? `listed in the DHT (${Math.round((nowMs - put.at) / 1000)} s ago)` : 'the DHT refused its record (retrying)';

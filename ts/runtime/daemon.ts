@@ -60,9 +60,8 @@ export class Daemon {
   private trims = 0;
   private gcMs: number | null = null;
   private stopping = false;
-  private gateway: OsJournal | undefined;
-  /** `status`: this node as a gateway (its uplink and policy), or null */
-  private gatewayOn: { uplink: string; allow: string[] } | null = null;
+  /** a gateway's OS changes (forwarding, NAT) and the uplink they use, once made */
+  private gateway: { journal: OsJournal; uplink: string } | undefined;
 
   /** Build a daemon; the PKI code (X.509 parsing) is loaded only for a private group. */
   static async create(cfg: Config, log: Logger, deps: DaemonDeps = {}): Promise<Daemon> {
@@ -132,15 +131,16 @@ export class Daemon {
       if (net && c.gateway.enable) {
         // forwarding and masquerade for the virtual subnet, journaled beside the control socket (undone on stop,
         // or on the next start after a kill)
-        this.gateway = new OsJournal(runOs, `${c.controlSocket}.gateway.json`, 'gateway');
+        const journal = new OsJournal(runOs, `${c.controlSocket}.gateway.json`, 'gateway');
         const uplink = c.gateway.uplink ?? await defaultUplink(runOs);
-        await this.gateway.apply((run) => gatewayChanges(run, { dev: c.device.name, subnet: net.subnet, uplink }));
-        this.gatewayOn = { uplink, allow: c.gateway.allow };
+        // a failed apply undoes what it made itself
+        await journal.apply((run) => gatewayChanges(run, { dev: c.device.name, subnet: net.subnet, uplink }));
+        this.gateway = { journal, uplink };
         this.log.info({ uplink, subnet: net.subnet, allow: c.gateway.allow }, 'gateway on: forwarding and masquerade');
       }
       this.control = await serveControl(c.controlSocket, (req) => this.onControl(req));
     } catch (e) {
-      await this.gateway?.undo().catch((u) => this.log.error({ err: (u as Error).message }, 'gateway undo failed'));
+      await this.undoGateway();
       this.engine.close();
       this.engine = undefined;
       throw e;
@@ -161,12 +161,19 @@ export class Daemon {
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     this.engine?.close();
     this.engine = undefined;
+    await this.undoGateway();
+    this.log.info('ringvpn down');
+  }
+
+  /** Remove a gateway's forwarding and NAT (a failure is logged; the state file stays for the next start). */
+  private async undoGateway(): Promise<void> {
+    const g = this.gateway;
+    this.gateway = undefined;
     try {
-      await this.gateway?.undo();
+      await g?.journal.undo();
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'gateway: undoing forwarding and NAT failed');
     }
-    this.log.info('ringvpn down');
   }
 
   private drop(k: string): void { this.drops[k] = (this.drops[k] ?? 0) + 1; }
@@ -326,7 +333,8 @@ export class Daemon {
     const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory };
     if (this.node.overlay) {
       const lan = this.node.lan;
-      return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null, gateway: this.gatewayOn };
+      return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null,
+        gateway: this.gateway ? { uplink: this.gateway.uplink, allow: c.gateway.allow } : null };
     }
     // static mesh: the configured peers by name, as `ringvpn status` prints them
     const enginePeers = new Map((stats?.peers ?? []).map((p) => [p.peerId, p]));

@@ -7,6 +7,7 @@ import { cidrContains, parseCidr, type Cidr } from '../base/ip.js';
 import { idFromBytes, idToBytes, type NodeId } from '../base/nodeid.js';
 import { ringDist } from '../core/ring.js';
 import type { EngineCommand, NodeInput } from '../node/io.js';
+import { RelayLimit, RELAY_MAX_SESSIONS_DEFAULT } from './relay-limit.js';
 import {
   LIMIT_KEEPALIVE_TIMEOUT_MS, LIMIT_REKEY_TIMEOUT_MS,
   FRAME_HEADER_LEN, FRAME_TAG_LEN, FRAME_TYPE_CONTROL, FRAME_TYPE_COOKIE, FRAME_TYPE_DATA, FRAME_TYPE_HANDSHAKE_INIT, FRAME_TYPE_HANDSHAKE_RESP,
@@ -479,30 +480,3 @@ function relayedBytes(d: Extract<Datagram, { t: 'relay' }>): number {
   return RELAY_HEADER_BYTES + FRAME_OVERHEAD + (d.inner.control?.length ?? (d.inner.pkt ? SIM_PACKET_BYTES : 0));
 }
 const RELAY_HEADER_BYTES = 44, FRAME_OVERHEAD = 32, SIM_PACKET_BYTES = 84;
-const RELAY_MAX_SESSIONS_DEFAULT = 512;
-const RELAY_IDLE_MS = 60_000;
-
-/** relay_limit.rs: node-id pairs carried at once (idle ones give way) and a byte rate per pair (1 s of burst). */
-class RelayLimit {
-  private readonly pairs = new Map<string, { last: number; tokens: number; refill: number }>();
-  constructor(readonly max: number, private readonly rate: number) {}
-
-  live(now: number): number { let n = 0; for (const x of this.pairs.values()) if (now - x.last < RELAY_IDLE_MS) n++; return n; }
-
-  admit(a: NodeId, b: NodeId, len: number, now: number): 'pass' | 'full' | 'rate' {
-    const key = a <= b ? `${a}:${b}` : `${b}:${a}`;
-    let p = this.pairs.get(key);
-    if (!p) {
-      if (this.pairs.size >= this.max) for (const [k, x] of this.pairs) if (now - x.last >= RELAY_IDLE_MS) this.pairs.delete(k);
-      if (this.pairs.size >= this.max) return 'full';
-      this.pairs.set(key, p = { last: now, tokens: this.rate, refill: now });
-    }
-    p.last = now;
-    if (this.rate === 0) return 'pass';
-    const add = Math.floor(((now - p.refill) * this.rate) / 1000);
-    if (add > 0) { p.tokens = Math.min(this.rate, p.tokens + add); p.refill = now; }
-    if (p.tokens < len) return 'rate';
-    p.tokens -= len;
-    return 'pass';
-  }
-}

@@ -185,13 +185,11 @@ impl<A: Aead> Session<A> {
         body: &mut [u8],
     ) -> Result<usize, DropReason> {
         let header: &[u8; HEADER_LEN] = header.try_into().map_err(|_| DropReason::ShortFrame)?;
-        let Some(payload_len) = body
+        let payload_len = body
             .len()
             .checked_sub(TAG_LEN)
-            .filter(|&n| n >= MIN_RELAY_PAYLOAD)
-        else {
-            return Err(DropReason::RelayMalformed);
-        };
+            .ok_or(DropReason::RelayMalformed)?;
+        // refuses a payload shorter than MIN_RELAY_PAYLOAD, so the slices below are in bounds
         let aad = link_aad(header, &body[..payload_len])?;
         let mut sealed = [0u8; RELAY_HEADER_LEN + TAG_LEN];
         sealed[..RELAY_HEADER_LEN].copy_from_slice(&body[..RELAY_HEADER_LEN]);
