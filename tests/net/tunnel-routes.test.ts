@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netTest } from './support.js';
 import { Netns } from '../../ts/lab/netns.js';
-import { tunnelChanges, TUNNEL_MARK } from '../../ts/runtime/tunnel-routes.js';
+import { tunnelChanges, tunnelRouteCommand, TUNNEL_MARK } from '../../ts/runtime/tunnel-routes.js';
 import { OsJournal, type Run } from '../../ts/runtime/os-journal.js';
 
 netTest('full-tunnel routing: unmarked IPv4 into the tunnel, marked and local traffic by the main table, IPv6 unreachable; undone exactly, also after a kill', async (t) => {
@@ -62,6 +62,12 @@ netTest('full-tunnel routing: unmarked IPv4 into the tunnel, marked and local tr
       t.log(`ip route get ${args.join(' ')} -> ${got.split('\n')[0]}`);
       t.regex(got, re, what);
     }
+    // the device loses its address (the kernel drops the device route): unmarked IPv4 is blackholed, not leaked
+    await client.ip(['-4', 'addr', 'flush', 'dev', 'rv0']);
+    t.regex(await get(['198.51.100.7']), /No route to host|Invalid argument|unreachable|blackhole/, 'without the device route: the blackhole, not the uplink');
+    await client.ip(['addr', 'add', '10.128.0.2/16', 'dev', 'rv0']);
+    await client.ip(tunnelRouteCommand({ dev: 'rv0', gateway: '10.128.0.1' }));
+    t.regex(await get(['198.51.100.7']), /via 10\.128\.0\.1 dev rv0 table 5256/, 'installed again: into the tunnel');
     await routing.undo();
     t.is(await snapshot(), before, 'undo: rules, routes and the sysctl exactly as before');
 
@@ -69,7 +75,7 @@ netTest('full-tunnel routing: unmarked IPv4 into the tunnel, marked and local tr
     await new OsJournal(run, state, 'full tunnel').apply((r) => tunnelChanges(r, { dev: 'rv0', gateway: '10.128.0.1' }));
     t.not(await snapshot(), before);
     const left = await new OsJournal(run, state, 'full tunnel').recover();
-    t.is(left?.changes.length, 7, 'the state file named the 7 changes');
+    t.is(left?.changes.length, 8, 'the state file named the 8 changes');
     t.is(await snapshot(), before, 'after the kill and the next start: exactly as before');
   } finally {
     await client.destroy();

@@ -1,6 +1,6 @@
 // The NAT line of `ringvpn status` and `ringvpn netcheck`: the type, the reports, and predicted ports.
 import test from 'ava';
-import { natLine, gatewayLine } from './ringstatus.js';
+import { natLine, gatewayLine, tunnelLines } from './ringstatus.js';
 
 test('nat line: type and reports; a sequential NAT shows the ports it predicts', (t) => {
   t.is(natLine({ type: 'cone', endpoints: ['5.5.5.5:4500'], observers: 3, predicted: [] }), 'cone (3 peer reports; seen as 5.5.5.5:4500)');
@@ -15,4 +15,21 @@ test('gateway line: uplink, policy and the DHT record; nothing for a member that
     'gateway: on, out of eth0 with masquerade, for every member; listed in the DHT (12 s ago)');
   t.regex(gatewayLine({ gateway: { uplink: 'eth0', allow: ['eng', 'ops'] }, gateways: { announcing: true, lastPut: null } }, 0)!, /for groups eng, ops; not listed in the DHT yet$/);
   t.regex(gatewayLine({ gateway: { uplink: 'eth0', allow: ['*'] }, gateways: { announcing: true, lastPut: { at: 1, ok: false } } }, 2)!, /refused its record \(retrying\)$/);
+});
+
+test('the full-tunnel lines: the gateway in use and the warm one, the candidates, a failover; none without a tunnel', (t) => {
+  t.deepEqual(tunnelLines(null), []);
+  const a = 'aa'.repeat(20), b = 'bb'.repeat(20);
+  const lines = tunnelLines({
+    inUse: { nodeId: a, address: '10.128.0.5', rttMs: 3.5, sinceMs: 12_400 }, warm: b,
+    candidates: [{ nodeId: a, short: 'aaaaaaaa', address: '10.128.0.5', rttMs: 3.5, admitted: true, alive: true }, { nodeId: b, short: 'bbbbbbbb', address: '10.128.0.9', rttMs: null, admitted: false, alive: false }],
+    switches: 2, lastFailover: { from: b, to: a, silentMs: 1_600 }, lookups: { ok: 3, failed: 0 },
+  });
+  t.deepEqual(lines, [
+    'full tunnel: through aaaaaaaa (10.128.0.5, RTT 3.5 ms, for 12 s); bbbbbbbb warm',
+    '  aaaaaaaa  10.128.0.5  RTT 3.5 ms  alive  admits us',
+    '  bbbbbbbb  10.128.0.9  RTT ? ms  silent  REFUSES us',
+    '  last failover: from bbbbbbbb to aaaaaaaa after 1600 ms of silence (2 switches)',
+  ]);
+  t.regex(tunnelLines({ inUse: null, warm: null, candidates: [], switches: 0, lastFailover: null, lookups: { ok: 1, failed: 0 } })[0]!, /NO GATEWAY \(Internet traffic is dropped, not leaked; none is listed in the DHT\)/);
 });

@@ -2,6 +2,7 @@
 // connections by kind, data peers, DHT entries, LAN services, counters and drops.
 // It must not fetch anything; it formats the object the daemon returned.
 import { defenceLine, memoryLine, type MemorySummary, type QuotaSummary } from './status.js';
+import type { TunnelStatus } from '../node/tunnel-client.js';
 
 interface DataplanePeer { rxBytes?: number; txBytes?: number; rxPackets?: number; txPackets?: number; txRelayedPackets?: number; rxRelayedPackets?: number; sessions?: number }
 interface Conn { short: string; kinds: string[]; session: boolean; endpoint: string | null; path?: string; rttMs?: number | null; dataplane: DataplanePeer | null }
@@ -24,6 +25,22 @@ export interface RingStatus {
   overlay?: { quotas?: QuotaSummary } | null; memory?: MemorySummary;
   gateway?: { uplink: string; allow: string[] } | null;
   gateways?: { announcing: boolean; lastPut: { at: number; ok: boolean } | null } | null;
+  tunnel?: TunnelStatus | null;
+}
+
+/** `full tunnel: …` for a full-tunnel client (the gateway in use, the warm one, the candidates), null otherwise. */
+export function tunnelLines(t: TunnelStatus | null | undefined): string[] {
+  if (!t) return [];
+  const ms = (v: number | null): string => (v === null ? '? ms' : `${v} ms`);
+  const u = t.inUse;
+  const head = u
+    ? `full tunnel: through ${u.nodeId.slice(0, 8)} (${u.address}, RTT ${ms(u.rttMs)}, for ${Math.round(u.sinceMs / 1000)} s)${t.warm ? `; ${t.warm.slice(0, 8)} warm` : '; no second gateway'}`
+    : `full tunnel: NO GATEWAY (Internet traffic is dropped, not leaked; ${t.candidates.length ? 'none of the candidates answers or admits us' : t.lookups.ok ? 'none is listed in the DHT' : 'the DHT has not answered yet'})`;
+  const out = [head];
+  for (const c of t.candidates) out.push(`  ${c.short}  ${c.address}  RTT ${ms(c.rttMs)}  ${c.alive ? 'alive' : 'silent'}  ${c.admitted === null ? 'policy unknown' : c.admitted ? 'admits us' : 'REFUSES us'}`);
+  const f = t.lastFailover;
+  if (f) out.push(`  last failover: from ${f.from.slice(0, 8)} to ${f.to?.slice(0, 8) ?? 'nobody'} after ${f.silentMs} ms of silence (${t.switches} switches)`);
+  return out;
 }
 
 /** `gateway: …` for a gateway (its uplink, who may use it, its DHT record), null for a member that is not one. */
@@ -81,6 +98,7 @@ export function renderRingStatus(s: RingStatus): string {
   if (s.nat) out.push(`nat: ${natLine(s.nat)}`);
   const gw = gatewayLine(s, s.uptimeMs);
   if (gw) out.push(gw);
+  out.push(...tunnelLines(s.tunnel));
   out.push(`ring: left2 ${short(s.ring.left2)}  left1 ${short(s.ring.left1)}  [self ${short(s.nodeId)}]  right1 ${short(s.ring.right1)}  right2 ${short(s.ring.right2)}`);
   out.push('');
   out.push(`connections (${s.connections.length}):`);

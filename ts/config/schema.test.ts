@@ -72,3 +72,14 @@ test('gateway: off by default, overlay mode only, groups only with a pki section
   t.regex(err({ ...overlay, gateway: { enable: true, allow: [] } }), /gateway\.allow/);
   t.regex(err({ ...overlay, gateway: { enable: true, uplink: 'bad name!' } }), /gateway\.uplink/);
 });
+
+test('fullTunnel: off by default, overlay mode only, not on a gateway', (t) => {
+  t.deepEqual(parseConfig(good()).fullTunnel, { enable: false });
+  const err = (raw: unknown): string => (t.throws(() => parseConfig(raw)) as Error).message;
+  t.regex(err({ ...good(), fullTunnel: { enable: true } }), /fullTunnel\.enable: a full tunnel needs overlay mode/);
+  const overlay = { privateKey: encodeKey(a.privateKey), network: {} };
+  t.is(parseConfig({ ...overlay, fullTunnel: { enable: true } }).fullTunnel.enable, true);
+  t.regex(err({ ...overlay, fullTunnel: { enable: true }, gateway: { enable: true } }), /fullTunnel\.enable: a gateway sends its own traffic/);
+  t.regex(err({ ...overlay, fullTunnel: { enable: 'yes' } }), /fullTunnel\.enable/);
+  t.regex(err({ ...overlay, fullTunnel: { enable: true, dns: true } }), /fullTunnel/);
+});

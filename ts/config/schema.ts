@@ -100,6 +100,10 @@ export const configSchema = z.strictObject({
     /** Who may use it: '*' (every member) or certificate group names (a private group). */
     allow: z.array(z.string().min(1).max(64)).min(1).default(['*']),
   }).prefault({}),
+  /** Full tunnel (overlay mode): all of this host's Internet traffic goes through the fastest live gateway listed in the DHT. */
+  fullTunnel: z.strictObject({
+    enable: z.boolean().default(false),
+  }).prefault({}),
   dataplane: z.strictObject({
     threads: z.union([z.literal(1), z.literal(2)]).default(1),
     offload: z.boolean().default(true),
@@ -156,6 +160,8 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   if (c.pki && !c.network) fail('pki', 'a private group needs overlay mode (`network`)');
   if (c.gateway.enable && !c.network) fail('gateway.enable', 'a gateway needs overlay mode (`network`)');
   if (c.gateway.enable && !c.pki && !c.gateway.allow.includes('*')) fail('gateway.allow', 'groups come from certificates: without `pki`, allow only \'*\'');
+  if (c.fullTunnel.enable && !c.network) fail('fullTunnel.enable', 'a full tunnel needs overlay mode (`network`): gateways are found in the DHT');
+  if (c.fullTunnel.enable && c.gateway.enable) fail('fullTunnel.enable', 'a gateway sends its own traffic out of its uplink; enable gateway or fullTunnel, not both');
   if (c.network && c.peers.length) fail('peers', 'static peers are not used in overlay mode (`network`); list bootstrap endpoints in overlay.bootstrap');
   if (c.network) {
     const net = parseCidr(c.network.subnet)!;

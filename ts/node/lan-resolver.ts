@@ -171,6 +171,11 @@ export class LanResolver {
       if (r) { this.install(r.owner, true); this.h.noteTraffic(r.owner); } else this.count('miss_outside');
       return;
     }
+    this.reach(ip);
+  }
+
+  /** Make a data route to the holder of `ip` (in the subnet) and start its session: a packet waits for it, or a gateway is wanted. */
+  reach(ip: string): void {
     this.resolve(ip, (r) => {
       if (!r) { this.count('miss_unknown'); return; }
       const cert = this.h.privateGroup ? this.h.certified(r.node) : null;

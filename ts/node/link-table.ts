@@ -61,6 +61,8 @@ export class LinkTable {
   private t = 0;
   /** set by the driver while the process is over its memory budget: strangers are refused, links stay */
   overBudget = false;
+  /** a full-tunnel client's gateway in use: its peer also carries the Internet (0.0.0.0/0) */
+  private tunnel: NodeId | null = null;
 
   constructor(private readonly o: LinkTableOptions, private readonly out: Outbox, private readonly counters: Counters, private readonly log: Logger) {
     const group = o.group;
@@ -156,6 +158,15 @@ export class LinkTable {
     // packets travel end to end through the overlay while a direct link is made
     if (initiate && !p.established && p.key && !this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p);
     return p;
+  }
+
+  /** Route the Internet (0.0.0.0/0) through this node's peer, or through nobody (the engine drops it as a miss). */
+  setTunnel(nodeId: NodeId | null): void {
+    const old = this.tunnel === null ? undefined : this.peerOf(this.tunnel);
+    this.tunnel = nodeId;
+    if (old) this.push(old);
+    const p = nodeId === null ? undefined : this.peerOf(nodeId);
+    if (p && p !== old) this.push(p);
   }
 
   /** Drop a data route (the address moved or expired). */
@@ -522,7 +533,8 @@ export class LinkTable {
     // would send there), and the next packet that arrives directly tells us (roamed) that one works;
     // its frames are flagged as a relay link's (relayOnly), which the relay counts against its limits
     const forget = p.relay !== null && p.endpoint === null;
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed: p.allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
+    const allowed = p.nodeId === this.tunnel && p.allowed.length ? [...p.allowed, '0.0.0.0/0'] : p.allowed;
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
   }
 
   private forget(p: LinkPeer): void {

@@ -41,6 +41,7 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
     })),
     lan: n.lan?.status() ?? null,
     gateways: n.gateways?.status() ?? null,
+    tunnel: n.tunnel?.status() ?? null,
     pki: n.group?.status() ?? null,
     dht: n.dht ? {
       entries: n.dht.store.size, leases: n.dht.leaseCount, pending: n.dht.pendingOps, drops: n.dht.stats.drops,

@@ -18,6 +18,7 @@ import type { NodeDht } from './address-claim.js';
 import { Counters, Outbox, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
 import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
 import { GatewayList } from './gateways.js';
+import { TunnelClient } from './tunnel-client.js';
 import { LinkTable } from './link-table.js';
 import type { LinkEvent } from './link-peer.js';
 import { Revocations, type GroupPolicy } from './group.js';
@@ -54,6 +55,8 @@ export interface VpnNodeOptions {
   group?: GroupPolicy;
   /** a gateway (issue 14): members whose certificate has one of these groups ('*': every member) may send to any destination through us */
   gateway?: { allow: string[] };
+  /** a full-tunnel client (issue 14): route the Internet through the fastest live gateway of the DHT's list */
+  fullTunnel?: boolean;
   /** static mesh: configured peers, no ring */
   peers?: StaticPeer[];
 }
@@ -69,6 +72,8 @@ export class VpnNode implements LanHost {
   readonly lan: LanResolver | null;
   /** the network's gateway list in the DHT (this node's record, if it is a gateway) */
   readonly gateways: GatewayList | null;
+  /** a full-tunnel client's gateway choice */
+  readonly tunnel: TunnelClient | null;
   readonly group: GroupPolicy | undefined;
   readonly privateGroup: boolean;
   readonly counters = new Counters();
@@ -127,6 +132,13 @@ export class VpnNode implements LanHost {
     const dht = this.nodeDht();
     this.lan = o.lan && dht ? new LanResolver({ ...o.lan, key: o.keys.publicKey, fixed: group?.own.address ?? o.lan.fixed }, this, dht, this.out, this.counters, o.log) : null;
     this.gateways = o.lan && dht ? new GatewayList(o.lan.net, this.self, !!o.gateway, dht, this.counters) : null;
+    const gws = this.gateways, lan = this.lan;
+    this.tunnel = o.fullTunnel && gws && lan && ov ? new TunnelClient({
+      lookup: (cb) => gws.at(this.t).lookup(cb),
+      reach: (_node, address) => lan.at(this.t).reach(address),
+      ping: (node, reqId) => ov.send(this.t, node, encodeApp({ app: 'gateway-ping', reqId })),
+      use: (node) => this.links.at(this.t).setTunnel(node),
+    }, this.counters, o.log) : null;
     this.revocations = group && dht && o.lan ? new Revocations(o.lan.net, group, this, dht, this.counters) : null;
     for (const p of o.peers ?? []) this.links.pin(p.publicKey, p.endpoint, p.allowed);
   }
@@ -142,6 +154,7 @@ export class VpnNode implements LanHost {
     this.relayLoad(now);
     this.lan?.at(now).tick();
     this.gateways?.at(now).tick(this.joined(), this.lan?.address ?? null);
+    this.tunnel?.at(now).tick(this.joined() && this.lan?.address != null);
     this.revocations?.tick(now);
     for (const [id, q] of this.queries) if (now >= q.deadline) { this.queries.delete(id); q.cb(null); }
     this.settle();
@@ -306,6 +319,7 @@ export class VpnNode implements LanHost {
       p.rxDataPackets = s.rxDataPackets ?? 0;
       if (p.allowed.length && s.dataPackets > before) this.overlay?.noteTraffic(now, p.nodeId);
       if (p.rxDataPackets > rxBefore && p.linked) this.overlay?.table.heard(p.nodeId, windowStart);
+      if (p.rxDataPackets > rxBefore) this.tunnel?.at(now).heard(p.nodeId, windowStart);
     }
   }
 
@@ -358,6 +372,13 @@ export class VpnNode implements LanHost {
         if (m.app === 'handshake') this.links.at(this.t).onOverlayFrame(m.bytes, o.src);
         else if (m.app === 'relay-sync') this.relays?.at(this.t).onSync(o.src, m);
         else if (m.app === 'punch') this.relays?.at(this.t).onPunch(o.src, m.endpoints);
+        else if (m.app === 'gateway-ping') {
+          // only a gateway answers; whether its policy admits the member is in the answer
+          if (this.o.gateway) ov.send(this.t, o.src, encodeApp({ app: 'gateway-pong', reqId: m.reqId, admitted: gatewayPolicy(this.o.gateway.allow, this.group)(o.src) }), { onDemand: false });
+          else this.counters.add('app_gateway_ping_not_gateway');
+        } else if (m.app === 'gateway-pong') {
+          if (this.tunnel) this.tunnel.at(this.t).onPong(o.src, m.reqId, m.admitted); else this.counters.add('app_gateway_pong_unexpected');
+        }
         else if (m.app === 'neighbours-req') ov.send(this.t, o.src, encodeApp({ app: 'neighbours-reply', reqId: m.reqId, view: ov.ringNeighbours() }), { onDemand: false });
         else if (m.app === 'neighbours-reply') {
           const q = this.queries.get(m.reqId);

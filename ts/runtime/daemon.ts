@@ -23,8 +23,11 @@ import { crawlRing } from './crawler.js';
 import { trimNativeHeap } from '../native/binding.js';
 import { defaultUplink, gatewayChanges } from './gateway-nat.js';
 import { OsJournal, runOs } from './os-journal.js';
+import { TUNNEL_MARK, tunnelChanges, tunnelRouteCommand } from './tunnel-routes.js';
 
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
+/** A full tunnel's device route is installed again this often (a DHCP client may have reset the device's address). */
+const TUNNEL_ROUTE_CHECK_MS = 5_000;
 const TRAFFIC_SCAN_MS = 5_000;
 /** The RSS a daemon with 50 links is expected to stay inside under any input (README, Security). */
 export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
@@ -62,6 +65,8 @@ export class Daemon {
   private stopping = false;
   /** a gateway's OS changes (forwarding, NAT) and the uplink they use, once made */
   private gateway: { journal: OsJournal; uplink: string } | undefined;
+  /** a full-tunnel client's policy routing, once made, and its device route (installed again when due) */
+  private tunnel: { journal: OsJournal; route: string[]; at: number } | undefined;
 
   /** Build a daemon; the PKI code (X.509 parsing) is loaded only for a private group. */
   static async create(cfg: Config, log: Logger, deps: DaemonDeps = {}): Promise<Daemon> {
@@ -101,6 +106,7 @@ export class Daemon {
       }),
       ...(group ? { group } : {}),
       ...(net && cfg.gateway.enable ? { gateway: { allow: cfg.gateway.allow } } : {}),
+      ...(net && cfg.fullTunnel.enable ? { fullTunnel: true } : {}),
     };
     this.node = new VpnNode(o);
   }
@@ -118,6 +124,8 @@ export class Daemon {
         nodeId: Buffer.from(idToBytes(this.node.self)), serviceAddress: service, interceptDhcp: net.dhcp,
         destinations: servedDestinations(net.subnet, net.routes),
         relayMaxSessions: c.overlay.relay.maxSessions, relayRateBytes: Math.round(c.overlay.relay.maxRateMbps * 125_000),
+        // a full tunnel: the engine's own UDP is marked, so policy routing keeps it out of the tunnel
+        ...(c.fullTunnel.enable ? { fwmark: TUNNEL_MARK } : {}),
       } : { address: c.address }),
     }, () => this.pump());
     if (net && service) {
@@ -138,9 +146,17 @@ export class Daemon {
         this.gateway = { journal, uplink };
         this.log.info({ uplink, subnet: net.subnet, allow: c.gateway.allow }, 'gateway on: forwarding and masquerade');
       }
+      if (net && service && c.fullTunnel.enable) {
+        // everything unmarked (all but the engine's UDP) goes to the device; until a gateway answers it is dropped there
+        const journal = new OsJournal(runOs, `${c.controlSocket}.tunnel.json`, 'full tunnel');
+        const routes = { dev: c.device.name, gateway: service };
+        await journal.apply((run) => tunnelChanges(run, routes));
+        this.tunnel = { journal, route: tunnelRouteCommand(routes), at: 0 };
+        this.log.info({ device: c.device.name, via: service, mark: `0x${TUNNEL_MARK.toString(16)}` }, 'full tunnel on: policy routing installed; waiting for a gateway');
+      }
       this.control = await serveControl(c.controlSocket, (req) => this.onControl(req));
     } catch (e) {
-      await this.undoGateway();
+      await this.undoOs();
       this.engine.close();
       this.engine = undefined;
       throw e;
@@ -161,19 +177,35 @@ export class Daemon {
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     this.engine?.close();
     this.engine = undefined;
-    await this.undoGateway();
+    await this.undoOs();
     this.log.info('ringvpn down');
   }
 
-  /** Remove a gateway's forwarding and NAT (a failure is logged; the state file stays for the next start). */
-  private async undoGateway(): Promise<void> {
-    const g = this.gateway;
+  /** Remove a full tunnel's routing and a gateway's forwarding and NAT (a failure is logged; the state file stays for the next start). */
+  private async undoOs(): Promise<void> {
+    const jobs = [this.tunnel?.journal, this.gateway?.journal];
+    this.tunnel = undefined;
     this.gateway = undefined;
-    try {
-      await g?.journal.undo();
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'gateway: undoing forwarding and NAT failed');
+    for (const j of jobs) {
+      try {
+        await j?.undo();
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, 'undoing OS changes failed (the next start tries again)');
+      }
     }
+  }
+
+  /**
+   * Install the full tunnel's device route again (`replace`: a no-op when present). The kernel deletes it when
+   * the device loses its address; until it is back the tunnel table's blackhole holds the traffic.
+   */
+  private tunnelRoute(now: number): void {
+    const tun = this.tunnel;
+    if (!tun) return;
+    tun.at = now + TUNNEL_ROUTE_CHECK_MS;
+    void runOs('ip', tun.route).then((r) => {
+      if (r.code !== 0) { this.drop('tunnel_route_failed'); this.log.warn({ err: r.stderr.trim() }, 'full tunnel: installing the device route failed (traffic is blackholed meanwhile)'); }
+    });
   }
 
   private drop(k: string): void { this.drops[k] = (this.drops[k] ?? 0) + 1; }
@@ -190,6 +222,7 @@ export class Daemon {
         this.checkBudget();
       }
       this.node.tick(now);
+      if (this.tunnel && now >= this.tunnel.at) this.tunnelRoute(now);
       (this.node.group as { tick?: (now: number) => void } | undefined)?.tick?.(now);
     } catch (e) {
       this.drop('tick_failed');
@@ -283,6 +316,8 @@ export class Daemon {
     switch (ev.type) {
       case 'address': {
         const lan = this.node.lan;
+        // the engine assigned the address (or the OS will, by DHCP): the device route may have gone with the old one
+        if (this.tunnel) this.tunnel.at = this.now() + 200;
         this.services?.setLease(ev.address, ev.prefix, lan?.dhcpRoutes() ?? []);
         return;
       }

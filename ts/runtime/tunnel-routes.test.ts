@@ -20,7 +20,8 @@ function fakeIp(failOn?: string): { run: Run; log: string[] } {
 
 test('the plan: a default route in the tunnel table, not-fwmark and suppress_prefixlength rules, IPv6 unreachable', (t) => {
   t.deepEqual(tunnelCommands({ dev: 'rv0', gateway: '10.128.0.1' }).map((a) => a.join(' ')), [
-    '-4 route replace default via 10.128.0.1 dev rv0 table 5256',
+    '-4 route replace blackhole default metric 4294967295 table 5256',
+    '-4 route replace default via 10.128.0.1 dev rv0 onlink table 5256',
     '-4 rule add table main suppress_prefixlength 0 priority 31050',
     '-4 rule add not fwmark 0x5256 table 5256 priority 31051',
     '-6 route replace unreachable default table 5256',
@@ -38,7 +39,7 @@ test('the journal records before it changes; undo reverses exactly and restores 
   const j = new OsJournal(run, state, 'full tunnel');
   await j.apply((r) => tunnelChanges(r, { dev: 'rv0', gateway: '10.128.0.1' }));
   const saved = JSON.parse(readFileSync(state, 'utf8'));
-  t.is(saved.changes.length, 7, 'the sysctl and 6 ip commands');
+  t.is(saved.changes.length, 8, 'the sysctl and 7 ip commands');
   t.deepEqual(saved.changes[0].undo.args, ['-qw', 'net.ipv4.conf.all.src_valid_mark=0'], 'the old value, to restore');
   log.length = 0;
   await j.undo();
@@ -48,7 +49,8 @@ test('the journal records before it changes; undo reverses exactly and restores 
     'ip -6 route del unreachable default table 5256',
     'ip -4 rule del not fwmark 0x5256 table 5256 priority 31051',
     'ip -4 rule del table main suppress_prefixlength 0 priority 31050',
-    'ip -4 route del default via 10.128.0.1 dev rv0 table 5256',
+    'ip -4 route del default via 10.128.0.1 dev rv0 onlink table 5256',
+    'ip -4 route del blackhole default metric 4294967295 table 5256',
     'sysctl -qw net.ipv4.conf.all.src_valid_mark=0',
   ]);
   t.false(existsSync(state));
@@ -64,7 +66,8 @@ test('a command that fails half-way: what was applied is undone and the error na
   t.deepEqual(log.slice(log.indexOf('ip -6 route replace unreachable default table 5256') + 1), [
     'ip -4 rule del not fwmark 0x5256 table 5256 priority 31051',
     'ip -4 rule del table main suppress_prefixlength 0 priority 31050',
-    'ip -4 route del default via 10.128.0.1 dev rv0 table 5256',
+    'ip -4 route del default via 10.128.0.1 dev rv0 onlink table 5256',
+    'ip -4 route del blackhole default metric 4294967295 table 5256',
     'sysctl -qw net.ipv4.conf.all.src_valid_mark=0',
   ]);
   t.false(existsSync(join(dir, 's.json')));
@@ -78,8 +81,8 @@ test('a state file left by a killed run is undone on the next start; an unreadab
   // killed: no undo. The next start:
   const next = fakeIp();
   const left = await new OsJournal(next.run, state, 'full tunnel').recover();
-  t.is(left?.changes.length, 7);
-  t.is(next.log.filter((l) => l.includes(' del ')).length, 6);
+  t.is(left?.changes.length, 8);
+  t.is(next.log.filter((l) => l.includes(' del ')).length, 7);
   t.false(existsSync(state));
   t.is(await new OsJournal(next.run, state, 'full tunnel').recover(), null, 'nothing left');
   writeFileSync(state, '{"changes": 3');

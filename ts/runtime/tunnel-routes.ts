@@ -23,6 +23,16 @@ export interface TunnelRoutes {
   priority?: number;
 }
 
+/**
+ * The tunnel's default route through the device. The kernel deletes it whenever the device loses its last
+ * IPv4 address (an address change, a DHCP client's deconfig), so the daemon installs it again (`replace`)
+ * after every address change and periodically; meanwhile the blackhole below it keeps traffic from leaking.
+ */
+export function tunnelRouteCommand(r: TunnelRoutes): string[] {
+  // onlink: the device may not have its address (DHCP) yet
+  return ['-4', 'route', 'replace', 'default', 'via', r.gateway, 'dev', r.dev, 'onlink', 'table', String(r.table ?? TUNNEL_TABLE)];
+}
+
 /** The `ip` commands that install a full tunnel, in order (pure). */
 export function tunnelCommands(r: TunnelRoutes): string[][] {
   const mark = `0x${(r.mark ?? TUNNEL_MARK).toString(16)}`, table = String(r.table ?? TUNNEL_TABLE);
@@ -34,7 +44,9 @@ export function tunnelCommands(r: TunnelRoutes): string[][] {
     [fam, 'rule', 'add', 'not', 'fwmark', mark, 'table', table, 'priority', String(p + 1)],
   ];
   return [
-    ['-4', 'route', 'replace', 'default', 'via', r.gateway, 'dev', r.dev, 'table', table],
+    // fail closed: while the device route is missing, unmarked IPv4 ends here instead of in the main table
+    ['-4', 'route', 'replace', 'blackhole', 'default', 'metric', '4294967295', 'table', table],
+    tunnelRouteCommand(r),
     ...rules('-4'),
     // IPv6 (the virtual network is IPv4): unreachable, never out of the underlay in clear
     ['-6', 'route', 'replace', 'unreachable', 'default', 'table', table],

@@ -45,6 +45,8 @@ export interface VpnHarnessOptions {
   relay?: Partial<RelayOptions>;
   /** node i is a gateway (gateway.enable, every member admitted) */
   gateway?: (i: number) => boolean;
+  /** node i is a full-tunnel client (fullTunnel.enable) */
+  fullTunnel?: (i: number) => boolean;
   /** node i behind a NAT (ts/sim/nat-sites.ts), or public (null); without it every node is public, as before */
   nat?: (i: number) => NatSpec | null;
   log?: Logger;
@@ -58,6 +60,8 @@ export interface VpnHarnessOptions {
 export interface PingRecord {
   id: number; from: number; to: number; sentAt: number; repliedAt: number | null; requestHow: string | null; replyHow: string | null;
   tries: number; firstAnswered: boolean;
+  /** the node whose device the first request reached (for an address outside the subnet: the gateway, whose OS answers for the Internet) */
+  answeredBy?: number;
 }
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -125,6 +129,7 @@ export class VpnHarness {
       lan: { net: 'sim', subnet, domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
       ...(this.o.gateway?.(i) ? { gateway: { allow: ['*'] } } : {}),
+      ...(this.o.fullTunnel?.(i) ? { fullTunnel: true } : {}),
     });
     const relay = { ...DEFAULT_RELAY, ...this.o.relay };
     const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000, destinations: servedDestinations(subnet, []) });
@@ -164,7 +169,16 @@ export class VpnHarness {
 
   /** Node `from` pings node `to`'s virtual address; the record fills in when the reply arrives. */
   ping(from: number, to: number, tries = 1, everyMs = 1_000): PingRecord {
-    const src = this.address(from), dst = this.address(to);
+    return this.pingAddress(from, to, this.address(to), tries, everyMs);
+  }
+
+  /** Node `from` pings an address outside the virtual subnet (to: -1); a gateway's OS answers for the Internet. */
+  pingOut(from: number, dst: string, tries = 1, everyMs = 1_000): PingRecord {
+    return this.pingAddress(from, -1, dst, tries, everyMs);
+  }
+
+  private pingAddress(from: number, to: number, dst: string | null, tries: number, everyMs: number): PingRecord {
+    const src = this.address(from);
     if (!src || !dst || !this.engines[from]) throw errors.E_SIM(`ping ${from} -> ${to}: no address yet`);
     const rec: PingRecord = { id: this.nextPing, from, to, sentAt: this.now, repliedAt: null, requestHow: null, replyHow: null, tries: 0, firstAnswered: false };
     const echo = (): void => {
@@ -270,7 +284,7 @@ export class VpnHarness {
     const rec = this.pings.get(pkt.id);
     if (!rec) return;
     if (!pkt.reply) {
-      if (rec.requestHow === null) rec.requestHow = how;
+      if (rec.requestHow === null) { rec.requestHow = how; rec.answeredBy = i; }
       // the destination's OS answers the echo request
       this.engines[i]!.fromDevice({ src: pkt.dst, dst: pkt.src, id: pkt.id, reply: true, bytes: pkt.bytes });
       this.heap.push(this.now, { k: E_CALL, a: 0, fn: () => this.pump(i) });

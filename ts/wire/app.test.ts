@@ -38,7 +38,7 @@ test('an unknown version, type or length is a typed error value', (t) => {
   t.deepEqual(decodeApp(new Uint8Array(0)), { ok: false, code: 'truncated' });
   for (const v of [0, 2, 255]) t.deepEqual(decodeApp(unhex(v.toString(16).padStart(2, '0') + '01 00000001')), { ok: false, code: 'bad-version' });
   t.deepEqual(decodeApp(unhex('01 01 0000')), { ok: false, code: 'truncated' });
-  t.deepEqual(decodeApp(unhex('01 09 00000000')), { ok: false, code: 'bad-type' });
+  t.deepEqual(decodeApp(unhex('01 0a 00000000')), { ok: false, code: 'bad-type' });
   t.deepEqual(decodeApp(unhex('01 01 00000000 00')), { ok: false, code: 'bad-value' });
   t.deepEqual(decodeApp(unhex('01 02 00000000')), { ok: false, code: 'truncated' });
   t.deepEqual(decodeApp(unhex('01 02 00000000 10')), { ok: false, code: 'bad-value' });
@@ -84,4 +84,16 @@ test('relay sync: golden bytes, round trip, limits', (t) => {
   t.is(encodeApp(uses)[6], 3, 'flags: reply and uses');
   t.deepEqual(decodeApp(encodeApp(uses)), { ok: true, msg: uses });
   t.deepEqual(decodeApp(unhex('01 06 00000000 00' + 'aa'.repeat(10))), { ok: false, code: 'truncated' });
+});
+
+test('gateway ping and pong: golden bytes, round trip, hostile bytes', (t) => {
+  t.is(hex(encodeApp({ app: 'gateway-ping', reqId: 0x01020304 })), '01' + '08' + '01020304');
+  t.is(hex(encodeApp({ app: 'gateway-pong', reqId: 7, admitted: true })), '01' + '09' + '00000007' + '01');
+  for (const m of [{ app: 'gateway-ping' as const, reqId: 9 }, { app: 'gateway-pong' as const, reqId: 9, admitted: false }, { app: 'gateway-pong' as const, reqId: 0xffffffff, admitted: true }]) {
+    t.deepEqual(decodeApp(encodeApp(m)), { ok: true, msg: m });
+  }
+  t.deepEqual(decodeApp(unhex('01 08 00000001 00')), { ok: false, code: 'bad-value' }, 'a ping has no body');
+  t.deepEqual(decodeApp(unhex('01 09 00000001')), { ok: false, code: 'bad-value' }, 'a pong without its flags');
+  t.deepEqual(decodeApp(unhex('01 09 00000001 02')), { ok: false, code: 'bad-value' }, 'unknown flag bits');
+  t.deepEqual(decodeApp(unhex('01 09 00000001 01 00')), { ok: false, code: 'bad-value' }, 'bytes after the flags');
 });
