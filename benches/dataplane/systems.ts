@@ -100,7 +100,7 @@ export const raw: System = {
 
 let pkiPromise: Promise<string> | null = null;
 /** Generate a throwaway CA + server/client certs once per invocation, under `root`. */
-function ensurePki(root: string): Promise<string> {
+export function ensurePki(root: string): Promise<string> {
   pkiPromise ??= (async () => {
     const d = join(root, 'openvpn-pki');
     mkdirSync(d, { recursive: true });

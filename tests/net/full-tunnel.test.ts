@@ -10,15 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { netTest } from './support.js';
 import { RingLab } from '../../ts/lab/ringlab.js';
-import { Netns, type NsProcess } from '../../ts/lab/netns.js';
+import type { Netns, NsProcess } from '../../ts/lab/netns.js';
 import { sleep } from '../../ts/lab/util.js';
-import { repoRoot } from '../../ts/paths.js';
+import { Internet, INTERNET_SERVER as SERVER, INTERNET_SERVER6 as SERVER6, uplinkAddress } from '../../ts/lab/internet.js';
 import type { TunnelStatus } from '../../ts/node/tunnel-client.js';
 
-const SERVER = '198.51.100.1', UPLINK: readonly string[] = ['198.51.100.2', '198.51.100.3'], SERVER6 = '2001:db8:2::1';
 const GA = 0, GB = 1, REFUSED = 3, CLIENT = 4;
-const uplinkOf = (g: number): string => UPLINK[g === GA ? 0 : 1]!;
-const tsx = join(repoRoot, 'node_modules/tsx/dist/esm/index.mjs');
+const uplinkOf = (g: number): string => uplinkAddress(g === GA ? 0 : 1);
 
 interface TunnelNodeStatus { tunnel?: TunnelStatus | null; drops?: Record<string, number>; links?: Record<string, number>; connections?: { path: string; endpoint: string | null }[]; listen?: string | null }
 
@@ -32,30 +30,11 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
       if (i === CLIENT || i === REFUSED) cfg.fullTunnel = { enable: true };
     },
   });
-  const inet = await Netns.create(`rvfi-${name}`);
+  const inet = await Internet.up(name, [lab.node(GA).ns, lab.node(GB).ns]);
   const work = mkdtempSync(join(tmpdir(), 'rvft-'));
   const procs: NsProcess[] = [];
   try {
-    // the Internet: a bridge with the servers, each gateway's uplink on it; no route back to the virtual subnet
-    await inet.ip(['link', 'add', 'ibr', 'type', 'bridge']);
-    await inet.exec('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=0']);
-    await inet.ip(['addr', 'add', `${SERVER}/24`, 'dev', 'ibr']);
-    await inet.ip(['-6', 'addr', 'add', `${SERVER6}/64`, 'dev', 'ibr', 'nodad']);
-    await inet.ip(['link', 'set', 'ibr', 'up']);
-    for (const [k, g] of [GA, GB].entries()) {
-      const ns = lab.node(g).ns;
-      await ns.ip(['link', 'add', 'up0', 'type', 'veth', 'peer', 'name', `u${k}`, 'netns', inet.name]);
-      await ns.ip(['addr', 'add', `${UPLINK[k]}/24`, 'dev', 'up0']);
-      await ns.ip(['link', 'set', 'up0', 'up']);
-      await inet.ip(['link', 'set', `u${k}`, 'master', 'ibr', 'up']);
-    }
-    const origin = inet.spawn(process.execPath, ['--import', tsx, join(repoRoot, 'tests/net/internet-origin.ts'), '0.0.0.0', '8080'], { pipe: true, cwd: repoRoot });
-    procs.push(origin);
-    let originOut = '';
-    origin.child.stdout?.on('data', (b: Buffer) => { originOut += b.toString(); });
-    for (let i = 0; i < 100 && !originOut.includes('listening'); i++) await sleep(100);
-    t.true(originOut.includes('listening'), 'the internet servers are up');
-
+    await inet.serve();
     // the client's underlay also has IPv6 with a default route: the way an IPv6 leak would go
     const client = lab.node(CLIENT).ns;
     await client.exec('sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=0']);
@@ -114,7 +93,7 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
     t.deepEqual(clear.slice(0, 5), [], 'nothing to the server, no DNS, no HTTP and no IPv6 in clear on the underlay');
     const foreign = await read('ip and not (src net 10.200.0.0/16 and dst net 10.200.0.0/16)');
     t.deepEqual(foreign.slice(0, 5), [], 'every IPv4 packet on the underlay is between overlay peers');
-    t.regex(originOut, new RegExp(`"dns":true,"from":"${uplinkOf(inUse).replace(/\./g, '\\.')}"`), 'the DNS server saw the query from the gateway');
+    t.regex(inet.originLog, new RegExp(`"dns":true,"from":"${uplinkOf(inUse).replace(/\./g, '\\.')}"`), 'the DNS server saw the query from the gateway');
     const conns = ((await lab.status(CLIENT)) as unknown as TunnelNodeStatus).connections ?? [];
     t.true(conns.length > 0 && conns.every((c) => c.path === 'direct'), `overlay links stay direct: ${JSON.stringify(conns.map((c) => c.path))}`);
 
@@ -171,7 +150,7 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
   } finally {
     for (const p of procs) await p.kill();
     await lab.down();
-    await inet.destroy();
+    await inet.down();
     rmSync(work, { recursive: true, force: true });
   }
 });

@@ -1,8 +1,8 @@
-// Owns the "Internet" servers of the full-tunnel network tests, run inside their internet namespace
-// (`node --import tsx internet-origin.ts <address> <http port>`): an HTTP server (`/whoami` answers the
+// Owns the "Internet" servers of full-tunnel labs, tests and the demo, run inside the Internet namespace
+// (`node --import tsx ts/lab/internet-origin.ts <address> <http port>`): an HTTP server (`/whoami` answers the
 // caller's address as the server sees it, `/slow?s=N` streams for N seconds, `/bytes?n=N` sends N bytes)
 // and a DNS responder on UDP 53 that answers every query (no records). It prints one line per request and
-// "listening" once ready. It must not be imported by the daemon.
+// "listening" once ready. It must not be imported (it is a program run in a namespace).
 import { createServer } from 'node:http';
 import { createSocket } from 'node:dgram';
 
