@@ -27,7 +27,8 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
     pki: { cert: (i) => ({ sign: { groups: i === REFUSED ? ['guest'] : ['net'] } }) },
     edit: (cfg, i) => {
       if (i === GA || i === GB) cfg.gateway = { enable: true, uplink: 'up0', allow: ['net'] };
-      if (i === CLIENT || i === REFUSED) cfg.fullTunnel = { enable: true };
+      // the client's device DNS forwards to the Internet's resolver (through the tunnel)
+      if (i === CLIENT || i === REFUSED) cfg.fullTunnel = { enable: true, dns: [SERVER] };
     },
   });
   const inet = await Internet.up(name, [lab.node(GA).ns, lab.node(GB).ns]);
@@ -82,6 +83,9 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
     const dnsQuery = `const s=require('dgram').createSocket('udp4');const q=Buffer.from('123401000001000000000000076578616d706c6503636f6d0000010001','hex');s.on('message',(m)=>{console.log(m.length+' '+m.readUInt16BE(2).toString(16));process.exit(0)});s.send(q,53,'${SERVER}');setTimeout(()=>{console.log('timeout');process.exit(1)},3000)`;
     const dns = await client.exec(process.execPath, ['-e', dnsQuery], { allowFail: true, timeoutMs: 10_000 });
     t.regex(dns.stdout, /^29 8180/, `a DNS query is answered through the tunnel (${dns.stdout.trim()})`);
+    const service = '10.128.0.1';
+    const viaService = await client.exec(process.execPath, ['-e', dnsQuery.replace(`'${SERVER}'`, `'${service}'`)], { allowFail: true, timeoutMs: 10_000 });
+    t.regex(viaService.stdout, /^29 8180/, `the device's DNS (${service}) forwards an outside name to fullTunnel.dns, through the tunnel (${viaService.stdout.trim()})`);
     const v6 = await curl(client, ['-6', '--connect-timeout', '3', `http://[${SERVER6}]:8080/whoami`], 5);
     t.not(v6.code, 0, `IPv6 to the Internet fails (curl exit ${v6.code})`);
     await sleep(500);
@@ -93,7 +97,8 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
     t.deepEqual(clear.slice(0, 5), [], 'nothing to the server, no DNS, no HTTP and no IPv6 in clear on the underlay');
     const foreign = await read('ip and not (src net 10.200.0.0/16 and dst net 10.200.0.0/16)');
     t.deepEqual(foreign.slice(0, 5), [], 'every IPv4 packet on the underlay is between overlay peers');
-    t.regex(inet.originLog, new RegExp(`"dns":true,"from":"${uplinkOf(inUse).replace(/\./g, '\\.')}"`), 'the DNS server saw the query from the gateway');
+    const dnsFrom = [...inet.originLog.matchAll(/"dns":true,"from":"([\d.]+)"/g)].map((m) => m[1]);
+    t.deepEqual(dnsFrom, [uplinkOf(inUse), uplinkOf(inUse)], 'the DNS server saw both queries come from the gateway');
     const conns = ((await lab.status(CLIENT)) as unknown as TunnelNodeStatus).connections ?? [];
     t.true(conns.length > 0 && conns.every((c) => c.path === 'direct'), `overlay links stay direct: ${JSON.stringify(conns.map((c) => c.path))}`);
 

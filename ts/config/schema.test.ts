@@ -81,5 +81,7 @@ test('fullTunnel: off by default, overlay mode only, not on a gateway', (t) => {
   t.is(parseConfig({ ...overlay, fullTunnel: { enable: true } }).fullTunnel.enable, true);
   t.regex(err({ ...overlay, fullTunnel: { enable: true }, gateway: { enable: true } }), /fullTunnel\.enable: a gateway sends its own traffic/);
   t.regex(err({ ...overlay, fullTunnel: { enable: 'yes' } }), /fullTunnel\.enable/);
-  t.regex(err({ ...overlay, fullTunnel: { enable: true, dns: true } }), /fullTunnel/);
+  t.regex(err({ ...overlay, fullTunnel: { enable: true, dns: true } }), /fullTunnel\.dns/);
+  t.regex(err({ ...overlay, fullTunnel: { enable: true, dns: ['2001:db8::1'] } }), /fullTunnel\.dns\[0\]: expected an IPv4 address/);
+  t.deepEqual(parseConfig({ ...overlay, fullTunnel: { enable: true, dns: ['198.51.100.1'] } }).fullTunnel.dns, ['198.51.100.1']);
 });

@@ -103,6 +103,8 @@ export const configSchema = z.strictObject({
   /** Full tunnel (overlay mode): all of this host's Internet traffic goes through the fastest live gateway listed in the DHT. */
   fullTunnel: z.strictObject({
     enable: z.boolean().default(false),
+    /** The servers the device's DNS responder (the service address) forwards other names to; default: the host's resolv.conf. */
+    dns: z.array(z.string().refine((x) => ipFamily(x) === 4, { message: 'expected an IPv4 address' })).max(4).optional(),
   }).prefault({}),
   dataplane: z.strictObject({
     threads: z.union([z.literal(1), z.literal(2)]).default(1),

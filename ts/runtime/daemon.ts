@@ -129,7 +129,7 @@ export class Daemon {
       } : { address: c.address }),
     }, () => this.pump());
     if (net && service) {
-      this.services = new DeviceServices({ mode: c.device.mode, mtu: c.device.mtu, domain: net.domain, dhcp: net.dhcp, dns: net.dns, leaseSeconds: net.leaseSeconds }, {
+      this.services = new DeviceServices({ mode: c.device.mode, mtu: c.device.mtu, domain: net.domain, dhcp: net.dhcp, dns: net.dns, leaseSeconds: net.leaseSeconds, ...(c.fullTunnel.dns ? { upstream: c.fullTunnel.dns } : {}) }, {
         service,
         lookupName: (name) => new Promise((resolve) => { this.node.lookupName(this.now(), name, resolve); this.flush(); }),
         reverseName: (ip) => this.node.lan?.reverseName(ip) ?? null,

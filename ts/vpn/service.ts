@@ -13,6 +13,8 @@ export interface ServiceOptions {
   domain: string;
   dhcp: boolean;
   dns: boolean;
+  /** the servers the DNS responder forwards other names to (default: the host's /etc/resolv.conf) */
+  upstream?: string[];
   leaseSeconds: number;
 }
 
@@ -32,7 +34,7 @@ export class DeviceServices {
 
   constructor(private readonly o: ServiceOptions, private readonly lan: LanNames, private readonly write: (frame: Uint8Array) => void, private readonly log: Logger) {
     this.dhcp = o.dhcp ? new DhcpServer({ serverIp: lan.service, mtu: o.mtu, domain: o.domain, leaseSeconds: o.leaseSeconds }) : null;
-    this.upstream = o.dns ? new Upstream({ exclude: [lan.service] }) : null;
+    this.upstream = o.dns ? new Upstream({ exclude: [lan.service], ...(o.upstream?.length ? { servers: o.upstream.map((address) => ({ address, port: 53 })) } : {}) }) : null;
     this.dns = o.dns ? new DnsResponder({
       domain: o.domain, ttlSeconds: 30,
       lookup: (name) => lan.lookupName(name),
