@@ -24,11 +24,12 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
   const name = 'f' + randomBytes(3).toString('hex');
   const lab = await RingLab.up({
     nodes: 5, reserve: 2, name, mode: 'tun', static: true, onProgress: (l) => t.log(l),
-    pki: { cert: (i) => ({ sign: { groups: i === REFUSED ? ['guest'] : ['net'] } }) },
+    // the gateways also hold group "gw", which the clients require of a gateway (fullTunnel.gateways)
+    pki: { cert: (i) => ({ sign: { groups: i === REFUSED ? ['guest'] : i === GA || i === GB ? ['net', 'gw'] : ['net'] } }) },
     edit: (cfg, i) => {
       if (i === GA || i === GB) cfg.gateway = { enable: true, uplink: 'up0', allow: ['net'] };
       // the client's device DNS forwards to the Internet's resolver (through the tunnel)
-      if (i === CLIENT || i === REFUSED) cfg.fullTunnel = { enable: true, dns: [SERVER] };
+      if (i === CLIENT || i === REFUSED) cfg.fullTunnel = { enable: true, dns: [SERVER], gateways: ['gw'] };
     },
   });
   const inet = await Internet.up(name, [lab.node(GA).ns, lab.node(GB).ns]);
@@ -59,6 +60,7 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
     const st = await waitTunnel(CLIENT, (s) => s.inUse !== null && s.warm !== null, 90_000);
     t.not(st.inUse, null, `the client chose a gateway (${JSON.stringify(st)})`);
     t.not(st.warm, null, 'and keeps the other warm');
+    t.true(st.candidates.every((c) => c.trusted === true), 'both hold the group fullTunnel.gateways names');
     const gwIndex = (vip: string): number => [GA, GB].find((g) => lab.node(g).vip === vip)!;
     const inUse = gwIndex(st.inUse!.address);
     t.log(`client's gateway: node${inUse} (${st.inUse!.address}, RTT ${st.inUse!.rttMs} ms), warm: ${st.warm!.slice(0, 8)}`);

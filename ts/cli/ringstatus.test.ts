@@ -22,13 +22,13 @@ test('the full-tunnel lines: the gateway in use and the warm one, the candidates
   const a = 'aa'.repeat(20), b = 'bb'.repeat(20);
   const lines = tunnelLines({
     inUse: { nodeId: a, address: '10.128.0.5', rttMs: 3.5, sinceMs: 12_400 }, warm: b,
-    candidates: [{ nodeId: a, short: 'aaaaaaaa', address: '10.128.0.5', rttMs: 3.5, admitted: true, alive: true }, { nodeId: b, short: 'bbbbbbbb', address: '10.128.0.9', rttMs: null, admitted: false, alive: false }],
+    candidates: [{ nodeId: a, short: 'aaaaaaaa', address: '10.128.0.5', rttMs: 3.5, admitted: true, trusted: true, alive: true }, { nodeId: b, short: 'bbbbbbbb', address: '10.128.0.9', rttMs: null, admitted: false, trusted: false, alive: false }],
     switches: 2, lastFailover: { from: b, to: a, silentMs: 1_600 }, lookups: { ok: 3, failed: 0 },
   });
   t.deepEqual(lines, [
     'full tunnel: through aaaaaaaa (10.128.0.5, RTT 3.5 ms, for 12 s); bbbbbbbb warm',
     '  aaaaaaaa  10.128.0.5  RTT 3.5 ms  alive  admits us',
-    '  bbbbbbbb  10.128.0.9  RTT ? ms  silent  REFUSES us',
+    '  bbbbbbbb  10.128.0.9  RTT ? ms  silent  REFUSES us  NOT TRUSTED (fullTunnel.gateways)',
     '  last failover: from bbbbbbbb to aaaaaaaa after 1600 ms of silence (2 switches)',
   ]);
   t.regex(tunnelLines({ inUse: null, warm: null, candidates: [], switches: 0, lastFailover: null, lookups: { ok: 1, failed: 0 } })[0]!, /NO GATEWAY \(Internet traffic is dropped, not leaked; none is listed in the DHT\)/);

@@ -37,7 +37,7 @@ export function tunnelLines(t: TunnelStatus | null | undefined): string[] {
     ? `full tunnel: through ${u.nodeId.slice(0, 8)} (${u.address}, RTT ${ms(u.rttMs)}, for ${Math.round(u.sinceMs / 1000)} s)${t.warm ? `; ${t.warm.slice(0, 8)} warm` : '; no second gateway'}`
     : `full tunnel: NO GATEWAY (Internet traffic is dropped, not leaked; ${t.candidates.length ? 'none of the candidates answers or admits us' : t.lookups.ok ? 'none is listed in the DHT' : 'the DHT has not answered yet'})`;
   const out = [head];
-  for (const c of t.candidates) out.push(`  ${c.short}  ${c.address}  RTT ${ms(c.rttMs)}  ${c.alive ? 'alive' : 'silent'}  ${c.admitted === null ? 'policy unknown' : c.admitted ? 'admits us' : 'REFUSES us'}`);
+  for (const c of t.candidates) out.push(`  ${c.short}  ${c.address}  RTT ${ms(c.rttMs)}  ${c.alive ? 'alive' : 'silent'}  ${c.admitted === null ? 'policy unknown' : c.admitted ? 'admits us' : 'REFUSES us'}${c.trusted === false ? '  NOT TRUSTED (fullTunnel.gateways)' : c.trusted === null ? '  trust unknown (no handshake yet)' : ''}`);
   const f = t.lastFailover;
   if (f) out.push(`  last failover: from ${f.from.slice(0, 8)} to ${f.to?.slice(0, 8) ?? 'nobody'} after ${f.silentMs} ms of silence (${t.switches} switches)`);
   return out;

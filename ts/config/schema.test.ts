@@ -84,4 +84,6 @@ test('fullTunnel: off by default, overlay mode only, not on a gateway', (t) => {
   t.regex(err({ ...overlay, fullTunnel: { enable: true, dns: true } }), /fullTunnel\.dns/);
   t.regex(err({ ...overlay, fullTunnel: { enable: true, dns: ['2001:db8::1'] } }), /fullTunnel\.dns\[0\]: expected an IPv4 address/);
   t.deepEqual(parseConfig({ ...overlay, fullTunnel: { enable: true, dns: ['198.51.100.1'] } }).fullTunnel.dns, ['198.51.100.1']);
+  t.regex(err({ ...overlay, fullTunnel: { enable: true, gateways: ['gw'] } }), /fullTunnel\.gateways: groups come from certificates/);
+  t.regex(err({ ...overlay, fullTunnel: { enable: true, gateways: [] } }), /fullTunnel\.gateways/);
 });

@@ -105,6 +105,8 @@ export const configSchema = z.strictObject({
     enable: z.boolean().default(false),
     /** The servers the device's DNS responder (the service address) forwards other names to; default: the host's resolv.conf. */
     dns: z.array(z.string().refine((x) => ipFamily(x) === 4, { message: 'expected an IPv4 address' })).max(4).optional(),
+    /** Only gateways whose certificate has one of these groups carry our traffic (a private group); default: any listed gateway. */
+    gateways: z.array(z.string().min(1).max(64)).min(1).optional(),
   }).prefault({}),
   dataplane: z.strictObject({
     threads: z.union([z.literal(1), z.literal(2)]).default(1),
@@ -163,6 +165,7 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   if (c.gateway.enable && !c.network) fail('gateway.enable', 'a gateway needs overlay mode (`network`)');
   if (c.gateway.enable && !c.pki && !c.gateway.allow.includes('*')) fail('gateway.allow', 'groups come from certificates: without `pki`, allow only \'*\'');
   if (c.fullTunnel.enable && !c.network) fail('fullTunnel.enable', 'a full tunnel needs overlay mode (`network`): gateways are found in the DHT');
+  if (c.fullTunnel.gateways && !c.pki) fail('fullTunnel.gateways', 'groups come from certificates: it needs a `pki` section');
   if (c.fullTunnel.enable && c.gateway.enable) fail('fullTunnel.enable', 'a gateway sends its own traffic out of its uplink; enable gateway or fullTunnel, not both');
   if (c.network && c.peers.length) fail('peers', 'static peers are not used in overlay mode (`network`); list bootstrap endpoints in overlay.bootstrap');
   if (c.network) {

@@ -1,6 +1,6 @@
 // Owns the link table's records: one peer as the link table keeps it (node id, engine peer id, key,
-// path: endpoint, relay or overlay hop) and the events the table raises for the VpnNode. Types only;
-// the logic is in link-table.ts (and relay-links.ts for relays).
+// path: endpoint, relay or overlay hop), the table's options and the events it raises for the VpnNode.
+// Types only; the logic is in link-table.ts (and relay-links.ts for relays).
 import type { NodeId } from '../base/nodeid.js';
 
 export interface LinkPeer {
@@ -43,3 +43,23 @@ export type LinkEvent =
   | { ev: 'direct-slow'; nodeId: NodeId; endpoints: string[]; via?: NodeId; startedAt: number }
   /** a relay link's peer answered on a direct path: the relay (hop peer id) is no longer used for it */
   | { ev: 'direct'; nodeId: NodeId; hop: number };
+
+export interface GroupVerifier {
+  ownDer: Uint8Array;
+  verify(noiseKey: Uint8Array, certificate: Uint8Array | null, expected?: NodeId): { ok: true } | { ok: false; code: string };
+}
+
+export interface LinkTableOptions {
+  self: NodeId;
+  keys: { privateKey: Uint8Array; publicKey: Uint8Array };
+  random: (n: number) => Uint8Array;
+  /** wall-clock offset added to `now` for the handshake's TAI64N timestamps (peers refuse older ones) */
+  wallOffsetMs: number;
+  /** anyone whose node id is the hash of its key may handshake (overlay); false: configured peers only */
+  openAdmission: boolean;
+  group?: GroupVerifier;
+  /** MAX_PEERS unless a test says otherwise */
+  maxPeers?: number;
+  /** a gateway's policy: may this member send to any destination through us (the data plane's gatewayClient)? */
+  gatewayClient?: (node: NodeId) => boolean;
+}

@@ -10,30 +10,10 @@ import { idToBytes, idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js'
 import type { Logger } from '../base/log.js';
 import { FRAME_TYPE_HANDSHAKE_RESP } from '../wire/frame-types.js';
 import type { Counters, Outbox } from './io.js';
-import type { LinkEvent, LinkPeer } from './link-peer.js';
+import type { LinkEvent, LinkPeer, LinkTableOptions } from './link-peer.js';
 
 /** A handshake message that arrived through the overlay (not from a UDP endpoint). */
 const OVERLAY = 'ovl:';
-
-export interface GroupVerifier {
-  ownDer: Uint8Array;
-  verify(noiseKey: Uint8Array, certificate: Uint8Array | null, expected?: NodeId): { ok: true } | { ok: false; code: string };
-}
-
-export interface LinkTableOptions {
-  self: NodeId;
-  keys: { privateKey: Uint8Array; publicKey: Uint8Array };
-  random: (n: number) => Uint8Array;
-  /** wall-clock offset added to `now` for the handshake's TAI64N timestamps (peers refuse older ones) */
-  wallOffsetMs: number;
-  /** anyone whose node id is the hash of its key may handshake (overlay); false: configured peers only */
-  openAdmission: boolean;
-  group?: GroupVerifier;
-  /** MAX_PEERS unless a test says otherwise */
-  maxPeers?: number;
-  /** a gateway's policy: may this member send to any destination through us (the data plane's gatewayClient)? */
-  gatewayClient?: (node: NodeId) => boolean;
-}
 
 interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number; slowAt: number; via?: NodeId }
 

@@ -7,7 +7,7 @@ import type { NodeId } from '../base/nodeid.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-function rig(list: GatewayRecord[]) {
+function rig(list: GatewayRecord[], trusted: (n: NodeId) => boolean | null = () => true) {
   const pings: { node: NodeId; reqId: number }[] = [];
   const used: (NodeId | null)[] = [];
   let lookups = 0;
@@ -17,6 +17,7 @@ function rig(list: GatewayRecord[]) {
     reach: () => {},
     ping: (node, reqId) => pings.push({ node, reqId }),
     use: (node) => used.push(node),
+    trusted,
   }, counters, quiet);
   return { c, pings, used, counters, lookups: () => lookups };
 }
@@ -52,4 +53,13 @@ test('with every gateway dead the Internet goes nowhere and the list is read aga
   r.c.at(now + 1).tick(true);
   t.true(r.lookups() > before, 'the list is read again at once');
   t.is(r.counters.values.tunnel_failover, 1);
+});
+
+test('a gateway without the groups fullTunnel.gateways names is never used, however fast', (t) => {
+  const r = rig([{ node: 1n, address: '10.0.0.1' }, { node: 2n, address: '10.0.0.2' }], (n) => (n === 1n ? false : n === 2n ? true : null));
+  r.c.at(0).tick(true);
+  for (const p of r.pings.splice(0)) r.c.at(p.node === 1n ? 2 : 40).onPong(p.node, p.reqId, true);
+  t.is(r.c.gateway, 2n);
+  t.deepEqual(r.used, [2n]);
+  t.is(r.c.status().candidates.find((c) => c.address === '10.0.0.1')?.trusted, false);
 });

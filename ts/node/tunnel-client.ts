@@ -33,6 +33,8 @@ export interface TunnelHost {
   ping(node: NodeId, reqId: number): void;
   /** route the Internet through this node (null: through nobody; the engine drops it, counted) */
   use(node: NodeId | null): void;
+  /** may this node carry our traffic (fullTunnel.gateways: its certificate's groups)? null: not known yet (no handshake) */
+  trusted(node: NodeId): boolean | null;
 }
 
 interface Candidate {
@@ -52,7 +54,7 @@ interface Candidate {
 export interface TunnelStatus {
   inUse: { nodeId: string; address: string; rttMs: number | null; sinceMs: number } | null;
   warm: string | null;
-  candidates: { nodeId: string; short: string; address: string; rttMs: number | null; admitted: boolean | null; alive: boolean }[];
+  candidates: { nodeId: string; short: string; address: string; rttMs: number | null; admitted: boolean | null; trusted: boolean | null; alive: boolean }[];
   switches: number;
   /** the last failover: how long the dead gateway had been silent when it was replaced */
   lastFailover: { from: string; to: string | null; silentMs: number } | null;
@@ -89,7 +91,8 @@ export class TunnelClient {
     const busy = new Set([this.inUse, this.warm()]);
     for (const c of this.cands.values()) {
       if (now < c.pingAt) continue;
-      const fast = busy.has(c.node) || this.inUse === null;
+      // with none in use every candidate is asked each heartbeat, except those whose policy refused us
+      const fast = busy.has(c.node) || (this.inUse === null && c.admitted !== false);
       c.pingAt = now + (fast ? TUNNEL_PING_MS : IDLE_PING_MS);
       if (busy.has(c.node)) this.h.reach(c.node, c.address);
       const reqId = this.nextReq++ >>> 0;
@@ -131,7 +134,7 @@ export class TunnelClient {
     return {
       inUse: u ? { nodeId: idToHex(u.node), address: u.address, rttMs: u.rttMs, sinceMs: Math.round(this.t - this.since) } : null,
       warm: warm === null ? null : idToHex(warm),
-      candidates: [...this.cands.values()].map((c) => ({ nodeId: idToHex(c.node), short: idShort(c.node), address: c.address, rttMs: c.rttMs, admitted: c.admitted, alive: this.alive(c) })),
+      candidates: [...this.cands.values()].map((c) => ({ nodeId: idToHex(c.node), short: idShort(c.node), address: c.address, rttMs: c.rttMs, admitted: c.admitted, trusted: this.h.trusted(c.node), alive: this.alive(c) })),
       switches: this.switches, lastFailover: this.lastFailover, lookups: { ...this.lookups },
     };
   }
@@ -164,7 +167,7 @@ export class TunnelClient {
     return c.heardAt !== null && (c.unansweredSince === null || this.t - c.unansweredSince < DEAD_MS);
   }
 
-  private usable(c: Candidate): boolean { return c.admitted === true && c.rttMs !== null && this.alive(c); }
+  private usable(c: Candidate): boolean { return c.admitted === true && c.rttMs !== null && this.alive(c) && this.h.trusted(c.node) === true; }
 
   /** The usable candidates, fastest first. */
   private ranked(): Candidate[] {
@@ -183,7 +186,7 @@ export class TunnelClient {
       if (!best || best === cur || best.rttMs! > cur.rttMs! * SWITCH_RATIO || cur.rttMs! - best.rttMs! < 5) return;
       this.count('switch_faster');
     } else if (cur) {
-      this.count(this.alive(cur) ? 'switch_refused' : 'failover');
+      this.count(!this.alive(cur) ? 'failover' : cur.admitted !== true ? 'switch_refused' : 'switch_untrusted');
       const silentMs = cur.heardAt === null ? 0 : Math.round(this.t - cur.heardAt);
       this.lastFailover = { from: idToHex(cur.node), to: best ? idToHex(best.node) : null, silentMs };
       this.log.warn({ gateway: idShort(cur.node), silentMs, next: best ? idShort(best.node) : null }, 'gateway in use stopped answering: failing over');

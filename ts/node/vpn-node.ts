@@ -55,8 +55,8 @@ export interface VpnNodeOptions {
   group?: GroupPolicy;
   /** a gateway (issue 14): members whose certificate has one of these groups ('*': every member) may send to any destination through us */
   gateway?: { allow: string[] };
-  /** a full-tunnel client (issue 14): route the Internet through the fastest live gateway of the DHT's list */
-  fullTunnel?: boolean;
+  /** a full-tunnel client (issue 14): route the Internet through the fastest live gateway of the DHT's list; `gateways`: certificate groups a gateway must hold */
+  fullTunnel?: { gateways?: string[] };
   /** static mesh: configured peers, no ring */
   peers?: StaticPeer[];
 }
@@ -138,6 +138,12 @@ export class VpnNode implements LanHost {
       reach: (_node, address) => lan.at(this.t).reach(address),
       ping: (node, reqId) => ov.send(this.t, node, encodeApp({ app: 'gateway-ping', reqId })),
       use: (node) => this.links.at(this.t).setTunnel(node),
+      trusted: (node) => {
+        const want = o.fullTunnel?.gateways;
+        if (!want?.length) return true;
+        const cert = group?.certOf(node);
+        return cert ? (cert.groups ?? []).some((g) => want.includes(g)) : null;
+      },
     }, this.counters, o.log) : null;
     this.revocations = group && dht && o.lan ? new Revocations(o.lan.net, group, this, dht, this.counters) : null;
     for (const p of o.peers ?? []) this.links.pin(p.publicKey, p.endpoint, p.allowed);

@@ -106,7 +106,7 @@ export class Daemon {
       }),
       ...(group ? { group } : {}),
       ...(net && cfg.gateway.enable ? { gateway: { allow: cfg.gateway.allow } } : {}),
-      ...(net && cfg.fullTunnel.enable ? { fullTunnel: true } : {}),
+      ...(net && cfg.fullTunnel.enable ? { fullTunnel: { ...(cfg.fullTunnel.gateways ? { gateways: cfg.fullTunnel.gateways } : {}) } } : {}),
     };
     this.node = new VpnNode(o);
   }

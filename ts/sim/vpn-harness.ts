@@ -129,7 +129,7 @@ export class VpnHarness {
       lan: { net: 'sim', subnet, domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
       ...(this.o.gateway?.(i) ? { gateway: { allow: ['*'] } } : {}),
-      ...(this.o.fullTunnel?.(i) ? { fullTunnel: true } : {}),
+      ...(this.o.fullTunnel?.(i) ? { fullTunnel: {} } : {}),
     });
     const relay = { ...DEFAULT_RELAY, ...this.o.relay };
     const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000, destinations: servedDestinations(subnet, []) });
