@@ -12,6 +12,7 @@ import { netTest } from './support.js';
 import { RingLab } from '../../ts/lab/ringlab.js';
 import type { Netns, NsProcess } from '../../ts/lab/netns.js';
 import { sleep } from '../../ts/lab/util.js';
+import { repoRoot } from '../../ts/paths.js';
 import { Internet, INTERNET_SERVER as SERVER, INTERNET_SERVER6 as SERVER6, uplinkAddress } from '../../ts/lab/internet.js';
 import type { TunnelStatus } from '../../ts/node/tunnel-client.js';
 
@@ -146,7 +147,10 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
     t.log(`the download under way when its gateway died: curl exit ${fate.code}, ${fate.out} (bytes, HTTP status)`);
 
     // --- the client's OS state after a stop, and after a kill plus the next start
-    await lab.kill(CLIENT, 'SIGTERM');
+    const down = await client.exec(join(repoRoot, 'bin/ringvpn'), ['down', '--socket', lab.node(CLIENT).socket], { allowFail: true, timeoutMs: 20_000 });
+    t.regex(down.stdout, /^stopped/, `ringvpn down stops the client (${down.stderr.trim()})`);
+    for (let i = 0; i < 50 && lab.alive(CLIENT); i++) await sleep(100);
+    t.false(lab.alive(CLIENT), 'its process is gone');
     t.is(await snapshot(), before, 'stopped: routes, rules, firewall and sysctl exactly as before');
     await lab.start(CLIENT);
     await lab.kill(CLIENT, 'SIGKILL');

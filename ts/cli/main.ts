@@ -1,7 +1,8 @@
 // Owns the `ringvpn` command line: parses arguments and prints results and errors for people.
 // It must not hold protocol logic; it calls config/, runtime/ and lab code.
 import { Command, Option } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
 import { loadConfig, defaultControlSocket } from '../config/schema.js';
 import { RingvpnError, errors } from '../base/errors.js';
@@ -11,9 +12,13 @@ import { createLogger } from '../runtime/log.js';
 import { printStatus } from './status.js';
 import { renderNetcheck, renderRingStatus, type RingStatus } from './ringstatus.js';
 import { registerLab } from './lab.js';
+import { registerConfig } from './config-cmd.js';
+import { repoRoot } from '../paths.js';
 
 const program = new Command();
-program.name('ringvpn').description('structured peer-to-peer VPN').showHelpAfterError();
+const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+program.name('ringvpn').description('structured peer-to-peer VPN').version(version, '-V, --version', 'print the version').showHelpAfterError();
+const say = (line: string): void => { process.stdout.write(line + '\n'); };
 
 program.command('keygen')
   .description('generate a static X25519 key pair; prints JSON {privateKey, publicKey}')
@@ -35,12 +40,12 @@ program.command('up')
       throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs root (or CAP_NET_ADMIN); run it with sudo');
     }
     const log = createLogger(opts.logLevel ?? cfg.log.level);
-    const daemon = await Daemon.create(cfg, log);
-    await daemon.start();
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'stopping');
       void daemon.stop().then(() => process.exit(0));
     };
+    const daemon = await Daemon.create(cfg, log, { onStopRequest: () => stop('ringvpn down') });
+    await daemon.start();
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
@@ -72,6 +77,18 @@ daemonCommand('netcheck', 'what NAT this node is behind (from what peers report)
     if (status.mode !== 'overlay') throw errors.E_CONFIG('netcheck needs an overlay-mode daemon (a static mesh has no NAT traversal)');
     if (opts.json) process.stdout.write(JSON.stringify({ nat: status.nat, endpoints: status.endpoints, connections: status.connections.map((c) => ({ short: c.short, path: c.path, endpoint: c.endpoint, rttMs: c.rttMs })), relays: status.relays }, null, 2) + '\n');
     else process.stdout.write(renderNetcheck(status));
+  });
+
+daemonCommand('down', 'stop a running daemon (it undoes its OS changes) and wait until it is gone')
+  .option('--timeout <s>', 'seconds to wait', '10')
+  .action(async (opts: DaemonOpts & { timeout: string }) => {
+    const path = socketOf(opts);
+    if (!existsSync(path)) throw new RingvpnError('E_CONTROL_SOCKET', `no daemon at ${path} (nothing to stop)`);
+    await requestControl(path, { cmd: 'stop' });
+    const until = Date.now() + Number(opts.timeout) * 1000;
+    while (existsSync(path) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    if (existsSync(path)) throw new RingvpnError('E_CONTROL_SOCKET', `the daemon at ${path} was asked to stop but is still there after ${opts.timeout} s`);
+    say(`stopped (${path})`);
   });
 
 daemonCommand('crawl', 'walk the live ring from this node (routed neighbour queries) and check its consistency')
@@ -127,6 +144,7 @@ program.command('sim')
   });
 
 registerLab(program);
+registerConfig(program, say);
 // the CA commands load the X.509 libraries: only when they (or the help) are asked for
 const first = process.argv[2];
 if (first === undefined || ['ca', 'cert', 'help', '--help', '-h'].includes(first)) (await import('./pki.js')).registerPki(program);

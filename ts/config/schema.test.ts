@@ -60,6 +60,13 @@ test('files: unreadable, not JSON, key file', (t) => {
   const { privateKey: _drop, ...rest } = good();
   writeFileSync(join(dir, 'ok.json'), JSON.stringify({ ...rest, privateKeyFile: join(dir, 'key') }));
   t.deepEqual(loadConfig(join(dir, 'ok.json')).publicKeyBytes, a.publicKey);
+  // what `ringvpn keygen -o` writes is a key file too
+  writeFileSync(join(dir, 'key'), JSON.stringify({ privateKey: encodeKey(a.privateKey), publicKey: encodeKey(a.publicKey) }, null, 2));
+  t.deepEqual(loadConfig(join(dir, 'ok.json')).publicKeyBytes, a.publicKey);
+  writeFileSync(join(dir, 'key'), '{"publicKey": "x"}');
+  t.regex(errorOf(() => loadConfig(join(dir, 'ok.json'))).message, /privateKeyFile: .* is JSON without a "privateKey" string/);
+  writeFileSync(join(dir, 'key'), '{"privateKey": ');
+  t.regex(errorOf(() => loadConfig(join(dir, 'ok.json'))).message, /privateKeyFile: .* looks like JSON but does not parse/);
 });
 
 test('gateway: off by default, overlay mode only, groups only with a pki section', (t) => {

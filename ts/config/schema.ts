@@ -78,6 +78,8 @@ const pkiSchema = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
+  /** for editors: the JSON Schema this file follows (`ringvpn config schema`); ignored */
+  $schema: z.string().optional(),
   privateKey: key.optional(),
   privateKeyFile: z.string().min(1).optional(),
   /** Host name in DNS (`<name>.<network.domain>`). */
@@ -154,6 +156,17 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
       keyText = readFileSync(c.privateKeyFile, 'utf8');
     } catch (e) {
       fail('privateKeyFile', `cannot read ${c.privateKeyFile}: ${(e as Error).message}`);
+    }
+  }
+  // a key file may hold the bare key or what `ringvpn keygen -o` writes (JSON with privateKey)
+  if (c.privateKeyFile !== undefined && keyText?.trim().startsWith('{')) {
+    try {
+      const k = (JSON.parse(keyText) as { privateKey?: unknown }).privateKey;
+      if (typeof k !== 'string') fail('privateKeyFile', `${c.privateKeyFile} is JSON without a "privateKey" string`);
+      keyText = k as string;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'E_CONFIG') throw e;
+      fail('privateKeyFile', `${c.privateKeyFile} looks like JSON but does not parse: ${(e as Error).message}`);
     }
   }
   const privateKeyBytes = decodeKey(keyText ?? '', 'privateKey');

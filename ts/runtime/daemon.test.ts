@@ -72,7 +72,8 @@ test('two daemons handshake through the engine seam and install matching keys', 
     return e;
   };
   const a = await Daemon.create(mk(ka, kb, 1), log, { startEngine });
-  const b = await Daemon.create(mk(kb, ka, 2), log, { startEngine });
+  let stopAsked = false;
+  const b = await Daemon.create(mk(kb, ka, 2), log, { startEngine, onStopRequest: () => { stopAsked = true; } });
   await a.start();
   await b.start();
   await new Promise((r) => setTimeout(r, 200));
@@ -100,6 +101,11 @@ test('two daemons handshake through the engine seam and install matching keys', 
   t.regex(text, /10\.9\.0\.2\s+endpoint 192\.0\.2\.2:51820\s+handshake \d+ s ago \(\d+ total\)/);
   t.regex(text, /drops: none/);
   await t.throwsAsync(requestControl(join(dir, 'n1.sock'), { cmd: 'nope' }), { message: /unknown command/ });
+  // `ringvpn down`: a daemon whose owner takes stop requests stops; an embedded one without that hook refuses
+  await t.throwsAsync(requestControl(join(dir, 'n1.sock'), { cmd: 'stop' }), { message: /embedded: its owner stops it/ });
+  t.deepEqual(await requestControl(join(dir, 'n2.sock'), { cmd: 'stop' }), { stopping: true });
+  await new Promise((r) => setTimeout(r, 50));
+  t.true(stopAsked, 'the owner was asked to stop');
   await a.stop();
   await b.stop();
   t.true(ea.closed && eb.closed);

@@ -45,6 +45,8 @@ const FULL_GC_MS = 120_000;
 
 export interface DaemonDeps {
   startEngine?: (config: EngineConfig, onEvents: () => void) => DataPlane;
+  /** `ringvpn down` asked over the control socket (the owner stops the daemon; without it the request is refused) */
+  onStopRequest?: () => void;
 }
 
 export class Daemon {
@@ -174,10 +176,11 @@ export class Daemon {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.services?.close();
-    await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     this.engine?.close();
     this.engine = undefined;
     await this.undoOs();
+    // the control socket goes last (Node removes its file): `ringvpn down` waits for that, so the OS is restored by then
+    await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     this.log.info('ringvpn down');
   }
 
@@ -339,6 +342,11 @@ export class Daemon {
   private onControl(req: ControlRequest): unknown {
     if (req.cmd === 'status') return this.status();
     if (req.cmd === 'ping') return 'pong';
+    if (req.cmd === 'stop') {
+      if (!this.deps.onStopRequest) throw errors.E_BAD_REQUEST('this daemon is embedded: its owner stops it');
+      setImmediate(this.deps.onStopRequest);
+      return { stopping: true };
+    }
     if (req.cmd === 'neighbours') {
       const nb = this.node.overlay?.ringNeighbours() ?? {};
       const h = (x?: bigint) => (x === undefined ? undefined : idToHex(x));
