@@ -36,8 +36,8 @@ program.command('up')
   .addOption(new Option('--log-level <level>', 'override log.level').choices(['trace', 'debug', 'info', 'warn', 'error']))
   .action(async (opts: { config: string; logLevel?: string }) => {
     const cfg = loadConfig(opts.config);
-    if (process.getuid?.() !== 0) {
-      throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs root (or CAP_NET_ADMIN); run it with sudo');
+    if (!hasNetAdmin()) {
+      throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs CAP_NET_ADMIN: run it as root (sudo), or give it the capability (systemd: AmbientCapabilities=CAP_NET_ADMIN, see examples/systemd)');
     }
     const log = createLogger(opts.logLevel ?? cfg.log.level);
     const stop = (sig: string): void => {
@@ -49,6 +49,15 @@ program.command('up')
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+
+/** Whether this process holds CAP_NET_ADMIN (bit 12 of CapEff in /proc/self/status); root normally does. */
+function hasNetAdmin(): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return (BigInt(`0x${m[1]}`) & (1n << 12n)) !== 0n;
+  } catch { /* not Linux */ }
+  return process.getuid?.() === 0;
+}
 
 /** A command that talks to a running daemon: where its control socket is, and --json. */
 interface DaemonOpts { config?: string; socket?: string; device: string; json?: boolean }

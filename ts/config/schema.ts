@@ -119,6 +119,10 @@ export const configSchema = z.strictObject({
   controlSocket: z.string().min(1).optional(),
   peers: z.array(peerSchema).default([]),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+  /** Opt-in Prometheus endpoint: GET /metrics on this address (port 0: any free port, shown in status). */
+  metrics: z.strictObject({
+    listen: z.string().refine((x) => parseEndpoint(x) !== null, { message: 'expected host:port, like 127.0.0.1:9586' }).optional(),
+  }).prefault({}),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

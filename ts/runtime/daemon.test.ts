@@ -62,6 +62,7 @@ test('two daemons handshake through the engine seam and install matching keys', 
   const engines: FakeEngine[] = [];
   const mk = (own: typeof ka, peer: typeof kb, i: number) => parseConfig({
     privateKey: encodeKey(own.privateKey), address: `10.9.0.${i}/24`, controlSocket: join(dir, `n${i}.sock`),
+    ...(i === 1 ? { metrics: { listen: '127.0.0.1:0' } } : {}),
     listenPort: 51820, device: { name: `rvd${i}` },
     peers: [{ publicKey: encodeKey(peer.publicKey), endpoint: `192.0.2.${3 - i}:51820`, address: `10.9.0.${3 - i}` }],
   });
@@ -101,6 +102,21 @@ test('two daemons handshake through the engine seam and install matching keys', 
   t.regex(text, /10\.9\.0\.2\s+endpoint 192\.0\.2\.2:51820\s+handshake \d+ s ago \(\d+ total\)/);
   t.regex(text, /drops: none/);
   await t.throwsAsync(requestControl(join(dir, 'n1.sock'), { cmd: 'nope' }), { message: /unknown command/ });
+  // the opt-in Prometheus endpoint: the same counters as the status, plus the process's own
+  const where = a.metricsAddress();
+  t.truthy(where, 'metrics listen on a free port');
+  t.is((status as { metrics?: string | null }).metrics, where, 'status says where');
+  const res = await fetch(`http://${where}/metrics`);
+  t.is(res.status, 200);
+  const body = await res.text();
+  t.regex(body, /^ringvpn_drops_total\{reason="replay"\} 0$/m);
+  t.regex(body, /^# TYPE ringvpn_drops_total counter$/m);
+  t.regex(body, /^# TYPE ringvpn_node_events_total counter$/m);
+  t.regex(body, /^ringvpn_peer_bytes_total\{peer="10\.9\.0\.2",direction="rx",path="direct"\} 0$/m);
+  t.is(body.split('\n').filter((l) => l.startsWith('ringvpn_peer_bytes_total{')).length, 2, 'the one peer, each way, once');
+  t.regex(body, /^ringvpn_process_resident_memory_bytes \d+$/m);
+  t.regex(body, /^ringvpn_nodejs_eventloop_lag_seconds [\d.e-]+$/m);
+  t.is((await fetch(`http://${where}/other`)).status, 404);
   // `ringvpn down`: a daemon whose owner takes stop requests stops; an embedded one without that hook refuses
   await t.throwsAsync(requestControl(join(dir, 'n1.sock'), { cmd: 'stop' }), { message: /embedded: its owner stops it/ });
   t.deepEqual(await requestControl(join(dir, 'n2.sock'), { cmd: 'stop' }), { stopping: true });

@@ -24,6 +24,8 @@ import { trimNativeHeap } from '../native/binding.js';
 import { defaultUplink, gatewayChanges } from './gateway-nat.js';
 import { OsJournal, runOs } from './os-journal.js';
 import { TUNNEL_MARK, tunnelChanges, tunnelRouteCommand } from './tunnel-routes.js';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 /** A full tunnel's device route is installed again this often (a DHCP client may have reset the device's address). */
@@ -67,6 +69,8 @@ export class Daemon {
   private stopping = false;
   /** a gateway's OS changes (forwarding, NAT) and the uplink they use, once made */
   private gateway: { journal: OsJournal; uplink: string } | undefined;
+  /** the Prometheus endpoint (metrics.listen) */
+  private metrics: HttpServer | undefined;
   /** a full-tunnel client's policy routing, once made, and its device route (installed again when due) */
   private tunnel: { journal: OsJournal; route: string[]; at: number } | undefined;
 
@@ -157,7 +161,14 @@ export class Daemon {
         this.log.info({ device: c.device.name, via: service, mark: `0x${TUNNEL_MARK.toString(16)}` }, 'full tunnel on: policy routing installed; waiting for a gateway');
       }
       this.control = await serveControl(c.controlSocket, (req) => this.onControl(req));
+      if (c.metrics.listen) {
+        // prom-client is loaded only when metrics are asked for
+        const { metricsRegistry, serveMetrics } = await import('./metrics.js');
+        this.metrics = await serveMetrics(c.metrics.listen, metricsRegistry(() => this.status()));
+        this.log.info({ metrics: this.metricsAddress() }, 'Prometheus metrics at GET /metrics');
+      }
     } catch (e) {
+      await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
       await this.undoOs();
       this.engine.close();
       this.engine = undefined;
@@ -176,6 +187,8 @@ export class Daemon {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.services?.close();
+    this.metrics?.close();
+    this.metrics?.closeAllConnections();
     this.engine?.close();
     this.engine = undefined;
     await this.undoOs();
@@ -209,6 +222,12 @@ export class Daemon {
     void runOs('ip', tun.route).then((r) => {
       if (r.code !== 0) { this.drop('tunnel_route_failed'); this.log.warn({ err: r.stderr.trim() }, 'full tunnel: installing the device route failed (traffic is blackholed meanwhile)'); }
     });
+  }
+
+  /** Where the Prometheus endpoint listens (host:port), or null. */
+  metricsAddress(): string | null {
+    const a = this.metrics?.address() as AddressInfo | null | undefined;
+    return a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : null;
   }
 
   private drop(k: string): void { this.drops[k] = (this.drops[k] ?? 0) + 1; }
@@ -373,7 +392,7 @@ export class Daemon {
     const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
     const m = process.memoryUsage();
     const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, limitBytes: this.limit ?? MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget, fullGcs: this.gcs, nativeTrims: this.trims, lastFullGcMs: this.gcMs };
-    const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory };
+    const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory, metrics: this.metricsAddress() };
     if (this.node.overlay) {
       const lan = this.node.lan;
       return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null,
