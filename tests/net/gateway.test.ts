@@ -57,6 +57,15 @@ netTest('a gateway member forwards and masquerades a member\'s Internet traffic;
     t.regex(human.stdout, /gateway: on, out of up0 with masquerade, for every member; listed in the DHT/, `and \`ringvpn status\` says so (${human.stderr.trim()})`);
     const check = await gw.exec(join(repoRoot, 'bin/ringvpn'), ['netcheck', '--socket', lab.node(0).socket], { allowFail: true });
     t.regex(check.stdout, /^nat: /m, `\`ringvpn netcheck\` renders (${check.stderr.trim()})`);
+    // `ringvpn ping` by name, by address and by node id: answers, hops and the path
+    for (const target of ['node2', lab.node(2).vip!, lab.node(2).nodeId]) {
+      const ping = await gw.exec(join(repoRoot, 'bin/ringvpn'), ['ping', target, '-n', '3', '--socket', lab.node(0).socket], { allowFail: true, timeoutMs: 30_000 });
+      t.log(ping.stdout.trim());
+      t.regex(ping.stdout, new RegExp(`^PING ${target.replace(/\./g, '\\.')} \\(${lab.node(2).vip!.replace(/\./g, '\\.')}, node ${lab.node(2).nodeId.slice(0, 8)}\\)`, 'm'), `ringvpn ping ${target} (${ping.stderr.trim()})`);
+      t.regex(ping.stdout, /^3\/3 answered; path now (direct|relay via|overlay)/m);
+    }
+    const nobody = await gw.exec(join(repoRoot, 'bin/ringvpn'), ['ping', 'nobody-here', '--socket', lab.node(0).socket], { allowFail: true, timeoutMs: 30_000 });
+    t.regex(nobody.stderr, /E_NOT_FOUND: no member is named "nobody-here"/);
 
     await lab.kill(0, 'SIGTERM');
     t.is(await rules(), '', 'stopped: no rule left');

@@ -24,6 +24,7 @@ export const ERRORS = {
   E_DHT_PARAMS: 'the DHT parameters are inconsistent (replicas, majority, copies)',
   E_ADDRESS_TAKEN: 'the configured virtual address is held by another node',
   E_ADDRESS_EXHAUSTED: 'no free virtual address was found in the subnet',
+  E_NOT_FOUND: 'no member has that name, address or node id (ringvpn ping)',
   // the lab (network namespaces, real daemons)
   E_LAB_ARGS: 'a lab option or node index is out of range',
   E_LAB_EXISTS: 'a lab of that name already exists',

@@ -14,6 +14,7 @@ import { renderNetcheck, renderRingStatus, type RingStatus } from './ringstatus.
 import { registerLab } from './lab.js';
 import { registerConfig } from './config-cmd.js';
 import { repoRoot } from '../paths.js';
+import type { PingReport } from '../runtime/ping.js';
 
 const program = new Command();
 const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -98,6 +99,21 @@ daemonCommand('down', 'stop a running daemon (it undoes its OS changes) and wait
     while (existsSync(path) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     if (existsSync(path)) throw new RingvpnError('E_CONTROL_SOCKET', `the daemon at ${path} was asked to stop but is still there after ${opts.timeout} s`);
     say(`stopped (${path})`);
+  });
+
+daemonCommand('ping', 'echo a member through the overlay: round trip, hops each way, and the path (direct, relay, overlay) as it changes')
+  .argument('<target>', 'a member\'s name (node3 or node3.<domain>), virtual address, or node id (40 hex)')
+  .option('-n, --count <n>', 'echoes, 0.5 s apart', '4')
+  .action(async (target: string, opts: DaemonOpts & { count: string }) => {
+    const count = Number(opts.count);
+    if (!Number.isInteger(count) || count < 1 || count > 100) throw errors.E_CONFIG(`--count: expected 1..100, got ${JSON.stringify(opts.count)}`);
+    const r = await requestControl(socketOf(opts), { cmd: 'echo', target, count }, 5_000 + count * 2_500) as PingReport;
+    if (opts.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return; }
+    say(`PING ${r.target} (${r.address ?? 'no address'}, node ${r.nodeId.slice(0, 8)})`);
+    r.echoes.forEach((e, i) => say(e ? `echo ${i + 1}: ${e.rttMs} ms, ${e.hopsThere} hop${e.hopsThere === 1 ? '' : 's'} there, ${e.hopsBack} back; path ${e.path}` : `echo ${i + 1}: no answer within 2 s`));
+    const ok = r.echoes.filter((e) => e !== null).length;
+    say(`${ok}/${r.echoes.length} answered; path now ${r.path}${r.linkUpMs !== null ? `, link up for ${(r.linkUpMs / 1000).toFixed(1)} s` : ''}`);
+    if (!ok) process.exitCode = 1;
   });
 
 daemonCommand('crawl', 'walk the live ring from this node (routed neighbour queries) and check its consistency')

@@ -75,3 +75,9 @@ export class Revocations {
     });
   }
 }
+
+/** A gateway's policy as a predicate: '*' admits every member, a group name the members whose certificate has it. */
+export function gatewayPolicy(allow: readonly string[], group: GroupPolicy | undefined): (node: NodeId) => boolean {
+  if (allow.includes('*')) return () => true;
+  return (node) => (group?.certOf(node)?.groups ?? []).some((g) => allow.includes(g));
+}

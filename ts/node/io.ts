@@ -50,6 +50,9 @@ export type NodeEvent =
   | { type: 'endpoint'; endpoint: string }
   | { type: 'error'; code: string; message: string };
 
+/** One echo's answer (`ringvpn ping`): the round trip and the overlay hops each way (1: a direct connection). */
+export interface EchoResult { rttMs: number; hopsThere: number; hopsBack: number }
+
 /** Sink for commands and events: the node's outbox. */
 export class Outbox {
   readonly commands: EngineCommand[] = [];

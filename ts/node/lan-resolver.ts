@@ -300,6 +300,14 @@ export class LanResolver {
     return true;
   }
 
+  /** The address a node holds: known here, or its host record in the DHT (null: none). */
+  hostOf(node: NodeId, cb: (ip: string | null) => void): void {
+    const k = this.known.get(node)?.ip;
+    if (k) { cb(k); return; }
+    if (node === this.h.self) { cb(this.address); return; }
+    lookupHost(this.dht, this.o.net, node, cb);
+  }
+
   /** The address a node is known to hold here (tests, status). */
   addressOf(node: NodeId): string | null { return this.known.get(node)?.ip ?? null; }
 

@@ -2,7 +2,8 @@
 // a zero-latency wire, stepped by hand. Asserts the handshake, the data path, the keepalive order and
 // that only the initiator rekeys on time.
 import test from 'ava';
-import { VpnNode, gatewayPolicy } from './vpn-node.js';
+import { VpnNode } from './vpn-node.js';
+import { gatewayPolicy } from './group.js';
 import { keyPairFromPrivate } from '../handshake/primitives.js';
 import { Xoshiro128 } from '../core/rng.js';
 import { MemoryEngine, type Datagram, type SimPacket } from '../sim/memory-engine.js';

@@ -15,13 +15,14 @@ import type { Logger } from '../base/log.js';
 import { decodeApp, encodeApp, type NeighbourSlots } from '../wire/app.js';
 import { kindOf } from '../wire/overlay-codec.js';
 import type { NodeDht } from './address-claim.js';
-import { Counters, Outbox, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
+import { Counters, Outbox, type EchoResult, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
+export type { EchoResult } from './io.js';
 import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
 import { GatewayList } from './gateways.js';
 import { TunnelClient } from './tunnel-client.js';
 import { LinkTable } from './link-table.js';
 import type { LinkEvent } from './link-peer.js';
-import { Revocations, type GroupPolicy } from './group.js';
+import { Revocations, gatewayPolicy, type GroupPolicy } from './group.js';
 import { nodeStatus } from './node-status.js';
 import { DEFAULT_RELAY, RelayLinks, type RelayOptions } from './relay-links.js';
 import { NatClassifier } from './nat-class.js';
@@ -62,6 +63,7 @@ export interface VpnNodeOptions {
 }
 
 const QUERY_TIMEOUT_MS = 1_000;
+
 const SETTLE_ROUNDS = 10_000;
 
 export class VpnNode implements LanHost {
@@ -85,6 +87,7 @@ export class VpnNode implements LanHost {
   private readonly revocations: Revocations | null;
   private readonly out = new Outbox();
   private readonly queries = new Map<number, { cb: (v: NeighbourSlots | null) => void; deadline: number }>();
+  private readonly echoes = new Map<number, { cb: (r: EchoResult | null) => void; deadline: number; sentAt: number; to: NodeId }>();
   private nextQuery = 1;
   private t = 0;
   private started = false;
@@ -163,6 +166,7 @@ export class VpnNode implements LanHost {
     this.tunnel?.at(now).tick(this.joined() && this.lan?.address != null);
     this.revocations?.tick(now);
     for (const [id, q] of this.queries) if (now >= q.deadline) { this.queries.delete(id); q.cb(null); }
+    for (const [id, q] of this.echoes) if (now >= q.deadline) { this.echoes.delete(id); q.cb(null); }
     this.settle();
   }
 
@@ -215,6 +219,17 @@ export class VpnNode implements LanHost {
     const reqId = this.nextQuery++ >>> 0;
     this.queries.set(reqId, { cb, deadline: now + QUERY_TIMEOUT_MS });
     this.overlay.send(now, id, encodeApp({ app: 'neighbours-req', reqId }), { onDemand: false });
+    this.settle();
+  }
+
+  /** `ringvpn ping`: an echo through the overlay to a node (an on-demand link follows the traffic); `cb(null)` after `timeoutMs`. */
+  echo(now: number, id: NodeId, timeoutMs: number, cb: (r: EchoResult | null) => void): void {
+    this.t = now;
+    if (!this.overlay) { cb(null); return; }
+    if (id === this.self) { cb({ rttMs: 0, hopsThere: 0, hopsBack: 0 }); return; }
+    const reqId = this.nextQuery++ >>> 0;
+    this.echoes.set(reqId, { cb, deadline: now + timeoutMs, sentAt: now, to: id });
+    this.overlay.send(now, id, encodeApp({ app: 'echo-request', reqId }));
     this.settle();
   }
 
@@ -378,7 +393,13 @@ export class VpnNode implements LanHost {
         if (m.app === 'handshake') this.links.at(this.t).onOverlayFrame(m.bytes, o.src);
         else if (m.app === 'relay-sync') this.relays?.at(this.t).onSync(o.src, m);
         else if (m.app === 'punch') this.relays?.at(this.t).onPunch(o.src, m.endpoints);
-        else if (m.app === 'gateway-ping') {
+        else if (m.app === 'echo-request') ov.send(this.t, o.src, encodeApp({ app: 'echo-reply', reqId: m.reqId, hops: o.hops }), { onDemand: false });
+        else if (m.app === 'echo-reply') {
+          const q = this.echoes.get(m.reqId);
+          if (!q || q.to !== o.src) { this.counters.add('app_reply_unknown'); return; }
+          this.echoes.delete(m.reqId);
+          q.cb({ rttMs: this.t - q.sentAt, hopsThere: m.hops, hopsBack: o.hops });
+        } else if (m.app === 'gateway-ping') {
           // only a gateway answers; whether its policy admits the member is in the answer
           if (this.o.gateway) ov.send(this.t, o.src, encodeApp({ app: 'gateway-pong', reqId: m.reqId, admitted: gatewayPolicy(this.o.gateway.allow, this.group)(o.src) }), { onDemand: false });
           else this.counters.add('app_gateway_ping_not_gateway');
@@ -473,12 +494,4 @@ export class VpnNode implements LanHost {
     while (at < eps.length && configured.includes(eps[at]!)) at++;
     eps.splice(at, 0, ...next);
   }
-
-
-}
-
-/** A gateway's policy as a predicate: '*' admits every member, a group name the members whose certificate has it. */
-export function gatewayPolicy(allow: readonly string[], group: GroupPolicy | undefined): (node: NodeId) => boolean {
-  if (allow.includes('*')) return () => true;
-  return (node) => (group?.certOf(node)?.groups ?? []).some((g) => allow.includes(g));
 }

@@ -379,6 +379,11 @@ export class Daemon {
         this.flush();
       });
     }
+    if (req.cmd === 'echo') {
+      if (typeof req.target !== 'string') throw errors.E_BAD_REQUEST('echo needs target (a name, an address or a node id)');
+      const count = typeof req.count === 'number' ? Math.max(1, Math.min(100, Math.floor(req.count))) : 4;
+      return import('./ping.js').then(({ pingTarget }) => pingTarget(this.node, () => this.now(), () => this.flush(), req.target as string, count, 500));
+    }
     if (req.cmd === 'crawl') return crawlRing(this.node, () => this.now(), () => this.flush(), typeof req.max === 'number' ? req.max : undefined);
     throw errors.E_BAD_REQUEST(`unknown command ${JSON.stringify(req.cmd)}`);
   }

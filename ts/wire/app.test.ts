@@ -38,7 +38,7 @@ test('an unknown version, type or length is a typed error value', (t) => {
   t.deepEqual(decodeApp(new Uint8Array(0)), { ok: false, code: 'truncated' });
   for (const v of [0, 2, 255]) t.deepEqual(decodeApp(unhex(v.toString(16).padStart(2, '0') + '01 00000001')), { ok: false, code: 'bad-version' });
   t.deepEqual(decodeApp(unhex('01 01 0000')), { ok: false, code: 'truncated' });
-  t.deepEqual(decodeApp(unhex('01 0a 00000000')), { ok: false, code: 'bad-type' });
+  t.deepEqual(decodeApp(unhex('01 0c 00000000')), { ok: false, code: 'bad-type' });
   t.deepEqual(decodeApp(unhex('01 01 00000000 00')), { ok: false, code: 'bad-value' });
   t.deepEqual(decodeApp(unhex('01 02 00000000')), { ok: false, code: 'truncated' });
   t.deepEqual(decodeApp(unhex('01 02 00000000 10')), { ok: false, code: 'bad-value' });
@@ -96,4 +96,14 @@ test('gateway ping and pong: golden bytes, round trip, hostile bytes', (t) => {
   t.deepEqual(decodeApp(unhex('01 09 00000001')), { ok: false, code: 'bad-value' }, 'a pong without its flags');
   t.deepEqual(decodeApp(unhex('01 09 00000001 02')), { ok: false, code: 'bad-value' }, 'unknown flag bits');
   t.deepEqual(decodeApp(unhex('01 09 00000001 01 00')), { ok: false, code: 'bad-value' }, 'bytes after the flags');
+});
+
+test('echo request and reply: golden bytes, round trip, hostile bytes', (t) => {
+  t.is(hex(encodeApp({ app: 'echo-request', reqId: 5 })), '01' + '0a' + '00000005');
+  t.is(hex(encodeApp({ app: 'echo-reply', reqId: 5, hops: 3 })), '01' + '0b' + '00000005' + '03');
+  t.deepEqual(decodeApp(encodeApp({ app: 'echo-reply', reqId: 5, hops: 300 })), { ok: true, msg: { app: 'echo-reply', reqId: 5, hops: 255 } }, 'hops saturate at 255');
+  t.deepEqual(decodeApp(encodeApp({ app: 'echo-request', reqId: 9 })), { ok: true, msg: { app: 'echo-request', reqId: 9 } });
+  t.deepEqual(decodeApp(unhex('01 0a 00000001 00')), { ok: false, code: 'bad-value' });
+  t.deepEqual(decodeApp(unhex('01 0b 00000001')), { ok: false, code: 'bad-value' });
+  t.deepEqual(decodeApp(unhex('01 0b 00000001 01 02')), { ok: false, code: 'bad-value' });
 });

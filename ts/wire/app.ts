@@ -25,11 +25,13 @@
 //                          included), encoded as in RELAY_SYNC
 //  app 8 GATEWAY_PING      (no body) a full-tunnel client asks a gateway whether it is alive and serves it (RTT)
 //  app 9 GATEWAY_PONG      flags u8 (bit0: the gateway's policy admits the sender), same reqId as the ping
+//  app 10 ECHO_REQUEST     (no body) `ringvpn ping`: any member answers
+//  app 11 ECHO_REPLY       hops u8 (the overlay hops the request took, 255 = 255 or more), same reqId as the request
 import { type NodeId, ID_BYTES, idFromBytes, idToBytes } from '../base/nodeid.js';
 
 export const APP_VERSION = 1;
 export const APP_HEADER_LEN = 6;
-export const APP_NEIGHBOURS_REQ = 1, APP_NEIGHBOURS_REPLY = 2, APP_HANDSHAKE = 3, APP_REVOCATION = 4, APP_ROUTES = 5, APP_RELAY_SYNC = 6, APP_PUNCH = 7, APP_GATEWAY_PING = 8, APP_GATEWAY_PONG = 9;
+export const APP_NEIGHBOURS_REQ = 1, APP_NEIGHBOURS_REPLY = 2, APP_HANDSHAKE = 3, APP_REVOCATION = 4, APP_ROUTES = 5, APP_RELAY_SYNC = 6, APP_PUNCH = 7, APP_GATEWAY_PING = 8, APP_GATEWAY_PONG = 9, APP_ECHO_REQUEST = 10, APP_ECHO_REPLY = 11;
 export const RELAY_MAX_CANDIDATES = 16, RELAY_MAX_ENDPOINTS = 8, RELAY_RTT_UNKNOWN = 0xffff;
 const KEY_BYTES = 32, MAX_EP_LEN = 64;
 export const APP_MAX_OPAQUE = 2048;
@@ -48,7 +50,9 @@ export type AppMsg =
   | { app: 'relay-sync'; reply: boolean; key: Uint8Array; endpoints: string[]; candidates: RelayCandidate[]; uses?: boolean }
   | { app: 'punch'; endpoints?: string[] }
   | { app: 'gateway-ping'; reqId: number }
-  | { app: 'gateway-pong'; reqId: number; admitted: boolean };
+  | { app: 'gateway-pong'; reqId: number; admitted: boolean }
+  | { app: 'echo-request'; reqId: number }
+  | { app: 'echo-reply'; reqId: number; hops: number };
 
 export type AppDecodeErrorCode = 'truncated' | 'bad-version' | 'bad-type' | 'bad-value';
 export type AppDecodeResult = { ok: true; msg: AppMsg } | { ok: false; code: AppDecodeErrorCode };
@@ -58,6 +62,8 @@ export function encodeApp(m: AppMsg): Uint8Array {
   if (m.app === 'routes') return header(APP_ROUTES, 0, 0);
   if (m.app === 'gateway-ping') return header(APP_GATEWAY_PING, m.reqId, 0);
   if (m.app === 'gateway-pong') { const b = header(APP_GATEWAY_PONG, m.reqId, 1); b[APP_HEADER_LEN] = m.admitted ? 1 : 0; return b; }
+  if (m.app === 'echo-request') return header(APP_ECHO_REQUEST, m.reqId, 0);
+  if (m.app === 'echo-reply') { const b = header(APP_ECHO_REPLY, m.reqId, 1); b[APP_HEADER_LEN] = Math.max(0, Math.min(255, m.hops)); return b; }
   if (m.app === 'punch') {
     if (!m.endpoints?.length) return header(APP_PUNCH, 0, 0);
     const own = relayEndpoints(m.endpoints);
@@ -96,6 +102,8 @@ export function decodeApp(b: Uint8Array): AppDecodeResult {
   if (app === APP_ROUTES) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'routes' } } : { ok: false, code: 'bad-value' };
   if (app === APP_PUNCH) return decodePunch(b);
   if (app === APP_GATEWAY_PING) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'gateway-ping', reqId } } : { ok: false, code: 'bad-value' };
+  if (app === APP_ECHO_REQUEST) return b.length === APP_HEADER_LEN ? { ok: true, msg: { app: 'echo-request', reqId } } : { ok: false, code: 'bad-value' };
+  if (app === APP_ECHO_REPLY) return b.length === APP_HEADER_LEN + 1 ? { ok: true, msg: { app: 'echo-reply', reqId, hops: b[APP_HEADER_LEN]! } } : { ok: false, code: 'bad-value' };
   if (app === APP_GATEWAY_PONG) {
     return b.length === APP_HEADER_LEN + 1 && b[APP_HEADER_LEN]! <= 1 ? { ok: true, msg: { app: 'gateway-pong', reqId, admitted: b[APP_HEADER_LEN] === 1 } } : { ok: false, code: 'bad-value' };
   }
