@@ -47,6 +47,14 @@ program.command('up')
     };
     const daemon = await Daemon.create(cfg, log, { onStopRequest: () => stop('ringvpn down') });
     await daemon.start();
+    // SIGHUP: read the config again and apply what can change while running (a bad file changes nothing)
+    process.on('SIGHUP', () => {
+      try {
+        daemon.reload(loadConfig(opts.config));
+      } catch (e) {
+        log.error({ code: (e as { code?: string }).code, err: (e as Error).message }, 'reload refused: the config file is not valid; nothing changed');
+      }
+    });
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });

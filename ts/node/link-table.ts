@@ -73,6 +73,28 @@ export class LinkTable {
     return p;
   }
 
+  /**
+   * The configured peers changed (a reload): new ones are pinned, gone ones forgotten (sessions and all),
+   * and a kept one's endpoint and routes are updated without touching its sessions.
+   */
+  repin(peers: { key: Uint8Array; endpoint: string | null; allowed: string[] }[]): { added: number; removed: number; changed: number } {
+    const want = new Map(peers.map((x) => [nodeIdOfKey(x.key), x]));
+    const r = { added: 0, removed: 0, changed: 0 };
+    for (const p of [...this.peers.values()]) if (p.pinned && !want.has(p.nodeId)) { this.forget(p); r.removed++; }
+    for (const [id, x] of want) {
+      const p = this.peerOf(id);
+      if (!p?.pinned) { const q = this.pin(x.key, x.endpoint, x.allowed); r.added++; if (q.endpoint) this.needSessionOf(q); continue; }
+      if (p.endpoint === x.endpoint && p.allowed.join() === x.allowed.join()) continue;
+      p.endpoint = x.endpoint ?? p.endpoint;
+      p.allowed = x.allowed;
+      this.push(p);
+      r.changed++;
+    }
+    return r;
+  }
+
+  private needSessionOf(p: LinkPeer): void { if (!this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p); }
+
   /** The overlay asks for a link to `to` (or to whoever answers at the endpoints when to is null). */
   link(to: NodeId | null, endpoints: string[], via?: NodeId): void {
     if (to === this.o.self) return;

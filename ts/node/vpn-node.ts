@@ -20,6 +20,7 @@ export type { EchoResult } from './io.js';
 import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
 import { GatewayList } from './gateways.js';
 import { TunnelClient } from './tunnel-client.js';
+import { OperatorQueries } from './operator-queries.js';
 import { LinkTable } from './link-table.js';
 import type { LinkEvent } from './link-peer.js';
 import { Revocations, gatewayPolicy, type GroupPolicy } from './group.js';
@@ -86,9 +87,7 @@ export class VpnNode implements LanHost {
   private readonly bcast: BroadcastService | null;
   private readonly revocations: Revocations | null;
   private readonly out = new Outbox();
-  private readonly queries = new Map<number, { cb: (v: NeighbourSlots | null) => void; deadline: number }>();
-  private readonly echoes = new Map<number, { cb: (r: EchoResult | null) => void; deadline: number; sentAt: number; to: NodeId }>();
-  private nextQuery = 1;
+  private readonly queries = new OperatorQueries();
   private t = 0;
   private started = false;
   private trafficAt = 0;
@@ -165,8 +164,7 @@ export class VpnNode implements LanHost {
     this.gateways?.at(now).tick(this.joined(), this.lan?.address ?? null);
     this.tunnel?.at(now).tick(this.joined() && this.lan?.address != null);
     this.revocations?.tick(now);
-    for (const [id, q] of this.queries) if (now >= q.deadline) { this.queries.delete(id); q.cb(null); }
-    for (const [id, q] of this.echoes) if (now >= q.deadline) { this.echoes.delete(id); q.cb(null); }
+    this.queries.tick(now);
     this.settle();
   }
 
@@ -216,8 +214,7 @@ export class VpnNode implements LanHost {
     this.t = now;
     if (!this.overlay) { cb(null); return; }
     if (id === this.self) { cb(this.overlay.ringNeighbours()); return; }
-    const reqId = this.nextQuery++ >>> 0;
-    this.queries.set(reqId, { cb, deadline: now + QUERY_TIMEOUT_MS });
+    const reqId = this.queries.neighbours(now, id, QUERY_TIMEOUT_MS, cb);
     this.overlay.send(now, id, encodeApp({ app: 'neighbours-req', reqId }), { onDemand: false });
     this.settle();
   }
@@ -227,10 +224,17 @@ export class VpnNode implements LanHost {
     this.t = now;
     if (!this.overlay) { cb(null); return; }
     if (id === this.self) { cb({ rttMs: 0, hopsThere: 0, hopsBack: 0 }); return; }
-    const reqId = this.nextQuery++ >>> 0;
-    this.echoes.set(reqId, { cb, deadline: now + timeoutMs, sentAt: now, to: id });
+    const reqId = this.queries.echo(now, id, timeoutMs, cb);
     this.overlay.send(now, id, encodeApp({ app: 'echo-request', reqId }));
     this.settle();
+  }
+
+  /** A static mesh's configured peers changed (a reload); sessions of peers that stay are kept. */
+  setPeers(now: number, peers: StaticPeer[]): { added: number; removed: number; changed: number } {
+    this.t = now;
+    const r = this.links.at(now).repin(peers.map((p) => ({ key: p.publicKey, endpoint: p.endpoint, allowed: p.allowed })));
+    this.settle();
+    return r;
   }
 
   /** A CA-signed revocation record from the operator: apply, broadcast, store in the DHT. */
@@ -394,12 +398,8 @@ export class VpnNode implements LanHost {
         else if (m.app === 'relay-sync') this.relays?.at(this.t).onSync(o.src, m);
         else if (m.app === 'punch') this.relays?.at(this.t).onPunch(o.src, m.endpoints);
         else if (m.app === 'echo-request') ov.send(this.t, o.src, encodeApp({ app: 'echo-reply', reqId: m.reqId, hops: o.hops }), { onDemand: false });
-        else if (m.app === 'echo-reply') {
-          const q = this.echoes.get(m.reqId);
-          if (!q || q.to !== o.src) { this.counters.add('app_reply_unknown'); return; }
-          this.echoes.delete(m.reqId);
-          q.cb({ rttMs: this.t - q.sentAt, hopsThere: m.hops, hopsBack: o.hops });
-        } else if (m.app === 'gateway-ping') {
+        else if (m.app === 'echo-reply') { if (!this.queries.echoReply(this.t, m.reqId, o.src, m.hops, o.hops)) this.counters.add('app_reply_unknown'); }
+        else if (m.app === 'gateway-ping') {
           // only a gateway answers; whether its policy admits the member is in the answer
           if (this.o.gateway) ov.send(this.t, o.src, encodeApp({ app: 'gateway-pong', reqId: m.reqId, admitted: gatewayPolicy(this.o.gateway.allow, this.group)(o.src) }), { onDemand: false });
           else this.counters.add('app_gateway_ping_not_gateway');
@@ -407,10 +407,8 @@ export class VpnNode implements LanHost {
           if (this.tunnel) this.tunnel.at(this.t).onPong(o.src, m.reqId, m.admitted); else this.counters.add('app_gateway_pong_unexpected');
         }
         else if (m.app === 'neighbours-req') ov.send(this.t, o.src, encodeApp({ app: 'neighbours-reply', reqId: m.reqId, view: ov.ringNeighbours() }), { onDemand: false });
-        else if (m.app === 'neighbours-reply') {
-          const q = this.queries.get(m.reqId);
-          if (q) { this.queries.delete(m.reqId); q.cb(m.view); } else this.counters.add('app_reply_unknown');
-        } else this.counters.add('app_unexpected_' + m.app);
+        else if (m.app === 'neighbours-reply') { if (!this.queries.neighboursReply(m.reqId, m.view)) this.counters.add('app_reply_unknown'); }
+        else this.counters.add('app_unexpected_' + m.app);
         return;
       }
       case 'event': return;

@@ -139,3 +139,39 @@ test('a bad config never leaves a half-configured device: engine closed when the
   await t.throwsAsync(d.start(), { code: 'E_CONTROL_SOCKET' } as never);
   t.true(closed);
 });
+
+test('reload (SIGHUP): a mesh\'s peers change without dropping the sessions that stay; the log level changes; the rest needs a restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rvd-'));
+  const [ka, kb, kc] = [generateKeyPair(), generateKeyPair(), generateKeyPair()];
+  const net = new Map<string, FakeEngine>();
+  const engines: FakeEngine[] = [];
+  const peerB = (endpoint: string) => ({ publicKey: encodeKey(kb.publicKey), endpoint, address: '10.9.0.2' });
+  const cfgA = (peers: unknown[], extra: Record<string, unknown> = {}) => parseConfig({ privateKey: encodeKey(ka.privateKey), address: '10.9.0.1/24', controlSocket: join(dir, 'a.sock'), listenPort: 51820, device: { name: 'rvd1' }, peers, ...extra });
+  const cfgB = parseConfig({ privateKey: encodeKey(kb.privateKey), address: '10.9.0.2/24', controlSocket: join(dir, 'b.sock'), listenPort: 51820, device: { name: 'rvd2' }, peers: [{ publicKey: encodeKey(ka.publicKey), endpoint: '192.0.2.1:51820', address: '10.9.0.1' }] });
+  const startEngine = (cfg: EngineConfig, onEvents: () => void): DataPlane => {
+    const e = new FakeEngine(`192.0.2.${cfg.address === '10.9.0.1/24' ? 1 : 2}:51820`, net, onEvents);
+    engines.push(e);
+    return e;
+  };
+  const log = pino({ level: 'silent' });
+  const a = await Daemon.create(cfgA([peerB('192.0.2.2:51820')]), log, { startEngine });
+  const b = await Daemon.create(cfgB, pino({ level: 'silent' }), { startEngine });
+  await a.start();
+  await b.start();
+  await new Promise((r) => setTimeout(r, 200));
+  const ea = engines[0]!;
+  const sessions = ea.sessions.length, removed = ea.removed.length;
+  t.true(sessions >= 1, 'a session with B');
+  const r = a.reload(cfgA([peerB('192.0.2.2:51820'), { publicKey: encodeKey(kc.publicKey), endpoint: '192.0.2.3:51820', address: '10.9.0.3', allowedIps: ['192.168.3.0/24'] }], { log: { level: 'warn' } }));
+  t.deepEqual(r, { applied: ['log.level warn', 'peers: 1 added, 0 removed, 0 changed'], restartNeeded: [] });
+  t.is(log.level, 'warn');
+  t.deepEqual([...ea.peers.values()].map((p) => p.allowed).sort(), [['10.9.0.2/32'], ['10.9.0.3/32', '192.168.3.0/24']], 'C is in the data plane');
+  t.is(ea.removed.length, removed, 'no session of B was removed');
+  const st = await requestControl(join(dir, 'a.sock'), { cmd: 'status' }) as { peers: { address: string }[] };
+  t.deepEqual(st.peers.map((p) => p.address), ['10.9.0.2', '10.9.0.3'], 'status lists the new peer');
+  const r2 = a.reload(cfgA([{ publicKey: encodeKey(kc.publicKey), endpoint: '192.0.2.3:51820', address: '10.9.0.3' }], { listenPort: 51821, log: { level: 'warn' } }));
+  t.deepEqual(r2, { applied: ['peers: 0 added, 1 removed, 1 changed'], restartNeeded: ['listenPort'] });
+  t.is(ea.peers.size, 1, 'B is gone from the data plane');
+  await a.stop();
+  await b.stop();
+});

@@ -86,7 +86,7 @@ export class Daemon {
     return self;
   }
 
-  private constructor(private readonly cfg: Config, private readonly log: Logger, group: GroupPolicy | undefined, private readonly deps: DaemonDeps) {
+  private constructor(private cfg: Config, private readonly log: Logger, group: GroupPolicy | undefined, private readonly deps: DaemonDeps) {
     const net = cfg.network;
     if (group && net?.address && net.address !== group.own.address) {
       throw errors.E_PKI(`network.address ${net.address} differs from the address in pki.cert (${group.own.address})`);
@@ -222,6 +222,32 @@ export class Daemon {
     void runOs('ip', tun.route).then((r) => {
       if (r.code !== 0) { this.drop('tunnel_route_failed'); this.log.warn({ err: r.stderr.trim() }, 'full tunnel: installing the device route failed (traffic is blackholed meanwhile)'); }
     });
+  }
+
+  /**
+   * A reload (SIGHUP): apply what can change while running — the log level, a static mesh's peers (sessions
+   * of peers that stay are kept), the CRL (read now) — and name what needs a restart instead.
+   */
+  reload(next: Config): { applied: string[]; restartNeeded: string[] } {
+    const old = this.cfg, applied: string[] = [];
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    const restartNeeded = (['address', 'network', 'overlay', 'pki', 'device', 'gateway', 'fullTunnel', 'dataplane', 'listenPort', 'listenAddress', 'controlSocket', 'metrics'] as const)
+      .filter((k) => !same(old[k], next[k])).map(String);
+    if (Buffer.compare(Buffer.from(old.privateKeyBytes), Buffer.from(next.privateKeyBytes)) !== 0) restartNeeded.unshift('privateKey');
+    if (next.log.level !== old.log.level) {
+      (this.log as { level?: string }).level = next.log.level;
+      applied.push(`log.level ${next.log.level}`);
+    }
+    if (!old.network && !next.network && !same(old.peers, next.peers)) {
+      const r = this.node.setPeers(this.now(), next.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })));
+      applied.push(`peers: ${r.added} added, ${r.removed} removed, ${r.changed} changed`);
+      this.flush();
+    }
+    const group = this.node.group as { rereadCrl?: () => boolean } | undefined;
+    if (group?.rereadCrl?.()) applied.push('CRL read again');
+    this.cfg = { ...old, log: next.log, peers: next.peers };
+    this.log.info({ applied, restartNeeded }, restartNeeded.length ? 'reloaded; some changes need a restart' : 'reloaded');
+    return { applied, restartNeeded };
   }
 
   /** Where the Prometheus endpoint listens (host:port), or null. */

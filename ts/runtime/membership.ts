@@ -34,6 +34,13 @@ export class Membership extends CertificatePolicy {
   }
 
   /** Poll the CRL when due (file or http(s) URL). */
+  /** Read the CRL at the next tick (a reload); false without one. */
+  rereadCrl(): boolean {
+    if (!this.cfg.crl) return false;
+    this.crlAt = 0;
+    return true;
+  }
+
   tick(nowMs: number): void {
     if (!this.cfg.crl || this.crlBusy || nowMs < this.crlAt) return;
     this.crlAt = nowMs + this.cfg.crlPollSeconds * 1000;
