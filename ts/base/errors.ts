@@ -17,6 +17,7 @@ export const ERRORS = {
   E_CONTROL_SOCKET: 'the control socket cannot be created, or gave no answer in time',
   E_DAEMON_NOT_RUNNING: 'no daemon answers on the control socket',
   E_BAD_REQUEST: 'a control request is malformed or names an unknown command',
+  E_ABORTED: 'an operation was aborted by its AbortSignal',
   // the group PKI
   E_PKI: 'a CA operation was refused or a PKI file (certificate, key, CRL, record) is bad',
   // the DHT and the virtual network on it

@@ -49,6 +49,8 @@ export interface DaemonDeps {
   startEngine?: (config: EngineConfig, onEvents: () => void) => DataPlane;
   /** `ringvpn down` asked over the control socket (the owner stops the daemon; without it the request is refused) */
   onStopRequest?: () => void;
+  /** every node event, after the daemon acted on it (the library's event emitter) */
+  onNodeEvent?: (ev: NodeEvent) => void;
 }
 
 export class Daemon {
@@ -361,6 +363,11 @@ export class Daemon {
   }
 
   private onNodeEvent(ev: NodeEvent): void {
+    this.ownNodeEvent(ev);
+    this.deps.onNodeEvent?.(ev);
+  }
+
+  private ownNodeEvent(ev: NodeEvent): void {
     switch (ev.type) {
       case 'address': {
         const lan = this.node.lan;
