@@ -180,7 +180,14 @@ registerLab(program);
 registerConfig(program, say);
 // the CA commands load the X.509 libraries: only when they (or the help) are asked for
 const first = process.argv[2];
-if (first === undefined || ['ca', 'cert', 'help', '--help', '-h'].includes(first)) (await import('./pki.js')).registerPki(program);
+if (first === undefined || ['ca', 'cert', 'help', '--help', '-h', 'completion'].includes(first)) (await import('./pki.js')).registerPki(program);
+program.command('completion')
+  .description('print a shell completion script: source <(ringvpn completion bash)')
+  .argument('<shell>', 'bash')
+  .action(async (shell: string) => {
+    if (shell !== 'bash') throw errors.E_CONFIG(`completion: only bash is supported, not ${JSON.stringify(shell)}`);
+    process.stdout.write((await import('./completion.js')).bashCompletion(program));
+  });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as { code?: string; message?: string };
