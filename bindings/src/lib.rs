@@ -238,6 +238,19 @@ impl Engine {
         self.inner.set_address(a, assign).map_err(engine_err)
     }
 
+    /// Make the OS route exactly these IPv4 prefixes (CIDRs) through the device (netlink; routes we did
+    /// not add are never touched, a prefix the host routes already is skipped; they go with the device).
+    /// Returns [added, removed, skipped].
+    #[napi]
+    pub fn set_routes(&self, cidrs: Vec<String>) -> Result<Vec<u32>> {
+        let nets = cidrs
+            .iter()
+            .map(|c| c.parse::<IpNet>().map_err(|e| err("E_ADDR", e)))
+            .collect::<Result<Vec<_>>>()?;
+        let (a, r, s) = self.inner.set_routes(&nets).map_err(engine_err)?;
+        Ok(vec![a as u32, r as u32, s as u32])
+    }
+
     /// Write one frame to the device (TAP: Ethernet frame; TUN: IP packet).
     #[napi]
     pub fn write_device(&self, frame: Buffer) -> Result<()> {

@@ -40,6 +40,8 @@ class FakeEngine implements DataPlane {
   sendControl(): void {}
   sendKeepalive(): void { this.keepalives++; }
   setAddress(): void {}
+  routes: string[][] = [];
+  setRoutes(cidrs: string[]): number[] { this.routes.push(cidrs); return [cidrs.length, 0, 0]; }
   writeDevice(): void {}
   drainEvents(): EngineEvent[] { const e = this.events; this.events = []; return e; }
   stats(): EngineStats {
@@ -166,12 +168,14 @@ test('reload (SIGHUP): a mesh\'s peers change without dropping the sessions that
   t.deepEqual(r, { applied: ['log.level warn', 'peers: 1 added, 0 removed, 0 changed'], restartNeeded: [] });
   t.is(log.level, 'warn');
   t.deepEqual([...ea.peers.values()].map((p) => p.allowed).sort(), [['10.9.0.2/32'], ['10.9.0.3/32', '192.168.3.0/24']], 'C is in the data plane');
+  t.deepEqual(ea.routes.at(-1), ['192.168.3.0/24'], 'and the OS routes its LAN through the device');
   t.is(ea.removed.length, removed, 'no session of B was removed');
   const st = await requestControl(join(dir, 'a.sock'), { cmd: 'status' }) as { peers: { address: string }[] };
   t.deepEqual(st.peers.map((p) => p.address), ['10.9.0.2', '10.9.0.3'], 'status lists the new peer');
   const r2 = a.reload(cfgA([{ publicKey: encodeKey(kc.publicKey), endpoint: '192.0.2.3:51820', address: '10.9.0.3' }], { listenPort: 51821, log: { level: 'warn' } }));
   t.deepEqual(r2, { applied: ['peers: 0 added, 1 removed, 1 changed'], restartNeeded: ['listenPort'] });
   t.is(ea.peers.size, 1, 'B is gone from the data plane');
+  t.deepEqual(ea.routes.at(-1), [], 'C no longer announces a LAN: the OS route goes');
   await a.stop();
   await b.stop();
 });

@@ -71,6 +71,8 @@ export class Daemon {
   private stopping = false;
   /** a gateway's OS changes (forwarding, NAT) and the uplink they use, once made */
   private gateway: { journal: OsJournal; uplink: string } | undefined;
+  /** the prefixes last handed to the engine's setRoutes (sorted, space-separated) */
+  private routesKey: string | null = null;
   /** the Prometheus endpoint (metrics.listen) */
   private metrics: HttpServer | undefined;
   /** a full-tunnel client's policy routing, once made, and its device route (installed again when due) */
@@ -181,6 +183,7 @@ export class Daemon {
       ...(net ? { network: net.id, subnet: net.subnet, bootstrap: c.overlay.bootstrap } : { address: c.address, peers: c.peers.length }),
     }, net ? 'ringvpn up (overlay)' : 'ringvpn up');
     this.timer = setInterval(() => this.onTick(), TICK_MS);
+    if (!net) this.osRoutes(meshRoutes(c));
     this.onTick();
   }
 
@@ -244,12 +247,34 @@ export class Daemon {
       const r = this.node.setPeers(this.now(), next.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })));
       applied.push(`peers: ${r.added} added, ${r.removed} removed, ${r.changed} changed`);
       this.flush();
+      this.osRoutes(meshRoutes(next));
     }
     const group = this.node.group as { rereadCrl?: () => boolean } | undefined;
     if (group?.rereadCrl?.()) applied.push('CRL read again');
     this.cfg = { ...old, log: next.log, peers: next.peers };
     this.log.info({ applied, restartNeeded }, restartNeeded.length ? 'reloaded; some changes need a restart' : 'reloaded');
     return { applied, restartNeeded };
+  }
+
+  /**
+   * The OS routes through the device (site-to-site: no route by hand): a static mesh's peers' allowedIps, an
+   * overlay member's learned router-mode subnets. The engine installs them by netlink and removes the ones
+   * no longer wanted; a prefix the host routes already (its LAN) is left alone; they go with the device.
+   */
+  private osRoutes(cidrs: string[]): void {
+    const e = this.engine;
+    if (!e) return;
+    const key = [...new Set(cidrs)].sort().join(' ');
+    if (key === this.routesKey) return;
+    this.routesKey = key;
+    try {
+      const [added, removed, skipped] = e.setRoutes(key ? key.split(' ') : []);
+      if (added || removed || skipped) this.log.info({ routes: key || 'none', added, removed, skipped }, skipped ? 'OS routes through the device updated (some prefixes already routed by the host were left alone)' : 'OS routes through the device updated');
+    } catch (err) {
+      this.drop('set_routes_failed');
+      this.routesKey = null;
+      this.log.error({ err: (err as Error).message }, 'installing OS routes through the device failed');
+    }
   }
 
   /** Where the Prometheus endpoint listens (host:port), or null. */
@@ -376,7 +401,7 @@ export class Daemon {
         this.services?.setLease(ev.address, ev.prefix, lan?.dhcpRoutes() ?? []);
         return;
       }
-      case 'routes': this.services?.setRoutes(ev.routes); return;
+      case 'routes': this.services?.setRoutes(ev.routes); this.osRoutes(ev.routes.map((r) => r.cidr)); return;
       case 'error': this.log.error({ code: ev.code }, ev.message); return;
       case 'session': this.log.debug({ peer: idToHex(ev.nodeId).slice(0, 8), initiator: ev.initiator, direct: ev.direct }, 'session established'); return;
       default: return;
@@ -449,6 +474,15 @@ export class Daemon {
     const handshakeRejected = Object.fromEntries(Object.entries(nodeCounters).filter(([k]) => k.startsWith('handshake_') && k !== 'handshake_failed' && k !== 'handshake_via_overlay').map(([k, v]) => [k.slice('handshake_'.length), v]));
     return { ...s, ...common, mode: c.device.mode, address: c.address, peers, handshakeRejected };
   }
+}
+
+/** A static mesh's routed prefixes beyond its own subnet (the peers' allowedIps; /0 is never an OS route here). */
+export function meshRoutes(c: Config): string[] {
+  const own = c.address ? parseCidr(c.address) : null;
+  return c.peers.flatMap((p) => p.allowedIps).filter((x) => {
+    const n = parseCidr(x);
+    return n !== null && n.prefix > 0 && !(own && n.prefix >= own.prefix && cidrContains(own, n.address));
+  });
 }
 
 /** The engine's event as the node's input (device frames go to the services instead). */

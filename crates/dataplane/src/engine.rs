@@ -3,6 +3,7 @@
 //! runtime address, raw/control/keepalive sends, device writes, events and stats. Must not decide
 //! policy (who is a peer, which keys, which relay): callers do.
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use crate::events::{Event, EventQueue, Notify};
 use crate::io_loop::{run, Role};
 use crate::pipeline::{TxAction, HEADROOM, TAILROOM};
 use crate::relay_limit::RelayLimit;
+use crate::routes::{DeviceRoute, RouteSocket};
 use crate::shared::Shared;
 use crate::stats::{PeerStats, Stats};
 use crate::tables::PeerOpts;
@@ -43,6 +45,8 @@ pub struct Engine {
     /// The device offloads the kernel accepted (TUN_F_* flags).
     offloads: u32,
     running: Mutex<Option<Running>>,
+    /// The OS routes installed through the device (routes.rs), and the socket that made them.
+    routes: Mutex<(Option<RouteSocket>, HashSet<DeviceRoute>)>,
 }
 
 impl Engine {
@@ -133,6 +137,7 @@ impl Engine {
             local,
             ifname,
             offloads,
+            routes: Mutex::new((None, HashSet::new())),
             running: Mutex::new(Some(Running {
                 cancel,
                 threads,
@@ -199,6 +204,78 @@ impl Engine {
         }
         self.shared.set_address(address);
         Ok(())
+    }
+
+    /// Make the OS route exactly these IPv4 prefixes through the device (netlink, routes.rs): new ones are
+    /// added, ones no longer wanted removed; routes we did not add are never touched. TUN: on-link; TAP:
+    /// via the service address when there is one (the engine answers its ARP), else on-link (the engine
+    /// answers ARP for every routed address). A prefix the host already routes (its LAN, another tool's
+    /// route) is left alone and counted as skipped; /0 is never installed (a full tunnel does that by
+    /// policy routing). Returns how many were added, removed and skipped.
+    pub fn set_routes(&self, prefixes: &[IpNet]) -> Result<(usize, usize, usize), Error> {
+        let gateway = match self.shared.mode {
+            DeviceMode::Tap => self.shared.service_addr,
+            DeviceMode::Tun => None,
+        };
+        let want: HashSet<DeviceRoute> = prefixes
+            .iter()
+            .filter(|n| n.prefix_len() > 0)
+            .filter_map(|n| DeviceRoute::new(*n, gateway))
+            .collect();
+        let ifindex = crate::device::if_index(&self.ifname);
+        if ifindex == 0 {
+            return Err(Error::Device(format!(
+                "{} has no interface index",
+                self.ifname
+            )));
+        }
+        let mut g = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let (sock, have) = &mut *g;
+        if sock.is_none() {
+            *sock = Some(
+                RouteSocket::open().map_err(|e| Error::Device(format!("netlink socket: {e}")))?,
+            );
+        }
+        let sock = sock.as_mut().expect("opened above");
+        let (mut added, mut removed, mut skipped) = (0, 0, 0);
+        for r in have
+            .iter()
+            .filter(|r| !want.contains(r))
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            match sock.change(false, ifindex, &r) {
+                // already gone (the device lost its address, someone deleted it): forget it too
+                Ok(()) => removed += 1,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => {
+                    return Err(Error::Device(format!(
+                        "delete route {}/{} dev {}: {e}",
+                        r.dst, r.prefix, self.ifname
+                    )))
+                }
+            }
+            have.remove(&r);
+        }
+        for r in want {
+            if have.contains(&r) {
+                continue;
+            }
+            match sock.change(true, ifindex, &r) {
+                Ok(()) => {
+                    have.insert(r);
+                    added += 1;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => skipped += 1,
+                Err(e) => {
+                    return Err(Error::Device(format!(
+                        "add route {}/{} dev {}: {e}",
+                        r.dst, r.prefix, self.ifname
+                    )))
+                }
+            }
+        }
+        Ok((added, removed, skipped))
     }
 
     pub fn address(&self) -> Option<(Ipv4Addr, u8)> {

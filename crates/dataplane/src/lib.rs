@@ -19,6 +19,7 @@ pub mod pending;
 pub mod pipeline;
 pub mod relay;
 pub mod relay_limit;
+pub mod routes;
 pub mod rx_pending;
 pub mod shared;
 pub mod stats;

@@ -1,0 +1,67 @@
+// Network test of site-to-site routing (issue 15): three LANs, each behind a ringvpn router member that
+// announces it (network.routes), overlay mode, TUN. The routers install the OS routes to the others' LANs
+// themselves (netlink, `proto 82`), so hosts on one LAN reach hosts on another with no route set by hand; a
+// third site started later is learned; a router's routes go with it when it stops.
+import { randomBytes } from 'node:crypto';
+import { netTest } from './support.js';
+import { RingLab } from '../../ts/lab/ringlab.js';
+import { Netns } from '../../ts/lab/netns.js';
+import { sleep } from '../../ts/lab/util.js';
+
+const SITES = [1, 2, 3] as const; // router lab nodes 1, 2, 3 serve 192.168.<n>.0/24; node 3 starts later
+
+netTest('site-to-site: LANs behind router members reach each other with no manual route; a later site is learned', async (t) => {
+  const name = 's' + randomBytes(3).toString('hex');
+  const lab = await RingLab.up({
+    nodes: 4, reserve: 1, name, mode: 'tun', static: true,
+    edit: (cfg, i) => { if (i >= 1) cfg.network.routes = [`192.168.${i}.0/24`]; },
+  });
+  const hosts: Netns[] = [];
+  try {
+    for (const n of SITES) {
+      const router = lab.node(n).ns;
+      const host = await Netns.create(`rvsh${n}-${name}`);
+      hosts.push(host);
+      await router.ip(['link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.name]);
+      await router.ip(['addr', 'add', `192.168.${n}.1/24`, 'dev', 'lan0']);
+      await router.ip(['link', 'set', 'lan0', 'up']);
+      await router.exec('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      await host.ip(['addr', 'add', `192.168.${n}.2/24`, 'dev', 'eth0']);
+      await host.ip(['link', 'set', 'eth0', 'up']);
+      await host.ip(['route', 'add', 'default', 'via', `192.168.${n}.1`]);
+    }
+    const reach = async (from: number, to: number, tries: number): Promise<boolean> => {
+      for (let k = 0; k < tries; k++) {
+        const r = await hosts[from - 1]!.exec('ping', ['-n', '-c', '2', '-i', '0.2', '-W', '1', `192.168.${to}.2`], { allowFail: true });
+        if (/[1-9]\d* received/.test(r.stdout)) return true;
+        await sleep(1_000);
+      }
+      return false;
+    };
+    t.true(await reach(1, 2, 30), 'a host on LAN 1 reaches a host on LAN 2');
+    t.true(await reach(2, 1, 5), 'and back');
+    const routes = (await lab.node(1).ns.ip(['route', 'show', 'proto', '82'])).stdout;
+    t.log(`router 1's own routes:\n${routes.trim()}`);
+    t.regex(routes, /^192\.168\.2\.0\/24 dev rv0 scope link $/m, 'router 1 routes LAN 2 through its device, tagged proto 82');
+    t.notRegex(routes, /192\.168\.1\.0/, 'not its own LAN');
+
+    await lab.start(3);
+    const third = await reach(1, 3, 60);
+    if (!third) {
+      for (const n of SITES) {
+        t.log(`router ${n} routes: ${(await lab.node(n).ns.ip(['route'])).stdout.trim().replace(/\n/g, ' | ')}`);
+        const st = await lab.status(n) as unknown as { lan?: { routes?: unknown; routesAnnounced?: unknown }; drops?: Record<string, number> };
+        t.log(`router ${n} lan routes ${JSON.stringify(st.lan?.routes)} announced ${JSON.stringify(st.lan?.routesAnnounced)} drops ${JSON.stringify(Object.fromEntries(Object.entries(st.drops ?? {}).filter(([, v]) => v)))}`);
+      }
+    }
+    t.true(third, 'a third site started later is learned');
+    t.true(await reach(3, 2, 10), 'and it reaches the others');
+    t.regex((await lab.node(2).ns.ip(['route', 'show', 'proto', '82'])).stdout, /^192\.168\.3\.0\/24 dev rv0/m);
+
+    await lab.kill(1, 'SIGTERM');
+    t.is((await lab.node(1).ns.ip(['route', 'show', 'proto', '82'])).stdout.trim(), '', 'a stopped router leaves no route behind');
+  } finally {
+    for (const h of hosts) await h.destroy();
+    await lab.down();
+  }
+});
