@@ -30,6 +30,8 @@ import type { AddressInfo } from 'node:net';
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 /** A full tunnel's device route is installed again this often (a DHCP client may have reset the device's address). */
 const TUNNEL_ROUTE_CHECK_MS = 5_000;
+/** The OS routes through the device are applied again this often (restored if the kernel dropped them). */
+const ROUTES_RESYNC_MS = 10_000;
 const TRAFFIC_SCAN_MS = 5_000;
 /** The RSS a daemon with 50 links is expected to stay inside under any input (README, Security). */
 export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
@@ -71,8 +73,8 @@ export class Daemon {
   private stopping = false;
   /** a gateway's OS changes (forwarding, NAT) and the uplink they use, once made */
   private gateway: { journal: OsJournal; uplink: string } | undefined;
-  /** the prefixes last handed to the engine's setRoutes (sorted, space-separated) */
-  private routesKey: string | null = null;
+  /** the prefixes the OS should route through the device (sorted, space-separated), and when to apply them again */
+  private routes: { key: string | null; at: number } = { key: null, at: 0 };
   /** the Prometheus endpoint (metrics.listen) */
   private metrics: HttpServer | undefined;
   /** a full-tunnel client's policy routing, once made, and its device route (installed again when due) */
@@ -261,19 +263,21 @@ export class Daemon {
    * overlay member's learned router-mode subnets. The engine installs them by netlink and removes the ones
    * no longer wanted; a prefix the host routes already (its LAN) is left alone; they go with the device.
    */
-  private osRoutes(cidrs: string[]): void {
+  private osRoutes(cidrs: string[] | null): void {
     const e = this.engine;
     if (!e) return;
-    const key = [...new Set(cidrs)].sort().join(' ');
-    if (key === this.routesKey) return;
-    this.routesKey = key;
+    const key = cidrs === null ? this.routes.key : [...new Set(cidrs)].sort().join(' ');
+    if (key === null) return;
+    // again every ROUTES_RESYNC_MS with the same list: the kernel drops them when the device loses its address
+    const changed = key !== this.routes.key;
+    this.routes = { key, at: this.now() + ROUTES_RESYNC_MS };
     try {
       const [added, removed, skipped] = e.setRoutes(key ? key.split(' ') : []);
-      if (added || removed || skipped) this.log.info({ routes: key || 'none', added, removed, skipped }, skipped ? 'OS routes through the device updated (some prefixes already routed by the host were left alone)' : 'OS routes through the device updated');
+      if (changed && (added || removed || skipped)) this.log.info({ routes: key || 'none', added, removed, skipped }, skipped ? 'OS routes through the device updated (prefixes the host routes already were left alone)' : 'OS routes through the device updated');
+      else if (!changed && added) this.log.warn({ restored: added }, 'OS routes through the device were gone (the device lost its address?): restored');
     } catch (err) {
       this.drop('set_routes_failed');
-      this.routesKey = null;
-      this.log.error({ err: (err as Error).message }, 'installing OS routes through the device failed');
+      this.log.error({ err: (err as Error).message }, 'installing OS routes through the device failed (retried)');
     }
   }
 
@@ -298,6 +302,7 @@ export class Daemon {
       }
       this.node.tick(now);
       if (this.tunnel && now >= this.tunnel.at) this.tunnelRoute(now);
+      if (now >= this.routes.at) this.osRoutes(null);
       (this.node.group as { tick?: (now: number) => void } | undefined)?.tick?.(now);
     } catch (e) {
       this.drop('tick_failed');

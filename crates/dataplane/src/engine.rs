@@ -211,7 +211,9 @@ impl Engine {
     /// via the service address when there is one (the engine answers its ARP), else on-link (the engine
     /// answers ARP for every routed address). A prefix the host already routes (its LAN, another tool's
     /// route) is left alone and counted as skipped; /0 is never installed (a full tunnel does that by
-    /// policy routing). Returns how many were added, removed and skipped.
+    /// policy routing). Ours are added again when missing (the kernel drops a device's routes when it
+    /// loses its last address, e.g. a DHCP client's deconfig), so calling it again with the same list
+    /// repairs them. Returns how many were added (or restored), removed and skipped.
     pub fn set_routes(&self, prefixes: &[IpNet]) -> Result<(usize, usize, usize), Error> {
         let gateway = match self.shared.mode {
             DeviceMode::Tap => self.shared.service_addr,
@@ -258,15 +260,17 @@ impl Engine {
             have.remove(&r);
         }
         for r in want {
-            if have.contains(&r) {
-                continue;
-            }
             match sock.change(true, ifindex, &r) {
                 Ok(()) => {
                     have.insert(r);
                     added += 1;
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => skipped += 1,
+                // ours and still there: nothing to do; someone else's: left alone
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    if !have.contains(&r) {
+                        skipped += 1;
+                    }
+                }
                 Err(e) => {
                     return Err(Error::Device(format!(
                         "add route {}/{} dev {}: {e}",

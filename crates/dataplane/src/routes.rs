@@ -38,6 +38,8 @@ const RT_TABLE_MAIN: u8 = 254;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
 const RTN_UNICAST: u8 = 1;
+/// rtm_flags: the gateway is on the link even if no address of the device covers it (TAP before DHCP).
+const RTNH_F_ONLINK: u32 = 4;
 
 /// One route through the device: `dst` (IPv4), via `gateway` when the device is Ethernet (TAP: the
 /// service address, whose ARP the engine answers), else on-link (TUN).
@@ -83,6 +85,9 @@ pub fn route_message(add: bool, ifindex: u32, r: &DeviceRoute, seq: u32) -> Vec<
         RT_SCOPE_LINK
     };
     b[m + 7] = RTN_UNICAST;
+    if r.gateway.is_some() {
+        b[m + 8..m + 12].copy_from_slice(&RTNH_F_ONLINK.to_ne_bytes());
+    }
     attr(&mut b, RTA_DST, &r.dst.octets());
     attr(&mut b, RTA_OIF, &ifindex.to_ne_bytes());
     if let Some(g) = r.gateway {
@@ -249,6 +254,11 @@ mod tests {
             NLM_F_REQUEST | NLM_F_ACK
         );
         assert_eq!(d[22], RT_SCOPE_UNIVERSE, "a route via a gateway");
+        assert_eq!(
+            &d[24..28],
+            &RTNH_F_ONLINK.to_ne_bytes(),
+            "on-link: it need not wait for the device's address"
+        );
         assert_eq!(&d[44..52], &[8, 0, 5, 0, 10, 128, 0, 1], "RTA_GATEWAY");
         assert!(DeviceRoute::new("::1/128".parse().unwrap(), None).is_none());
     }
