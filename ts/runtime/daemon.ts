@@ -24,14 +24,13 @@ import { trimNativeHeap } from '../native/binding.js';
 import { defaultUplink, gatewayChanges } from './gateway-nat.js';
 import { OsJournal, runOs } from './os-journal.js';
 import { TUNNEL_MARK, tunnelChanges, tunnelRouteCommand } from './tunnel-routes.js';
+import { DeviceRoutes, meshRoutes } from './device-routes.js';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 /** A full tunnel's device route is installed again this often (a DHCP client may have reset the device's address). */
 const TUNNEL_ROUTE_CHECK_MS = 5_000;
-/** The OS routes through the device are applied again this often (restored if the kernel dropped them). */
-const ROUTES_RESYNC_MS = 10_000;
 const TRAFFIC_SCAN_MS = 5_000;
 /** The RSS a daemon with 50 links is expected to stay inside under any input (README, Security). */
 export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
@@ -73,8 +72,8 @@ export class Daemon {
   private stopping = false;
   /** a gateway's OS changes (forwarding, NAT) and the uplink they use, once made */
   private gateway: { journal: OsJournal; uplink: string } | undefined;
-  /** the prefixes the OS should route through the device (sorted, space-separated), and when to apply them again */
-  private routes: { key: string | null; at: number } = { key: null, at: 0 };
+  /** the prefixes the OS routes through the device (site-to-site) */
+  private readonly routes: DeviceRoutes;
   /** the Prometheus endpoint (metrics.listen) */
   private metrics: HttpServer | undefined;
   /** a full-tunnel client's policy routing, once made, and its device route (installed again when due) */
@@ -121,6 +120,7 @@ export class Daemon {
       ...(net && cfg.fullTunnel.enable ? { fullTunnel: { ...(cfg.fullTunnel.gateways ? { gateways: cfg.fullTunnel.gateways } : {}) } } : {}),
     };
     this.node = new VpnNode(o);
+    this.routes = new DeviceRoutes((cidrs) => this.engine?.setRoutes(cidrs) ?? [0, 0, 0], log, (k) => this.drop(k));
   }
 
   now(): number { return performance.now() - this.t0; }
@@ -185,7 +185,7 @@ export class Daemon {
       ...(net ? { network: net.id, subnet: net.subnet, bootstrap: c.overlay.bootstrap } : { address: c.address, peers: c.peers.length }),
     }, net ? 'ringvpn up (overlay)' : 'ringvpn up');
     this.timer = setInterval(() => this.onTick(), TICK_MS);
-    if (!net) this.osRoutes(meshRoutes(c));
+    if (!net) this.routes.set(this.now(), meshRoutes(c));
     this.onTick();
   }
 
@@ -249,36 +249,13 @@ export class Daemon {
       const r = this.node.setPeers(this.now(), next.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })));
       applied.push(`peers: ${r.added} added, ${r.removed} removed, ${r.changed} changed`);
       this.flush();
-      this.osRoutes(meshRoutes(next));
+      this.routes.set(this.now(), meshRoutes(next));
     }
     const group = this.node.group as { rereadCrl?: () => boolean } | undefined;
     if (group?.rereadCrl?.()) applied.push('CRL read again');
     this.cfg = { ...old, log: next.log, peers: next.peers };
     this.log.info({ applied, restartNeeded }, restartNeeded.length ? 'reloaded; some changes need a restart' : 'reloaded');
     return { applied, restartNeeded };
-  }
-
-  /**
-   * The OS routes through the device (site-to-site: no route by hand): a static mesh's peers' allowedIps, an
-   * overlay member's learned router-mode subnets. The engine installs them by netlink and removes the ones
-   * no longer wanted; a prefix the host routes already (its LAN) is left alone; they go with the device.
-   */
-  private osRoutes(cidrs: string[] | null): void {
-    const e = this.engine;
-    if (!e) return;
-    const key = cidrs === null ? this.routes.key : [...new Set(cidrs)].sort().join(' ');
-    if (key === null) return;
-    // again every ROUTES_RESYNC_MS with the same list: the kernel drops them when the device loses its address
-    const changed = key !== this.routes.key;
-    this.routes = { key, at: this.now() + ROUTES_RESYNC_MS };
-    try {
-      const [added, removed, skipped] = e.setRoutes(key ? key.split(' ') : []);
-      if (changed && (added || removed || skipped)) this.log.info({ routes: key || 'none', added, removed, skipped }, skipped ? 'OS routes through the device updated (prefixes the host routes already were left alone)' : 'OS routes through the device updated');
-      else if (!changed && added) this.log.warn({ restored: added }, 'OS routes through the device were gone (the device lost its address?): restored');
-    } catch (err) {
-      this.drop('set_routes_failed');
-      this.log.error({ err: (err as Error).message }, 'installing OS routes through the device failed (retried)');
-    }
   }
 
   /** Where the Prometheus endpoint listens (host:port), or null. */
@@ -302,7 +279,7 @@ export class Daemon {
       }
       this.node.tick(now);
       if (this.tunnel && now >= this.tunnel.at) this.tunnelRoute(now);
-      if (now >= this.routes.at) this.osRoutes(null);
+      this.routes.tick(now);
       (this.node.group as { tick?: (now: number) => void } | undefined)?.tick?.(now);
     } catch (e) {
       this.drop('tick_failed');
@@ -406,7 +383,7 @@ export class Daemon {
         this.services?.setLease(ev.address, ev.prefix, lan?.dhcpRoutes() ?? []);
         return;
       }
-      case 'routes': this.services?.setRoutes(ev.routes); this.osRoutes(ev.routes.map((r) => r.cidr)); return;
+      case 'routes': this.services?.setRoutes(ev.routes); this.routes.set(this.now(), ev.routes.map((r) => r.cidr)); return;
       case 'error': this.log.error({ code: ev.code }, ev.message); return;
       case 'session': this.log.debug({ peer: idToHex(ev.nodeId).slice(0, 8), initiator: ev.initiator, direct: ev.direct }, 'session established'); return;
       default: return;
@@ -479,15 +456,6 @@ export class Daemon {
     const handshakeRejected = Object.fromEntries(Object.entries(nodeCounters).filter(([k]) => k.startsWith('handshake_') && k !== 'handshake_failed' && k !== 'handshake_via_overlay').map(([k, v]) => [k.slice('handshake_'.length), v]));
     return { ...s, ...common, mode: c.device.mode, address: c.address, peers, handshakeRejected };
   }
-}
-
-/** A static mesh's routed prefixes beyond its own subnet (the peers' allowedIps; /0 is never an OS route here). */
-export function meshRoutes(c: Config): string[] {
-  const own = c.address ? parseCidr(c.address) : null;
-  return c.peers.flatMap((p) => p.allowedIps).filter((x) => {
-    const n = parseCidr(x);
-    return n !== null && n.prefix > 0 && !(own && n.prefix >= own.prefix && cidrContains(own, n.address));
-  });
 }
 
 /** The engine's event as the node's input (device frames go to the services instead). */
