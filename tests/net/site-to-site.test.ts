@@ -48,7 +48,23 @@ for (const mode of ['tun', 'tap'] as const) netTest(`site-to-site (${mode === 't
 
     await lab.start(3);
     await lab.waitForAddresses([3], 60_000); // TAP: its OS takes the address by DHCP, as an operator's would
-    const third = await reach(1, 3, 60);
+    // every router learns the new LAN (a ROUTES broadcast, then a read of the DHT record), then routes it
+    const t3 = Date.now();
+    const knows = async (n: number): Promise<boolean> => {
+      const st = await lab.status(n) as unknown as { lan?: { routes?: { cidr: string }[] } };
+      return SITES.filter((m) => m !== n).every((m) => st.lan?.routes?.some((r) => r.cidr === `192.168.${m}.0/24`) ?? false);
+    };
+    let learned = false;
+    while (!learned && Date.now() - t3 < 60_000) { learned = (await Promise.all(SITES.map(knows))).every(Boolean); if (!learned) await sleep(500); }
+    if (!learned) {
+      for (const n of SITES) {
+        const st = await lab.status(n) as unknown as { lan?: { routes?: unknown; address?: string }; links?: Record<string, number>; node?: Record<string, number> };
+        t.log(`router ${n}: routes ${JSON.stringify(st.lan?.routes)} counters ${JSON.stringify(Object.fromEntries(Object.entries(st.links ?? {}).filter(([k]) => /route|broadcast|bcast|lan_/.test(k))))}`);
+      }
+    }
+    t.true(learned, 'every router learns every other LAN');
+    t.log(`the third LAN known to every router ${Date.now() - t3} ms after its router had its address`);
+    const third = await reach(1, 3, 30);
     if (!third) {
       for (const n of SITES) {
         t.log(`router ${n} routes: ${(await lab.node(n).ns.ip(['route'])).stdout.trim().replace(/\n/g, ' | ')}`);
@@ -57,7 +73,7 @@ for (const mode of ['tun', 'tap'] as const) netTest(`site-to-site (${mode === 't
       }
     }
     t.true(third, 'a third site started later is learned');
-    t.true(await reach(3, 2, 10), 'and it reaches the others');
+    t.true(await reach(3, 2, 30), 'and it reaches the others');
     t.regex((await lab.node(2).ns.ip(['route'])).stdout, /^192\.168\.3\.0\/24 .*dev rv0/m, 'router 2 routes LAN 3');
 
     await lab.kill(1, 'SIGTERM');

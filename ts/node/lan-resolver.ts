@@ -16,6 +16,8 @@ const NEGATIVE_MS = 5_000;
 const ROUTES_REFRESH_MS = 300_000;
 /** after a broadcast announcement, members read the record within this spread (by node id), not all at once */
 const ROUTES_NUDGE_SPREAD_MS = 2_048;
+/** a router's ROUTES broadcast is repeated this long after its first (a just-joined node's broadcast may miss members) */
+const ANNOUNCE_AGAIN_MS = [5_000, 30_000];
 const CLAIM_RETRY_MS = 2_000;
 const TAKEN_RETRY_MS = 30_000;
 const LEARN_RETRY_MS = 5_000;
@@ -72,6 +74,8 @@ export class LanResolver {
   private routesBusy = false;
   private claimAt = 0;
   private claiming = false;
+  /** when our ROUTES broadcast is repeated after the first one */
+  private announceAgain: number[] = [];
 
   constructor(private readonly o: LanOptions, private readonly h: LanHost, private readonly dht: NodeDht, private readonly out: Outbox, private readonly counters: Counters, private readonly log: Logger) {
     const subnet = parseCidr(o.subnet);
@@ -89,6 +93,7 @@ export class LanResolver {
     if (!this.address && !this.claiming && this.h.joined() && now >= this.claimAt) this.claim();
     if (this.address && !this.routesBusy && now >= this.routesAt) { this.routesAt = now + ROUTES_REFRESH_MS; this.refreshRoutes(); }
     for (const [ip, e] of this.cache) if (now >= e.until) this.cache.delete(ip);
+    if (this.announceAgain.length && now >= this.announceAgain[0]!) { this.announceAgain.shift(); this.h.announceRoutes(); this.count('routes_announced_again'); }
   }
 
   private claim(): void {
@@ -120,6 +125,8 @@ export class LanResolver {
         this.dht.put(dhtKeys.routes(this.o.net), bytes(route), this.o.leaseMs, (x) => {
           if (!x.ok) { this.log.warn({ route, code: x.code }, 'route not announced'); return; }
           this.h.announceRoutes();
+          // a node that just joined may not reach everyone with its first broadcast: say it twice more
+          this.announceAgain = ANNOUNCE_AGAIN_MS.map((d) => this.t + d);
         });
       }
       this.routesAt = 0;
