@@ -24,7 +24,7 @@ use crate::events::{Event, EventQueue, Notify};
 use crate::io_loop::{run, Role};
 use crate::pipeline::{TxAction, HEADROOM, TAILROOM};
 use crate::relay_limit::RelayLimit;
-use crate::routes::{DeviceRoute, RouteSocket};
+use crate::routes::{DeviceRoute, RouteSet};
 use crate::shared::Shared;
 use crate::stats::{PeerStats, Stats};
 use crate::tables::PeerOpts;
@@ -46,7 +46,7 @@ pub struct Engine {
     offloads: u32,
     running: Mutex<Option<Running>>,
     /// The OS routes installed through the device (routes.rs), and the socket that made them.
-    routes: Mutex<(Option<RouteSocket>, HashSet<DeviceRoute>)>,
+    routes: Mutex<RouteSet>,
 }
 
 impl Engine {
@@ -137,7 +137,7 @@ impl Engine {
             local,
             ifname,
             offloads,
-            routes: Mutex::new((None, HashSet::new())),
+            routes: Mutex::new(RouteSet::default()),
             running: Mutex::new(Some(Running {
                 cancel,
                 threads,
@@ -232,54 +232,8 @@ impl Engine {
             )));
         }
         let mut g = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let (sock, have) = &mut *g;
-        if sock.is_none() {
-            *sock = Some(
-                RouteSocket::open().map_err(|e| Error::Device(format!("netlink socket: {e}")))?,
-            );
-        }
-        let sock = sock.as_mut().expect("opened above");
-        let (mut added, mut removed, mut skipped) = (0, 0, 0);
-        for r in have
-            .iter()
-            .filter(|r| !want.contains(r))
-            .copied()
-            .collect::<Vec<_>>()
-        {
-            match sock.change(false, ifindex, &r) {
-                // already gone (the device lost its address, someone deleted it): forget it too
-                Ok(()) => removed += 1,
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
-                Err(e) => {
-                    return Err(Error::Device(format!(
-                        "delete route {}/{} dev {}: {e}",
-                        r.dst, r.prefix, self.ifname
-                    )))
-                }
-            }
-            have.remove(&r);
-        }
-        for r in want {
-            match sock.change(true, ifindex, &r) {
-                Ok(()) => {
-                    have.insert(r);
-                    added += 1;
-                }
-                // ours and still there: nothing to do; someone else's: left alone
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    if !have.contains(&r) {
-                        skipped += 1;
-                    }
-                }
-                Err(e) => {
-                    return Err(Error::Device(format!(
-                        "add route {}/{} dev {}: {e}",
-                        r.dst, r.prefix, self.ifname
-                    )))
-                }
-            }
-        }
-        Ok((added, removed, skipped))
+        g.sync(ifindex, want)
+            .map_err(|e| Error::Device(format!("routes through {}: {e}", self.ifname)))
     }
 
     pub fn address(&self) -> Option<(Ipv4Addr, u8)> {

@@ -12,6 +12,7 @@
 //! +----+----+----+---+---++----+----+---+---+-----+-----+----+----+|  flags u32 ...       (TAP)  |
 //! ```
 
+use std::collections::HashSet;
 use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr};
@@ -191,6 +192,60 @@ impl RouteSocket {
                 None => continue,
             }
         }
+    }
+}
+
+/// The routes one device holds that we added, and the socket that made them.
+#[derive(Default)]
+pub struct RouteSet {
+    sock: Option<RouteSocket>,
+    have: HashSet<DeviceRoute>,
+}
+
+impl RouteSet {
+    /// Make ours exactly `want` on `ifindex`: remove ours no longer wanted, add (or restore) the rest; a
+    /// prefix someone else routes (EEXIST, not ours) is left alone. Returns (added, removed, skipped).
+    pub fn sync(
+        &mut self,
+        ifindex: u32,
+        want: HashSet<DeviceRoute>,
+    ) -> io::Result<(usize, usize, usize)> {
+        if self.sock.is_none() {
+            self.sock = Some(RouteSocket::open()?);
+        }
+        let sock = self.sock.as_mut().expect("opened above");
+        let (mut added, mut removed, mut skipped) = (0, 0, 0);
+        for r in self
+            .have
+            .iter()
+            .filter(|r| !want.contains(r))
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            match sock.change(false, ifindex, &r) {
+                Ok(()) => removed += 1,
+                // already gone (the device lost its address, someone deleted it): forget it too
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => return Err(e),
+            }
+            self.have.remove(&r);
+        }
+        for r in want {
+            match sock.change(true, ifindex, &r) {
+                Ok(()) => {
+                    self.have.insert(r);
+                    added += 1;
+                }
+                // ours and still there: nothing to do; someone else's: left alone
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    if !self.have.contains(&r) {
+                        skipped += 1;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((added, removed, skipped))
     }
 }
 
