@@ -15,6 +15,6 @@ const target = `${process.platform}-${process.arch}`;
 const addons = readdirSync(join(root, 'bindings')).filter((f) => f.endsWith('.node'));
 const ours = addons.find((f) => f.includes(`.${target}`));
 if (!ours) {
-  process.stderr.write(`ringvpn: no prebuilt data plane for ${target} in this package (it has: ${addons.join(', ') || 'none'}); ringvpn runs on Linux (x64 as packed here; arm64 from source). Build from a source checkout: git clone, npm install.\n`);
+  process.stderr.write(`ringvpn: no prebuilt data plane for ${target} in this package (it has: ${addons.join(', ') || 'none'}); ringvpn runs on Linux with glibc (x64 and arm64 are packed). Elsewhere build from a source checkout: git clone, npm install (Rust and a C compiler).\n`);
   process.exit(process.platform === 'linux' ? 1 : 0);
 }

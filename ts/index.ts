@@ -38,6 +38,9 @@ export interface CreateNodeOptions {
   signal?: AbortSignal;
 }
 
+/** What a reload applied, and which changed settings need a restart instead. */
+export interface ReloadResult { applied: string[]; restartNeeded: string[] }
+
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A running ringvpn node. */
@@ -45,13 +48,25 @@ export class RingvpnNode extends EventEmitter<NodeEvents> {
   private closed: Promise<void> | null = null;
 
   /** @internal use createNode */
-  constructor(private readonly daemon: Daemon, readonly config: Config) { super(); }
+  constructor(private readonly daemon: Daemon) { super(); }
+
+  /** The config in force (the one given, with what reloads applied). */
+  get config(): Config { return this.daemon.config; }
 
   /** This node's id (40 hex digits). */
   get nodeId(): string { return idToHex(this.daemon.node.self); }
 
   /** The same object `ringvpn status --json` prints. */
   status(): Record<string, unknown> { return this.daemon.status(); }
+
+  /**
+   * Apply a changed config while running, as SIGHUP does for `ringvpn up`: the log level, a static mesh's
+   * peers, a router's announced subnets, our certificate and CRL (files read again). `restartNeeded` names
+   * the changes that take a restart; a config that does not validate throws and changes nothing.
+   */
+  reload(config: ConfigInput | string): ReloadResult {
+    return this.daemon.reload(typeof config === 'string' ? loadConfig(config) : parseConfig(config));
+  }
 
   /** Stop: sessions, device and every OS change this node made are gone when it resolves. */
   close(): Promise<void> {
@@ -93,7 +108,7 @@ export async function createNode(config: ConfigInput | string, opts: CreateNodeO
   const { Daemon } = await import('./runtime/daemon.js');
   let node: RingvpnNode | undefined;
   const daemon = await Daemon.create(cfg, opts.logger ?? silent, { onNodeEvent: (ev) => node?.onNodeEvent(ev) });
-  node = new RingvpnNode(daemon, cfg);
+  node = new RingvpnNode(daemon);
   await daemon.start();
   const st = daemon.status();
   opts.signal?.addEventListener('abort', () => { void node.close(); }, { once: true });

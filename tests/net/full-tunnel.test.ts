@@ -6,7 +6,7 @@
 // the other within 3 s (measured); the client's OS state is exactly as before after a stop and after a kill.
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { netTest } from './support.js';
 import { RingLab } from '../../ts/lab/ringlab.js';
@@ -15,6 +15,7 @@ import { sleep } from '../../ts/lab/util.js';
 import { repoRoot } from '../../ts/paths.js';
 import { Internet, INTERNET_SERVER as SERVER, INTERNET_SERVER6 as SERVER6, uplinkAddress } from '../../ts/lab/internet.js';
 import type { TunnelStatus } from '../../ts/node/tunnel-client.js';
+import { unitLaunch } from '../../ts/lab/systemd-unit.js';
 
 const GA = 0, GB = 1, REFUSED = 3, CLIENT = 4;
 const uplinkOf = (g: number): string => uplinkAddress(g === GA ? 0 : 1);
@@ -25,6 +26,9 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
   const name = 'f' + randomBytes(3).toString('hex');
   const lab = await RingLab.up({
     nodes: 5, reserve: 2, name, mode: 'tun', static: true, onProgress: (l) => t.log(l),
+    // gateway A and the client run with examples/systemd/ringvpn@.service's credentials (uid 0 holding
+    // only CAP_NET_ADMIN and CAP_NET_RAW, no_new_privs): the unit's privileges are enough for both roles
+    launch: (i) => (i === GA || i === CLIENT ? unitLaunch(join(repoRoot, 'examples/systemd/ringvpn@.service')) : undefined),
     // the gateways also hold group "gw", which the clients require of a gateway (fullTunnel.gateways)
     pki: { cert: (i) => ({ sign: { groups: i === REFUSED ? ['guest'] : i === GA || i === GB ? ['net', 'gw'] : ['net'] } }) },
     edit: (cfg, i) => {
@@ -51,6 +55,10 @@ netTest('full tunnel: through the chosen gateway, nothing in clear on the underl
     await lab.start(REFUSED);
     await lab.start(CLIENT);
     t.regex((await client.ip(['-4', 'rule'])).stdout, /not from all fwmark 0x5256 lookup 5256/, 'the client installed its policy rules');
+    for (const i of [GA, CLIENT]) {
+      const caps = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${lab.node(i).pid}/status`, 'utf8'))?.[1];
+      t.is(caps, '0000000000003000', `node${i} holds only CAP_NET_ADMIN and CAP_NET_RAW, as the systemd unit gives`);
+    }
 
     const tunnelOf = async (i: number): Promise<TunnelStatus> => ((await lab.status(i)) as unknown as TunnelNodeStatus).tunnel!;
     const waitTunnel = async (i: number, ok: (s: TunnelStatus) => boolean, ms: number): Promise<TunnelStatus> => {

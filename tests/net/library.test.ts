@@ -86,7 +86,14 @@ netTest('the packed package: npm pack, installed into a project outside the repo
     const meta = JSON.parse(pack.out.slice(pack.out.indexOf('['))) as { filename: string; files: { path: string }[]; size: number }[];
     const files = meta[0]!.files.map((f) => f.path);
     t.log(`${meta[0]!.filename}: ${files.length} files, ${(meta[0]!.size / 2 ** 20).toFixed(1)} MiB packed`);
-    t.true(files.includes('dist/ts/index.js') && files.includes('dist/ts/index.d.ts') && files.some((f) => f.endsWith('.node')), 'the compiled API, its types and the addon are in it');
+    t.true(files.includes('dist/ts/index.js') && files.includes('dist/ts/index.d.ts'), 'the compiled API and its types are in it');
+    t.true(files.includes('bindings/dataplane.linux-x64-gnu.node'), 'the x64 addon is in it');
+    // the arm64 addon (cross-built by scripts/build-arm64) runs as node1 under qemu-user with an arm64 Node
+    const arm64 = files.includes('bindings/dataplane.linux-arm64-gnu.node') && spawnSync('qemu-aarch64', ['-version']).status === 0
+      ? run('bash', [join(repoRoot, 'scripts/arm64-node')], repoRoot) : null;
+    if (process.env.CI === 'true') t.true(arm64?.code === 0, `under CI the package carries the arm64 addon and qemu-user runs it: ${arm64?.out ?? 'no arm64 addon or no qemu-aarch64'}`);
+    const arm64Node = arm64?.code === 0 ? arm64.out.trim().split('\n').at(-1)! : null;
+    if (!arm64Node) t.log('no arm64 run here: the package has no arm64 addon or qemu-user is missing (.ci/install-system-packages installs both)');
     t.false(files.some((f) => f.startsWith('ts/') || f.startsWith('crates/') || f.endsWith('.test.js')), 'no sources, no tests');
     const proj = join(work, 'embedder');
     mkdirSync(proj);
@@ -96,18 +103,24 @@ netTest('the packed package: npm pack, installed into a project outside the repo
     writeFileSync(join(proj, 'node.mjs'), [
       "import { createNode } from 'ringvpn';",
       'const node = await createNode(process.argv[2]);',
-      "for (const ev of ['ready', 'peer-up']) node.on(ev, (x) => console.log(JSON.stringify({ ev, ...x })));",
+      "for (const ev of ['ready', 'peer-up']) node.on(ev, (x) => console.log(JSON.stringify({ ev, arch: process.arch, ...x })));",
       "process.once('SIGTERM', () => node.close().then(() => process.exit(0)));",
     ].join('\n'));
     const lines: string[][] = [[], []];
     for (const i of [0, 1]) {
-      const p = lab.node(i).ns.spawn(process.execPath, [join(proj, 'node.mjs'), lab.node(i).configPath], { pipe: true, cwd: proj });
+      const argv = i === 1 && arm64Node ? ['qemu-aarch64', '-L', '/usr/aarch64-linux-gnu', arm64Node] : [process.execPath];
+      const p = lab.node(i).ns.spawn(argv[0]!, [...argv.slice(1), join(proj, 'node.mjs'), lab.node(i).configPath], { pipe: true, cwd: proj });
       p.child.stdout?.on('data', (b: Buffer) => { lines[i]!.push(...b.toString().split('\n').filter(Boolean)); });
       procs.push(p);
     }
-    for (let k = 0; k < 200 && !lines.every((l) => l.some((x) => x.includes('"peer-up"'))); k++) await sleep(100);
+    for (let k = 0; k < 400 && !lines.every((l) => l.some((x) => x.includes('"peer-up"'))); k++) await sleep(100);
     t.true(lines.every((l) => l.some((x) => x.includes('"ready"')) && l.some((x) => x.includes('"peer-up"'))), JSON.stringify(lines));
     t.is(await ping(lab.node(0).ns, '10.99.0.2', 3), 3, 'the two packaged nodes carry traffic');
+    if (arm64Node) {
+      t.true(lines[1]!.some((x) => x.includes('"ready"') && x.includes('"arch":"arm64"')), 'node1 ran the packed arm64 addon (arm64 Node under qemu-user)');
+      t.is(await ping(lab.node(1).ns, '10.99.0.1', 3), 3, 'and the arm64 node reaches the x64 one');
+      t.log('node1: arm64 (qemu-user) with the packed linux-arm64-gnu addon; node0: x64');
+    }
   } finally {
     for (const p of procs) await p.kill();
     await lab.destroy();

@@ -137,6 +137,33 @@ netTest('certified lab of 5: every node holds its certified address, all pairs r
   t.true(after.every((s) => Object.keys(s.pki?.counters ?? {}).every((k) => !k.startsWith('refused_'))), `no refusals among members: ${JSON.stringify(after.map((s) => s.pki?.counters))}`);
 });
 
+netTest('a renewed certificate written to pki.cert is taken by `ringvpn reload` without dropping a session; a certificate for another address is refused', async (t) => {
+  const l = L(), M = 2, caDir = l.pki!.caDir;
+  const cert = l.node(M).cert!, csr = readFileSync(cert.replace(/\.crt$/, '.csr'), 'utf8');
+  const before = await status(M);
+  const peers = [...before.connections, ...before.dataPeers].filter((p) => p.session).map((p) => p.nodeId);
+  t.true(peers.length > 0, 'the member has sessions');
+  const old = readFileSync(cert, 'utf8');
+  const renewed = await signRequest(caDir, csr, { address: pkiAddress(M), groups: ['renewed'], days: 30 });
+  writeFileSync(cert, renewed.certPem);
+  const r = await l.reload(M);
+  t.true(r.applied.includes('certificate replaced'), `applied: ${r.applied.join('; ')}`);
+  t.deepEqual(r.restartNeeded, []);
+  const after = await status(M) as Status & { pki: { serial: string; groups: string[] } };
+  t.is(after.pki.serial, renewed.cert.serial, 'status shows the renewed certificate');
+  t.deepEqual(after.pki.groups, ['renewed']);
+  for (const id of peers) t.true(sessionWith(after, id), `the session with ${id.slice(0, 8)} stays`);
+  const other = MEMBERS.find((i) => i !== M)!;
+  t.true(await ping(l.node(other).ns, pkiAddress(M)) > 0, 'members still reach it');
+  // another address takes a restart: the reload says so and keeps the renewed certificate
+  writeFileSync(cert, (await signRequest(caDir, csr, { address: pkiAddress(M + 20) })).certPem);
+  const r2 = await l.reload(M);
+  t.deepEqual(r2.restartNeeded, ['pki.cert'], 'another address needs a restart');
+  t.is((await status(M) as Status & { pki: { serial: string } }).pki.serial, renewed.cert.serial);
+  writeFileSync(cert, old);
+  await l.reload(M);
+});
+
 netTest('outsider daemons (unknown CA, revoked before start, no certificate) never get a session with a member', async (t) => {
   const l = L();
   const outsiders = [UNKNOWN_CA, REVOKED, UNCERTIFIED];

@@ -1,7 +1,8 @@
 // Network test of site-to-site routing (issue 15): three LANs, each behind a ringvpn router member that
 // announces it (network.routes), overlay mode, TUN with static addresses and TAP with DHCP. The routers install the OS routes to the others' LANs
 // themselves (netlink, `proto 82`), so hosts on one LAN reach hosts on another with no route set by hand; a
-// third site started later is learned; a router's routes go with it when it stops.
+// third site started later is learned; a router's LAN withdrawn and announced again by a reload is
+// unrouted and routed again; a router's routes go with it when it stops.
 import { randomBytes } from 'node:crypto';
 import { netTest } from './support.js';
 import { RingLab } from '../../ts/lab/ringlab.js';
@@ -75,6 +76,27 @@ for (const mode of ['tun', 'tap'] as const) netTest(`site-to-site (${mode === 't
     t.true(third, 'a third site started later is learned');
     t.true(await reach(3, 2, 30), 'and it reaches the others');
     t.regex((await lab.node(2).ns.ip(['route'])).stdout, /^192\.168\.3\.0\/24 .*dev rv0/m, 'router 2 routes LAN 3');
+
+    // a router withdraws its LAN while running (network.routes reloaded): the others drop the route, then learn it again
+    const r = await lab.reload(2, (cfg) => { cfg.network.routes = []; });
+    t.deepEqual(r, { applied: ['routes: 0 added, 1 withdrawn'], restartNeeded: [] }, 'the reload applies the withdrawal');
+    const gone = async (want: boolean): Promise<number> => {
+      const t0 = Date.now();
+      while (Date.now() - t0 < 30_000) {
+        const has = /^192\.168\.2\.0\/24 .*dev rv0/m.test((await lab.node(1).ns.ip(['route'])).stdout);
+        if (has !== want) return Date.now() - t0;
+        await sleep(250);
+      }
+      return -1;
+    };
+    const dropped = await gone(true);
+    t.true(dropped >= 0, 'router 1 drops its route to the withdrawn LAN');
+    t.false(await reach(1, 2, 1), 'and LAN 2 is no longer reached');
+    t.deepEqual(await lab.reload(2, (cfg) => { cfg.network.routes = ['192.168.2.0/24']; }), { applied: ['routes: 1 added, 0 withdrawn'], restartNeeded: [] });
+    const back = await gone(false);
+    t.true(back >= 0, 'announced again, it is routed again');
+    t.true(await reach(1, 2, 30), 'and reached again');
+    t.log(`withdrawn LAN unrouted in ${dropped} ms; re-announced LAN routed in ${back} ms (no restart)`);
 
     await lab.kill(1, 'SIGTERM');
     t.notRegex((await lab.node(1).ns.ip(['route'])).stdout, /rv0|proto 82/, 'a stopped router leaves no route behind');

@@ -36,25 +36,27 @@ program.command('up')
   .requiredOption('-c, --config <file>', 'JSON config file')
   .addOption(new Option('--log-level <level>', 'override log.level').choices(['trace', 'debug', 'info', 'warn', 'error']))
   .action(async (opts: { config: string; logLevel?: string }) => {
-    const cfg = loadConfig(opts.config);
     if (!hasNetAdmin()) {
       throw new RingvpnError('E_NOT_ROOT', 'ringvpn up creates a network device and needs CAP_NET_ADMIN: run it as root (sudo), or give it the capability (systemd: AmbientCapabilities=CAP_NET_ADMIN, see examples/systemd)');
     }
+    const cfg = loadConfig(opts.config);
     const log = createLogger(opts.logLevel ?? cfg.log.level);
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'stopping');
       void daemon.stop().then(() => process.exit(0));
     };
-    const daemon = await Daemon.create(cfg, log, { onStopRequest: () => stop('ringvpn down') });
-    await daemon.start();
-    // SIGHUP: read the config again and apply what can change while running (a bad file changes nothing)
-    process.on('SIGHUP', () => {
+    // SIGHUP or `ringvpn reload`: read the config again and apply what can change while running (a bad file changes nothing)
+    const reload = (): { applied: string[]; restartNeeded: string[] } => {
       try {
-        daemon.reload(loadConfig(opts.config));
+        return daemon.reload(loadConfig(opts.config));
       } catch (e) {
         log.error({ code: (e as { code?: string }).code, err: (e as Error).message }, 'reload refused: the config file is not valid; nothing changed');
+        throw e;
       }
-    });
+    };
+    const daemon = await Daemon.create(cfg, log, { onStopRequest: () => stop('ringvpn down'), onReloadRequest: reload });
+    await daemon.start();
+    process.on('SIGHUP', () => { try { reload(); } catch { /* logged */ } });
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
@@ -107,6 +109,14 @@ daemonCommand('down', 'stop a running daemon (it undoes its OS changes) and wait
     while (existsSync(path) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     if (existsSync(path)) throw new RingvpnError('E_CONTROL_SOCKET', `the daemon at ${path} was asked to stop but is still there after ${opts.timeout} s`);
     say(`stopped (${path})`);
+  });
+
+daemonCommand('reload', 'make a running daemon read its config file again and apply what can change while it runs (as SIGHUP does)')
+  .action(async (opts: DaemonOpts) => {
+    const r = await requestControl(socketOf(opts), { cmd: 'reload' }) as { applied: string[]; restartNeeded: string[] };
+    if (opts.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); return; }
+    say(r.applied.length ? `applied: ${r.applied.join('; ')}` : 'nothing to apply (the running config is the file\'s)');
+    if (r.restartNeeded.length) say(`needs a restart to change: ${r.restartNeeded.join(', ')}`);
   });
 
 daemonCommand('ping', 'echo a member through the overlay: round trip, hops each way, and the path (direct, relay, overlay) as it changes')

@@ -1,7 +1,7 @@
 // Owns a lab of real `ringvpn up` processes, one per namespace on a switched LAN, fully meshed by config.
 // It must not reach into a daemon's memory: it talks to each node only through files, signals and
 // the control socket, exactly as an operator would.
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair, encodeKey, type KeyPair } from '../config/keys.js';
@@ -69,11 +69,27 @@ export class MeshLab {
     return n;
   }
 
-  /** Starts `ringvpn up` in node i's namespace and waits until its control socket answers. */
-  async start(i: number, timeoutMs = 20000): Promise<void> {
+  /**
+   * Starts `ringvpn up` in node i's namespace and waits until its control socket answers. With `asUser`,
+   * the daemon runs as that uid (and gid) holding only CAP_NET_ADMIN (setpriv, ambient), as a systemd
+   * unit with AmbientCapabilities would: the lab's directory becomes that user's.
+   */
+  async start(i: number, timeoutMs = 20000, o: { asUser?: number } = {}): Promise<void> {
     const n = this.node(i);
     const [cmd, ...args] = ringvpnArgv;
-    const proc = n.ns.spawn(cmd!, [...args, 'up', '--config', n.configPath], { pipe: true });
+    let argv = [cmd!, ...args, 'up', '--config', n.configPath];
+    if (o.asUser !== undefined) {
+      const u = String(o.asUser);
+      chownSync(this.dir, o.asUser, o.asUser);
+      chownSync(n.configPath, o.asUser, o.asUser);
+      argv = ['setpriv', `--reuid=${u}`, `--regid=${u}`, '--clear-groups', '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--', ...argv];
+      // a distribution's /dev/net/tun is 0666 (the kernel checks CAP_NET_ADMIN); a container's may be 0600:
+      // then the daemon gets a 0666 node of its own, in the private mount namespace `ip netns exec` made
+      if ((statSync('/dev/net/tun').mode & 0o006) !== 0o006) {
+        argv = ['sh', '-c', 'mount -t tmpfs -o mode=0755 tmpfs /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && exec "$@"', 'sh', ...argv];
+      }
+    }
+    const proc = n.ns.spawn(argv[0]!, argv.slice(1), { pipe: true });
     n.proc = proc;
     const keep = (b: Buffer): void => { n.log.push(...b.toString().split('\n').filter(Boolean)); if (n.log.length > 2000) n.log.splice(0, 1000); };
     proc.child.stdout?.on('data', keep);

@@ -59,6 +59,8 @@ export interface LabUpOptions {
   reserve?: number;
   /** Leave a failed lab in place for inspection (default: tear it down). */
   keepOnFailure?: boolean;
+  /** A command prefix node i's daemon runs under (e.g. setpriv with a systemd unit's credentials, ts/lab/systemd-unit.ts). */
+  launch?: (i: number) => string[] | undefined;
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -107,6 +109,9 @@ export type StatusReply = { name: string; status: NodeStatus | null; error?: str
 export class RingLab {
   summary: UpSummary | null = null;
   private readonly procs = new Map<number, NsProcess>();
+
+  /** the command prefix each daemon runs under (LabUpOptions.launch; not kept in the lab's state) */
+  private launch: LabUpOptions['launch'];
 
   private constructor(readonly state: LabState, private readonly nss: Netns[], private readonly hub: Netns) {}
 
@@ -164,6 +169,7 @@ export class RingLab {
       say(`lab ${name}: ${n} namespaces ${plan ? `from the NAT topology ${plan.source}` : 'on a bridge'} (${state.hub}), underlay 10.200.0.0/16, ${mode}, ${addressing}`);
       const lan = plan ? await buildNatNet(plan, { rulesDir: dir, onProgress: say }) : await Lan.create(NS_PREFIX, state.nodes.map((_, i) => `${underlayAddress(i)}/16`), 1500, name);
       const lab = new RingLab(state, lan.hosts, lan.hub);
+      lab.launch = o.launch;
       // NATed nodes' eth0 is a site LAN: no 10.200 neighbours there
       if (!plan) await pinUnderlay(join(dir, 'underlay.neigh'), lan.hosts, state.nodes.map((s) => s.underlay), underlayMac);
       const t1 = Date.now();
@@ -307,8 +313,8 @@ export class RingLab {
     if (!s) throw errors.E_LAB_ARGS(`no node ${i}`);
     if (this.alive(i)) throw errors.E_LAB_START(`${s.name} is already running (pid ${s.pid})`);
     appendFileSync(s.log, `--- ringvpn lab: starting ${s.name} at ${new Date().toISOString()}\n`);
-    const [cmd, ...args] = ringvpnArgv;
-    const p = this.nss[i]!.spawn(cmd!, [...args, 'up', '--config', s.config], { logFile: s.log });
+    const argv = [...(this.launch?.(i) ?? []), ...ringvpnArgv, 'up', '--config', s.config];
+    const p = this.nss[i]!.spawn(argv[0]!, argv.slice(1), { logFile: s.log });
     p.child.unref();
     this.procs.set(i, p);
     s.pid = p.pid;
@@ -338,6 +344,20 @@ export class RingLab {
     s.pid = null;
     writeState(this.state);
     return was;
+  }
+
+  /**
+   * Rewrites running node i's config with `edit` and has the daemon read it again (`ringvpn reload`, as
+   * SIGHUP does): what it applied and what needs a restart.
+   */
+  async reload(i: number, edit?: (cfg: LabNodeConfig) => void): Promise<{ applied: string[]; restartNeeded: string[] }> {
+    const s = this.node(i);
+    if (edit) {
+      const cfg = this.config(i);
+      edit(cfg);
+      writeFileSync(s.config, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+    }
+    return await requestControl(s.socket, { cmd: 'reload' }, 10_000) as { applied: string[]; restartNeeded: string[] };
   }
 
   /** Kills node i, starts it again with the same config and key, and waits until it has an address. */

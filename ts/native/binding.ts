@@ -3,6 +3,7 @@
 // and the simulator can use them without importing the runtime. It must not restate a value the binding
 // exports, wrap the Engine (ts/runtime/engine.ts does) or make decisions.
 import { createRequire } from 'node:module';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../paths.js';
 import { RingvpnError } from '../base/errors.js';
@@ -19,7 +20,13 @@ export function loadBinding(): BindingModule {
   try {
     binding = require(path) as BindingModule;
   } catch (e) {
-    throw new RingvpnError('E_ENGINE', `the native data plane is not built or does not load (${(e as Error).message.split('\n')[0]}); run \`npm install\` or \`npm run build\``);
+    const target = `${process.platform}-${process.arch}`;
+    const built = existsSync(join(repoRoot, 'bindings')) ? readdirSync(join(repoRoot, 'bindings')).filter((f) => f.endsWith('.node')) : [];
+    const why = (e as Error).message.split('\n')[0];
+    if (built.length && !built.some((f) => f.includes(`.${target}`))) {
+      throw new RingvpnError('E_ENGINE', `no data plane for ${target} here (built: ${built.join(', ')}): ringvpn runs on Linux x64 and arm64 with glibc; elsewhere build it from a source checkout (npm install with Rust and a C compiler)`);
+    }
+    throw new RingvpnError('E_ENGINE', `the native data plane is not built or does not load (${why}); run \`npm install\` or \`npm run build\``);
   }
   return binding;
 }

@@ -30,6 +30,10 @@ function fakeDht(owner: NodeId, store: Map<string, ValueView[]>): NodeDht {
       cb(res(true, 'ok', []));
     },
     get(key, cb) { cb(res(true, 'ok', store.get(k(key)) ?? [])); },
+    remove(key, value, cb) {
+      store.set(k(key), (store.get(k(key)) ?? []).filter((v) => !(v.owner === owner && same(v.value, value))));
+      cb(res(true, 'ok', []));
+    },
   };
 }
 

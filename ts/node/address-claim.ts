@@ -13,6 +13,8 @@ export interface NodeDht {
   put(key: Uint8Array, value: Uint8Array, ttlMs: number, cb: (r: OpResult) => void): void;
   create(key: Uint8Array, value: Uint8Array, ttlMs: number, cb: (r: OpResult) => void): void;
   get(key: Uint8Array, cb: (r: OpResult) => void): void;
+  /** remove our own value and stop renewing it */
+  remove(key: Uint8Array, value: Uint8Array, cb: (r: OpResult) => void): void;
 }
 
 export interface ClaimOptions {

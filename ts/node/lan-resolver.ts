@@ -76,12 +76,15 @@ export class LanResolver {
   private claiming = false;
   /** when our ROUTES broadcast is repeated after the first one */
   private announceAgain: number[] = [];
+  /** the subnets we announce (router mode): the config's, changed by a reload */
+  private routesOwn: string[];
 
   constructor(private readonly o: LanOptions, private readonly h: LanHost, private readonly dht: NodeDht, private readonly out: Outbox, private readonly counters: Counters, private readonly log: Logger) {
     const subnet = parseCidr(o.subnet);
     if (!subnet) throw new TypeError(`bad subnet ${o.subnet}`);
     this.subnet = subnet;
     this.service = serviceAddress(this.subnet);
+    this.routesOwn = [...o.routes];
   }
 
   at(now: number): this { this.t = now; return this; }
@@ -121,16 +124,41 @@ export class LanResolver {
           if (!x.ok) this.log.warn({ name, code: x.code }, x.code === 'exists' ? 'DNS name is held by another node' : 'DNS name not registered');
         });
       }
-      for (const route of this.o.routes) {
-        this.dht.put(dhtKeys.routes(this.o.net), bytes(route), this.o.leaseMs, (x) => {
-          if (!x.ok) { this.log.warn({ route, code: x.code }, 'route not announced'); return; }
-          this.h.announceRoutes();
-          // a node that just joined may not reach everyone with its first broadcast: say it twice more
-          this.announceAgain = ANNOUNCE_AGAIN_MS.map((d) => this.t + d);
-        });
-      }
+      this.announce(this.routesOwn);
       this.routesAt = 0;
     });
+  }
+
+  /** Put our subnets in the DHT's routes record and tell every member (a broadcast, said twice more). */
+  private announce(routes: string[]): void {
+    for (const route of routes) {
+      this.dht.put(dhtKeys.routes(this.o.net), bytes(route), this.o.leaseMs, (x) => {
+        if (!x.ok) { this.log.warn({ route, code: x.code }, 'route not announced'); return; }
+        this.h.announceRoutes();
+        // a node that just joined may not reach everyone with its first broadcast: say it twice more
+        this.announceAgain = ANNOUNCE_AGAIN_MS.map((d) => this.t + d);
+      });
+    }
+  }
+
+  /**
+   * The subnets we announce changed (a reload): withdrawn ones leave the DHT's routes record, new ones
+   * join it, and every member is told. Before our address is claimed the claim announces the new list.
+   */
+  setRoutes(routes: string[]): { added: string[]; removed: string[] } {
+    const old = this.routesOwn;
+    const added = routes.filter((r) => !old.includes(r)), removed = old.filter((r) => !routes.includes(r));
+    this.routesOwn = [...routes];
+    if (!this.address || (!added.length && !removed.length)) return { added, removed };
+    for (const route of removed) {
+      this.dht.remove(dhtKeys.routes(this.o.net), bytes(route), (x) => {
+        if (!x.ok) this.log.warn({ route, code: x.code }, 'withdrawn route not removed from the DHT (it lapses with its lease)');
+        this.h.announceRoutes();
+      });
+    }
+    this.announce(added);
+    this.count('routes_changed');
+    return { added, removed };
   }
 
   /** A member announced subnets (ROUTES broadcast): read the record soon, spread by our id. */
@@ -153,9 +181,11 @@ export class LanResolver {
       }
       next.sort((a, b) => b.cidr.prefix - a.cidr.prefix);
       const changed = next.map((x) => x.text + x.owner).join() !== this.announced.map((x) => x.text + x.owner).join();
+      // a router that withdrew a subnet (or all of them) has its data route narrowed too
+      const owners = new Set([...this.announced, ...next].map((x) => x.owner));
       this.announced = next;
       if (changed) this.out.event({ type: 'routes', routes: this.dhcpRoutes() });
-      for (const owner of new Set(next.map((x) => x.owner))) this.install(owner);
+      for (const owner of owners) this.install(owner);
     });
   }
 
@@ -321,7 +351,7 @@ export class LanResolver {
   status(): Record<string, unknown> {
     return {
       address: this.address, subnet: `${this.subnet.address}/${this.subnet.prefix}`, service: this.service,
-      name: this.o.name, domain: this.o.domain, routesAnnounced: this.o.routes, routes: this.routes(),
+      name: this.o.name, domain: this.o.domain, routesAnnounced: this.routesOwn, routes: this.routes(),
       known: [...this.known].map(([id, k]) => ({ nodeId: idShort(id), address: k.ip })),
     };
   }

@@ -45,7 +45,8 @@ export type LinkEvent =
   | { ev: 'direct'; nodeId: NodeId; hop: number };
 
 export interface GroupVerifier {
-  ownDer: Uint8Array;
+  /** our certificate now (read at every handshake: a renewed one is presented from then on) */
+  readonly ownDer: Uint8Array;
   verify(noiseKey: Uint8Array, certificate: Uint8Array | null, expected?: NodeId): { ok: true } | { ok: false; code: string };
 }
 

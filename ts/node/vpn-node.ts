@@ -106,7 +106,7 @@ export class VpnNode implements LanHost {
     const group = o.group;
     this.links = new LinkTable({
       self: this.self, keys: o.keys, random: o.random, wallOffsetMs, openAdmission: !!o.overlay,
-      ...(group ? { group: { ownDer: group.ownDer, verify: (k, c, e) => group.verify(k, c, e, this.t + wallOffsetMs) } } : {}),
+      ...(group ? { group: { get ownDer() { return group.ownDer; }, verify: (k, c, e) => group.verify(k, c, e, this.t + wallOffsetMs) } } : {}),
       ...(o.gateway ? { gatewayClient: gatewayPolicy(o.gateway.allow, group) } : {}),
     }, this.out, this.counters, o.log);
     if (o.overlay) {
@@ -237,6 +237,14 @@ export class VpnNode implements LanHost {
     return r;
   }
 
+  /** The subnets this router announces changed (a reload); members learn the change by broadcast. */
+  setRoutes(now: number, routes: string[]): { added: string[]; removed: string[] } {
+    this.t = now;
+    const r = this.lan ? this.lan.at(now).setRoutes(routes) : { added: [], removed: [] };
+    this.settle();
+    return r;
+  }
+
   /** A CA-signed revocation record from the operator: apply, broadcast, store in the DHT. */
   publishRevocation(now: number, record: Uint8Array, done: (r: Record<string, unknown>) => void): void {
     this.t = now;
@@ -325,6 +333,7 @@ export class VpnNode implements LanHost {
       put: (k, v, ttl, cb) => d.put(this.t, k, v, ttl, cb),
       create: (k, v, ttl, cb) => d.create(this.t, k, v, ttl, cb),
       get: (k, cb) => d.get(this.t, k, cb),
+      remove: (k, v, cb) => d.remove(this.t, k, v, cb),
     };
   }
 

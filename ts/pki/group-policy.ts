@@ -13,17 +13,43 @@ import { verifyRevocation } from './revocation.js';
 export type Verdict = { ok: true; cert: NodeCert } | { ok: false; code: string };
 
 export class CertificatePolicy {
-  readonly own: NodeCert;
+  private ownCert: NodeCert;
+  private ownBytes: Uint8Array;
   readonly revoked = new RevokedSet();
   /** the certificate each node last proved in a handshake (hex node id -> cert) */
   readonly peers = new Map<string, NodeCert>();
   readonly counters: Record<string, number> = {};
 
   /** Our own certificate must verify for our key and id at `wallMs`, else E_PKI says why. */
-  constructor(readonly anchor: TrustAnchor, readonly ownDer: Uint8Array, selfId: NodeId, noiseKey: Uint8Array, wallMs: number, protected readonly log: Logger, source = 'our certificate') {
+  constructor(readonly anchor: TrustAnchor, ownDer: Uint8Array, private readonly selfId: NodeId, private readonly noiseKey: Uint8Array, wallMs: number, protected readonly log: Logger, source = 'our certificate') {
     const v = anchor.verify(ownDer, { now: wallMs, noiseKey, nodeId: selfId });
     if (!v.ok) throw errors.E_PKI(`${source} is not valid for this node: ${v.code} (${v.why})`);
-    this.own = v.cert;
+    this.ownCert = v.cert;
+    this.ownBytes = ownDer;
+  }
+
+  /** our certificate, as verified (the one every handshake from now on presents) */
+  get own(): NodeCert { return this.ownCert; }
+  get ownDer(): Uint8Array { return this.ownBytes; }
+
+  /**
+   * A new certificate of ours (renewed, or reloaded from its file): from now on every handshake presents
+   * it; sessions made with the old one stay. It must verify for our key and id at `wallMs` and certify the
+   * same address and subnets (the LAN and the routes announced were built on them: that takes a restart).
+   */
+  replaceOwn(der: Uint8Array, wallMs: number, source = 'the new certificate'): { ok: true; changed: boolean } | { ok: false; code: 'E_PKI' | 'E_RESTART_NEEDED'; message: string } {
+    if (Buffer.from(der).equals(Buffer.from(this.ownBytes))) return { ok: true, changed: false };
+    const v = this.anchor.verify(der, { now: wallMs, noiseKey: this.noiseKey, nodeId: this.selfId });
+    if (!v.ok) return { ok: false, code: 'E_PKI', message: `${source} is not valid for this node: ${v.code} (${v.why}); the old one stays` };
+    const old = this.ownCert;
+    if (v.cert.address !== old.address || v.cert.subnets.join() !== old.subnets.join()) {
+      return { ok: false, code: 'E_RESTART_NEEDED', message: `${source} certifies ${v.cert.address} [${v.cert.subnets.join(', ')}] instead of ${old.address} [${old.subnets.join(', ')}]: restart to use it` };
+    }
+    this.ownCert = v.cert;
+    this.ownBytes = der;
+    this.count('own_certificate_replaced');
+    this.log.info({ serial: v.cert.serial, notAfter: new Date(v.cert.notAfter).toISOString(), groups: v.cert.groups }, 'our certificate replaced');
+    return { ok: true, changed: true };
   }
 
   protected count(k: string): void { this.counters[k] = (this.counters[k] ?? 0) + 1; }

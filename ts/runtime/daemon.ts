@@ -25,6 +25,7 @@ import { defaultUplink, gatewayChanges } from './gateway-nat.js';
 import { OsJournal, runOs } from './os-journal.js';
 import { TUNNEL_MARK, tunnelChanges, tunnelRouteCommand } from './tunnel-routes.js';
 import { DeviceRoutes, meshRoutes } from './device-routes.js';
+import { applyReload } from './reload.js';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -50,6 +51,8 @@ export interface DaemonDeps {
   startEngine?: (config: EngineConfig, onEvents: () => void) => DataPlane;
   /** `ringvpn down` asked over the control socket (the owner stops the daemon; without it the request is refused) */
   onStopRequest?: () => void;
+  /** `ringvpn reload` asked over the control socket: read the config file again and apply it (SIGHUP does the same) */
+  onReloadRequest?: () => { applied: string[]; restartNeeded: string[] };
   /** every node event, after the daemon acted on it (the library's event emitter) */
   onNodeEvent?: (ev: NodeEvent) => void;
 }
@@ -231,31 +234,14 @@ export class Daemon {
     });
   }
 
-  /**
-   * A reload (SIGHUP): apply what can change while running — the log level, a static mesh's peers (sessions
-   * of peers that stay are kept), the CRL (read now) — and name what needs a restart instead.
-   */
+  /** The config in force (as started, with what reloads applied). */
+  get config(): Config { return this.cfg; }
+
+  /** A reload (SIGHUP): ts/runtime/reload.ts says what is applied and what needs a restart. */
   reload(next: Config): { applied: string[]; restartNeeded: string[] } {
-    const old = this.cfg, applied: string[] = [];
-    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    const restartNeeded = (['address', 'network', 'overlay', 'pki', 'device', 'gateway', 'fullTunnel', 'dataplane', 'listenPort', 'listenAddress', 'controlSocket', 'metrics'] as const)
-      .filter((k) => !same(old[k], next[k])).map(String);
-    if (Buffer.compare(Buffer.from(old.privateKeyBytes), Buffer.from(next.privateKeyBytes)) !== 0) restartNeeded.unshift('privateKey');
-    if (next.log.level !== old.log.level) {
-      (this.log as { level?: string }).level = next.log.level;
-      applied.push(`log.level ${next.log.level}`);
-    }
-    if (!old.network && !next.network && !same(old.peers, next.peers)) {
-      const r = this.node.setPeers(this.now(), next.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })));
-      applied.push(`peers: ${r.added} added, ${r.removed} removed, ${r.changed} changed`);
-      this.flush();
-      this.routes.set(this.now(), meshRoutes(next));
-    }
-    const group = this.node.group as { rereadCrl?: () => boolean } | undefined;
-    if (group?.rereadCrl?.()) applied.push('CRL read again');
-    this.cfg = { ...old, log: next.log, peers: next.peers };
-    this.log.info({ applied, restartNeeded }, restartNeeded.length ? 'reloaded; some changes need a restart' : 'reloaded');
-    return { applied, restartNeeded };
+    const r = applyReload({ node: this.node, log: this.log, now: () => this.now(), flush: () => this.flush(), setOsRoutes: (c) => this.routes.set(this.now(), c) }, this.cfg, next);
+    this.cfg = r.config;
+    return { applied: r.applied, restartNeeded: r.restartNeeded };
   }
 
   /** Where the Prometheus endpoint listens (host:port), or null. */
@@ -405,6 +391,10 @@ export class Daemon {
       if (!this.deps.onStopRequest) throw errors.E_BAD_REQUEST('this daemon is embedded: its owner stops it');
       setImmediate(this.deps.onStopRequest);
       return { stopping: true };
+    }
+    if (req.cmd === 'reload') {
+      if (!this.deps.onReloadRequest) throw errors.E_BAD_REQUEST('this daemon is embedded: its owner reloads it');
+      return this.deps.onReloadRequest();
     }
     if (req.cmd === 'neighbours') {
       const nb = this.node.overlay?.ringNeighbours() ?? {};

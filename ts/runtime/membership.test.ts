@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Handshaker, type Action } from '../handshake/handshake.js';
 import { Membership } from './membership.js';
 import { tmpDir, makeCa, enrol, forgeCert } from '../pki/testkit.js';
-import { revoke } from '../pki/ca.js';
+import { revoke, signRequest } from '../pki/ca.js';
+import { toDer } from '../pki/x509.js';
 import { idToHex, nodeIdOfKey } from '../base/nodeid.js';
 import { silentLogger } from '../base/log.js';
 
@@ -95,5 +96,31 @@ test('the initiator refuses a responder whose certificate names another node tha
   const fin = A.receive(sends(r)[0]!.bytes, 1001);
   t.is((fin.find((x) => x.kind === 'rejected') as { code: string } | undefined)?.code, 'cert_wrong_node_id');
   t.false(fin.some((x) => x.kind === 'established'));
+  s.tmp.cleanup();
+});
+
+test('a reload reads pki.cert again: a renewed certificate replaces ours; another address, another key or garbage change nothing', async (t) => {
+  const s = await setup();
+  const file = s.pem('a.crt', s.a.der);
+  const ma = member(s.caCrt, file, s.a.noise);
+  t.deepEqual(ma.rereadCert(), { ok: true, changed: false }, 'the same file: nothing to do');
+  // the same request signed again (a renewal), now also in a group
+  const renewed = await signRequest(s.ca.dir, s.a.csrPem, { address: '10.128.0.2', groups: ['ops'], days: 30 });
+  writeFileSync(file, renewed.certPem);
+  t.deepEqual(ma.rereadCert(), { ok: true, changed: true });
+  t.is(ma.own.serial, renewed.cert.serial, 'ours is the renewed one');
+  t.deepEqual(ma.own.groups, ['ops']);
+  t.true(Buffer.from(ma.ownDer).equals(Buffer.from(toDer(renewed.certPem, ['CERTIFICATE'])!)), 'handshakes present it from now on');
+  const moved = await signRequest(s.ca.dir, s.a.csrPem, { address: '10.128.0.9' });
+  writeFileSync(file, moved.certPem);
+  const r1 = ma.rereadCert();
+  t.like(r1, { ok: false, code: 'E_RESTART_NEEDED' }, 'another address takes a restart');
+  t.is(ma.own.serial, renewed.cert.serial, 'and ours stays');
+  writeFileSync(file, s.b.certPem);
+  t.like(ma.rereadCert(), { ok: false, code: 'E_PKI' }, 'a certificate for another key is refused');
+  writeFileSync(file, 'not a certificate');
+  t.like(ma.rereadCert(), { ok: false, code: 'E_PKI' }, 'so is garbage');
+  t.is(ma.own.serial, renewed.cert.serial);
+  t.is(ma.counters.own_certificate_replaced, 1);
   s.tmp.cleanup();
 });

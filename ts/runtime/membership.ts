@@ -33,7 +33,6 @@ export class Membership extends CertificatePolicy {
     super(anchor, der, selfId, noiseKey, Date.now(), log, `pki.cert ${cfg.cert}`);
   }
 
-  /** Poll the CRL when due (file or http(s) URL). */
   /** Read the CRL at the next tick (a reload); false without one. */
   rereadCrl(): boolean {
     if (!this.cfg.crl) return false;
@@ -41,6 +40,19 @@ export class Membership extends CertificatePolicy {
     return true;
   }
 
+  /**
+   * Read pki.cert again (a reload, or a renewal written to the file): a new certificate replaces ours if it
+   * verifies and certifies the same address and subnets; an unreadable or refused one changes nothing.
+   */
+  rereadCert(): ReturnType<CertificatePolicy['replaceOwn']> {
+    let text: Buffer;
+    try { text = readFileSync(this.cfg.cert); } catch (e) { return { ok: false, code: 'E_PKI', message: `cannot read pki.cert ${this.cfg.cert}: ${(e as Error).message}; the old one stays` }; }
+    const der = toDer(new Uint8Array(text), ['CERTIFICATE']);
+    if (!der) return { ok: false, code: 'E_PKI', message: `pki.cert ${this.cfg.cert} is not a PEM or DER certificate; the old one stays` };
+    return this.replaceOwn(der, Date.now(), `pki.cert ${this.cfg.cert}`);
+  }
+
+  /** Poll the CRL when due (file or http(s) URL). */
   tick(nowMs: number): void {
     if (!this.cfg.crl || this.crlBusy || nowMs < this.crlAt) return;
     this.crlAt = nowMs + this.cfg.crlPollSeconds * 1000;

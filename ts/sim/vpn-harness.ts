@@ -45,6 +45,8 @@ export interface VpnHarnessOptions {
   relay?: Partial<RelayOptions>;
   /** node i is a gateway (gateway.enable, every member admitted) */
   gateway?: (i: number) => boolean;
+  /** the subnets node i announces as a router (network.routes; default none) */
+  routes?: (i: number) => string[];
   /** node i is a full-tunnel client (fullTunnel.enable) */
   fullTunnel?: (i: number) => boolean;
   /** node i behind a NAT (ts/sim/nat-sites.ts), or public (null); without it every node is public, as before */
@@ -126,7 +128,7 @@ export class VpnHarness {
     const node = new VpnNode({
       keys, random, seed: rng.u32(), wallOffsetMs: this.o.wallOffsetMs ?? SIM_EPOCH_MS, log: this.o.log ?? quiet,
       overlay: { bootstrap: i === 0 ? [] : this.bootstrap, endpoints: [ep], params: { ...REAL_NETWORK_PARAMS, ...this.o.params }, ...(this.o.relay ? { relay: this.o.relay } : {}) },
-      lan: { net: 'sim', subnet, domain: 'sim', name: `n${i}`, routes: [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
+      lan: { net: 'sim', subnet, domain: 'sim', name: `n${i}`, routes: this.o.routes?.(i) ?? [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
       ...(this.o.gateway?.(i) ? { gateway: { allow: ['*'] } } : {}),
       ...(this.o.fullTunnel?.(i) ? { fullTunnel: {} } : {}),

@@ -1,0 +1,80 @@
+// Owns what a reload (SIGHUP, or the library's reload) changes in a running daemon: it compares the old
+// and the new config, applies what can change while running through the node, and names the rest as
+// needing a restart. It must not read the config file (the caller parsed it) nor keep state of its own.
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../base/log.js';
+import type { VpnNode } from '../node/vpn-node.js';
+import { meshRoutes } from './device-routes.js';
+
+/** What a reload needs from the daemon. */
+export interface ReloadHost {
+  readonly node: VpnNode;
+  readonly log: Logger;
+  now(): number;
+  /** hand the node's commands to the engine */
+  flush(): void;
+  /** the OS routes through the device (a static mesh's peers' allowedIps) */
+  setOsRoutes(cidrs: string[]): void;
+}
+
+/** The config sections a running daemon cannot change (a change is reported as needing a restart). */
+const FIXED = ['address', 'network', 'overlay', 'pki', 'device', 'gateway', 'fullTunnel', 'dataplane', 'listenPort', 'listenAddress', 'controlSocket', 'metrics'] as const;
+
+/** The group policy's reload hooks (ts/runtime/membership.ts); absent outside a private group. */
+interface Rereads {
+  rereadCrl?: () => boolean;
+  rereadCert?: () => { ok: true; changed: boolean } | { ok: false; code: string; message: string };
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Apply what can change while running — the log level, a static mesh's peers (sessions of peers that stay
+ * are kept), a router's announced subnets (network.routes), our certificate (pki.cert read again: a renewed
+ * one with the same address and subnets), the CRL (read now) — and name what needs a restart. `config` is
+ * the config now in force (the old one with what was applied).
+ */
+export function applyReload(h: ReloadHost, old: Config, next: Config): { applied: string[]; restartNeeded: string[]; config: Config } {
+  const applied: string[] = [];
+  const routesOnly = !!old.network && !!next.network && !same(old.network.routes, next.network.routes)
+    && same({ ...old.network, routes: [] }, { ...next.network, routes: [] });
+  const restartNeeded: string[] = FIXED.filter((k) => !same(old[k], next[k]) && !(k === 'network' && routesOnly));
+  if (Buffer.compare(Buffer.from(old.privateKeyBytes), Buffer.from(next.privateKeyBytes)) !== 0) restartNeeded.unshift('privateKey');
+  if (next.log.level !== old.log.level) {
+    (h.log as { level?: string }).level = next.log.level;
+    applied.push(`log.level ${next.log.level}`);
+  }
+  if (!old.network && !next.network && !same(old.peers, next.peers)) {
+    const r = h.node.setPeers(h.now(), next.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })));
+    applied.push(`peers: ${r.added} added, ${r.removed} removed, ${r.changed} changed`);
+    h.flush();
+    h.setOsRoutes(meshRoutes(next));
+  }
+  const group = h.node.group as (Rereads & { own: { subnets: string[] } }) | undefined;
+  if (group?.rereadCert && same(old.pki, next.pki)) {
+    const r = group.rereadCert();
+    if (r.ok && r.changed) applied.push('certificate replaced');
+    else if (!r.ok) {
+      restartNeeded.push(r.code === 'E_RESTART_NEEDED' ? 'pki.cert' : 'pki.cert (refused)');
+      h.log.warn({ code: r.code, err: r.message }, 'certificate not replaced');
+    }
+  }
+  let routes = old.network?.routes;
+  if (routesOnly) {
+    const own = group?.own.subnets;
+    const bad = own ? next.network!.routes.find((x) => !own.includes(x)) : undefined;
+    if (bad !== undefined) {
+      restartNeeded.push('network.routes (refused)');
+      h.log.warn({ route: bad, subnets: own }, 'network.routes not changed: a subnet is not among those of our certificate');
+    } else {
+      const r = h.node.setRoutes(h.now(), next.network!.routes);
+      applied.push(`routes: ${r.added.length} added, ${r.removed.length} withdrawn`);
+      routes = next.network!.routes;
+      h.flush();
+    }
+  }
+  if (group?.rereadCrl?.()) applied.push('CRL read again');
+  h.log.info({ applied, restartNeeded }, restartNeeded.length ? 'reloaded; some changes need a restart' : 'reloaded');
+  const config: Config = { ...old, log: next.log, peers: next.peers, ...(old.network && routes ? { network: { ...old.network, routes } } : {}) };
+  return { applied, restartNeeded, config };
+}
