@@ -106,15 +106,19 @@ netTest('the packed package: npm pack, installed into a project outside the repo
       "for (const ev of ['ready', 'peer-up']) node.on(ev, (x) => console.log(JSON.stringify({ ev, arch: process.arch, ...x })));",
       "process.once('SIGTERM', () => node.close().then(() => process.exit(0)));",
     ].join('\n'));
-    const lines: string[][] = [[], []];
+    const lines: string[][] = [[], []], errs: string[][] = [[], []];
     for (const i of [0, 1]) {
       const argv = i === 1 && arm64Node ? ['qemu-aarch64', '-L', '/usr/aarch64-linux-gnu', arm64Node] : [process.execPath];
       const p = lab.node(i).ns.spawn(argv[0]!, [...argv.slice(1), join(proj, 'node.mjs'), lab.node(i).configPath], { pipe: true, cwd: proj });
       p.child.stdout?.on('data', (b: Buffer) => { lines[i]!.push(...b.toString().split('\n').filter(Boolean)); });
+      p.child.stderr?.on('data', (b: Buffer) => { errs[i]!.push(b.toString()); });
       procs.push(p);
     }
-    for (let k = 0; k < 400 && !lines.every((l) => l.some((x) => x.includes('"peer-up"'))); k++) await sleep(100);
-    t.true(lines.every((l) => l.some((x) => x.includes('"ready"')) && l.some((x) => x.includes('"peer-up"'))), JSON.stringify(lines));
+    // an arm64 Node under qemu-user starts in seconds alone, much slower beside other tests: up to 2 minutes
+    const t0 = Date.now();
+    for (let k = 0; k < 1200 && !lines.every((l) => l.some((x) => x.includes('"peer-up"'))); k++) await sleep(100);
+    t.true(lines.every((l) => l.some((x) => x.includes('"ready"')) && l.some((x) => x.includes('"peer-up"'))), `${JSON.stringify(lines)} stderr: ${errs.map((e) => e.join('').slice(-600)).join(' | ')}`);
+    t.log(`both nodes up and linked ${Date.now() - t0} ms after start`);
     t.is(await ping(lab.node(0).ns, '10.99.0.2', 3), 3, 'the two packaged nodes carry traffic');
     if (arm64Node) {
       t.true(lines[1]!.some((x) => x.includes('"ready"') && x.includes('"arch":"arm64"')), 'node1 ran the packed arm64 addon (arm64 Node under qemu-user)');

@@ -39,6 +39,10 @@ export const ERRORS = {
   E_NETNS: 'a network namespace cannot be created or used',
   E_OS_STATE: 'a change to the OS routing or firewall (full tunnel, gateway) could not be made or undone (the message names the command or the state file)',
   // the simulator
+  E_GROUP_DB: "the group server's database cannot be opened, migrated or queried (the message names the store)",
+  E_GROUP_REFUSED: 'the group server refused a request (bad or used token, a certificate request for another node or key, not approved); the message says what to do',
+  E_GROUP_PIN: "the group server's certificate is not the one the join code pins (a wrong server, or a man in the middle): nothing was sent",
+  E_GROUP_UNREACHABLE: 'the group server did not answer (address, port, firewall)',
   E_SIM: "the simulator was driven against its rules (a scenario's bug)",
   E_SIM_SCENARIO: 'no simulator scenario of that name',
   E_SIM_LATENCY_FILE: 'the latency matrix cannot be read or is malformed',

@@ -13,6 +13,7 @@ import { printStatus } from './status.js';
 import { renderNetcheck, renderRingStatus, type RingStatus } from './ringstatus.js';
 import { registerLab } from './lab.js';
 import { registerConfig } from './config-cmd.js';
+import { registerGroup } from './group-cmd.js';
 import { repoRoot } from '../paths.js';
 import type { PingReport } from '../runtime/ping.js';
 
@@ -188,6 +189,7 @@ program.command('sim')
 
 registerLab(program);
 registerConfig(program, say);
+registerGroup(program, say);
 // the CA commands load the X.509 libraries: only when they (or the help) are asked for
 const first = process.argv[2];
 if (first === undefined || ['ca', 'cert', 'help', '--help', '-h', 'completion'].includes(first)) (await import('./pki.js')).registerPki(program);

@@ -75,6 +75,20 @@ const pkiSchema = z.strictObject({
   /** a CRL file or http(s) URL, polled every crlPollSeconds */
   crl: z.string().min(1).optional(),
   crlPollSeconds: z.number().int().min(1).max(86_400).default(60),
+  /**
+   * the group server this node enrolled with (`ringvpn join` writes it): the CRL is fetched from it and
+   * the certificate renewed there before it expires, over HTTPS pinned to the server's certificate
+   */
+  server: z.strictObject({
+    url: z.string().regex(/^https:\/\/[^/]+$/, 'expected https://host:port'),
+    /** SHA-256 of the server's certificate (hex) */
+    pin: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits'),
+    group: z.string().min(1),
+    /** the Ed25519 identity key the node enrolled with (it signs renewal requests) */
+    identityKey: z.string().min(1),
+    /** renew when this share of the certificate's lifetime is left */
+    renewAt: z.number().gt(0).lt(1).default(1 / 3),
+  }).optional(),
 });
 
 export const configSchema = z.strictObject({

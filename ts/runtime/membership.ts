@@ -2,7 +2,7 @@
 // certificate from the config's files and polls the CRL (file or http(s) URL) on the node's heartbeat.
 // The verdicts are CertificatePolicy's (ts/pki/group-policy.ts); it must not touch links or sessions:
 // a revocation is reported through onRevoked and the node cuts the holder off.
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { errors } from '../base/errors.js';
 import type { NodeId } from '../base/nodeid.js';
 import type { Logger } from '../base/log.js';
@@ -17,20 +17,29 @@ export interface PkiConfig {
   cert: string;
   crl?: string | undefined;
   crlPollSeconds: number;
+  /** the group server (ringvpn join): pinned HTTPS for the CRL, and renewal before expiry */
+  server?: { url: string; pin: string; group: string; identityKey: string; renewAt: number } | undefined;
 }
+
+/** a failed renewal is tried again this much later */
+const RENEW_RETRY_MS = 300_000;
 
 export class Membership extends CertificatePolicy {
   private crlAt = 0;
   private crlBusy = false;
   crlLoadedAt: number | null = null;
+  private renewAt = 0;
+  private renewBusy = false;
+  renewedAt: number | null = null;
+  renewError: string | null = null;
 
-  constructor(private readonly cfg: PkiConfig, selfId: NodeId, noiseKey: Uint8Array, log: Logger, private readonly onRevoked: (node: string, serial: string, how: string) => void) {
+  constructor(private readonly cfg: PkiConfig, selfId: NodeId, private readonly noisePublic: Uint8Array, log: Logger, private readonly onRevoked: (node: string, serial: string, how: string) => void) {
     const anchor = TrustAnchor.fromFile(cfg.ca);
     let text: Buffer;
     try { text = readFileSync(cfg.cert); } catch (e) { throw errors.E_PKI(`cannot read pki.cert ${cfg.cert}: ${(e as Error).message}`, { cause: e }); }
     const der = toDer(new Uint8Array(text), ['CERTIFICATE']);
     if (!der) throw errors.E_PKI(`pki.cert ${cfg.cert} is not a PEM or DER certificate`);
-    super(anchor, der, selfId, noiseKey, Date.now(), log, `pki.cert ${cfg.cert}`);
+    super(anchor, der, selfId, noisePublic, Date.now(), log, `pki.cert ${cfg.cert}`);
   }
 
   /** Read the CRL at the next tick (a reload); false without one. */
@@ -54,6 +63,7 @@ export class Membership extends CertificatePolicy {
 
   /** Poll the CRL when due (file or http(s) URL). */
   tick(nowMs: number): void {
+    this.renewIfDue();
     if (!this.cfg.crl || this.crlBusy || nowMs < this.crlAt) return;
     this.crlAt = nowMs + this.cfg.crlPollSeconds * 1000;
     this.crlBusy = true;
@@ -64,7 +74,13 @@ export class Membership extends CertificatePolicy {
     const src = this.cfg.crl!;
     let data: Uint8Array;
     try {
-      if (/^https?:\/\//.test(src)) {
+      const server = this.cfg.server;
+      if (server && src.startsWith(server.url + '/')) {
+        const { pinnedRequest } = await import('../group/pinned.js');
+        const res = await pinnedRequest(server.url, server.pin, 'GET', src.slice(server.url.length));
+        if (res.status !== 200) throw errors.E_PKI(`HTTP ${res.status}`);
+        data = new Uint8Array(Buffer.from(res.text));
+      } else if (/^https?:\/\//.test(src)) {
         const res = await fetch(src, { signal: AbortSignal.timeout(5_000) });
         if (!res.ok) throw errors.E_PKI(`HTTP ${res.status}`);
         data = new Uint8Array(await res.arrayBuffer());
@@ -83,7 +99,42 @@ export class Membership extends CertificatePolicy {
     }
   }
 
+  /**
+   * With a group server: renew our certificate when the configured share of its lifetime is left (a
+   * request signed by our identity key, pinned HTTPS), write it to pki.cert and use it from then on.
+   */
+  private renewIfDue(): void {
+    const server = this.cfg.server;
+    const wall = Date.now();
+    if (!server || this.renewBusy || wall < this.renewAt) return;
+    const life = this.own.notAfter - this.own.notBefore;
+    if (wall < this.own.notAfter - life * server.renewAt) return;
+    this.renewBusy = true;
+    void (async () => {
+      const { createRequest } = await import('../pki/request.js');
+      const { pinnedRequest } = await import('../group/pinned.js');
+      const { csrPem } = await createRequest({ name: this.own.name, noisePublicKey: this.noisePublic, identityKeyFile: server.identityKey });
+      const res = await pinnedRequest(server.url, server.pin, 'POST', '/api/v1/renew', { csr: csrPem });
+      const body = res.json() as { ok: boolean; certificate?: string; code?: string; message?: string };
+      if (res.status !== 200 || !body.certificate) throw errors.E_PKI(`the group server refused the renewal: ${body.code ?? res.status}: ${body.message ?? ''}`);
+      writeFileSync(this.cfg.cert + '.new', body.certificate, { mode: 0o644 });
+      renameSync(this.cfg.cert + '.new', this.cfg.cert);
+      const r = this.rereadCert();
+      if (!r.ok) throw errors.E_PKI(r.message);
+      this.renewedAt = Date.now();
+      this.renewError = null;
+    })().catch((e: Error) => {
+      this.count('renew_failed');
+      this.renewError = e.message;
+      this.renewAt = Date.now() + RENEW_RETRY_MS;
+      this.log.warn({ err: e.message, retryInS: RENEW_RETRY_MS / 1000 }, 'certificate renewal failed');
+    }).finally(() => { this.renewBusy = false; });
+  }
+
   override status(): Record<string, unknown> {
-    return { ...super.status(), crl: this.cfg.crl ?? null, crlLoadedAt: this.crlLoadedAt };
+    return {
+      ...super.status(), crl: this.cfg.crl ?? null, crlLoadedAt: this.crlLoadedAt,
+      ...(this.cfg.server ? { server: this.cfg.server.url, renewedAt: this.renewedAt, renewError: this.renewError } : {}),
+    };
   }
 }

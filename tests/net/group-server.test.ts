@@ -1,0 +1,137 @@
+// Network and browser test of the group server (issue 16): `ringvpn group-server` runs in a namespace of a
+// switched LAN; real Chromium (Playwright, Debian's chromium, started inside that namespace) signs up an
+// administrator who creates a group, a second browser context signs up and asks to join, the administrator
+// approves, and the member copies its join code. Three machines enrol with `ringvpn join` (two with an
+// administrator's token, one with the member's code), run `ringvpn up` with the configs it wrote and reach
+// each other; revoking a member on the page cuts it off within 2 s (published through a member daemon).
+// With RINGVPN_SCREENSHOTS=<dir> the pages are saved there (the README's pictures: docs/group-server/).
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { netTest } from './support.js';
+import { Lan } from '../../ts/lab/bridge.js';
+import type { NsProcess } from '../../ts/lab/netns.js';
+import { ping, sleep } from '../../ts/lab/util.js';
+import { ringvpnArgv } from '../../ts/paths.js';
+import { requestControl } from '../../ts/runtime/control.js';
+
+const SERVER = 0, MEMBERS = [1, 2, 3], VICTIM = 3;
+const URL_ = 'https://10.200.0.1:8443';
+
+interface St { address: string | null; connections: { nodeId: string; session: boolean }[]; dataPeers: { nodeId: string; session: boolean }[]; pki?: { revoked: number } }
+
+netTest('group server: sign up, request, approve in a second browser, join codes, `ringvpn join` in three namespaces, revoke from the page within 2 s', async (t) => {
+  const { chromium } = await import('playwright-core');
+  const lan = await Lan.create('rvgs', ['10.200.0.1/24', '10.200.0.2/24', '10.200.0.3/24', '10.200.0.4/24']);
+  const work = mkdtempSync(join(tmpdir(), 'rvgs-'));
+  const shots = process.env.RINGVPN_SCREENSHOTS ?? join(work, 'shots');
+  mkdirSync(shots, { recursive: true });
+  const procs: NsProcess[] = [];
+  let browser: Awaited<ReturnType<typeof chromium.launch>> | null = null;
+  const [cmd, ...args] = ringvpnArgv;
+  try {
+    // --- the server, with member 1's daemon as the way into the overlay for revocations
+    const sock = (i: number): string => join(work, `node${i}.sock`);
+    const srv = lan.host(SERVER).spawn(cmd!, [...args, 'group-server', '--dir', join(work, 'srv'), '--listen', '10.200.0.1:8443', '--url', URL_, '--publish', `lab=${sock(1)}`], { pipe: true });
+    procs.push(srv);
+    const srvOut: string[] = [];
+    srv.child.stdout?.on('data', (b: Buffer) => srvOut.push(b.toString()));
+    srv.child.stderr?.on('data', (b: Buffer) => srvOut.push(b.toString()));
+    for (let k = 0; k < 100 && !srvOut.join('').includes('group server at'); k++) await sleep(100);
+    t.regex(srvOut.join(''), /certificate SHA-256 [0-9a-f]{64}/, srvOut.join(''));
+
+    // --- Chromium inside the server's namespace (its traffic stays in the lab)
+    const wrapper = join(work, 'chromium-in-ns');
+    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${lan.host(SERVER).name} /usr/bin/chromium "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox'] });
+    const adminCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } });
+    const userCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } });
+    const admin = await adminCtx.newPage(), user = await userCtx.newPage();
+    const shot = (p: typeof admin, name: string) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+    await admin.goto(`${URL_}/signup`);
+    await admin.getByLabel('E-mail').fill('admin@example.org');
+    await admin.getByLabel('Your name').fill('Ada Admin');
+    await admin.getByLabel(/^Password/).fill('a long admin password');
+    await shot(admin, '1-signup');
+    await admin.getByRole('button', { name: 'Create account' }).click();
+    await admin.getByLabel(/^Name/).fill('lab');
+    await admin.getByLabel('Description').fill('the build lab');
+    await admin.getByLabel('Subnet').fill('10.131.0.0/24');
+    await admin.getByLabel(/^Bootstrap/).fill('10.200.0.2:51820');
+    await admin.getByRole('button', { name: 'Create group' }).click();
+    t.regex(await admin.locator('.notice').innerText(), /Group lab created/);
+
+    await user.goto(`${URL_}/signup`);
+    await user.getByLabel('E-mail').fill('bob@example.org');
+    await user.getByLabel('Your name').fill('Bob');
+    await user.getByLabel(/^Password/).fill('bob has a long password');
+    await user.getByRole('button', { name: 'Create account' }).click();
+    await user.getByRole('link', { name: 'Request to join' }).click();
+    await user.getByLabel(/Why do you want to join/).fill('I run the nightly builds');
+    await shot(user, '2-request');
+    await user.getByRole('button', { name: 'Send request' }).click();
+    t.regex(await user.locator('.notice').innerText(), /Request sent/);
+
+    await admin.goto(`${URL_}/groups/lab/admin`);
+    t.regex(await admin.locator('table').first().innerText(), /I run the nightly builds/);
+    await shot(admin, '3-pending');
+    await admin.getByRole('button', { name: 'Approve bob@example.org' }).click();
+    t.regex(await admin.locator('.notice').innerText(), /Request approved/);
+    // two machine tokens for the servers of the lab
+    await admin.getByLabel('Uses').fill('2');
+    await admin.getByRole('button', { name: 'Create a join token' }).click();
+    const token = (await admin.locator('#new-token').innerText()).replace(/^ringvpn join /, '').trim();
+
+    await user.goto(`${URL_}/groups`);
+    await user.getByRole('button', { name: 'Get a join code' }).click();
+    const code = (await user.locator('#join-command').innerText()).replace(/^ringvpn join /, '').trim();
+    await shot(user, '4-join-code');
+
+    // --- three machines join and come up
+    const cfgOf = (i: number): string => join(work, `node${i}`, 'config.json');
+    for (const i of MEMBERS) {
+      const r = await lan.host(i).exec(cmd!, [...args, 'join', i === VICTIM ? code : token, '--dir', join(work, `node${i}`), '--name', `node${i}`], { allowFail: true });
+      t.is(r.code, 0, `node${i} join: ${r.stdout}${r.stderr}`);
+      t.regex(r.stdout, /enrolled in lab: address 10\.131\.0\.\d+/);
+      const cfg = JSON.parse(readFileSync(cfgOf(i), 'utf8')) as { controlSocket?: string; overlay: { bootstrap: string[] } };
+      cfg.controlSocket = sock(i); // the namespaces share one file system
+      if (i === 1) cfg.overlay.bootstrap = []; // the group's bootstrap member itself
+      writeFileSync(cfgOf(i), JSON.stringify(cfg, null, 2));
+    }
+    for (const i of MEMBERS) procs.push(lan.host(i).spawn(cmd!, [...args, 'up', '--config', cfgOf(i)], { logFile: join(work, `node${i}.log`) }));
+    const status = (i: number) => requestControl(sock(i), { cmd: 'status' }, 3000) as Promise<St>;
+    const addr: Record<number, string> = {};
+    for (const i of MEMBERS) {
+      for (let k = 0; k < 150 && !addr[i]; k++) { try { const s = await status(i); if (s.address) addr[i] = s.address; } catch { /* starting */ } if (!addr[i]) await sleep(200); }
+      t.truthy(addr[i], `node${i} has its address`);
+    }
+    for (const a of MEMBERS) for (const b of MEMBERS) if (a !== b) t.true(await ping(lan.host(a), addr[b]!, 3) > 0, `node${a} reaches node${b}`);
+
+    // --- revoke the member from the page: the others cut it off within 2 s
+    await admin.goto(`${URL_}/groups/lab/admin`);
+    await shot(admin, '5-members');
+    const victimId = ((await status(VICTIM)) as unknown as { nodeId: string }).nodeId;
+    const t0 = Date.now();
+    await admin.getByRole('button', { name: `Revoke node${VICTIM} (${addr[VICTIM]})` }).click();
+    const notice = await admin.locator('.notice').innerText();
+    t.regex(notice, /revoked: the CRL is updated/);
+    t.regex(notice, /published through/, notice);
+    let cutAt: number | null = null;
+    while (cutAt === null && Date.now() - t0 < 10_000) {
+      const ss = await Promise.all([1, 2].map(status));
+      if (ss.every((s) => ![...s.connections, ...s.dataPeers].some((p) => p.nodeId === victimId && p.session))) cutAt = Date.now() - t0;
+      else await sleep(50);
+    }
+    t.log(`revoked on the page; both other members had cut node${VICTIM} off ${cutAt} ms after the click`);
+    t.true(cutAt !== null && cutAt <= 2_000, `cut off within 2 s (${cutAt} ms)`);
+    t.is(await ping(lan.host(VICTIM), addr[1]!, 3), 0, 'the revoked member reaches no one');
+    t.true(await ping(lan.host(1), addr[2]!, 3) > 0, 'the others still reach each other');
+  } finally {
+    await browser?.close().catch(() => {});
+    for (const p of procs) await p.kill();
+    await lan.destroy();
+    if (!process.env.RINGVPN_SCREENSHOTS) rmSync(work, { recursive: true, force: true });
+  }
+});
