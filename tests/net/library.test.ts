@@ -77,9 +77,9 @@ netTest('the packed package: npm pack, installed into a project outside the repo
   const lab = await MeshLab.create(2, { mode: 'tun', prefix: 'rvpkg' });
   const procs: NsProcess[] = [];
   try {
-    const run = (cmd: string, args: string[], cwd: string): { code: number; out: string } => {
+    const run = (cmd: string, args: string[], cwd: string): { code: number; out: string; stdout: string } => {
       const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000 });
-      return { code: r.status ?? -1, out: (r.stdout ?? '') + (r.stderr ?? '') };
+      return { code: r.status ?? -1, out: (r.stdout ?? '') + (r.stderr ?? ''), stdout: r.stdout ?? '' };
     };
     const pack = run('npm', ['pack', '--json', '--pack-destination', work], repoRoot);
     t.is(pack.code, 0, pack.out.slice(-500));
@@ -92,7 +92,8 @@ netTest('the packed package: npm pack, installed into a project outside the repo
     const arm64 = files.includes('bindings/dataplane.linux-arm64-gnu.node') && spawnSync('qemu-aarch64', ['-version']).status === 0
       ? run('bash', [join(repoRoot, 'scripts/arm64-node')], repoRoot) : null;
     if (process.env.CI === 'true') t.true(arm64?.code === 0, `under CI the package carries the arm64 addon and qemu-user runs it: ${arm64?.out ?? 'no arm64 addon or no qemu-aarch64'}`);
-    const arm64Node = arm64?.code === 0 ? arm64.out.trim().split('\n').at(-1)! : null;
+    // the path is on stdout; the first run also says on stderr that it fetches the arm64 Node
+    const arm64Node = arm64?.code === 0 ? arm64.stdout.trim().split('\n').at(-1)! : null;
     if (!arm64Node) t.log('no arm64 run here: the package has no arm64 addon or qemu-user is missing (.ci/install-system-packages installs both)');
     t.false(files.some((f) => f.startsWith('ts/') || f.startsWith('crates/') || f.endsWith('.test.js')), 'no sources, no tests');
     const proj = join(work, 'embedder');

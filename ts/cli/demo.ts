@@ -1,6 +1,7 @@
 // Owns `ringvpn demo`: a lab of overlay daemons in namespaces (addresses by DHCP from the DHT), the
 // lab check (all-pairs ping + crawl), a name lookup, a TCP transfer, a full-tunnel client reaching an
-// "Internet" namespace through one of two gateway members, and one node's status.
+// "Internet" namespace through one of two gateway members, one node's status, and a private group whose
+// members enrolled themselves through the group server (`ringvpn join`).
 // It must clean up everything it made, also on Ctrl-C, and must not touch the root namespace.
 import { RingvpnError } from '../base/errors.js';
 import { netnsSupport } from '../lab/netns.js';
@@ -8,6 +9,7 @@ import { RingLab } from '../lab/ringlab.js';
 import { transfer } from '../lab/transfer.js';
 import { Internet, INTERNET_SERVER, UPLINK_DEV } from '../lab/internet.js';
 import { sleep } from '../lab/util.js';
+import { GroupLab } from '../lab/group-lab.js';
 import type { TunnelStatus } from '../node/tunnel-client.js';
 import { renderRingStatus, tunnelLines, type RingStatus } from './ringstatus.js';
 
@@ -26,6 +28,7 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
   process.once('SIGINT', onSig);
   let lab: RingLab | undefined;
   let inet: Internet | undefined;
+  let groups: GroupLab | undefined;
   // node0 and node1 are gateways (uplinks into an "Internet" namespace); the last node sends all its traffic through one
   const client = opts.nodes - 1, gateways = opts.nodes >= 4 ? [0, 1] : [];
   try {
@@ -62,10 +65,22 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
     }
     step('status of node0 (ringvpn status)');
     process.stdout.write(renderRingStatus(await lab.status(0) as unknown as RingStatus));
+    await inet?.down();
+    inet = undefined;
+    await lab.down(say);
+    lab = undefined;
+    step('a private group enrolled through the group server: three machines run `ringvpn join` with a token from it');
+    groups = await GroupLab.up(3, say);
+    for (const a of groups.members) {
+      const b = groups.members[(a.index % groups.members.length)]!;
+      const p = await groups.lan.host(a.index).exec('ping', ['-c', '2', '-i', '0.3', '-W', '2', b.address], { allowFail: true });
+      say(`${a.name} (${a.address}) -> ${b.name} (${b.address}): ${/(\d+) received/.exec(p.stdout)?.[1] ?? 0}/2 answered, with certificates from the group's CA`);
+    }
   } finally {
     step('tearing down');
     process.removeListener('SIGINT', onSig);
     await inet?.down();
+    await groups?.down();
     if (lab) await lab.down(say); else await RingLab.down(name, { onProgress: say }).catch(() => undefined);
     say('done');
   }

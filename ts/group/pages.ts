@@ -74,7 +74,7 @@ export function joinCodePage(user: User, csrf: string, g: Group, code: string, e
 <p>It makes the node's keys, enrols it and writes its config. The code works once, until ${esc(when(expires))}; it pins this server's certificate, so keep it to yourself.</p>`, { user, csrf });
 }
 
-export interface AdminView { group: Group; pending: (JoinRequest & { email: string; user_name: string })[]; members: (Member & { email: string | null })[]; tokens: Token[] }
+export interface AdminView { group: Group; admins: string[]; pending: (JoinRequest & { email: string; user_name: string })[]; members: (Member & { email: string | null })[]; tokens: Token[] }
 
 export function adminPage(user: User, csrf: string, v: AdminView, o: { error?: string | null; notice?: string | null; newToken?: string | null } = {}): string {
   const g = v.group;
@@ -93,7 +93,11 @@ ${v.tokens.map((t) => `<tr><td>${esc(t.id.slice(0, 8))}</td><td>${t.user_id ? 'a
 <label for="t-uses">Uses</label><input id="t-uses" name="uses" type="number" min="1" max="1000" value="1">
 <label for="t-hours">Valid for (hours)</label><input id="t-hours" name="hours" type="number" min="1" max="8760" value="24">
 <button type="submit">Create a join token</button></form>`;
+  const admins = `<h2>Administrators</h2><p>${v.admins.map(esc).join(', ')} (and the server's administrators)</p>
+<form method="post" action="/groups/${esc(g.name)}/admins">${csrfField(csrf)}
+<label for="a-email">Add an administrator (the e-mail address of an account)</label><input id="a-email" name="email" type="email" required>
+<button type="submit">Add administrator</button></form>`;
   const auto = `<h2>Settings</h2><form method="post" action="/groups/${esc(g.name)}/auto-approve">${csrfField(csrf)}
 <label><input type="checkbox" name="auto" value="1"${g.auto_approve ? ' checked' : ''}> Approve requests automatically</label><button type="submit">Save</button></form>`;
-  return layout(`Administer ${g.name}`, `<p>${esc(g.description)} — subnet ${esc(g.subnet)}; CRL at <a href="/api/v1/groups/${esc(g.name)}/crl">/api/v1/groups/${esc(g.name)}/crl</a></p>${pending}${members}${tokens}${auto}`, { user, csrf, ...o });
+  return layout(`Administer ${g.name}`, `<p>${esc(g.description)} — subnet ${esc(g.subnet)}; CRL at <a href="/api/v1/groups/${esc(g.name)}/crl">/api/v1/groups/${esc(g.name)}/crl</a></p>${pending}${members}${tokens}${admins}${auto}`, { user, csrf, ...o });
 }

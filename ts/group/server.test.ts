@@ -166,6 +166,11 @@ function suite(backend: Backend): void {
       t.is((await bob.post(`/requests/${id}/approve`, {})).status, 403, 'and its actions');
       t.is((await bob.post('/groups', { name: 'mine', subnet: '10.130.0.0/24', days: '30' })).status, 403, 'only the server administrator creates groups');
       t.is((await new Browser(e.app).get('/groups/lab/admin')).status, 303, 'no session: to the login page');
+      // an administrator makes bob one of the group's: now he may decide
+      await admin.get('/groups/lab/admin');
+      t.regex((await admin.post('/groups/lab/admins', { email: 'nobody@example.org' })).body, /ask them to sign up first/);
+      t.regex((await admin.post('/groups/lab/admins', { email: 'bob@example.org' })).body, /bob@example\.org administers lab now/);
+      t.is((await bob.get('/groups/lab/admin')).status, 200, 'a group administrator sees the page');
     } finally { await e.close(); }
   });
 

@@ -167,7 +167,7 @@ export async function buildGroupServer(o: GroupServerOptions): Promise<FastifyIn
   // ---- administration (a group's administrators and the server's)
   const adminView = async (reply: FastifyReply, user: User, group: string, extra: { error?: string | null; notice?: string | null; newToken?: string | null } = {}, status = 200): Promise<FastifyReply> => {
     const g = (await store.group(group))!;
-    const v = { group: g, pending: await store.pendingRequests(group), members: await store.members(group), tokens: await store.tokens(group) };
+    const v = { group: g, admins: await store.groupAdmins(group), pending: await store.pendingRequests(group), members: await store.members(group), tokens: await store.tokens(group) };
     return html(reply, adminPage(user, reply.generateCsrf(), v, extra), status);
   };
   /** the user if they administer `group`, else a 403 page (or 404) has been sent */
@@ -201,6 +201,13 @@ export async function buildGroupServer(o: GroupServerOptions): Promise<FastifyIn
     const u = await admin(req, reply, group); if (!u || !group) return reply;
     await store.revokeToken(req.params.id);
     return adminView(reply, u, group, { notice: 'Token withdrawn.' });
+  });
+  app.post<{ Params: { name: string } }>('/groups/:name/admins', form, async (req, reply) => {
+    const u = await admin(req, reply, req.params.name); if (!u) return reply;
+    const who = await store.userByEmail(((req.body as Body).email ?? '').trim());
+    if (!who) return adminView(reply, u, req.params.name, { error: 'No account has this e-mail address: ask them to sign up first.' }, 404);
+    await store.addGroupAdmin(req.params.name, who.id);
+    return adminView(reply, u, req.params.name, { notice: `${who.email} administers ${req.params.name} now.` });
   });
   app.post<{ Params: { name: string } }>('/groups/:name/auto-approve', form, async (req, reply) => {
     const u = await admin(req, reply, req.params.name); if (!u) return reply;

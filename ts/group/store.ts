@@ -59,6 +59,13 @@ export class GroupStore {
   }
   async group(name: string): Promise<Group | null> { return (await this.db.all<Group & Record<string, never>>('SELECT * FROM groups WHERE name = ?', [name]))[0] ?? null; }
   async groups(): Promise<Group[]> { return this.db.all<Group & Record<string, never>>('SELECT * FROM groups ORDER BY name'); }
+  async addGroupAdmin(group: string, userId: string): Promise<void> {
+    if ((await this.db.all('SELECT 1 AS x FROM group_admins WHERE group_name = ? AND user_id = ?', [group, userId])).length) return;
+    await this.db.run('INSERT INTO group_admins (group_name, user_id) VALUES (?, ?)', [group, userId]);
+  }
+  async groupAdmins(group: string): Promise<string[]> {
+    return (await this.db.all<{ email: string }>('SELECT u.email FROM group_admins a JOIN users u ON u.id = a.user_id WHERE a.group_name = ? ORDER BY u.email', [group])).map((r) => r.email);
+  }
   async setAutoApprove(name: string, on: boolean): Promise<void> { await this.db.run('UPDATE groups SET auto_approve = ? WHERE name = ?', [on ? 1 : 0, name]); }
   async isGroupAdmin(group: string, user: User): Promise<boolean> {
     if (user.is_admin) return true;
