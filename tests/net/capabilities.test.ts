@@ -5,6 +5,7 @@ import { netTest } from './support.js';
 import { MeshLab } from '../../ts/lab/mesh-lab.js';
 import { ping } from '../../ts/lab/util.js';
 import { ringvpnArgv } from '../../ts/paths.js';
+import { setprivArgs } from '../../ts/lab/systemd-unit.js';
 
 const NOBODY = 65534;
 
@@ -12,7 +13,8 @@ netTest('a daemon run as nobody with only CAP_NET_ADMIN comes up and carries tra
   const lab = await MeshLab.create(2, { mode: 'tun', prefix: 'rvc' });
   try {
     const [cmd, ...args] = ringvpnArgv;
-    const bare = await lab.node(1).ns.exec('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--', cmd!, ...args, 'up', '--config', '/nonexistent.json'], { allowFail: true });
+    const [setpriv, ...drop] = setprivArgs({ user: String(NOBODY), bounding: [], ambient: [], noNewPrivileges: false });
+    const bare = await lab.node(1).ns.exec(setpriv!, [...drop, cmd!, ...args, 'up', '--config', '/nonexistent.json'], { allowFail: true });
     t.is(bare.code, 77, 'exit code 77');
     t.regex(bare.stderr, /E_NOT_ROOT: ringvpn up creates a network device and needs CAP_NET_ADMIN/, 'the error names the capability');
     t.log(`without the capability: ${bare.stderr.trim()}`);

@@ -5,7 +5,7 @@
 // administrator's token, one with the member's code), run `ringvpn up` with the configs it wrote and reach
 // each other; revoking a member on the page cuts it off within 2 s (published through a member daemon).
 // With RINGVPN_SCREENSHOTS=<dir> the pages are saved there (the README's pictures: docs/group-server/).
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netTest } from './support.js';
@@ -14,6 +14,7 @@ import type { NsProcess } from '../../ts/lab/netns.js';
 import { ping, sleep } from '../../ts/lab/util.js';
 import { ringvpnArgv } from '../../ts/paths.js';
 import { requestControl } from '../../ts/runtime/control.js';
+import { joinMember } from '../../ts/lab/group-lab.js';
 
 const SERVER = 0, MEMBERS = [1, 2, 3], VICTIM = 3;
 const URL_ = 'https://10.200.0.1:8443';
@@ -90,17 +91,12 @@ netTest('group server: sign up, request, approve in a second browser, join codes
     await shot(user, '4-join-code');
 
     // --- three machines join and come up
-    const cfgOf = (i: number): string => join(work, `node${i}`, 'config.json');
     for (const i of MEMBERS) {
-      const r = await lan.host(i).exec(cmd!, [...args, 'join', i === VICTIM ? code : token, '--dir', join(work, `node${i}`), '--name', `node${i}`], { allowFail: true });
+      const r = await joinMember(lan.host(i), i === VICTIM ? code : token, join(work, `node${i}`), `node${i}`, sock(i), i === 1);
       t.is(r.code, 0, `node${i} join: ${r.stdout}${r.stderr}`);
       t.regex(r.stdout, /enrolled in lab: address 10\.131\.0\.\d+/);
-      const cfg = JSON.parse(readFileSync(cfgOf(i), 'utf8')) as { controlSocket?: string; overlay: { bootstrap: string[] } };
-      cfg.controlSocket = sock(i); // the namespaces share one file system
-      if (i === 1) cfg.overlay.bootstrap = []; // the group's bootstrap member itself
-      writeFileSync(cfgOf(i), JSON.stringify(cfg, null, 2));
     }
-    for (const i of MEMBERS) procs.push(lan.host(i).spawn(cmd!, [...args, 'up', '--config', cfgOf(i)], { logFile: join(work, `node${i}.log`) }));
+    for (const i of MEMBERS) procs.push(lan.host(i).spawn(cmd!, [...args, 'up', '--config', join(work, `node${i}`, 'config.json')], { logFile: join(work, `node${i}.log`) }));
     const status = (i: number) => requestControl(sock(i), { cmd: 'status' }, 3000) as Promise<St>;
     const addr: Record<number, string> = {};
     for (const i of MEMBERS) {

@@ -29,18 +29,15 @@ export function registerGroup(program: Command, say: (line: string) => void): vo
       }
       mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
       const log = createLogger('info');
-      const { openDb } = await import('../group/db.js');
-      const { migrate } = await import('../group/migrations.js');
-      const { GroupStore } = await import('../group/store.js');
+      const { openGroupStore } = await import('../group/store.js');
       const { loadOrCreateWebCert } = await import('../group/web-cert.js');
       const { buildGroupServer } = await import('../group/server.js');
       const { requestControl } = await import('../runtime/control.js');
-      const db = await openDb(opts.db ?? `sqlite:${join(opts.dir, 'group.db')}`);
-      const applied = await migrate(db);
-      if (applied.length) say(`database: schema ${applied.join(', ')} applied (${db.kind})`);
+      const { store, migrated } = await openGroupStore(opts.db ?? `sqlite:${join(opts.dir, 'group.db')}`);
+      if (migrated.length) say(`database: schema ${migrated.join(', ')} applied (${store.db.kind})`);
       const web = await loadOrCreateWebCert(opts.dir, new URL(url).hostname);
       const app = await buildGroupServer({
-        store: new GroupStore(db), dataDir: opts.dir, url, pin: web.pin, https: { key: web.key, cert: web.cert }, log,
+        store, dataDir: opts.dir, url, pin: web.pin, https: { key: web.key, cert: web.cert }, log,
         publish: async (group, record) => {
           const sock = publish.get(group);
           if (!sock) return 'no member daemon to publish through (--publish): members learn it from the CRL';
@@ -51,7 +48,7 @@ export function registerGroup(program: Command, say: (line: string) => void): vo
       await app.listen({ host: ep.host, port: ep.port });
       say(`group server at ${url} (listening on ${opts.listen}); certificate SHA-256 ${web.pin}${web.created ? ' (new)' : ''}`);
       say(`open ${url}/signup: the first account becomes the server administrator`);
-      const stop = (): void => { void app.close().then(() => db.close()).then(() => process.exit(0)); };
+      const stop = (): void => { void app.close().then(() => store.db.close()).then(() => process.exit(0)); };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

@@ -57,14 +57,13 @@ export class Enrolment {
     const parsed = parseRequest(csr);
     if (!parsed.ok) return refuse(400, `csr_${parsed.code}`, `the certificate request is refused: ${parsed.why}`);
     const req = parsed.req;
-    let out: Enrolled | Refusal | undefined;
-    const r = await this.store.withToken(token, now, async (tok, st) => {
+    const r = await this.store.withToken(token, now, async (tok, st): Promise<Enrolled | Refusal> => {
       const group = (await st.group(tok.group_name))!;
       const old = await st.member(req.nodeId);
-      if (old?.revoked_at != null) { out = refuse(403, 'revoked', 'this node was revoked from the group; enrol a new node (new keys)'); throw ABORT; }
-      if (old) { out = refuse(409, 'enrolled', 'this node is enrolled already: renew its certificate instead (the daemon does, or `ringvpn join --renew`)'); throw ABORT; }
+      if (old?.revoked_at != null) return refuse(403, 'revoked', 'this node was revoked from the group; enrol a new node (new keys)');
+      if (old) return refuse(409, 'enrolled', 'this node is enrolled already: its daemon renews its certificate on its own');
       const address = await this.allocate(st, group);
-      if (!address) { out = refuse(409, 'subnet_full', `the group's subnet ${group.subnet} has no free address`); throw ABORT; }
+      if (!address) return refuse(409, 'subnet_full', `the group's subnet ${group.subnet} has no free address`);
       const signed = await signRequest(this.caDir(group.name), req.der, { address, groups: [group.name], days: group.cert_days, now });
       const m: Member = {
         node_id: req.nodeId, group_name: group.name, user_id: tok.user_id, token_id: tok.id, name: req.name, address, serial: signed.cert.serial,
@@ -72,9 +71,8 @@ export class Enrolment {
         not_after: signed.cert.notAfter, enrolled_at: now, renewed_at: now, revoked_at: null,
       };
       await st.addMember(m);
-      out = this.enrolled(group, m, signed.certPem);
-      return out;
-    }).catch((e: unknown) => { if (e === ABORT) return out!; throw e; });
+      return this.enrolled(group, m, signed.certPem);
+    }, (x) => x.ok);
     if ('refused' in r) {
       const why = { unknown: 'this join token is not known here (mistyped, or for another server)', expired: 'this join token has expired: ask the group administrator for a new one', used: 'this join token was used already: ask the group administrator for a new one', revoked: 'this join token was withdrawn by the group administrator' }[r.refused];
       return refuse(403, `token_${r.refused}`, why);
@@ -127,5 +125,3 @@ export class Enrolment {
     };
   }
 }
-
-const ABORT = Symbol('abort');

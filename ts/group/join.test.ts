@@ -7,9 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { openDb } from './db.js';
-import { migrate } from './migrations.js';
-import { GroupStore } from './store.js';
+import { openGroupStore } from './store.js';
 import { buildGroupServer } from './server.js';
 import { Enrolment } from './enrolment.js';
 import { encodeJoinCode } from './join-code.js';
@@ -22,11 +20,9 @@ import { silentLogger } from '../base/log.js';
 
 test('join: a wrong pin sends nothing; a right one enrols and writes a config the daemon accepts; renewal and CRL go through the pin', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rvjoin-'));
-  const db = await openDb(join(dir, 'group.db'));
+  const { store } = await openGroupStore(join(dir, 'group.db'));
   let close = async (): Promise<void> => {};
   try {
-    await migrate(db);
-    const store = new GroupStore(db);
     const admin = (await store.createUser('admin@example.org', 'admin', 'x', Date.now()))!;
     t.true((await new Enrolment(store, dir).createGroup({ name: 'lab', description: '', subnet: '10.129.0.0/24', bootstrap: ['192.0.2.1:51820'], autoApprove: false, certDays: 3 }, admin.id, Date.now())).ok);
     const web = await loadOrCreateWebCert(dir, '127.0.0.1');
@@ -65,7 +61,7 @@ test('join: a wrong pin sends nothing; a right one enrols and writes a config th
     t.truthy(m.crlLoadedAt, 'the CRL was read from the server through the pin');
   } finally {
     await close();
-    await db.close();
+    await store.db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

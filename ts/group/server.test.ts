@@ -8,9 +8,7 @@ import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { openDb } from './db.js';
-import { migrate } from './migrations.js';
-import { GroupStore } from './store.js';
+import { openGroupStore, type GroupStore } from './store.js';
 import { buildGroupServer, SESSION_COOKIE } from './server.js';
 import { decodeJoinCode } from './join-code.js';
 import { createRequest, parseCrl, TrustAnchor } from '../pki/index.js';
@@ -28,12 +26,10 @@ test.after.always(() => { pg?.stop(); });
 type Backend = 'sqlite' | 'postgres';
 async function env(backend: Backend): Promise<Env> {
   const dir = mkdtempSync(join(tmpdir(), 'rvgs-'));
-  const db = await openDb(backend === 'postgres' ? await pg!.createDb() : join(dir, 'group.db'));
-  await migrate(db);
-  const store = new GroupStore(db);
+  const { store } = await openGroupStore(backend === 'postgres' ? await pg!.createDb() : join(dir, 'group.db'));
   const clock = { t: Date.now() };
   const app = await buildGroupServer({ store, dataDir: dir, url: 'https://groups.example:8443', pin: 'ab'.repeat(32), now: () => clock.t });
-  return { app, store, dir, clock, close: async () => { await app.close(); await db.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return { app, store, dir, clock, close: async () => { await app.close(); await store.db.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 /** A browser: keeps cookies, reads the CSRF token from the last page, posts forms. */
@@ -274,4 +270,4 @@ function suite(backend: Backend): void {
 suite('sqlite');
 if (!pgWhy) suite('postgres');
 else if (process.env.CI === 'true') test('postgres: the contract suite', (t) => { t.fail(`cannot run under CI: ${pgWhy}`); });
-else test('postgres: the contract suite (skipped)', (t) => { t.log(`skipped: ${pgWhy}`); t.pass(); });
+else console.warn(`skipping the PostgreSQL run of the group server's contract suite: ${pgWhy}`);

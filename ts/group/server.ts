@@ -197,8 +197,8 @@ export async function buildGroupServer(o: GroupServerOptions): Promise<FastifyIn
     return adminView(reply, u, req.params.name, { newToken: encodeJoinCode({ url: o.url, pin: o.pin, group: req.params.name, token: t.secret }) });
   });
   app.post<{ Params: { id: string } }>('/tokens/:id/revoke', form, async (req, reply) => {
-    const group = (await store.db.all<{ group_name: string }>('SELECT group_name FROM tokens WHERE id = ?', [req.params.id]))[0]?.group_name;
-    const u = await admin(req, reply, group); if (!u || !group) return reply;
+    const group = await store.tokenGroup(req.params.id);
+    const u = await admin(req, reply, group ?? undefined); if (!u || !group) return reply;
     await store.revokeToken(req.params.id);
     return adminView(reply, u, group, { notice: 'Token withdrawn.' });
   });

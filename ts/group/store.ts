@@ -2,7 +2,8 @@
 // join requests, join tokens and enrolled members, with the checks that must be atomic (a token's
 // uses, a member's address). It must not sign anything (enrolment.ts) or speak HTTP (server.ts).
 import { createHash, randomBytes } from 'node:crypto';
-import type { SqlDb } from './db.js';
+import { openDb, type SqlDb } from './db.js';
+import { migrate } from './migrations.js';
 
 export interface User { id: string; email: string; name: string; password_hash: string; is_admin: number; created_at: number }
 export interface Group { name: string; description: string; subnet: string; bootstrap: string; auto_approve: number; cert_days: number; created_by: string; created_at: number }
@@ -19,6 +20,17 @@ const newId = (): string => randomBytes(12).toString('hex');
 /** Secrets (tokens, session ids) are random 32 bytes; the database keeps only their SHA-256. */
 export const hashSecret = (s: string): string => createHash('sha256').update(s).digest('hex');
 export const newSecret = (): string => randomBytes(32).toString('base64url');
+
+/** Open the database at `url` (sqlite:<file>, a path, or postgres://…) with its schema up to date. */
+export async function openGroupStore(url: string): Promise<{ store: GroupStore; migrated: number[] }> {
+  const db = await openDb(url);
+  try {
+    return { store: new GroupStore(db), migrated: await migrate(db) };
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+}
 
 export class GroupStore {
   constructor(readonly db: SqlDb) {}
@@ -104,11 +116,16 @@ export class GroupStore {
   async tokens(group: string): Promise<Token[]> { return this.db.all<Token & Record<string, never>>('SELECT * FROM tokens WHERE group_name = ? ORDER BY created_at', [group]); }
   async revokeToken(id: string): Promise<void> { await this.db.run('UPDATE tokens SET revoked = 1 WHERE id = ?', [id]); }
 
+  /** The group a token is for (null: no such token). */
+  async tokenGroup(id: string): Promise<string | null> {
+    return (await this.db.all<{ group_name: string }>('SELECT group_name FROM tokens WHERE id = ?', [id]))[0]?.group_name ?? null;
+  }
+
   /**
-   * Use a token once, inside `fn` (one transaction): the use counts only if `fn` succeeds, so a refused
-   * certificate request does not burn it, and two enrolments racing for its last use cannot both pass.
+   * Use a token once, inside `fn` (one transaction): the use counts only when `spent(result)` says so (a
+   * refused certificate request does not burn it), and two enrolments racing for its last use cannot both pass.
    */
-  async withToken<T>(secret: string, now: number, fn: (t: Token, db: GroupStore) => Promise<T>): Promise<T | { refused: TokenRefusal }> {
+  async withToken<T>(secret: string, now: number, fn: (t: Token, db: GroupStore) => Promise<T>, spent: (r: T) => boolean): Promise<T | { refused: TokenRefusal }> {
     return this.db.tx(async (db) => {
       const tok = (await db.all<Token & Record<string, never>>('SELECT * FROM tokens WHERE secret_hash = ?', [hashSecret(secret)]))[0];
       if (!tok) return { refused: 'unknown' as const };
@@ -116,7 +133,7 @@ export class GroupStore {
       if (tok.expires_at <= now) return { refused: 'expired' as const };
       if (tok.uses_left <= 0) return { refused: 'used' as const };
       const r = await fn(tok, new GroupStore(db));
-      await db.run('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ? AND uses_left > 0', [tok.id]);
+      if (spent(r)) await db.run('UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ? AND uses_left > 0', [tok.id]);
       return r;
     });
   }

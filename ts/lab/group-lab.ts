@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errors } from '../base/errors.js';
 import { Lan } from './bridge.js';
-import type { NsProcess } from './netns.js';
+import type { Netns, NsProcess } from './netns.js';
 import { ringvpnArgv } from '../paths.js';
 import { requestControl } from '../runtime/control.js';
 import { sleep } from './util.js';
@@ -17,6 +17,24 @@ import { sleep } from './util.js';
 export const GROUP_SERVER_URL = 'https://10.200.0.1:8443';
 
 export interface GroupLabMember { index: number; name: string; address: string; socket: string }
+
+/**
+ * `ringvpn join <code>` in `ns` into `dir`, then the lab's two edits of the config it wrote: a control
+ * socket of its own (the namespaces share one file system) and, for the group's bootstrap member, no
+ * bootstrap (the group lists the member itself). Returns the config file and join's output.
+ */
+export async function joinMember(ns: Netns, code: string, dir: string, name: string, socket: string, isBootstrap: boolean): Promise<{ configFile: string; code: number; stdout: string; stderr: string }> {
+  const [cmd, ...args] = ringvpnArgv;
+  const r = await ns.exec(cmd!, [...args, 'join', code, '--dir', dir, '--name', name], { allowFail: true });
+  const configFile = join(dir, 'config.json');
+  if (r.code === 0) {
+    const cfg = JSON.parse(readFileSync(configFile, 'utf8')) as { controlSocket?: string; overlay: { bootstrap: string[] } };
+    cfg.controlSocket = socket;
+    if (isBootstrap) cfg.overlay.bootstrap = [];
+    writeFileSync(configFile, JSON.stringify(cfg, null, 2));
+  }
+  return { configFile, code: r.code, stdout: r.stdout, stderr: r.stderr };
+}
 
 export class GroupLab {
   private constructor(readonly lan: Lan, readonly dir: string, private readonly procs: NsProcess[], readonly members: GroupLabMember[], readonly admin: { email: string; password: string }) {}
@@ -30,22 +48,18 @@ export class GroupLab {
     const lab = new GroupLab(lan, dir, procs, [], { email: 'admin@demo.example', password: randomBytes(9).toString('base64url') });
     try {
       // the server's database, as its first administrator would leave it: an account, a group, a token for the machines
-      const { openDb } = await import('../group/db.js');
-      const { migrate } = await import('../group/migrations.js');
-      const { GroupStore } = await import('../group/store.js');
+      const { openGroupStore } = await import('../group/store.js');
       const { Enrolment } = await import('../group/enrolment.js');
       const { hashPassword } = await import('../group/passwords.js');
       const { loadOrCreateWebCert } = await import('../group/web-cert.js');
       const { encodeJoinCode } = await import('../group/join-code.js');
       const srvDir = join(dir, 'srv');
-      const db = await openDb(join(srvDir + '.db'));
-      await migrate(db);
-      const store = new GroupStore(db);
+      const { store } = await openGroupStore(`sqlite:${srvDir}.db`);
       const admin = (await store.createUser(lab.admin.email, 'Demo admin', await hashPassword(lab.admin.password), Date.now()))!;
       const made = await new Enrolment(store, srvDir).createGroup({ name: 'demo', description: 'a private group enrolled through the group server', subnet: '10.132.0.0/24', bootstrap: ['10.200.0.2:51820'], autoApprove: false, certDays: 30 }, admin.id, Date.now());
       if (!made.ok) throw errors.E_LAB_START(`group server: ${made.message}`);
       const tok = await store.createToken({ group: 'demo', userId: null, expiresAt: Date.now() + 3600_000, uses: n, createdBy: admin.id }, Date.now());
-      await db.close();
+      await store.db.close();
       const web = await loadOrCreateWebCert(srvDir, '10.200.0.1');
       const code = encodeJoinCode({ url: GROUP_SERVER_URL, pin: web.pin, group: 'demo', token: tok.secret });
       const sock = (i: number): string => join(dir, `member${i}.sock`);
@@ -54,15 +68,10 @@ export class GroupLab {
       for (let k = 0; k < 100 && !readFileSync(join(dir, 'server.log'), 'utf8').includes('group server at'); k++) await sleep(100);
       say(`group server at ${GROUP_SERVER_URL} in namespace ${lan.host(0).name} (administrator ${lab.admin.email}, password ${lab.admin.password}); certificate SHA-256 ${web.pin.slice(0, 16)}…`);
       for (let i = 1; i <= n; i++) {
-        const cfgFile = join(dir, `member${i}`, 'config.json');
-        const r = await lan.host(i).exec(cmd!, [...args, 'join', code, '--dir', join(dir, `member${i}`), '--name', `member${i}`], { allowFail: true });
+        const r = await joinMember(lan.host(i), code, join(dir, `member${i}`), `member${i}`, sock(i), i === 1);
         if (r.code !== 0) throw errors.E_LAB_START(`member${i}: ringvpn join failed: ${r.stderr.trim() || r.stdout.trim()}`);
         say(`member${i}: ringvpn join -> ${r.stdout.split('\n').find((l) => l.startsWith('enrolled')) ?? r.stdout.trim()}`);
-        const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as { controlSocket?: string; overlay: { bootstrap: string[] } };
-        cfg.controlSocket = sock(i); // the namespaces share one file system
-        if (i === 1) cfg.overlay.bootstrap = []; // the group's bootstrap member itself
-        writeFileSync(cfgFile, JSON.stringify(cfg, null, 2));
-        procs.push(lan.host(i).spawn(cmd!, [...args, 'up', '--config', cfgFile], { logFile: join(dir, `member${i}.log`) }));
+        procs.push(lan.host(i).spawn(cmd!, [...args, 'up', '--config', r.configFile], { logFile: join(dir, `member${i}.log`) }));
       }
       for (let i = 1; i <= n; i++) {
         let address: string | null = null;

@@ -12,6 +12,7 @@ import { Lan } from './bridge.js';
 import { ringvpnArgv } from '../paths.js';
 import { errors } from '../base/errors.js';
 import { sleep } from './util.js';
+import { setprivArgs } from './systemd-unit.js';
 
 
 export interface LabNode {
@@ -79,10 +80,9 @@ export class MeshLab {
     const [cmd, ...args] = ringvpnArgv;
     let argv = [cmd!, ...args, 'up', '--config', n.configPath];
     if (o.asUser !== undefined) {
-      const u = String(o.asUser);
       chownSync(this.dir, o.asUser, o.asUser);
       chownSync(n.configPath, o.asUser, o.asUser);
-      argv = ['setpriv', `--reuid=${u}`, `--regid=${u}`, '--clear-groups', '--inh-caps=-all,+net_admin', '--ambient-caps=-all,+net_admin', '--bounding-set=-all,+net_admin', '--', ...argv];
+      argv = [...setprivArgs({ user: String(o.asUser), bounding: ['net_admin'], ambient: ['net_admin'], noNewPrivileges: false }), ...argv];
       // a distribution's /dev/net/tun is 0666 (the kernel checks CAP_NET_ADMIN); a container's may be 0600:
       // then the daemon gets a 0666 node of its own, in the private mount namespace `ip netns exec` made
       if ((statSync('/dev/net/tun').mode & 0o006) !== 0o006) {

@@ -129,14 +129,30 @@ export class LanResolver {
     });
   }
 
-  /** Put our subnets in the DHT's routes record and tell every member (a broadcast, said twice more). */
-  private announce(routes: string[]): void {
-    for (const route of routes) {
-      this.dht.put(dhtKeys.routes(this.o.net), bytes(route), this.o.leaseMs, (x) => {
-        if (!x.ok) { this.log.warn({ route, code: x.code }, 'route not announced'); return; }
-        this.h.announceRoutes();
-        // a node that just joined may not reach everyone with its first broadcast: say it twice more
-        this.announceAgain = ANNOUNCE_AGAIN_MS.map((d) => this.t + d);
+  /**
+   * Change our entries in the DHT's routes record (`put` joins, `remove` leaves), then tell every member
+   * once with a ROUTES broadcast, said twice more later (a node that just joined may not reach everyone
+   * with its first). A failed removal still tells them: the entry lapses with its lease.
+   */
+  private announce(put: string[], remove: string[] = []): void {
+    let pending = put.length + remove.length, changed = false;
+    const done = (ok: boolean): void => {
+      changed ||= ok;
+      if (--pending > 0 || !changed) return;
+      this.h.announceRoutes();
+      this.announceAgain = ANNOUNCE_AGAIN_MS.map((d) => this.t + d);
+    };
+    const key = dhtKeys.routes(this.o.net);
+    for (const route of put) {
+      this.dht.put(key, bytes(route), this.o.leaseMs, (x) => {
+        if (!x.ok) this.log.warn({ route, code: x.code }, 'route not announced');
+        done(x.ok);
+      });
+    }
+    for (const route of remove) {
+      this.dht.remove(key, bytes(route), (x) => {
+        if (!x.ok) this.log.warn({ route, code: x.code }, 'withdrawn route not removed from the DHT (it lapses with its lease)');
+        done(true);
       });
     }
   }
@@ -150,13 +166,7 @@ export class LanResolver {
     const added = routes.filter((r) => !old.includes(r)), removed = old.filter((r) => !routes.includes(r));
     this.routesOwn = [...routes];
     if (!this.address || (!added.length && !removed.length)) return { added, removed };
-    for (const route of removed) {
-      this.dht.remove(dhtKeys.routes(this.o.net), bytes(route), (x) => {
-        if (!x.ok) this.log.warn({ route, code: x.code }, 'withdrawn route not removed from the DHT (it lapses with its lease)');
-        this.h.announceRoutes();
-      });
-    }
-    this.announce(added);
+    this.announce(added, removed);
     this.count('routes_changed');
     return { added, removed };
   }

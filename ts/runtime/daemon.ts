@@ -13,7 +13,7 @@ import { errors } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import { VpnNode, type VpnNodeOptions } from '../node/vpn-node.js';
 import type { EngineCommand, NodeEvent, NodeInput } from '../node/io.js';
-import type { GroupPolicy } from '../node/group.js';
+import type { Membership } from './membership.js';
 import { DeviceServices } from '../vpn/service.js';
 import { serviceAddress, servedDestinations } from '../vpn/addressing.js';
 import { cidrContains, parseCidr } from '../base/ip.js';
@@ -25,7 +25,7 @@ import { defaultUplink, gatewayChanges } from './gateway-nat.js';
 import { OsJournal, runOs } from './os-journal.js';
 import { TUNNEL_MARK, tunnelChanges, tunnelRouteCommand } from './tunnel-routes.js';
 import { DeviceRoutes, meshRoutes } from './device-routes.js';
-import { applyReload } from './reload.js';
+import { applyReload, uncertifiedRoute } from './reload.js';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -84,7 +84,7 @@ export class Daemon {
 
   /** Build a daemon; the PKI code (X.509 parsing) is loaded only for a private group. */
   static async create(cfg: Config, log: Logger, deps: DaemonDeps = {}): Promise<Daemon> {
-    let group: GroupPolicy | undefined;
+    let group: Membership | undefined;
     let self: Daemon | undefined;
     if (cfg.pki) {
       const { Membership } = await import('./membership.js');
@@ -94,13 +94,13 @@ export class Daemon {
     return self;
   }
 
-  private constructor(private cfg: Config, private readonly log: Logger, group: GroupPolicy | undefined, private readonly deps: DaemonDeps) {
+  private constructor(private cfg: Config, private readonly log: Logger, private readonly membership: Membership | undefined, private readonly deps: DaemonDeps) {
     const net = cfg.network;
-    if (group && net?.address && net.address !== group.own.address) {
-      throw errors.E_PKI(`network.address ${net.address} differs from the address in pki.cert (${group.own.address})`);
+    if (membership && net?.address && net.address !== membership.own.address) {
+      throw errors.E_PKI(`network.address ${net.address} differs from the address in pki.cert (${membership.own.address})`);
     }
-    const badRoute = group && net ? net.routes.find((r) => !group.own.subnets.includes(r)) : undefined;
-    if (badRoute) throw errors.E_PKI(`network.routes ${badRoute} is not among the subnets of pki.cert (${group!.own.subnets.join(', ') || 'none'})`);
+    const badRoute = net ? uncertifiedRoute(net.routes, membership) : undefined;
+    if (badRoute) throw errors.E_PKI(`network.routes ${badRoute} is not among the subnets of pki.cert (${membership!.own.subnets.join(', ') || 'none'})`);
     const endpoints = [...cfg.overlay.advertise];
     if (cfg.listenAddress !== '0.0.0.0' && cfg.listenAddress !== '::') endpoints.push(`${cfg.listenAddress}:${cfg.listenPort}`);
     else if (cfg.overlay.localCandidates) endpoints.push(...localCandidates(cfg.listenPort, net?.subnet ?? null).filter((e) => !endpoints.includes(e)));
@@ -118,7 +118,7 @@ export class Daemon {
       } : {
         peers: cfg.peers.map((p) => ({ publicKey: p.publicKeyBytes, endpoint: p.endpoint ?? null, allowed: [`${p.address}/32`, ...p.allowedIps] })),
       }),
-      ...(group ? { group } : {}),
+      ...(membership ? { group: membership } : {}),
       ...(net && cfg.gateway.enable ? { gateway: { allow: cfg.gateway.allow } } : {}),
       ...(net && cfg.fullTunnel.enable ? { fullTunnel: { ...(cfg.fullTunnel.gateways ? { gateways: cfg.fullTunnel.gateways } : {}) } } : {}),
     };
@@ -239,7 +239,7 @@ export class Daemon {
 
   /** A reload (SIGHUP): ts/runtime/reload.ts says what is applied and what needs a restart. */
   reload(next: Config): { applied: string[]; restartNeeded: string[] } {
-    const r = applyReload({ node: this.node, log: this.log, now: () => this.now(), flush: () => this.flush(), setOsRoutes: (c) => this.routes.set(this.now(), c) }, this.cfg, next);
+    const r = applyReload({ node: this.node, membership: this.membership, log: this.log, now: () => this.now(), flush: () => this.flush(), setOsRoutes: (c) => this.routes.set(this.now(), c) }, this.cfg, next);
     this.cfg = r.config;
     return { applied: r.applied, restartNeeded: r.restartNeeded };
   }
@@ -266,7 +266,7 @@ export class Daemon {
       this.node.tick(now);
       if (this.tunnel && now >= this.tunnel.at) this.tunnelRoute(now);
       this.routes.tick(now);
-      (this.node.group as { tick?: (now: number) => void } | undefined)?.tick?.(now);
+      this.membership?.tick(now);
     } catch (e) {
       this.drop('tick_failed');
       this.log.error({ err: e }, 'heartbeat failed');

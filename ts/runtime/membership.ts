@@ -3,6 +3,7 @@
 // The verdicts are CertificatePolicy's (ts/pki/group-policy.ts); it must not touch links or sessions:
 // a revocation is reported through onRevoked and the node cuts the holder off.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
 import { errors } from '../base/errors.js';
 import type { NodeId } from '../base/nodeid.js';
 import type { Logger } from '../base/log.js';
@@ -12,14 +13,8 @@ import { CertificatePolicy } from '../pki/group-policy.js';
 
 export type { Verdict } from '../pki/group-policy.js';
 
-export interface PkiConfig {
-  ca: string;
-  cert: string;
-  crl?: string | undefined;
-  crlPollSeconds: number;
-  /** the group server (ringvpn join): pinned HTTPS for the CRL, and renewal before expiry */
-  server?: { url: string; pin: string; group: string; identityKey: string; renewAt: number } | undefined;
-}
+/** the config's `pki` section, as parsed (ts/config/schema.ts) */
+export type PkiConfig = NonNullable<Config['pki']>;
 
 /** a failed renewal is tried again this much later */
 const RENEW_RETRY_MS = 300_000;

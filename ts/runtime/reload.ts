@@ -5,10 +5,13 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../base/log.js';
 import type { VpnNode } from '../node/vpn-node.js';
 import { meshRoutes } from './device-routes.js';
+import type { Membership } from './membership.js';
 
 /** What a reload needs from the daemon. */
 export interface ReloadHost {
   readonly node: VpnNode;
+  /** a private group's membership (certificate and CRL files), absent outside one */
+  readonly membership: Membership | undefined;
   readonly log: Logger;
   now(): number;
   /** hand the node's commands to the engine */
@@ -20,10 +23,9 @@ export interface ReloadHost {
 /** The config sections a running daemon cannot change (a change is reported as needing a restart). */
 const FIXED = ['address', 'network', 'overlay', 'pki', 'device', 'gateway', 'fullTunnel', 'dataplane', 'listenPort', 'listenAddress', 'controlSocket', 'metrics'] as const;
 
-/** The group policy's reload hooks (ts/runtime/membership.ts); absent outside a private group. */
-interface Rereads {
-  rereadCrl?: () => boolean;
-  rereadCert?: () => { ok: true; changed: boolean } | { ok: false; code: string; message: string };
+/** A subnet to announce that our certificate does not list (none outside a private group). */
+export function uncertifiedRoute(routes: string[], group: { own: { subnets: string[] } } | undefined): string | undefined {
+  return group ? routes.find((r) => !group.own.subnets.includes(r)) : undefined;
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -50,8 +52,8 @@ export function applyReload(h: ReloadHost, old: Config, next: Config): { applied
     h.flush();
     h.setOsRoutes(meshRoutes(next));
   }
-  const group = h.node.group as (Rereads & { own: { subnets: string[] } }) | undefined;
-  if (group?.rereadCert && same(old.pki, next.pki)) {
+  const group = h.membership;
+  if (group && same(old.pki, next.pki)) {
     const r = group.rereadCert();
     if (r.ok && r.changed) applied.push('certificate replaced');
     else if (!r.ok) {
@@ -61,11 +63,10 @@ export function applyReload(h: ReloadHost, old: Config, next: Config): { applied
   }
   let routes = old.network?.routes;
   if (routesOnly) {
-    const own = group?.own.subnets;
-    const bad = own ? next.network!.routes.find((x) => !own.includes(x)) : undefined;
+    const bad = uncertifiedRoute(next.network!.routes, group);
     if (bad !== undefined) {
       restartNeeded.push('network.routes (refused)');
-      h.log.warn({ route: bad, subnets: own }, 'network.routes not changed: a subnet is not among those of our certificate');
+      h.log.warn({ route: bad, subnets: group?.own.subnets }, 'network.routes not changed: a subnet is not among those of our certificate');
     } else {
       const r = h.node.setRoutes(h.now(), next.network!.routes);
       applied.push(`routes: ${r.added.length} added, ${r.removed.length} withdrawn`);
@@ -73,7 +74,7 @@ export function applyReload(h: ReloadHost, old: Config, next: Config): { applied
       h.flush();
     }
   }
-  if (group?.rereadCrl?.()) applied.push('CRL read again');
+  if (group?.rereadCrl()) applied.push('CRL read again');
   h.log.info({ applied, restartNeeded }, restartNeeded.length ? 'reloaded; some changes need a restart' : 'reloaded');
   const config: Config = { ...old, log: next.log, peers: next.peers, ...(old.network && routes ? { network: { ...old.network, routes } } : {}) };
   return { applied, restartNeeded, config };
