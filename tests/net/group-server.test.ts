@@ -49,9 +49,16 @@ netTest('group server: sign up, request, approve in a second browser, join codes
     const adminCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } });
     const userCtx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1100, height: 800 } });
     const admin = await adminCtx.newPage(), user = await userCtx.newPage();
+    // Chromium aborts a navigation with ERR_NETWORK_CHANGED when its namespace's interfaces settle (IPv6
+    // link-local addresses appear after the LAN is made): open the page again, as a person would
+    const open = async (p: typeof admin, url: string): Promise<void> => {
+      for (let k = 0; ; k++) {
+        try { await p.goto(url); return; } catch (e) { if (k >= 4 || !/ERR_NETWORK_CHANGED/.test((e as Error).message)) throw e; await sleep(500); }
+      }
+    };
     const shot = (p: typeof admin, name: string) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
-    await admin.goto(`${URL_}/signup`);
+    await open(admin, `${URL_}/signup`);
     await admin.getByLabel('E-mail').fill('admin@example.org');
     await admin.getByLabel('Your name').fill('Ada Admin');
     await admin.getByLabel(/^Password/).fill('a long admin password');
@@ -64,7 +71,7 @@ netTest('group server: sign up, request, approve in a second browser, join codes
     await admin.getByRole('button', { name: 'Create group' }).click();
     t.regex(await admin.locator('.notice').innerText(), /Group lab created/);
 
-    await user.goto(`${URL_}/signup`);
+    await open(user, `${URL_}/signup`);
     await user.getByLabel('E-mail').fill('bob@example.org');
     await user.getByLabel('Your name').fill('Bob');
     await user.getByLabel(/^Password/).fill('bob has a long password');
@@ -75,7 +82,7 @@ netTest('group server: sign up, request, approve in a second browser, join codes
     await user.getByRole('button', { name: 'Send request' }).click();
     t.regex(await user.locator('.notice').innerText(), /Request sent/);
 
-    await admin.goto(`${URL_}/groups/lab/admin`);
+    await open(admin, `${URL_}/groups/lab/admin`);
     t.regex(await admin.locator('table').first().innerText(), /I run the nightly builds/);
     await shot(admin, '3-pending');
     await admin.getByRole('button', { name: 'Approve bob@example.org' }).click();
@@ -85,7 +92,7 @@ netTest('group server: sign up, request, approve in a second browser, join codes
     await admin.getByRole('button', { name: 'Create a join token' }).click();
     const token = (await admin.locator('#new-token').innerText()).replace(/^ringvpn join /, '').trim();
 
-    await user.goto(`${URL_}/groups`);
+    await open(user, `${URL_}/groups`);
     await user.getByRole('button', { name: 'Get a join code' }).click();
     const code = (await user.locator('#join-command').innerText()).replace(/^ringvpn join /, '').trim();
     await shot(user, '4-join-code');
@@ -106,7 +113,7 @@ netTest('group server: sign up, request, approve in a second browser, join codes
     for (const a of MEMBERS) for (const b of MEMBERS) if (a !== b) t.true(await ping(lan.host(a), addr[b]!, 3) > 0, `node${a} reaches node${b}`);
 
     // --- revoke the member from the page: the others cut it off within 2 s
-    await admin.goto(`${URL_}/groups/lab/admin`);
+    await open(admin, `${URL_}/groups/lab/admin`);
     await shot(admin, '5-members');
     const victimId = ((await status(VICTIM)) as unknown as { nodeId: string }).nodeId;
     const t0 = Date.now();
