@@ -315,6 +315,9 @@ export class VpnNode implements LanHost {
     if (node === this.self) { this.o.log.error({ serial, how }, 'our own certificate was revoked'); return; }
     this.lan?.forget(node);
     const had = this.links.at(this.t).ban(node);
+    // the overlay drops the node now, before the caller broadcasts or stores anything: a DHT request
+    // routed to it would be lost and wait for its retry
+    this.settle();
     this.out.event({ type: 'revoked', nodeId: node, serial, how });
     this.o.log.warn({ nodeId: idToHex(node), serial, how, hadSession: had }, 'revoked node cut off');
   }

@@ -16,6 +16,10 @@ import { silentLogger } from '../base/log.js';
 import { crawl } from '../core/crawl.js';
 import { LatencyMatrix } from './network.js';
 import { VpnHarness } from './vpn-harness.js';
+import { replicaPositions } from '../dht/placement.js';
+import { DEFAULT_DHT_PARAMS } from '../dht/dht.js';
+import { ringDist } from '../core/ring.js';
+import { bytes } from '../vpn/addressing.js';
 
 const MEMBERS = 10;
 const FOREIGN = 10, BARE = 11; // outsiders: a certificate from another CA; no certificate at all
@@ -60,14 +64,32 @@ test('members link and reach each other; outsiders are refused by everyone; a br
   t.true(pings.every((p) => p.repliedAt !== null), 'members reach each other');
 
   // revoke member 4: the record is published at member 0 and broadcast
-  const victim = 4;
+  // the member nearest the most replica positions of the group's revocation record (the DHT put reaches it)
+  const positions = replicaPositions(bytes('revoked:sim'), DEFAULT_DHT_PARAMS.replicas);
+  const nearest = (pos: bigint): number => members.reduce((b, i) => (ringDist(h.nodes[i]!.self, pos) < ringDist(h.nodes[b]!.self, pos) ? i : b), 0);
+  const held = members.map((i) => positions.filter((pos) => nearest(pos) === i).length);
+  const linked = members.filter((i) => i !== 0 && held[i]! > 0 && h.nodes[0]!.links.peerOf(h.nodes[i]!.self)?.established);
+  t.true(linked.length > 0, 'a member linked to the publisher is the nearest to a replica position');
+  const victim = linked.reduce((b, i) => (held[i]! > held[b]! ? i : b));
+  const lost = (): number => h.nodes[0]!.counters.values.control_send_no_session ?? 0;
+  const lostBefore = lost();
   const rv = await revoke(ca.dir, certs[victim]!);
   let published: Record<string, unknown> | undefined;
-  h.nodes[0]!.publishRevocation(h.now, rv.record, (r) => { published = r; });
+  const t0 = h.now;
+  let answeredAfter = Infinity;
+  const learned = new Map<number, string>();
+  const victimId = h.nodes[victim]!.self;
+  h.nodes[0]!.publishRevocation(h.now, rv.record, (r) => { published = r; answeredAfter = h.now - t0; });
   h.pump(0);
   h.run(h.now + 2_000);
-  t.like(published, { ok: true, fresh: true });
-  const victimId = h.nodes[victim]!.self;
+  for (const { at, node, e } of h.events) if (at >= t0 && e.type === 'revoked' && e.nodeId === victimId && !learned.has(node)) learned.set(node, `${e.how} ${at - t0} ms`);
+  t.like(published, { ok: true, fresh: true, storedInDht: true });
+  // the publishing member answers once a majority stored the record: the revoked node may hold replica
+  // positions, and it is dropped from the overlay at once so that no request waits for it to time out
+  t.true(answeredAfter < 1_000, `the publish answered in ${answeredAfter} ms`);
+  t.is(lost() - lostBefore, 0, 'the publisher sent nothing towards the revoked member (its DHT puts went to the next nearest)');
+  t.log(`publish answered after ${answeredAfter} ms; learned: ${[...learned].map(([i, x]) => `${i} ${x}`).join(', ')}`);
+  for (const i of members) if (i !== victim && i !== 0) t.regex(learned.get(i) ?? 'none', /^broadcast/, `member ${i} learned by broadcast`);
   for (const i of members) {
     if (i === victim) continue;
     const p = h.nodes[i]!.links.peerOf(victimId);
