@@ -11,6 +11,8 @@ import { type Neighbour, type RoutedMsg, type CtmMsg, type CtmReplyMsg, type Sta
 export interface LinkHost {
   readonly id: NodeId;
   readonly endpoints: string[];
+  /** the endpoints to answer a CTM from a node at `peer` with */
+  endpointsToward(peer: readonly string[]): string[];
   readonly params: Params;
   readonly rng: Rng;
   readonly table: ConnectionTable;
@@ -243,7 +245,7 @@ export class Linker {
     if (m.src === h.id) return false;
     if (ctm.kind === K_ONDEMAND && m.dest !== h.id) return false;
     h.replyCtm(now, m.src, ctm.forwarder, {
-      type: 'ctm-reply', token: ctm.token, kind: ctm.kind, endpoints: h.endpoints, neighbours: this.neighbourList(),
+      type: 'ctm-reply', token: ctm.token, kind: ctm.kind, endpoints: h.endpointsToward(ctm.endpoints), neighbours: this.neighbourList(),
     });
     if (!h.table.has(m.src) && !h.isLinkPending(m.src)) h.requestLink(now, m.src, ctm.endpoints, 0, ctm.forwarder);
     return true;

@@ -88,6 +88,11 @@ export class OverlayNode {
    * the link stays, and the next scan pings it at once over the new path.
    */
   pathFailed?: (now: number, id: NodeId, since: number) => boolean;
+  /**
+   * Set by the driver: the endpoints to answer a connect-to-me from a node at `peer` with (behind a NAT
+   * that hands out ports in sequence, the ports our probes to it will come from); else `endpoints`.
+   */
+  endpointsToward?: (peer: readonly string[]) => string[];
 
   constructor(o: NodeOptions) {
     this.id = o.id;
@@ -426,6 +431,7 @@ export class OverlayNode {
     const self = this;
     return {
       id: this.id, endpoints: this.endpoints, params: this.params, rng: this.rng, table: this.table, seed: this.seed,
+      endpointsToward: (peer) => this.endpointsToward?.(peer) ?? this.endpoints,
       get joined() { return self.joined; },
       set joined(v: boolean) { if (self.joined !== v) { self.joined = v; self.eligible = null; } },
       requestLink: (now, to, eps, kinds, via) => this.requestLink(now, to, eps, kinds, via),

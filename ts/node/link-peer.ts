@@ -63,4 +63,6 @@ export interface LinkTableOptions {
   maxPeers?: number;
   /** a gateway's policy: may this member send to any destination through us (the data plane's gatewayClient)? */
   gatewayClient?: (node: NodeId) => boolean;
+  /** every endpoint a frame is sent to from here (a new one is a new mapping on a symmetric NAT) */
+  sentTo?: (endpoint: string) => void;
 }

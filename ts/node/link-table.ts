@@ -321,7 +321,7 @@ export class LinkTable {
     return { to, endpoints, deadline: this.t + LINK_TIMEOUT_MS, slowAt: this.t + DIRECT_SLOW_MS, ...(via !== undefined ? { via } : {}) };
   }
 
-  private send(endpoint: string, bytes: Uint8Array): void { this.out.cmd({ cmd: 'sendFrame', endpoint, bytes }); }
+  private send(endpoint: string, bytes: Uint8Array): void { this.o.sentTo?.(endpoint); this.out.cmd({ cmd: 'sendFrame', endpoint, bytes }); }
 
   private sendProbe(endpoint: string, to: NodeId | null, endpoints: string[]): void {
     const token = this.probes.start(endpoint, to, endpoints, this.t, this.o.random);

@@ -28,7 +28,7 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
         const path = p?.endpoint ? 'direct' : relay !== undefined ? `relay via ${idShort(relay)}` : 'none';
         return { nodeId: idToHex(x.id), short: idShort(x.id), kinds: x.kinds, session: !!p?.established, endpoint: p?.endpoint ?? null, path, relay: relay === undefined ? null : idToHex(relay), rttMs: p?.rttMs ?? null, dataplane: p ? enginePeers.get(p.peerId) ?? null : null };
       }),
-      nat: n.nat.summary(),
+      nat: n.advertised.nat.summary(),
       relays: n.relays ? {
         policy: n.relays.o.policy, enabled: n.relays.o.enabled, ...n.relays.stats, usersOfThisRelay: n.relayUsers, maxUsers: n.relays.o.maxUsers, pairsCarried: n.relayPairs.pairs,
         links: n.relays.list().map((r) => ({ peer: idToHex(r.peer), relay: idToHex(r.relay), reserve: r.reserve, sinceMs: Math.round(r.sinceMs), setupMs: r.setupMs === null ? null : Math.round(r.setupMs) })),

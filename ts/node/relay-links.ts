@@ -39,8 +39,8 @@ export interface RelayHost {
   keep(hop: NodeId, on: boolean): void;
   /** the overlay's measured RTT to a linked peer, if any */
   rtt(id: NodeId): number | null;
-  /** our endpoints as we advertise them */
-  endpoints(): string[];
+  /** our endpoints as we advertise them; to a peer at `peer`, as it should probe them (ports in sequence) */
+  endpoints(peer?: readonly string[]): string[];
   /** the peer said it is full: new relay links go through others when they can (its STATUS) */
   full(id: NodeId): boolean;
   /** the peer's data plane carries no more relay-link pairs (its STATUS): no new relay link goes through it */
@@ -237,7 +237,7 @@ export class RelayLinks {
       r.punchAt = now + r.punchEvery;
       if (!r.endpoints.length) continue;
       this.stats.punches++;
-      this.host.send(far, { app: 'punch', endpoints: this.host.endpoints() });
+      this.host.send(far, { app: 'punch', endpoints: this.host.endpoints(r.endpoints) });
       this.table.probeDirect(far, r.endpoints);
     }
   }

@@ -26,7 +26,7 @@ import type { LinkEvent } from './link-peer.js';
 import { Revocations, gatewayPolicy, type GroupPolicy } from './group.js';
 import { nodeStatus } from './node-status.js';
 import { DEFAULT_RELAY, RelayLinks, type RelayOptions } from './relay-links.js';
-import { NatClassifier } from './nat-class.js';
+import { AdvertisedEndpoints } from './advertised-endpoints.js';
 import { K_RELAY } from '../core/connections.js';
 
 export interface OverlayOptions {
@@ -81,9 +81,8 @@ export class VpnNode implements LanHost {
   readonly privateGroup: boolean;
   readonly counters = new Counters();
   readonly relays: RelayLinks | null;
-  readonly nat: NatClassifier;
-  /** the predicted endpoints currently in the advertised list (advertisePredicted) */
-  private predictedEps: string[] = [];
+  /** the endpoints this node advertises, and its NAT's reading (`nat`) */
+  readonly advertised: AdvertisedEndpoints;
   private readonly bcast: BroadcastService | null;
   private readonly revocations: Revocations | null;
   private readonly out = new Outbox();
@@ -108,29 +107,32 @@ export class VpnNode implements LanHost {
       self: this.self, keys: o.keys, random: o.random, wallOffsetMs, openAdmission: !!o.overlay,
       ...(group ? { group: { get ownDer() { return group.ownDer; }, verify: (k, c, e) => group.verify(k, c, e, this.t + wallOffsetMs) } } : {}),
       ...(o.gateway ? { gatewayClient: gatewayPolicy(o.gateway.allow, group) } : {}),
+      // a new destination moves a sequential NAT's next port: the advertised predictions move with it
+      sentTo: (ep) => this.advertised.sent(ep),
     }, this.out, this.counters, o.log);
     if (o.overlay) {
       this.overlay = new OverlayNode({
         id: this.self, endpoints: [...o.overlay.endpoints], rng: new Xoshiro128(o.seed),
         bootstrap: o.overlay.bootstrap, params: o.overlay.params ?? {}, events: false,
       });
+      this.overlay.endpointsToward = (peer) => this.advertised.toward(peer);
       this.dht = attachDht(this.overlay);
       this.bcast = attachBroadcast(this.overlay, (_now, m) => this.onBroadcast(m.payload), {}, (id) => this.links.canCarry(id));
     } else {
       this.overlay = null; this.dht = null; this.bcast = null;
     }
     const ov = this.overlay;
+    this.advertised = new AdvertisedEndpoints(ov?.endpoints ?? [], o.overlay?.endpoints ?? []);
     this.relays = ov ? new RelayLinks({ ...DEFAULT_RELAY, ...o.overlay?.relay }, this.self, o.keys.publicKey, this.links, {
       send: (to, msg, via) => ov.send(this.t, to, encodeApp(msg), { onDemand: false, ...(via !== undefined ? { via } : {}) }),
       keep: (hop, on) => { ov.keep(this.t, hop, K_RELAY, on); },
       rtt: (id) => ov.table.get(id)?.rttMs ?? null,
-      endpoints: () => ov.endpoints,
+      endpoints: (peer) => (peer ? this.advertised.toward(peer) : ov.endpoints),
       full: (id) => ov.table.get(id)?.remoteRelayFull ?? false,
       refuses: (id) => ov.table.get(id)?.remoteRelayRefuses ?? false,
       heardAt: (id) => ov.table.get(id)?.lastHeard ?? null,
     }, this.counters, o.log) : null;
     if (ov && this.relays) { const relays = this.relays; ov.pathFailed = (now, id, since) => relays.at(now).pathFailed(id, since); }
-    this.nat = new NatClassifier(o.overlay?.endpoints ?? []);
     const dht = this.nodeDht();
     this.lan = o.lan && dht ? new LanResolver({ ...o.lan, key: o.keys.publicKey, fixed: group?.own.address ?? o.lan.fixed }, this, dht, this.out, this.counters, o.log) : null;
     this.gateways = o.lan && dht ? new GatewayList(o.lan.net, this.self, !!o.gateway, dht, this.counters) : null;
@@ -456,7 +458,13 @@ export class VpnNode implements LanHost {
         if (e.to !== null) this.relays?.at(now).failed(e.to);
         ov?.linkFailed(now, e.to, e.endpoints);
         return;
-      case 'observed': this.nat.observe(now, e.endpoint, e.by); this.observed(e.endpoint); this.advertisePredicted(); return;
+      case 'observed':
+        if (!this.overlay) { this.advertised.nat.observe(now, e.endpoint, e.by); return; }
+        if (this.advertised.observed(now, e.endpoint, e.by, () => this.counters.add('nat_prediction_seen'))) {
+          this.out.event({ type: 'endpoint', endpoint: e.endpoint });
+          this.o.log.info({ endpoint: e.endpoint, node: idShort(this.self) }, 'learned our endpoint from a peer');
+        }
+        return;
       case 'direct-slow': this.relays?.at(now).wanted(e.nodeId, e.startedAt, e.via); return;
       case 'direct': this.relays?.at(now).direct(e.nodeId); return;
     }
@@ -468,40 +476,5 @@ export class VpnNode implements LanHost {
     if (!d.ok || d.msg.app !== 'revocation') { this.counters.add('broadcast_unknown'); return; }
     if (!this.revocations) { this.counters.add('broadcast_revocation_ignored'); return; }
     this.revocations.apply(d.msg.record, 'broadcast');
-  }
-
-  private observed(ep: string): void {
-    const eps = this.overlay?.endpoints;
-    if (!eps) return;
-    const p = this.predictedEps.indexOf(ep);
-    if (p >= 0) { this.predictedEps.splice(p, 1); eps.splice(eps.indexOf(ep), 1); this.counters.add('nat_prediction_seen'); }
-    if (eps.includes(ep)) return;
-    // the configured endpoints (and local candidates) stay; of the learned ones the newest 4
-    const configured = this.o.overlay?.endpoints ?? [];
-    const learned = eps.filter((e) => !configured.includes(e) && !this.predictedEps.includes(e));
-    if (learned.length >= 4) eps.splice(eps.indexOf(learned[0]!), 1);
-    eps.push(ep);
-    this.out.event({ type: 'endpoint', endpoint: ep });
-    this.o.log.info({ endpoint: ep, node: idShort(this.self) }, 'learned our endpoint from a peer');
-  }
-
-  /**
-   * Behind a NAT that hands out ports in sequence, advertise the ports its next mappings will most likely
-   * get (NatClassifier.predicted): a peer behind a port-restricted NAT then sends to the port our probes
-   * will come from, and its NAT lets them in. They replace the previous predictions in the list.
-   */
-  private advertisePredicted(): void {
-    const eps = this.overlay?.endpoints;
-    if (!eps) return;
-    const next = this.nat.predicted().filter((e) => !eps.includes(e) || this.predictedEps.includes(e));
-    if (next.length === this.predictedEps.length && next.every((e, i) => e === this.predictedEps[i])) return;
-    for (const e of this.predictedEps) { const i = eps.indexOf(e); if (i >= 0) eps.splice(i, 1); }
-    this.predictedEps = next;
-    // after the configured endpoints, before the learned ones: a CTM carries the first 8 (a sequential
-    // NAT's learned mappings serve only the peers that reported them, which hold links already)
-    const configured = this.o.overlay?.endpoints ?? [];
-    let at = 0;
-    while (at < eps.length && configured.includes(eps[at]!)) at++;
-    eps.splice(at, 0, ...next);
   }
 }

@@ -261,7 +261,7 @@ test('one site, 4 members behind one port-restricted NAT: with hairpinning all r
   t.true((off.simDrops.nat_hairpin_off ?? 0) > 0, 'links to a sibling\'s public endpoint die in the NAT');
 });
 
-test('port prediction: members behind sequential symmetric NATs punch port-restricted ones directly; random-port and sequential pairs stay relayed', (t) => {
+test('port prediction: members behind sequential symmetric NATs punch port-restricted ones directly; random-port pairs stay relayed', (t) => {
   // three public nodes (each member sees several of its mappings reported), then members 3..7; ten seeds
   const kinds: NatSpec['kind'][] = ['symmetric-sequential', 'port-restricted', 'symmetric-sequential', 'port-restricted', 'symmetric'];
   const P = 3, n = P + kinds.length;
@@ -286,12 +286,13 @@ test('port prediction: members behind sequential symmetric NATs punch port-restr
       t.true(nat.predicted.every((e) => h.nodes[a]!.overlay!.endpoints.slice(0, 8).includes(e)), 'and advertises them among the 8 a CTM carries');
       for (const b of [4, 6]) { punchable += 2; punched += Number(path(a, b) === 'direct') + Number(path(b, a) === 'direct'); }
     }
-    t.is(path(3, 5), 'relay', `seed ${seed}: two sequential NATs: relayed`);
+    // two sequential NATs: relayed, or direct when both sides' counted ports were right (punch-matrix.md)
+    t.not(path(3, 5), 'none', `seed ${seed}: two sequential NATs hold a link`);
     t.deepEqual((h.nodes[7]!.status() as { nat: { predicted: string[] } }).nat.predicted, [], 'a random-port NAT is not predicted');
     for (const b of [4, 6]) t.is(path(7, b), 'relay', `seed ${seed}: random symmetric 7 -> port-restricted ${b}: relayed`);
   }
-  // measured: 72 of 80; the misses (2 seeds) are a node whose probes to the other sequential NAT's predicted ports
-  // took more of its own ports than it predicts, at the ring's first burst of links
+  // every one: a relayed pair's PUNCH carries the ports our probes to the far end will come from, counted
+  // (NatClassifier.predictedToward), so a node whose own probes took more ports than it predicts still lands
   t.log(`sequential <-> port-restricted link ends direct: ${punched} of ${punchable}`);
-  t.true(punched >= 0.85 * punchable, `${punched} of ${punchable} direct`);
+  t.is(punched, punchable, `${punched} of ${punchable} direct`);
 });
