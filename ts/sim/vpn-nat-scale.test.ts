@@ -17,6 +17,7 @@ test('300 VPN nodes behind a NAT mix: reachable, punchable pairs direct, the res
   t.log(`second pings ${JSON.stringify(r.second)}; paths ${JSON.stringify(r.natPaths)}`);
   t.log(`relays crashed: ${JSON.stringify(r.relayKill)}`);
   t.log(`after ${r.killed} crashes: consistency ${r.healed.consistency}, ${JSON.stringify(r.healed.pings)}; engine drops ${JSON.stringify(r.engineDrops)}`);
+  t.log(`pairs never answered: first ${r.first.lostPairs.join(' ') || '-'}; second ${r.second.lostPairs.join(' ') || '-'}; after relay crashes ${r.relayKill?.pairs.lostPairs.join(' ') || '-'}; after node crashes ${r.healed.pings.lostPairs.join(' ') || '-'}`);
   t.deepEqual(r.addresses, { assigned: 300, distinct: 300 });
   // measured (deterministic) at 52d901f (a failed ping moves a relay link to a reserve, paths through a
   // forgotten peer cleared): join consistency 1; first contact 1,497/1,500 (3 pairs lost while their link

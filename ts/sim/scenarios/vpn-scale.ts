@@ -42,7 +42,11 @@ export interface VpnScaleOptions {
 }
 
 /** `answered`: pings answered within their tries; `firstAnswered`: answered at the very first echo request. */
-export interface PingSummary { sent: number; answered: number; firstAnswered: number; how: Record<string, number>; medianMs: number | null; p99Ms: number | null }
+export interface PingSummary {
+  sent: number; answered: number; firstAnswered: number; how: Record<string, number>; medianMs: number | null; p99Ms: number | null;
+  /** the pairs never answered, as "from->to" (node indices) */
+  lostPairs: string[];
+}
 
 export interface VpnScaleResult {
   nodes: number;
@@ -67,7 +71,8 @@ function summarize(recs: PingRecord[]): PingSummary {
   for (const r of recs) { const k = r.repliedAt === null ? 'lost' : `${r.requestHow}/${r.replyHow}`; how[k] = (how[k] ?? 0) + 1; }
   const rtts = recs.flatMap((r) => (r.repliedAt === null ? [] : [r.repliedAt - r.sentAt])).sort((a, b) => a - b);
   const q = (f: number): number | null => (rtts.length ? Math.round(rtts[Math.min(rtts.length - 1, Math.floor(f * rtts.length))]!) : null);
-  return { sent: recs.length, answered: rtts.length, firstAnswered: recs.filter((r) => r.firstAnswered).length, how, medianMs: q(0.5), p99Ms: q(0.99) };
+  const lostPairs = recs.filter((r) => r.repliedAt === null).map((r) => `${r.from}->${r.to}`);
+  return { sent: recs.length, answered: rtts.length, firstAnswered: recs.filter((r) => r.firstAnswered).length, how, medianMs: q(0.5), p99Ms: q(0.99), lostPairs };
 }
 
 export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
