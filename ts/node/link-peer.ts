@@ -23,6 +23,8 @@ export interface LinkPeer {
   linkedAt: number | null;
   rttMs: number | null;
   lastHandshake: number | null;
+  /** when a frame from the peer last arrived (a probe answer, a direct handshake, CONTROL, data in a traffic sample) */
+  lastRx: number | null;
   handshakes: number;
   /** our last handshake response carried through the overlay, and when: see onProbe */
   overlayResponse: { bytes: Uint8Array; at: number } | null;

@@ -54,3 +54,34 @@ test('open admission: strangers beyond maxPeers are refused (admit_table_full), 
   t.is(counters.values.admit_table_full, 3);
   t.is(counters.values.handshake_unknown_peer, 3, 'the others were refused as unknown');
 });
+
+test('a session whose direct endpoint went quiet is not trusted for a new link: the endpoint is probed first', (t) => {
+  const random = seededRandom('quiet');
+  const keys = keyPairFromPrivate(random(32));
+  const out = new Outbox();
+  const counters = new Counters();
+  const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true }, out, counters, quiet);
+  t.is(strangers(table, out, keys, 0, 1), 1, 'a peer with a session made directly from 10.1.0.0:4000');
+  const p = [...table.peers.values()][0]!;
+  t.is(p.endpoint, '10.1.0.0:4000');
+  t.deepEqual(table.events.splice(0).map((e) => e.ev), ['up', 'session'], 'linked at once: its handshake came from that endpoint');
+  // the overlay trims the link; the session stays
+  table.at(1_000).unlink(p.nodeId, 'trim');
+  t.true(p.established && !p.linked);
+  // heard 10 s ago: a new link request trusts the endpoint
+  table.at(10_000).link(p.nodeId, ['9.9.9.9:4500']);
+  t.deepEqual(table.events.splice(0).map((e) => e.ev), ['up']);
+  table.at(11_000).unlink(p.nodeId, 'trim');
+  out.commands.splice(0);
+  // quiet for 40 s (a NAT's mapping may be gone): probed first, the known endpoint with the advertised ones
+  table.at(40_000).link(p.nodeId, ['9.9.9.9:4500']);
+  t.deepEqual(table.events.splice(0), [], 'not linked before a probe answers');
+  const probed = out.commands.splice(0).flatMap((c) => (c.cmd === 'sendFrame' ? [c.endpoint] : []));
+  t.deepEqual(probed, ['10.1.0.0:4000', '9.9.9.9:4500']);
+  // an authenticated packet from a new source while the link is under way proves that path: linked on it
+  table.at(40_500).roamed(p.peerId, '10.1.0.0:5000');
+  t.is(p.endpoint, '10.1.0.0:5000');
+  t.deepEqual(table.events.splice(0).map((e) => e.ev), ['up']);
+  t.true(p.linked);
+  t.is(counters.values.link_by_roam, 1);
+});

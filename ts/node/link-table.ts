@@ -25,6 +25,12 @@ export const DIRECT_SLOW_MS = 1_000;
 /** a session is refused after REJECT_AFTER_TIME (180 s): a peer idle that long has none left */
 const SESSION_LIFETIME_MS = 180_000;
 
+/**
+ * A direct endpoint not heard from for this long is not trusted for a new link: a NAT's mapping for it (or
+ * its permission for us) may be gone (as the data plane's RELAY_DIRECT_FRESH_MS); the path is probed first.
+ */
+const DIRECT_FRESH_MS = 25_000;
+
 /** Peers a node keeps at most (links, data-only peers and admitted strangers); beyond it strangers are refused. */
 export const MAX_PEERS = 4096;
 
@@ -101,13 +107,15 @@ export class LinkTable {
     if (to !== null && this.banned.has(to)) { this.count('link_banned'); this.events.push({ ev: 'failed', to, endpoints }); return; }
     if (to !== null) {
       const p = this.peerOf(to);
-      if (p?.established && (p.endpoint || p.relay !== null)) { this.markLinked(p, endpoints); return; }
+      if (p?.established && (p.relay !== null || (p.endpoint && this.fresh(p)))) { this.markLinked(p, endpoints); return; }
       this.attempts.set(to, this.attempt(to, endpoints, via));
       if (p?.established) {
         // a session made through the overlay: a probe answered at one of the endpoints proves the
         // direct path before the data plane switches to it
-        if (!endpoints.length) { this.events.push({ ev: 'failed', to, endpoints }); return; }
-        for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
+        // (or one whose direct endpoint went quiet: the known endpoint is probed with the advertised ones)
+        const eps = p.endpoint && !endpoints.includes(p.endpoint) ? [p.endpoint, ...endpoints] : endpoints;
+        if (!eps.length) { this.events.push({ ev: 'failed', to, endpoints }); return; }
+        for (const ep of eps) this.sendProbe(ep, to, endpoints);
         return;
       }
       if (p?.key && !p.endpoint && endpoints.length && this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) {
@@ -237,8 +245,13 @@ export class LinkTable {
     if (!p) return;
     // an authenticated packet came straight from the peer: a relay link's direct path works (use it, so
     // that our own NAT keeps letting the peer in); otherwise the peer moved (the engine follows it)
+    p.lastRx = this.t;
     if (p.relay !== null) this.setEndpoint(p, ep);
     else p.endpoint = ep;
+    // a link under way to a peer we hold a session with: its authenticated packet proves this path, which
+    // the probes to its advertised endpoints may never find (a symmetric NAT's mapping for us is not among them)
+    const a = this.attempts.get(p.nodeId);
+    if (a && p.established && !p.linked && p.endpoint === ep) { this.count('link_by_roam'); this.markLinked(p, a.endpoints); }
   }
 
   tick(): void {
@@ -348,6 +361,7 @@ export class LinkTable {
     if (p) p.rttMs = this.t - w.sentAt;
     if (p?.established) {
       if (!p.endpoint || p.relay !== null) this.setEndpoint(p, from);
+      if (from === p.endpoint) p.lastRx = this.t;
       // A session we answered through the overlay moments ago: the link's first CONTROL frames go
       // straight to the proven endpoint and would beat the routed response to the initiator (dropped
       // there as unknown_index), so the response goes that way first. A second copy is refused there.
@@ -363,6 +377,7 @@ export class LinkTable {
       p = this.newPeer(nodeId, m.staticKey, from);
     } else if (!p.key) this.setKey(p, m.staticKey);
     if (!p.endpoint || w.to === null) this.setEndpoint(p, from);
+    if (p.endpoint === from) p.lastRx = this.t;
     if (!this.attempts.has(nodeId)) this.attempts.set(nodeId, this.attempt(nodeId, w.to === null ? [from] : w.endpoints));
     this.initiate(p);
   }
@@ -445,6 +460,7 @@ export class LinkTable {
     if (this.banned.has(p.nodeId)) { this.forget(p); return; }
     const direct = from !== null && !from.startsWith(OVERLAY);
     if (direct && from !== p.endpoint) this.setEndpoint(p, from);
+    if (direct) p.lastRx = this.t;
     const s = a.session;
     this.out.cmd({ cmd: 'setSession', peerId: p.peerId, keys: s });
     // The initiator confirms a fresh session with a keepalive at once (directly, or end to end
@@ -465,6 +481,9 @@ export class LinkTable {
     if (path && (att || p.pinned || (!p.linked && (direct || from === null || p.relay !== null)))) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
     this.events.push({ ev: 'session', nodeId: p.nodeId, initiator: s.initiator, direct });
   }
+
+  /** Whether the peer was heard from lately (its direct endpoint can be trusted without a probe). */
+  private fresh(p: LinkPeer): boolean { return p.lastRx !== null && this.t - p.lastRx < DIRECT_FRESH_MS; }
 
   private markLinked(p: LinkPeer, endpoints: string[]): void {
     this.attempts.delete(p.nodeId);
@@ -491,7 +510,7 @@ export class LinkTable {
   private newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
     const p: LinkPeer = {
       peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false, pinned: false,
-      allowed: [], via: null, relay: null, linkedAt: null, rttMs: null, lastHandshake: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
+      allowed: [], via: null, relay: null, linkedAt: null, rttMs: null, lastHandshake: null, lastRx: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
     };
     this.peers.set(p.peerId, p);
     this.byNode.set(nodeId, p.peerId);

@@ -180,6 +180,7 @@ export class VpnNode implements LanHost {
       case 'handshake': this.links.onFrame(i.data, i.from); break;
       case 'control': {
         const p = this.links.peers.get(i.peerId);
+        if (p) p.lastRx = now;
         if (p && this.overlay) this.overlay.receive(now, p.nodeId, i.data);
         else this.counters.add('control_unknown_peer');
         break;
@@ -357,6 +358,7 @@ export class VpnNode implements LanHost {
       p.dataPackets = s.dataPackets;
       p.rxDataPackets = s.rxDataPackets ?? 0;
       if (p.allowed.length && s.dataPackets > before) this.overlay?.noteTraffic(now, p.nodeId);
+      if (p.rxDataPackets > rxBefore) p.lastRx = now;
       if (p.rxDataPackets > rxBefore && p.linked) this.overlay?.table.heard(p.nodeId, windowStart);
       if (p.rxDataPackets > rxBefore) this.tunnel?.at(now).heard(p.nodeId, windowStart);
     }
