@@ -11,8 +11,8 @@ export class AdvertisedEndpoints {
   /** the predicted endpoints currently in the list */
   private predictedEps: string[] = [];
 
-  /** `eps`: the overlay's list, changed in place; `configured`: the endpoints from the configuration */
-  constructor(private readonly eps: string[], private readonly configured: readonly string[]) {
+  /** `eps`: the overlay's list, changed in place (null without an overlay: the NAT is only read); `configured`: the endpoints from the configuration */
+  constructor(private readonly eps: string[] | null, private readonly configured: readonly string[]) {
     this.nat = new NatClassifier(configured);
   }
 
@@ -22,7 +22,8 @@ export class AdvertisedEndpoints {
   /** A peer at `by` reports our packets come from `endpoint`; true when the list gained it (a new learned endpoint). */
   observed(now: number, endpoint: string, by: string, seen: () => void): boolean {
     this.nat.observe(now, endpoint, by);
-    const added = this.learn(endpoint, seen);
+    if (!this.eps) return false;
+    const added = this.learn(this.eps, endpoint, seen);
     this.advertisePredicted();
     return added;
   }
@@ -33,14 +34,14 @@ export class AdvertisedEndpoints {
    * endpoints, where the first 8 a message carries include them; then the list as advertised.
    */
   toward(peer: readonly string[]): string[] {
+    const eps = this.eps ?? [];
     const toward = this.predictedEps.length ? this.nat.predictedToward(peer) : [];
-    if (!toward.length) return this.eps;
-    const head = this.eps.filter((e) => this.configured.includes(e));
-    return [...new Set([...head, ...toward, ...this.eps.filter((e) => !head.includes(e))])];
+    if (!toward.length) return eps;
+    const head = eps.filter((e) => this.configured.includes(e));
+    return [...new Set([...head, ...toward, ...eps.filter((e) => !head.includes(e))])];
   }
 
-  private learn(ep: string, seen: () => void): boolean {
-    const eps = this.eps;
+  private learn(eps: string[], ep: string, seen: () => void): boolean {
     const p = this.predictedEps.indexOf(ep);
     if (p >= 0) { this.predictedEps.splice(p, 1); eps.splice(eps.indexOf(ep), 1); seen(); }
     if (eps.includes(ep)) return false;
@@ -58,6 +59,7 @@ export class AdvertisedEndpoints {
    */
   private advertisePredicted(): void {
     const eps = this.eps;
+    if (!eps) return;
     const next = this.nat.predicted().filter((e) => !eps.includes(e) || this.predictedEps.includes(e));
     if (next.length === this.predictedEps.length && next.every((e, i) => e === this.predictedEps[i])) return;
     for (const e of this.predictedEps) { const i = eps.indexOf(e); if (i >= 0) eps.splice(i, 1); }

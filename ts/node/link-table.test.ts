@@ -28,12 +28,17 @@ function strangers(table: LinkTable, out: Outbox, keys: { publicKey: Uint8Array 
   return established;
 }
 
-test('over the memory budget, strangers are refused (admit_over_budget) and admitted again after', (t) => {
-  const random = seededRandom('budget');
+/** A link table with open admission, its own seeded keys, outbox and counters. */
+function openTable(seed: string, maxPeers?: number): { table: LinkTable; out: Outbox; counters: Counters; keys: { privateKey: Uint8Array; publicKey: Uint8Array } } {
+  const random = seededRandom(seed);
   const keys = keyPairFromPrivate(random(32));
-  const counters = new Counters();
-  const out = new Outbox();
-  const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true }, out, counters, quiet);
+  const out = new Outbox(), counters = new Counters();
+  const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true, ...(maxPeers !== undefined ? { maxPeers } : {}) }, out, counters, quiet);
+  return { table, out, counters, keys };
+}
+
+test('over the memory budget, strangers are refused (admit_over_budget) and admitted again after', (t) => {
+  const { table, out, counters, keys } = openTable('budget');
   t.is(strangers(table, out, keys, 0, 2), 2);
   table.overBudget = true;
   t.is(strangers(table, out, keys, 2, 3), 0, 'no stranger gets in while over budget');
@@ -44,11 +49,7 @@ test('over the memory budget, strangers are refused (admit_over_budget) and admi
 });
 
 test('open admission: strangers beyond maxPeers are refused (admit_table_full), the table stays bounded', (t) => {
-  const random = seededRandom('table');
-  const keys = keyPairFromPrivate(random(32));
-  const counters = new Counters();
-  const out = new Outbox();
-  const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true, maxPeers: 3 }, out, counters, quiet);
+  const { table, out, counters, keys } = openTable('table', 3);
   t.is(strangers(table, out, keys, 0, 6), 3, 'three strangers got in');
   t.is(table.peers.size, 3, 'the table holds maxPeers');
   t.is(counters.values.admit_table_full, 3);
@@ -56,11 +57,7 @@ test('open admission: strangers beyond maxPeers are refused (admit_table_full), 
 });
 
 test('a session whose direct endpoint went quiet is not trusted for a new link: the endpoint is probed first', (t) => {
-  const random = seededRandom('quiet');
-  const keys = keyPairFromPrivate(random(32));
-  const out = new Outbox();
-  const counters = new Counters();
-  const table = new LinkTable({ self: nodeIdOfKey(keys.publicKey), keys, random, wallOffsetMs: 1_800_000_000_000, openAdmission: true }, out, counters, quiet);
+  const { table, out, counters, keys } = openTable('quiet');
   t.is(strangers(table, out, keys, 0, 1), 1, 'a peer with a session made directly from 10.1.0.0:4000');
   const p = [...table.peers.values()][0]!;
   t.is(p.endpoint, '10.1.0.0:4000');

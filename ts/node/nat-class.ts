@@ -2,6 +2,7 @@
 // the endpoints peers observed our packets come from, and what they say about the NAT in front of us.
 // It must not send anything or decide links; status and `ringvpn netcheck` read it. It also predicts the
 // next ports of a NAT that hands them out in sequence (Brunet's port predictor), for the node to advertise.
+import { parseEndpoint } from '../base/ip.js';
 
 /**
  * public: peers see an endpoint we advertise ourselves; nat: one peer sees another endpoint (a NAT whose
@@ -130,9 +131,9 @@ export class NatClassifier {
   private sequential(): { host: string; seen: Set<number> } | null {
     const byHost = new Map<string, number[]>();
     for (const e of this.endpoints()) {
-      const i = e.lastIndexOf(':'), port = Number(e.slice(i + 1));
-      if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
-      const h = e.slice(0, i); let ps = byHost.get(h); if (!ps) byHost.set(h, ps = []); ps.push(port);
+      const hp = hostPort(e);
+      if (!hp) continue;
+      let ps = byHost.get(hp.host); if (!ps) byHost.set(hp.host, ps = []); ps.push(hp.port);
     }
     for (const [host, ports] of byHost) {
       if (ports.length < SEQ_MIN_PORTS) continue;
@@ -147,9 +148,8 @@ export class NatClassifier {
   private anchor(host: string): { port: number; contact: number } | null {
     let best: { port: number; contact: number } | null = null;
     for (const o of this.seen) {
-      if (o.contact === undefined || !o.endpoint.startsWith(host + ':') || o.endpoint.length <= host.length + 1) continue;
-      const port = Number(o.endpoint.slice(host.length + 1));
-      if (Number.isInteger(port) && (!best || o.contact > best.contact)) best = { port, contact: o.contact };
+      const hp = o.contact === undefined ? null : hostPort(o.endpoint);
+      if (hp?.host === host && (!best || o.contact! > best.contact)) best = { port: hp.port, contact: o.contact! };
     }
     return best;
   }
@@ -159,10 +159,16 @@ export class NatClassifier {
   }
 }
 
+/** An endpoint's host text (as written, brackets included) and port 1-65535; null when malformed. */
+function hostPort(e: string): { host: string; port: number } | null {
+  const i = e.lastIndexOf(':'), port = Number(e.slice(i + 1));
+  return i > 0 && Number.isInteger(port) && port >= 1 && port <= 65535 ? { host: e.slice(0, i), port } : null;
+}
+
 /** Whether a frame to `endpoint` leaves through the NAT: not to a private, loopback or link-local IPv4 address. */
 function crossesNat(endpoint: string): boolean {
-  const m = /^(\d+)\.(\d+)\.\d+\.\d+:\d+$/.exec(endpoint);
-  if (!m) return true;
-  const a = Number(m[1]), b = Number(m[2]);
+  const ep = parseEndpoint(endpoint);
+  if (ep?.family !== 4) return true;
+  const a = ep.address[0]!, b = ep.address[1]!;
   return !(a === 10 || a === 127 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 169 && b === 254));
 }

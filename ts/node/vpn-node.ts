@@ -122,7 +122,7 @@ export class VpnNode implements LanHost {
       this.overlay = null; this.dht = null; this.bcast = null;
     }
     const ov = this.overlay;
-    this.advertised = new AdvertisedEndpoints(ov?.endpoints ?? [], o.overlay?.endpoints ?? []);
+    this.advertised = new AdvertisedEndpoints(ov?.endpoints ?? null, o.overlay?.endpoints ?? []);
     this.relays = ov ? new RelayLinks({ ...DEFAULT_RELAY, ...o.overlay?.relay }, this.self, o.keys.publicKey, this.links, {
       send: (to, msg, via) => ov.send(this.t, to, encodeApp(msg), { onDemand: false, ...(via !== undefined ? { via } : {}) }),
       keep: (hop, on) => { ov.keep(this.t, hop, K_RELAY, on); },
@@ -461,7 +461,6 @@ export class VpnNode implements LanHost {
         ov?.linkFailed(now, e.to, e.endpoints);
         return;
       case 'observed':
-        if (!this.overlay) { this.advertised.nat.observe(now, e.endpoint, e.by); return; }
         if (this.advertised.observed(now, e.endpoint, e.by, () => this.counters.add('nat_prediction_seen'))) {
           this.out.event({ type: 'endpoint', endpoint: e.endpoint });
           this.o.log.info({ endpoint: e.endpoint, node: idShort(this.self) }, 'learned our endpoint from a peer');
