@@ -82,3 +82,19 @@ test('a session whose direct endpoint went quiet is not trusted for a new link: 
   t.true(p.linked);
   t.is(counters.values.link_by_roam, 1);
 });
+
+test('a peer that links to us over a session we already hold (its STATUS arrives, no handshake) is adopted as a link', (t) => {
+  const { table, out, counters, keys } = openTable('adopt');
+  t.is(strangers(table, out, keys, 0, 1), 1);
+  const p = [...table.peers.values()][0]!;
+  table.events.splice(0);
+  table.at(1_000).unlink(p.nodeId, 'trim');
+  t.true(p.established && !p.linked, 'the link is trimmed, its session stays');
+  t.true(table.at(60_000).adopt(p.nodeId), 'its STATUS makes the link ours too');
+  t.true(p.linked);
+  t.deepEqual(table.events.splice(0), [{ ev: 'up', nodeId: p.nodeId, endpoints: ['10.1.0.0:4000'] }]);
+  t.false(table.adopt(p.nodeId), 'a linked peer is not adopted twice');
+  t.is(counters.values.link_adopted, 1);
+  table.at(61_000).unlink(p.nodeId, 'ping-timeout');
+  t.false(table.adopt(p.nodeId), 'without a session (or a peer) nothing is adopted');
+});

@@ -187,6 +187,19 @@ export class LinkTable {
     if (!p.linked) this.forget(p); else this.push(p);
   }
 
+  /**
+   * A peer we hold a session with, but no link, sent an overlay STATUS (the first frame of a new link): it
+   * linked to us over that session (a probe proved the path; no handshake told us), so the link is ours
+   * too. Else its frames are dropped as not-connected until its liveness gives up on us. True if adopted.
+   */
+  adopt(nodeId: NodeId): boolean {
+    const p = this.peerOf(nodeId);
+    if (!p || p.linked || p.pinned || !p.established || this.banned.has(nodeId) || (p.endpoint === null && p.relay === null)) return false;
+    this.count('link_adopted');
+    this.markLinked(p, this.attempts.get(nodeId)?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
+    return true;
+  }
+
   /** Cut a node off (revoked): sessions, data routes and the link go; it can never come back. */
   ban(nodeId: NodeId): boolean {
     this.banned.add(nodeId);

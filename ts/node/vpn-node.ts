@@ -181,6 +181,8 @@ export class VpnNode implements LanHost {
       case 'control': {
         const p = this.links.peers.get(i.peerId);
         if (p) p.lastRx = now;
+        // a peer that linked to us over a session we already held: its STATUS makes the link ours too
+        if (p && !p.linked && this.overlay && kindOf(i.data) === 'status' && this.links.at(now).adopt(p.nodeId)) this.settle();
         if (p && this.overlay) this.overlay.receive(now, p.nodeId, i.data);
         else this.counters.add('control_unknown_peer');
         break;
