@@ -8,6 +8,7 @@ import { Handshaker } from '../handshake/handshake.js';
 import { keyPairFromPrivate } from '../handshake/primitives.js';
 import { seededRandom } from '../handshake/seeded-random.js';
 import { nodeIdOfKey } from '../base/nodeid.js';
+import { encodeProbeRequest } from '../wire/probe.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -90,7 +91,12 @@ test('a peer that links to us over a session we already hold (its STATUS arrives
   table.events.splice(0);
   table.at(1_000).unlink(p.nodeId, 'trim');
   t.true(p.established && !p.linked, 'the link is trimmed, its session stays');
-  t.true(table.at(60_000).adopt(p.nodeId), 'its STATUS makes the link ours too');
+  t.false(table.at(60_000).adopt(p.nodeId), 'not over a session alone: its old endpoint may be a mapping long gone');
+  t.is(counters.values.link_adopt_no_path, 1);
+  // the peer probes us from the session's endpoint (its link request proving the path), then its STATUS arrives
+  table.at(60_000).onFrame(encodeProbeRequest(7, '10.9.9.9:4500'), '10.1.0.0:4000');
+  table.events.splice(0);
+  t.true(table.at(60_100).adopt(p.nodeId), 'its STATUS makes the link ours too');
   t.true(p.linked);
   t.deepEqual(table.events.splice(0), [{ ev: 'up', nodeId: p.nodeId, endpoints: ['10.1.0.0:4000'] }]);
   t.false(table.adopt(p.nodeId), 'a linked peer is not adopted twice');

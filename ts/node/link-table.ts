@@ -1,21 +1,20 @@
 // Owns the node's links: node id <-> engine peer id <-> static key, probes that learn who answers at an
 // endpoint, Noise IK handshakes (direct, or carried through the overlay) and the link results the
 // overlay core waits for. Sans-IO: time comes with each call, randomness is injected, and every effect
-// is an engine command in the outbox or a LinkEvent for the VpnNode. It must not route, decide
-// topology (ts/core does) or touch packets.
-import { Handshaker, type Action } from '../handshake/handshake.js';
+// is an engine command in the outbox or a LinkEvent for the VpnNode (the peer records and their state
+// changes are peer-table.ts's). It must not route, decide topology (ts/core does) or touch packets.
+import type { Action } from '../handshake/handshake.js';
 import { decodeProbe, encodeProbeReply, encodeProbeRequest, isProbeFrame } from '../wire/probe.js';
 import { ProbeWaits } from './probe-waits.js';
-import { idToBytes, idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
+import { idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
 import type { Logger } from '../base/log.js';
 import { FRAME_TYPE_HANDSHAKE_RESP } from '../wire/frame-types.js';
 import type { Counters, Outbox } from './io.js';
-import type { LinkEvent, LinkPeer, LinkTableOptions } from './link-peer.js';
+import type { LinkPeer, LinkTableOptions } from './link-peer.js';
+import { PeerTable, type Attempt } from './peer-table.js';
 
 /** A handshake message that arrived through the overlay (not from a UDP endpoint). */
 const OVERLAY = 'ovl:';
-
-interface Attempt { to: NodeId | null; endpoints: string[]; deadline: number; slowAt: number; via?: NodeId }
 
 /** a response routed through the overlay is re-sent on a newly proven direct path this long after (REKEY_TIMEOUT) */
 const RESPONSE_RESEND_MS = 5_000;
@@ -25,50 +24,24 @@ export const DIRECT_SLOW_MS = 1_000;
 /** a session is refused after REJECT_AFTER_TIME (180 s): a peer idle that long has none left */
 const SESSION_LIFETIME_MS = 180_000;
 
-/**
- * A direct endpoint not heard from for this long is not trusted for a new link: a NAT's mapping for it (or
- * its permission for us) may be gone (as the data plane's RELAY_DIRECT_FRESH_MS); the path is probed first.
- */
-const DIRECT_FRESH_MS = 25_000;
+/** a peer's STATUS adopts its link if it probed us from the session's endpoint this recently (adopt) */
+const ADOPT_PROBE_MS = 10_000;
+/** probe request sources remembered for that (a bound: they are anyone's to send) */
+const PROBED_FROM_MAX = 256;
 
 /** Peers a node keeps at most (links, data-only peers and admitted strangers); beyond it strangers are refused. */
 export const MAX_PEERS = 4096;
 
-export class LinkTable {
-  readonly handshaker: Handshaker;
-  readonly peers = new Map<number, LinkPeer>();
-  readonly byNode = new Map<NodeId, number>();
-  readonly events: LinkEvent[] = [];
+export class LinkTable extends PeerTable {
   private readonly probes = new ProbeWaits();
-  private readonly attempts = new Map<NodeId, Attempt>();
+  /** when probe requests last came from an endpoint (the newest PROBED_FROM_MAX, oldest first): see adopt */
+  private readonly probedFrom = new Map<string, number>();
   /** node ids cut off for good (revoked): never linked or admitted again */
   private readonly banned = new Set<NodeId>();
-  private nextPeerId = 1;
-  private t = 0;
   /** set by the driver while the process is over its memory budget: strangers are refused, links stay */
   overBudget = false;
-  /** a full-tunnel client's gateway in use: its peer also carries the Internet (0.0.0.0/0) */
-  private tunnel: NodeId | null = null;
 
-  constructor(private readonly o: LinkTableOptions, private readonly out: Outbox, private readonly counters: Counters, private readonly log: Logger) {
-    const group = o.group;
-    this.handshaker = new Handshaker({
-      staticPrivate: o.keys.privateKey, staticPublic: o.keys.publicKey, random: o.random,
-      ...(o.openAdmission ? { admit: (rs: Uint8Array) => this.admit(rs) } : {}),
-      ...(group ? {
-        certificate: () => group.ownDer,
-        verifyPeer: (c) => {
-          const expected = c.weInitiated && c.peerId !== null ? this.peers.get(c.peerId)?.nodeId : undefined;
-          return group.verify(c.staticPublic, c.certificate, expected);
-        },
-      } : {}),
-    });
-  }
-
-  /** The time of the input being handled; every method below acts at this time. */
-  at(now: number): this { this.t = now; return this; }
-  private wall(): number { return this.t + this.o.wallOffsetMs; }
-  private count(k: string): void { this.counters.add(k); }
+  constructor(o: LinkTableOptions, out: Outbox, counters: Counters, log: Logger) { super(o, out, counters, log); }
 
   /** A configured peer (static mesh): its key, endpoint and routes come from the config. */
   pin(key: Uint8Array, endpoint: string | null, allowed: string[]): LinkPeer {
@@ -194,7 +167,11 @@ export class LinkTable {
    */
   adopt(nodeId: NodeId): boolean {
     const p = this.peerOf(nodeId);
-    if (!p || p.linked || p.pinned || !p.established || this.banned.has(nodeId) || (p.endpoint === null && p.relay === null)) return false;
+    if (!p || p.linked || p.pinned || !p.established || this.banned.has(nodeId)) return false;
+    // the path it linked over: its relay, or a direct endpoint it just probed us from (a session's old
+    // endpoint alone may be a NAT mapping long gone, and the frame may have come through a relay)
+    const probed = p.endpoint !== null && this.t - (this.probedFrom.get(p.endpoint) ?? -Infinity) < ADOPT_PROBE_MS;
+    if (p.relay === null && !probed) { this.count('link_adopt_no_path'); return false; }
     this.count('link_adopted');
     this.markLinked(p, this.attempts.get(nodeId)?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
     return true;
@@ -209,11 +186,6 @@ export class LinkTable {
     this.forget(p);
     if (wasLinked) this.events.push({ ev: 'down', nodeId });
     return true;
-  }
-
-  peerOf(nodeId: NodeId): LinkPeer | undefined {
-    const id = this.byNode.get(nodeId);
-    return id === undefined ? undefined : this.peers.get(id);
   }
 
   /** Whether a CONTROL message to the node would leave now (a session over a direct or relay link). */
@@ -332,16 +304,6 @@ export class LinkTable {
     for (const ep of endpoints) this.sendProbe(ep, nodeId, endpoints);
   }
 
-  /** The relay link to `nodeId` is gone (its relay died and no other is left): the overlay loses the link. */
-  relayLost(nodeId: NodeId): void {
-    const p = this.peerOf(nodeId);
-    if (!p || p.relay === null) return;
-    p.relay = null;
-    this.push(p);
-    this.count('relay_lost');
-    this.lost(p);
-  }
-
   // ---------------------------------------------------------------- probes
   private attempt(to: NodeId, endpoints: string[], via?: NodeId): Attempt {
     return { to, endpoints, deadline: this.t + LINK_TIMEOUT_MS, slowAt: this.t + DIRECT_SLOW_MS, ...(via !== undefined ? { via } : {}) };
@@ -360,6 +322,9 @@ export class LinkTable {
     const m = d.value;
     if (m.kind === 'request') {
       this.send(from, encodeProbeReply(m.token, this.o.keys.publicKey, from));
+      this.probedFrom.delete(from);
+      this.probedFrom.set(from, this.t);
+      if (this.probedFrom.size > PROBED_FROM_MAX) this.probedFrom.delete(this.probedFrom.keys().next().value!);
       if (m.target) this.events.push({ ev: 'observed', endpoint: m.target, by: from });
       return;
     }
@@ -407,7 +372,7 @@ export class LinkTable {
   }
 
   // ---------------------------------------------------------------- handshakes
-  private admit(rs: Uint8Array): number | null {
+  protected admit(rs: Uint8Array): number | null {
     const nodeId = nodeIdOfKey(rs);
     if (nodeId === this.o.self || this.banned.has(nodeId)) return null;
     const p = this.peerOf(nodeId);
@@ -495,95 +460,4 @@ export class LinkTable {
     this.events.push({ ev: 'session', nodeId: p.nodeId, initiator: s.initiator, direct });
   }
 
-  /** Whether the peer was heard from lately (its direct endpoint can be trusted without a probe). */
-  private fresh(p: LinkPeer): boolean { return p.lastRx !== null && this.t - p.lastRx < DIRECT_FRESH_MS; }
-
-  private markLinked(p: LinkPeer, endpoints: string[]): void {
-    this.attempts.delete(p.nodeId);
-    const was = !this.setLinked(p, true);
-    if (p.pinned && was) return;
-    this.events.push({ ev: 'up', nodeId: p.nodeId, endpoints: p.endpoint ? [p.endpoint, ...endpoints.filter((x) => x !== p.endpoint)] : endpoints });
-  }
-
-  /** The session is gone for good (handshake gave up): tell the overlay, keep data routes. */
-  private lost(p: LinkPeer): void {
-    const wasLinked = this.setLinked(p, false);
-    this.resetSessions(p);
-    if (wasLinked) this.events.push({ ev: 'down', nodeId: p.nodeId });
-  }
-
-  private resetSessions(p: LinkPeer): void {
-    this.count('sessions_reset');
-    p.established = false;
-    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
-    if (p.key) this.handshaker.addPeer(p.peerId, p.key);
-  }
-
-  // ---------------------------------------------------------------- peer table
-  private newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
-    const p: LinkPeer = {
-      peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false, pinned: false,
-      allowed: [], via: null, relay: null, linkedAt: null, rttMs: null, lastHandshake: null, lastRx: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
-    };
-    this.peers.set(p.peerId, p);
-    this.byNode.set(nodeId, p.peerId);
-    if (key) this.setKey(p, key);
-    this.push(p);
-    return p;
-  }
-
-  private setKey(p: LinkPeer, key: Uint8Array): void {
-    p.key = new Uint8Array(key);
-    this.handshaker.addPeer(p.peerId, p.key);
-  }
-
-  /** A direct path to the peer: a relay link leaves its relay (a direct path beats a relay). */
-  private setEndpoint(p: LinkPeer, ep: string): void {
-    p.endpoint = ep;
-    if (p.relay !== null) {
-      const hop = p.relay;
-      p.relay = null;
-      this.count('relay_replaced_by_direct');
-      this.events.push({ ev: 'direct', nodeId: p.nodeId, hop });
-    }
-    this.push(p);
-  }
-
-  /** The overlay holds a connection over the peer, or not; the data plane learns whether it is a relay hop. True if it changed. */
-  private setLinked(p: LinkPeer, linked: boolean): boolean {
-    if (p.linked === linked) return false;
-    p.linked = linked;
-    p.linkedAt = linked ? this.t : null;
-    this.push(p);
-    return true;
-  }
-
-  private push(p: LinkPeer): void {
-    // only an overlay connection (kept alive by the overlay's liveness) may carry others' relayed
-    // frames: a data-only peer that died would swallow them until its session lapses
-    // a relay link's frames go through its relay; a relayed peer is never a greedy hop for others (Rust
-    // forwards only to peers with an endpoint), so relays never chain
-    // a relay link has no direct path: the data plane drops the endpoint it may still hold (else it
-    // would send there), and the next packet that arrives directly tells us (roamed) that one works;
-    // its frames are flagged as a relay link's (relayOnly), which the relay counts against its limits
-    const forget = p.relay !== null && p.endpoint === null;
-    const allowed = p.nodeId === this.tunnel && p.allowed.length ? [...p.allowed, '0.0.0.0/0'] : p.allowed;
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
-  }
-
-  private forget(p: LinkPeer): void {
-    this.count('peer_forgotten');
-    for (const a of this.handshaker.removePeer(p.peerId)) if (a.kind === 'retired') this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
-    this.peers.delete(p.peerId);
-    this.byNode.delete(p.nodeId);
-    // no peer may keep a path through it: a data route loses its next hop, a relay link its relay
-    for (const q of this.peers.values()) {
-      if (q.via === p.peerId) { q.via = null; this.push(q); }
-      if (q.relay === p.peerId) { this.count('relay_hop_forgotten'); this.relayLost(q.nodeId); }
-    }
-    // an attempt under way fails now (the overlay would otherwise wait for a result that never comes)
-    const a = this.attempts.get(p.nodeId);
-    if (a && this.attempts.delete(p.nodeId)) this.events.push({ ev: 'failed', to: p.nodeId, endpoints: a.endpoints });
-    this.out.cmd({ cmd: 'removePeer', peerId: p.peerId });
-  }
 }
