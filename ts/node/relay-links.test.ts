@@ -169,3 +169,13 @@ test('both ends carry a link through the same relay, though their own rankings d
   t.is(decider.hop(), before);
   t.is(a.hop(), b.hop());
 });
+
+test('a common neighbour beyond the 16 links we offer is found: two well-linked nodes may offer disjoint lists', (t) => {
+  const { r, calls, direct } = setup('latency');
+  // 20 fast links of ours the far side does not have: they fill the 16 we offer; R1 (50 ms) is not among them
+  for (let i = 0; i < 20; i++) direct.set(BigInt(200 + i), { nodeId: BigInt(200 + i), linkedAt: 0, rttMs: 1, endpoint: `1.0.1.${i}:1` });
+  const offered = (r as unknown as { candidates(): { id: NodeId }[] }).candidates().map((c) => c.id);
+  t.false(offered.includes(R1), 'R1 is not in the list we offer');
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: [{ id: R1, ageS: 900, rttMs: 40, endpoints: [] }] });
+  t.deepEqual(calls.map((c) => c.hop), [R1], 'their only candidate is a direct link of ours all the same');
+});

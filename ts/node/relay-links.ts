@@ -296,7 +296,10 @@ export class RelayLinks {
   }
 
   /** Our direct links, best first by the policy (the list is capped). */
-  private candidates(): RelayCandidate[] {
+  private candidates(): RelayCandidate[] { return this.directLinks().slice(0, RELAY_MAX_CANDIDATES); }
+
+  /** All our direct links, best first by the policy. */
+  private directLinks(): RelayCandidate[] {
     const out = this.table.directLinks().map((p) => ({
       id: p.nodeId, ageS: Math.floor((this.t - (p.linkedAt ?? this.t)) / 1000),
       rttMs: this.host.rtt(p.nodeId) ?? p.rttMs, endpoints: p.endpoint ? [p.endpoint] : [],
@@ -305,16 +308,17 @@ export class RelayLinks {
     const full = (c: RelayCandidate): number => this.load(c.id);
     if (this.o.policy === 'stability') out.sort((a, b) => full(a) - full(b) || b.ageS - a.ageS);
     else out.sort((a, b) => full(a) - full(b) || (a.rttMs ?? RTT_UNKNOWN_MS) - (b.rttMs ?? RTT_UNKNOWN_MS));
-    return out.slice(0, RELAY_MAX_CANDIDATES);
+    return out;
   }
 
   /**
-   * Common neighbours: their candidates that are our direct links too, ranked by the policy over both
+   * Common neighbours: their candidates that are any of our direct links (not only the ones we offer:
+   * two nodes with many links each may offer disjoint lists and share dozens), ranked by the policy over both
    * sides: latency by the RTT sum through the relay, stability by the younger of the two links (oldest
    * first; Brunet's SimpleRelayOverlap meant this and kept the youngest by mistake).
    */
   private rank(src: NodeId, theirs: readonly RelayCandidate[]): NodeId[] {
-    const mine = new Map(this.candidates().map((c) => [c.id, c] as const));
+    const mine = new Map(this.directLinks().map((c) => [c.id, c] as const));
     const both: { id: NodeId; rtt: number; age: number; full: number }[] = [];
     for (const c of theirs) {
       const m = mine.get(c.id);
