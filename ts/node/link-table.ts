@@ -393,10 +393,19 @@ export class LinkTable extends PeerTable {
   }
 
   private apply(actions: Action[], from: string | null): void {
-    // Order on the wire: every handshake frame of the batch first. The handshaker lists a responder's
-    // session before its response; installing the session releases the packets the engine held for
-    // the peer, which must not overtake the response. Keepalives go last for the same reason.
+    // Order on the wire: every handshake frame of the batch first, then what follows from it (links,
+    // STATUS, packets the engine held), keepalives last. A responder's session is installed before its
+    // response leaves, though: the initiator's keepalive may come back before the next command runs (this
+    // thread preempted, the engine's receive thread not) and would be dropped as unknown_index, leaving
+    // the session unconfirmed. The engine sends nothing on a responder's session before something
+    // arrives on it (tables.rs `next`), so nothing it held can overtake the response.
     const keepalives: number[] = [];
+    const installed = new Set<number>();
+    for (const a of actions) {
+      if (a.kind !== 'established' || a.session.initiator || !this.peers.has(a.peerId)) continue;
+      this.out.cmd({ cmd: 'setSession', peerId: a.peerId, keys: a.session });
+      installed.add(a.session.localIndex);
+    }
     const ordered = [...actions.filter((a) => a.kind === 'send'), ...actions.filter((a) => a.kind !== 'send')];
     for (const a of ordered) {
       if (a.kind === 'send') {
@@ -415,7 +424,7 @@ export class LinkTable extends PeerTable {
         // a cookie reply goes back where the initiation came from, never through the overlay
         if (from && !from.startsWith(OVERLAY)) { this.send(from, a.bytes); this.count('handshake_cookie_sent'); }
       } else if (a.kind === 'cookie') this.count('handshake_cookie_received');
-      else if (a.kind === 'established') this.established(a, from, keepalives);
+      else if (a.kind === 'established') this.established(a, from, keepalives, installed.has(a.session.localIndex));
       else if (a.kind === 'retired') {
         this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
         const p = this.peers.get(a.peerId);
@@ -432,7 +441,7 @@ export class LinkTable extends PeerTable {
     for (const peerId of keepalives) this.out.cmd({ cmd: 'sendKeepalive', peerId });
   }
 
-  private established(a: Extract<Action, { kind: 'established' }>, from: string | null, keepalives: number[]): void {
+  private established(a: Extract<Action, { kind: 'established' }>, from: string | null, keepalives: number[], installed: boolean): void {
     const p = this.peers.get(a.peerId);
     if (!p) return;
     if (this.banned.has(p.nodeId)) { this.forget(p); return; }
@@ -440,7 +449,7 @@ export class LinkTable extends PeerTable {
     if (direct && from !== p.endpoint) this.setEndpoint(p, from);
     if (direct) p.lastRx = this.t;
     const s = a.session;
-    this.out.cmd({ cmd: 'setSession', peerId: p.peerId, keys: s });
+    if (!installed) this.out.cmd({ cmd: 'setSession', peerId: p.peerId, keys: s });
     // The initiator confirms a fresh session with a keepalive at once (directly, or end to end
     // through the via hop): the engine sends a responder's data on a new session only once something
     // arrived on it (WireGuard's rule, tables.rs confirm), so relayed data cannot overtake a handshake
