@@ -1,5 +1,5 @@
 // The simulator acceptance for NAT traversal at scale (no root), at 300 VPN nodes in the test
-// (5 min of wall time; 1,000 nodes take over 20 min, run by hand with the same scenario), 30 % public,
+// (2 min of wall time; 1,000 nodes take about 8 min: benches/sim/nat-scale-seeds.ts --nodes 1000), 30 % public,
 // 40 % behind cone NATs (full, address-restricted, port-restricted), 30 % behind symmetric NATs, each
 // NATed node on a site of its own. Every node gets a distinct address and the ring is consistent; random
 // pairs ping (a first contact, then again 20 s later): every pair is reachable, pairs that can punch end
