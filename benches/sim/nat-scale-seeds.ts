@@ -2,7 +2,7 @@
 // public, 40 % cone, 30 % symmetric NATs) over several seeds, since one seed's few lost pairs say little:
 // per seed and in total, the pairs never answered at first contact, 20 s later, after 10 % of the relays
 // crash and after 10 % of the nodes crash, and the ring's consistency. One seed of 300 nodes takes about
-// 2 min of wall time; --nodes 1000 (the size, 5 pings per node) about 15 min.
+// 2 min of wall time; --nodes 1000 (the size, 5 pings per node) about 8 min.
 // Run: node --import tsx benches/sim/nat-scale-seeds.ts [--seeds 1,2,3] [--nodes 300]
 import { runVpnScale, type PingSummary } from '../../ts/sim/scenarios/vpn-scale.js';
 import { natMix } from '../../ts/sim/scenarios/nat-mix.js';

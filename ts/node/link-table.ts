@@ -7,10 +7,8 @@ import type { Action } from '../handshake/handshake.js';
 import { decodeProbe, encodeProbeReply, encodeProbeRequest, isProbeFrame } from '../wire/probe.js';
 import { ProbeWaits } from './probe-waits.js';
 import { idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
-import type { Logger } from '../base/log.js';
 import { FRAME_TYPE_HANDSHAKE_RESP } from '../wire/frame-types.js';
-import type { Counters, Outbox } from './io.js';
-import type { LinkPeer, LinkTableOptions } from './link-peer.js';
+import type { LinkPeer } from './link-peer.js';
 import { PeerTable, type Attempt } from './peer-table.js';
 
 /** A handshake message that arrived through the overlay (not from a UDP endpoint). */
@@ -40,8 +38,6 @@ export class LinkTable extends PeerTable {
   private readonly banned = new Set<NodeId>();
   /** set by the driver while the process is over its memory budget: strangers are refused, links stay */
   overBudget = false;
-
-  constructor(o: LinkTableOptions, out: Outbox, counters: Counters, log: Logger) { super(o, out, counters, log); }
 
   /** A configured peer (static mesh): its key, endpoint and routes come from the config. */
   pin(key: Uint8Array, endpoint: string | null, allowed: string[]): LinkPeer {
@@ -400,11 +396,8 @@ export class LinkTable extends PeerTable {
     // the session unconfirmed. The engine sends nothing on a responder's session before something
     // arrives on it (tables.rs `next`), so nothing it held can overtake the response.
     const keepalives: number[] = [];
-    const installed = new Set<number>();
     for (const a of actions) {
-      if (a.kind !== 'established' || a.session.initiator || !this.peers.has(a.peerId)) continue;
-      this.out.cmd({ cmd: 'setSession', peerId: a.peerId, keys: a.session });
-      installed.add(a.session.localIndex);
+      if (a.kind === 'established' && !a.session.initiator && this.peers.has(a.peerId)) this.out.cmd({ cmd: 'setSession', peerId: a.peerId, keys: a.session });
     }
     const ordered = [...actions.filter((a) => a.kind === 'send'), ...actions.filter((a) => a.kind !== 'send')];
     for (const a of ordered) {
@@ -424,7 +417,7 @@ export class LinkTable extends PeerTable {
         // a cookie reply goes back where the initiation came from, never through the overlay
         if (from && !from.startsWith(OVERLAY)) { this.send(from, a.bytes); this.count('handshake_cookie_sent'); }
       } else if (a.kind === 'cookie') this.count('handshake_cookie_received');
-      else if (a.kind === 'established') this.established(a, from, keepalives, installed.has(a.session.localIndex));
+      else if (a.kind === 'established') this.established(a, from, keepalives);
       else if (a.kind === 'retired') {
         this.out.cmd({ cmd: 'removeSession', localIndex: a.localIndex });
         const p = this.peers.get(a.peerId);
@@ -441,7 +434,7 @@ export class LinkTable extends PeerTable {
     for (const peerId of keepalives) this.out.cmd({ cmd: 'sendKeepalive', peerId });
   }
 
-  private established(a: Extract<Action, { kind: 'established' }>, from: string | null, keepalives: number[], installed: boolean): void {
+  private established(a: Extract<Action, { kind: 'established' }>, from: string | null, keepalives: number[]): void {
     const p = this.peers.get(a.peerId);
     if (!p) return;
     if (this.banned.has(p.nodeId)) { this.forget(p); return; }
@@ -449,7 +442,9 @@ export class LinkTable extends PeerTable {
     if (direct && from !== p.endpoint) this.setEndpoint(p, from);
     if (direct) p.lastRx = this.t;
     const s = a.session;
-    if (!installed) this.out.cmd({ cmd: 'setSession', peerId: p.peerId, keys: s });
+    // a responder's session was installed before the batch's frames left (apply); an initiator's now, after
+    // its endpoint, so the packets the engine held go to where the response came from
+    if (s.initiator) this.out.cmd({ cmd: 'setSession', peerId: p.peerId, keys: s });
     // The initiator confirms a fresh session with a keepalive at once (directly, or end to end
     // through the via hop): the engine sends a responder's data on a new session only once something
     // arrived on it (WireGuard's rule, tables.rs confirm), so relayed data cannot overtake a handshake

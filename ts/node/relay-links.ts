@@ -296,19 +296,21 @@ export class RelayLinks {
   }
 
   /** Our direct links, best first by the policy (the list is capped). */
-  private candidates(): RelayCandidate[] { return this.directLinks().slice(0, RELAY_MAX_CANDIDATES); }
-
-  /** All our direct links, best first by the policy. */
-  private directLinks(): RelayCandidate[] {
-    const out = this.table.directLinks().map((p) => ({
-      id: p.nodeId, ageS: Math.floor((this.t - (p.linkedAt ?? this.t)) / 1000),
-      rttMs: this.host.rtt(p.nodeId) ?? p.rttMs, endpoints: p.endpoint ? [p.endpoint] : [],
-    }));
+  private candidates(): RelayCandidate[] {
+    const out = this.directLinks();
     // relays that say they are full go last (no new relay link is made through one: onSync)
     const full = (c: RelayCandidate): number => this.load(c.id);
     if (this.o.policy === 'stability') out.sort((a, b) => full(a) - full(b) || b.ageS - a.ageS);
     else out.sort((a, b) => full(a) - full(b) || (a.rttMs ?? RTT_UNKNOWN_MS) - (b.rttMs ?? RTT_UNKNOWN_MS));
-    return out;
+    return out.slice(0, RELAY_MAX_CANDIDATES);
+  }
+
+  /** All our direct links as relay candidates, in no order. */
+  private directLinks(): RelayCandidate[] {
+    return this.table.directLinks().map((p) => ({
+      id: p.nodeId, ageS: Math.floor((this.t - (p.linkedAt ?? this.t)) / 1000),
+      rttMs: this.host.rtt(p.nodeId) ?? p.rttMs, endpoints: p.endpoint ? [p.endpoint] : [],
+    }));
   }
 
   /**
