@@ -92,7 +92,8 @@ for (const mode of ['tun', 'tap'] as const) netTest(`site-to-site (${mode === 't
     const dropped = await gone(true);
     t.true(dropped >= 0, 'router 1 drops its route to the withdrawn LAN');
     t.false(await reach(1, 2, 1), 'and LAN 2 is no longer reached');
-    t.deepEqual(await lab.reload(2, (cfg) => { cfg.network.routes = ['192.168.2.0/24']; }), { applied: ['routes: 1 added, 0 withdrawn'], restartNeeded: [] });
+    // the second time by a real SIGHUP (as `systemctl reload` sends): the daemon logs what it applied
+    t.deepEqual(await lab.reload(2, (cfg) => { cfg.network.routes = ['192.168.2.0/24']; }, { via: 'sighup' }), { applied: ['routes: 1 added, 0 withdrawn'], restartNeeded: [] });
     const back = await gone(false);
     t.true(back >= 0, 'announced again, it is routed again');
     t.true(await reach(1, 2, 30), 'and reached again');

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { generateKeyPair, encodeKey } from '../config/keys.js';
 import { loadConfig, defaultControlSocket } from '../config/schema.js';
 import { RingvpnError, errors } from '../base/errors.js';
-import { Daemon } from '../runtime/daemon.js';
 import { requestControl } from '../runtime/control.js';
 import { createLogger } from '../runtime/log.js';
 import { printStatus } from './status.js';
@@ -42,6 +41,14 @@ program.command('up')
     }
     const cfg = loadConfig(opts.config);
     const log = createLogger(opts.logLevel ?? cfg.log.level);
+    // a SIGHUP while starting (systemctl reload right after start) must not kill the process: it is applied once up
+    let started = false, hupWhileStarting = false;
+    process.on('SIGHUP', () => {
+      if (!started) { hupWhileStarting = true; log.info('SIGHUP while starting: the config is read again once the daemon is up'); return; }
+      try { reload(); } catch { /* logged */ }
+    });
+    // loaded here, not at the top, so keygen, config and --version run without the native addon
+    const { Daemon } = await import('../runtime/daemon.js');
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'stopping');
       void daemon.stop().then(() => process.exit(0));
@@ -57,7 +64,8 @@ program.command('up')
     };
     const daemon = await Daemon.create(cfg, log, { onStopRequest: () => stop('ringvpn down'), onReloadRequest: reload });
     await daemon.start();
-    process.on('SIGHUP', () => { try { reload(); } catch { /* logged */ } });
+    started = true;
+    if (hupWhileStarting) { try { reload(); } catch { /* logged */ } }
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });

@@ -1,7 +1,7 @@
 // Owns the ring lab: N real `ringvpn up` daemons in overlay mode, one per namespace on a bridge, that
 // outlive the process that started them (state in <dir>/state.json). It must not touch the root
 // namespace, and talks to the daemons only through files, signals, the control socket and ping.
-import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errors } from '../base/errors.js';
 import { encodeKey, generateKeyPair } from '../config/keys.js';
@@ -326,17 +326,30 @@ export class RingLab {
   }
 
   /**
-   * Rewrites running node i's config with `edit` and has the daemon read it again (`ringvpn reload`, as
-   * SIGHUP does): what it applied and what needs a restart.
+   * Rewrites running node i's config with `edit` and has the daemon read it again: by `ringvpn reload`
+   * (the control socket), or with `via: 'sighup'` by a real SIGHUP, read back from the daemon's log line.
+   * What it applied and what needs a restart.
    */
-  async reload(i: number, edit?: (cfg: LabNodeConfig) => void): Promise<{ applied: string[]; restartNeeded: string[] }> {
+  async reload(i: number, edit?: (cfg: LabNodeConfig) => void, o: { via?: 'control' | 'sighup' } = {}): Promise<{ applied: string[]; restartNeeded: string[] }> {
     const s = this.node(i);
     if (edit) {
       const cfg = this.config(i);
       edit(cfg);
       writeFileSync(s.config, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
     }
-    return await requestControl(s.socket, { cmd: 'reload' }, 10_000) as { applied: string[]; restartNeeded: string[] };
+    if (o.via !== 'sighup') return await requestControl(s.socket, { cmd: 'reload' }, 10_000) as { applied: string[]; restartNeeded: string[] };
+    if (s.pid === null) throw errors.E_LAB_ARGS(`${s.name} is not running`);
+    const from = statSync(s.log).size;
+    process.kill(s.pid, 'SIGHUP');
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
+      for (const line of readFileSync(s.log).subarray(from).toString('utf8').split('\n')) {
+        try {
+          const j = JSON.parse(line) as { msg?: string; applied?: string[]; restartNeeded?: string[] };
+          if (j.msg?.startsWith('reloaded') && j.applied && j.restartNeeded) return { applied: j.applied, restartNeeded: j.restartNeeded };
+        } catch { /* a partial line */ }
+      }
+    }
+    throw errors.E_LAB_START(`${s.name} logged no reload within 10 s of SIGHUP; ${s.log}:\n${tailFile(s.log)}`);
   }
 
   /** Kills node i, starts it again with the same config and key, and waits until it has an address. */

@@ -172,8 +172,8 @@ test('reload (SIGHUP): a mesh\'s peers change without dropping the sessions that
   t.is(ea.removed.length, removed, 'no session of B was removed');
   const st = await requestControl(join(dir, 'a.sock'), { cmd: 'status' }) as { peers: { address: string }[] };
   t.deepEqual(st.peers.map((p) => p.address), ['10.9.0.2', '10.9.0.3'], 'status lists the new peer');
-  const r2 = a.reload(cfgA([{ publicKey: encodeKey(kc.publicKey), endpoint: '192.0.2.3:51820', address: '10.9.0.3' }], { listenPort: 51821, log: { level: 'warn' } }));
-  t.deepEqual(r2, { applied: ['peers: 0 added, 1 removed, 1 changed'], restartNeeded: ['listenPort'] });
+  const r2 = a.reload(cfgA([{ publicKey: encodeKey(kc.publicKey), endpoint: '192.0.2.3:51820', address: '10.9.0.3' }], { listenPort: 51821, name: 'renamed', log: { level: 'warn' } }));
+  t.deepEqual(r2, { applied: ['peers: 0 added, 1 removed, 1 changed'], restartNeeded: ['listenPort', 'name'] }, 'every other changed key, the name included, needs a restart');
   t.is(ea.peers.size, 1, 'B is gone from the data plane');
   t.deepEqual(ea.routes.at(-1), [], 'C no longer announces a LAN: the OS route goes');
   await a.stop();

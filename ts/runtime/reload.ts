@@ -20,8 +20,17 @@ export interface ReloadHost {
   setOsRoutes(cidrs: string[]): void;
 }
 
-/** The config sections a running daemon cannot change (a change is reported as needing a restart). */
-const FIXED = ['address', 'network', 'overlay', 'pki', 'device', 'gateway', 'fullTunnel', 'dataplane', 'listenPort', 'listenAddress', 'controlSocket', 'metrics'] as const;
+/**
+ * The config keys a reload applies, or that are compared by what they mean (the key's bytes, not where they
+ * came from). Every other top-level key, present now or added later, is reported as needing a restart.
+ */
+const LIVE = new Set(['log', 'peers', 'privateKey', 'privateKeyFile', 'privateKeyBytes', 'publicKeyBytes']);
+
+/** The top-level keys that differ between two configs and that a running daemon cannot change. */
+export function fixedChanges(old: Config, next: Config): string[] {
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(next)])].filter((k) => !LIVE.has(k)).sort();
+  return keys.filter((k) => !same((old as Record<string, unknown>)[k], (next as Record<string, unknown>)[k]));
+}
 
 /** A subnet to announce that our certificate does not list (none outside a private group). */
 export function uncertifiedRoute(routes: string[], group: { own: { subnets: string[] } } | undefined): string | undefined {
@@ -40,7 +49,7 @@ export function applyReload(h: ReloadHost, old: Config, next: Config): { applied
   const applied: string[] = [];
   const routesOnly = !!old.network && !!next.network && !same(old.network.routes, next.network.routes)
     && same({ ...old.network, routes: [] }, { ...next.network, routes: [] });
-  const restartNeeded: string[] = FIXED.filter((k) => !same(old[k], next[k]) && !(k === 'network' && routesOnly));
+  const restartNeeded: string[] = fixedChanges(old, next).filter((k) => !(k === 'network' && routesOnly));
   if (Buffer.compare(Buffer.from(old.privateKeyBytes), Buffer.from(next.privateKeyBytes)) !== 0) restartNeeded.unshift('privateKey');
   if (next.log.level !== old.log.level) {
     (h.log as { level?: string }).level = next.log.level;
