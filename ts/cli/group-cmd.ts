@@ -33,17 +33,13 @@ export function registerGroup(program: Command, say: (line: string) => void): vo
       const { loadOrCreateWebCert } = await import('../group/web-cert.js');
       const { buildGroupServer } = await import('../group/server.js');
       const { requestControl } = await import('../runtime/control.js');
+      const { publisher } = await import('../group/publish.js');
       const { store, migrated } = await openGroupStore(opts.db ?? `sqlite:${join(opts.dir, 'group.db')}`);
       if (migrated.length) say(`database: schema ${migrated.join(', ')} applied (${store.db.kind})`);
       const web = await loadOrCreateWebCert(opts.dir, new URL(url).hostname);
       const app = await buildGroupServer({
         store, dataDir: opts.dir, url, pin: web.pin, https: { key: web.key, cert: web.cert }, log,
-        publish: async (group, record) => {
-          const sock = publish.get(group);
-          if (!sock) return 'no member daemon to publish through (--publish): members learn it from the CRL';
-          const r = await requestControl(sock, { cmd: 'revoke', record: Buffer.from(record).toString('base64') }, 30_000) as { broadcast?: number };
-          return `published through ${sock} (broadcast to ${r.broadcast ?? '?'} neighbours, stored in the DHT)`;
-        },
+        publish: publisher(publish, (sock, req) => requestControl(sock, req, 30_000)),
       });
       await app.listen({ host: ep.host, port: ep.port });
       say(`group server at ${url} (listening on ${opts.listen}); certificate SHA-256 ${web.pin}${web.created ? ' (new)' : ''}`);
@@ -70,6 +66,7 @@ export function registerGroup(program: Command, say: (line: string) => void): vo
       const r = await joinGroup(code, { dir: opts.dir ?? join('/etc/ringvpn', d.code.group), name: opts.name, device: opts.device, listenPort: port, say });
       say(`enrolled in ${r.group}: address ${r.address}, certificate until ${r.notAfter}`);
       say(`config written to ${r.configFile}; start the node with: ringvpn up --config ${r.configFile}`);
+      if (!opts.dir) say(`or as a service (examples/systemd/ringvpn@.service): systemctl enable --now ringvpn@${r.group}`);
       say('(it fetches the CRL from the group server and renews its certificate there before it expires)');
     });
 }

@@ -95,14 +95,17 @@ export class Enrolment {
     return this.enrolled(group, { ...m, serial: signed.cert.serial, not_after: signed.cert.notAfter }, signed.certPem);
   }
 
-  /** Revoke a member: the CRL is rewritten; the CA-signed record is for the overlay (broadcast and DHT). */
-  async revoke(nodeId: string, now: number): Promise<{ ok: true; record: Uint8Array; serial: string; group: string } | Refusal> {
+  /**
+   * Revoke a member: the CRL is rewritten; the CA-signed record is for the overlay (broadcast and DHT).
+   * `withdrawn` counts what was taken from the person who enrolled it (store.revokeMember).
+   */
+  async revoke(nodeId: string, now: number): Promise<{ ok: true; record: Uint8Array; serial: string; group: string; withdrawn: { approvals: number; tokens: number } } | Refusal> {
     const m = await this.store.member(nodeId);
     if (!m) return refuse(404, 'not_member', 'no such member');
     const certFile = join(this.caDir(m.group_name), 'certs', `${m.serial}.crt`);
     const r = await revoke(this.caDir(m.group_name), readFileSync(certFile, 'utf8'), 'group server', { now });
-    await this.store.revokeMember(nodeId, now);
-    return { ok: true, record: r.record, serial: r.serial, group: m.group_name };
+    const w = await this.store.revokeMember(nodeId, now);
+    return { ok: true, record: r.record, serial: r.serial, group: m.group_name, withdrawn: { approvals: w.approvals, tokens: w.tokens } };
   }
 
   /** The lowest free host address of the group's subnet (the first is the service address). */

@@ -48,7 +48,7 @@ export interface GroupRow { group: Group; request: JoinRequest | null; admin: bo
 export function groupsPage(user: User, csrf: string, rows: GroupRow[], o: { error?: string | null; notice?: string | null } = {}): string {
   const list = rows.length ? `<table><caption>Groups on this server</caption><thead><tr><th scope="col">Group</th><th scope="col">About</th><th scope="col">You</th><th scope="col">Actions</th></tr></thead><tbody>
 ${rows.map(({ group: g, request: r, admin }) => `<tr><td>${esc(g.name)}</td><td>${esc(g.description)}<br><small>subnet ${esc(g.subnet)}${g.auto_approve ? '; requests approved automatically' : ''}</small></td>
-<td>${r ? esc(r.state === 'approved' ? 'member' : r.state === 'pending' ? 'request pending' : 'request denied') : 'not a member'}</td>
+<td>${r ? esc(r.state === 'approved' ? 'member' : r.state === 'pending' ? 'request pending' : r.state === 'revoked' ? 'membership withdrawn (your node was revoked)' : 'request denied') : 'not a member'}</td>
 <td>${r?.state === 'approved' ? `<form method="post" action="/groups/${esc(g.name)}/join-code" class="inline">${csrfField(csrf)}<button type="submit">Get a join code</button></form>` : r?.state === 'pending' ? '' : `<a href="/groups/${esc(g.name)}/request">Request to join</a>`}
 ${admin ? ` <a href="/groups/${esc(g.name)}/admin">Administer</a>` : ''}</td></tr>`).join('\n')}</tbody></table>` : '<p>No groups yet.</p>';
   const create = user.is_admin ? `<h2>Create a group</h2><form method="post" action="/groups">${csrfField(csrf)}

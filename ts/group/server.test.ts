@@ -1,8 +1,10 @@
 // HTTP contract tests of the group server (Fastify's inject, SQLite in a temporary file): the paper's
 // flow (apply -> pending -> approve -> join code -> enrol -> certificate), denial, tokens that are used,
-// expired or withdrawn, certificate requests for another node or key, renewal, revocation from the page,
-// and the security checks (CSRF, cookie flags, no clear password, login throttling, admin pages). The
-// same suite runs against SQLite and against a private PostgreSQL server (ts/group/pg-instance.ts).
+// expired or withdrawn, certificate requests for another node or key, renewal, revocation from the page
+// (which withdraws the person's approval and join codes), re-enrolment refused, nothing signed on any
+// refusal, and the security checks (CSRF missing or wrong, cookie flags, no clear password stored or
+// logged, login throttling, admin pages). The same suite runs against SQLite and against a private
+// PostgreSQL server (ts/group/pg-instance.ts).
 import test from 'ava';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +17,8 @@ import { createRequest, parseCrl, TrustAnchor } from '../pki/index.js';
 import { generateKeyPair } from '../config/keys.js';
 import { forgeRequest } from './testkit.js';
 import { pgUnavailable, startPg, type PgInstance } from './pg-instance.js';
+import { pino } from 'pino';
+import type { Logger } from '../base/log.js';
 
 interface Env { app: FastifyInstance; store: GroupStore; dir: string; clock: { t: number }; close: () => Promise<void> }
 
@@ -24,11 +28,11 @@ test.before(async () => { if (!pgWhy) pg = await startPg(); });
 test.after.always(() => { pg?.stop(); });
 
 type Backend = 'sqlite' | 'postgres';
-async function env(backend: Backend): Promise<Env> {
+async function env(backend: Backend, o: { log?: Logger } = {}): Promise<Env> {
   const dir = mkdtempSync(join(tmpdir(), 'rvgs-'));
   const { store } = await openGroupStore(backend === 'postgres' ? await pg!.createDb() : join(dir, 'group.db'));
   const clock = { t: Date.now() };
-  const app = await buildGroupServer({ store, dataDir: dir, url: 'https://groups.example:8443', pin: 'ab'.repeat(32), now: () => clock.t });
+  const app = await buildGroupServer({ store, dataDir: dir, url: 'https://groups.example:8443', pin: 'ab'.repeat(32), now: () => clock.t, ...(o.log ? { log: o.log } : {}) });
   return { app, store, dir, clock, close: async () => { await app.close(); await store.db.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
@@ -78,6 +82,8 @@ const nodeKeys = (dir: string, name: string) => {
   return { noise, csr: () => createRequest({ name, noisePublicKey: noise.publicKey, identityKeyFile: join(dir, `${name}.identity.key`) }) };
 };
 const api = (app: FastifyInstance, url: string, body: unknown) => app.inject({ method: 'POST', url, payload: body as object });
+/** the join token inside the join code a page shows */
+const tokenIn = (body: string): string => { const c = decodeJoinCode(/ringvpn join (rvj1\.[A-Za-z0-9_-]+)/.exec(body)![1]!); if (!c.ok) throw new Error(c.why); return c.code.token; };
 const issuedCount = (e: Env, group: string): number => (JSON.parse(readFileSync(join(e.dir, 'groups', group, 'ca', 'state.json'), 'utf8')) as { issued: unknown[] }).issued.length;
 
 async function groupWithAdmin(e: Env): Promise<Browser> {
@@ -175,8 +181,7 @@ function suite(backend: Backend): void {
     try {
       const admin = await groupWithAdmin(e);
       await admin.get('/groups/lab/admin');
-      const tokenOf = (body: string): string => { const c = decodeJoinCode(/ringvpn join (rvj1\.[A-Za-z0-9_-]+)/.exec(body)![1]!); if (!c.ok) throw new Error(c.why); return c.code.token; };
-      const two = tokenOf((await admin.post('/groups/lab/tokens', { uses: '2', hours: '1' })).body);
+      const two = tokenIn((await admin.post('/groups/lab/tokens', { uses: '2', hours: '1' })).body);
       const enrolWith = async (token: string, name: string) => api(e.app, '/api/v1/enrol', { token, csr: (await nodeKeys(e.dir, name).csr()).csrPem });
       // another node id than the key's, and a request signed by no one: refused, the token kept
       const wrongId = await forgeRequest({ name: 'mallory', nodeIdFromOtherKey: true });
@@ -189,10 +194,10 @@ function suite(backend: Backend): void {
       t.is((await enrolWith(two, 'n1')).statusCode, 200);
       t.is((await enrolWith(two, 'n2')).statusCode, 200, 'two uses');
       t.is((await enrolWith(two, 'n3')).json<{ code: string }>().code, 'token_used');
-      const soon = tokenOf((await admin.post('/groups/lab/tokens', { uses: '5', hours: '1' })).body);
+      const soon = tokenIn((await admin.post('/groups/lab/tokens', { uses: '5', hours: '1' })).body);
       e.clock.t += 3600_001;
       t.is((await enrolWith(soon, 'n4')).json<{ code: string }>().code, 'token_expired');
-      const w = tokenOf((await admin.post('/groups/lab/tokens', { uses: '5', hours: '2' })).body);
+      const w = tokenIn((await admin.post('/groups/lab/tokens', { uses: '5', hours: '2' })).body);
       const tid = [...(await admin.get('/groups/lab/admin')).body.matchAll(/\/tokens\/([0-9a-f]+)\/revoke/g)].at(-1)![1]!;
       await admin.post(`/tokens/${tid}/revoke`, {});
       t.is((await enrolWith(w, 'n5')).json<{ code: string }>().code, 'token_revoked');
@@ -212,6 +217,7 @@ function suite(backend: Backend): void {
       const first = await k.csr();
       const r = (await api(e.app, '/api/v1/enrol', { token: jc.ok ? jc.code.token : '', csr: first.csrPem })).json<{ serial: string; address: string }>();
       e.clock.t += 86_400_000;
+      t.is(issuedCount(e, 'lab'), 1);
       const ren = await api(e.app, '/api/v1/renew', { csr: (await k.csr()).csrPem });
       t.is(ren.statusCode, 200, ren.body);
       const renewed = ren.json<{ serial: string; address: string }>();
@@ -221,8 +227,10 @@ function suite(backend: Backend): void {
       const thief = await createRequest({ name: 'web1', noisePublicKey: k.noise.publicKey, identityKeyFile: join(e.dir, 'thief.identity.key') });
       const stolen = await api(e.app, '/api/v1/renew', { csr: thief.csrPem });
       t.is(stolen.statusCode, 403); t.is(stolen.json<{ code: string }>().code, 'identity_mismatch');
+      t.is(issuedCount(e, 'lab'), 2, 'the enrolment and the renewal: nothing signed for the thief');
       const unknown = await api(e.app, '/api/v1/renew', { csr: (await nodeKeys(e.dir, 'stranger').csr()).csrPem });
       t.is(unknown.json<{ code: string }>().code, 'not_member');
+      t.is(issuedCount(e, 'lab'), 2, 'nothing signed for a stranger');
       // revoke from the page
       t.is((await admin.get('/groups/lab/admin')).status, 303, 'the session lasted 12 hours: log in again');
       await admin.get('/login');
@@ -235,6 +243,98 @@ function suite(backend: Backend): void {
       const parsed = parseCrl(crl.body, new TrustAnchor(ca));
       t.true(parsed.ok && parsed.serials.has(renewed.serial), 'the CRL lists the member\'s certificate');
       t.is((await api(e.app, '/api/v1/renew', { csr: (await k.csr()).csrPem })).json<{ code: string }>().code, 'revoked', 'a revoked node cannot renew');
+      t.is(issuedCount(e, 'lab'), 2, 'nothing signed for a revoked node');
+    } finally { await e.close(); }
+  });
+
+  test(`${backend}: revoking a person's node withdraws their approval and the join codes issued to them: nothing more is signed until they are approved again`, async (t) => {
+    const e = await env(backend);
+    try {
+      const admin = await groupWithAdmin(e);
+      const approvePending = async (): Promise<void> => {
+        const id = /\/requests\/([0-9a-f]+)\/approve/.exec((await admin.get('/groups/lab/admin')).body)![1]!;
+        t.regex((await admin.post(`/requests/${id}/approve`, {})).body, /Request approved/);
+      };
+      const alice = new Browser(e.app);
+      await alice.signup('alice@example.org');
+      await alice.get('/groups/lab/request');
+      await alice.post('/groups/lab/request', { reason: 'I run the build farm' });
+      await approvePending();
+      await alice.get('/groups');
+      const used = tokenIn((await alice.post('/groups/lab/join-code', {})).body);
+      const held = tokenIn((await alice.post('/groups/lab/join-code', {})).body);
+      const node = await nodeKeys(e.dir, 'alice-laptop').csr();
+      t.is((await api(e.app, '/api/v1/enrol', { token: used, csr: node.csrPem })).statusCode, 200);
+      const forAnyone = tokenIn((await admin.post('/groups/lab/tokens', { uses: '1', hours: '1' })).body);
+      await admin.get('/groups/lab/admin');
+      const notice = (await admin.post(`/members/${node.nodeId}/revoke`, {})).body;
+      t.regex(notice, /alice-laptop \(10\.129\.0\.2\) revoked/);
+      t.regex(notice, /withdrawn from the person who enrolled it: their approval and 1 unused join code\(s\) \(they must ask to join again\)/);
+      const signed = issuedCount(e, 'lab');
+      t.regex((await alice.get('/groups')).body, /membership withdrawn/);
+      const refused = await alice.post('/groups/lab/join-code', {});
+      t.is(refused.status, 403, 'no new join code after the revocation');
+      t.regex(refused.body, /Your membership of lab was withdrawn when an administrator revoked your node: request to join again\./);
+      t.notRegex(refused.body, /ringvpn join rvj1\./);
+      const late = await api(e.app, '/api/v1/enrol', { token: held, csr: (await nodeKeys(e.dir, 'alice-desktop').csr()).csrPem });
+      t.is(late.statusCode, 403, 'the join code she still held is withdrawn');
+      t.is(late.json<{ code: string }>().code, 'token_revoked');
+      t.is(issuedCount(e, 'lab'), signed, 'nothing signed');
+      // a token the administrator made for anyone holding it is no person's: it stays until withdrawn by hand
+      t.is((await api(e.app, '/api/v1/enrol', { token: forAnyone, csr: (await nodeKeys(e.dir, 'kiosk').csr()).csrPem })).statusCode, 200);
+      // the way back: ask again, be approved again
+      e.clock.t += 1000;
+      await alice.get('/groups/lab/request');
+      t.regex((await alice.post('/groups/lab/request', { reason: 'a new laptop' })).body, /Request sent/);
+      t.is((await alice.post('/groups/lab/join-code', {})).status, 403, 'not before the new approval');
+      await approvePending();
+      await alice.get('/groups');
+      t.regex((await alice.post('/groups/lab/join-code', {})).body, /ringvpn join rvj1\./, 'approved again: a join code');
+    } finally { await e.close(); }
+  });
+
+  test(`${backend}: re-enrolment of an enrolled node or a revoked one is refused with a multi-use token: nothing signed, the token's use kept`, async (t) => {
+    const e = await env(backend);
+    try {
+      const admin = await groupWithAdmin(e);
+      await admin.get('/groups/lab/admin');
+      const many = tokenIn((await admin.post('/groups/lab/tokens', { uses: '5', hours: '1' })).body);
+      const usesLeft = async (): Promise<number> => (await e.store.tokens('lab'))[0]!.uses_left;
+      const k = nodeKeys(e.dir, 'web1');
+      const first = await k.csr();
+      t.is((await api(e.app, '/api/v1/enrol', { token: many, csr: first.csrPem })).statusCode, 200);
+      t.is(await usesLeft(), 4);
+      for (const csr of [first.csrPem, (await k.csr()).csrPem]) {
+        const again = await api(e.app, '/api/v1/enrol', { token: many, csr });
+        t.is(again.statusCode, 409, 'the same request, or a new one from the same keys');
+        t.is(again.json<{ code: string }>().code, 'enrolled');
+      }
+      t.is(issuedCount(e, 'lab'), 1, 'nothing signed');
+      t.is(await usesLeft(), 4, 'the refusals did not use the token');
+      await admin.get('/groups/lab/admin');
+      t.regex((await admin.post(`/members/${first.nodeId}/revoke`, {})).body, /web1 \(10\.129\.0\.2\) revoked/);
+      const back = await api(e.app, '/api/v1/enrol', { token: many, csr: (await k.csr()).csrPem });
+      t.is(back.statusCode, 403, 'a revoked node cannot come back with a token');
+      t.is(back.json<{ code: string }>().code, 'revoked');
+      t.is(issuedCount(e, 'lab'), 1, 'nothing signed');
+      t.is(await usesLeft(), 4);
+    } finally { await e.close(); }
+  });
+
+  test(`${backend}: the clear password is never logged (sign-up, failed login, forged form, login)`, async (t) => {
+    const lines: string[] = [];
+    const log = pino({ level: 'debug' }, { write: (l: string) => { lines.push(l); } });
+    const e = await env(backend, { log });
+    try {
+      const pw = 'Tr0ub4dor-and-3-more';
+      await new Browser(e.app).signup('pat@example.org', pw);
+      const m = new Browser(e.app);
+      await m.get('/login');
+      t.is((await m.post('/login', { email: 'pat@example.org', password: `${pw}-typo` })).status, 401);
+      t.is((await m.post('/login', { email: 'pat@example.org', password: pw, _csrf: 'forged' })).status, 403);
+      t.is((await m.post('/login', { email: 'pat@example.org', password: pw })).status, 303);
+      t.true(lines.some((l) => /failed login/.test(l)) && lines.some((l) => /request failed/.test(l)), `the log was captured: ${lines.join('')}`);
+      for (const form of [pw, encodeURIComponent(pw), Buffer.from(pw).toString('base64')]) t.false(lines.some((l) => l.includes(form)), `${form} is in the log`);
     } finally { await e.close(); }
   });
 
@@ -247,6 +347,15 @@ function suite(backend: Backend): void {
       t.is(noToken.status, 403, 'a form without the CSRF token is refused');
       t.regex(noToken.body, /reload the page/);
       t.is(await e.store.userByEmail('eve@example.org'), null, 'and changes nothing');
+      const wrong = await b.post('/signup', { _csrf: 'x'.repeat(52), email: 'eve@example.org', name: 'eve', password: 'a long password here' });
+      t.is(wrong.status, 403, 'a made-up CSRF token is refused');
+      const other = new Browser(e.app);
+      await other.get('/signup');
+      const foreign = await b.post('/signup', { _csrf: other.csrf, email: 'eve@example.org', name: 'eve', password: 'a long password here' });
+      t.is(foreign.status, 403, 'a real token from another browser\'s session is refused');
+      t.regex(foreign.body, /reload the page/);
+      t.is(await e.store.userByEmail('eve@example.org'), null, 'and neither changes anything');
+      await b.get('/signup');
       const ok = await b.post('/signup', { email: 'eve@example.org', name: 'eve', password: 'a long password here' });
       const sc = ok.setCookie.find((c) => c.startsWith(`${SESSION_COOKIE}=`))!;
       t.regex(sc, /HttpOnly/); t.regex(sc, /Secure/); t.regex(sc, /SameSite=Strict/);

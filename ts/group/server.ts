@@ -158,7 +158,12 @@ export async function buildGroupServer(o: GroupServerOptions): Promise<FastifyIn
   app.post<{ Params: { name: string } }>('/groups/:name/join-code', form, async (req, reply) => {
     const u = await need(req, reply); if (!u) return reply;
     const g = await store.group(req.params.name);
-    if (!g || !(await store.approved(g.name, u.id))) return groupsView(reply, u, { error: 'Only approved members get a join code: request to join first.' }, 403);
+    if (!g || !(await store.approved(g.name, u.id))) {
+      const last = g ? (await store.requestsOf(u.id)).filter((r) => r.group_name === g.name).at(-1) : undefined;
+      return groupsView(reply, u, { error: last?.state === 'revoked'
+        ? `Your membership of ${last.group_name} was withdrawn when an administrator revoked your node: request to join again.`
+        : 'Only approved members get a join code: request to join first.' }, 403);
+    }
     const expires = now() + JOIN_CODE_MS;
     const t = await store.createToken({ group: g.name, userId: u.id, expiresAt: expires, uses: 1, createdBy: u.id }, now());
     return html(reply, joinCodePage(u, reply.generateCsrf(), g, encodeJoinCode({ url: o.url, pin: o.pin, group: g.name, token: t.secret }), expires));
@@ -223,7 +228,9 @@ export async function buildGroupServer(o: GroupServerOptions): Promise<FastifyIn
     if (o.publish) {
       try { spread += `; ${await o.publish(m.group_name, r.record)}`; } catch (e) { spread += `; publishing into the overlay failed: ${(e as Error).message}`; }
     }
-    return adminView(reply, u, m.group_name, { notice: `${m.name} (${m.address}) revoked: ${spread}.` });
+    const taken = [r.withdrawn.approvals ? 'their approval' : '', r.withdrawn.tokens ? `${r.withdrawn.tokens} unused join code(s)` : ''].filter(Boolean);
+    const person = taken.length ? `; withdrawn from the person who enrolled it: ${taken.join(' and ')} (they must ask to join again)` : '';
+    return adminView(reply, u, m.group_name, { notice: `${m.name} (${m.address}) revoked: ${spread}${person}.` });
   });
 
   // ---- the client API (JSON; a join token or the member's identity key is the credential)

@@ -7,7 +7,7 @@ import { migrate } from './migrations.js';
 
 export interface User { id: string; email: string; name: string; password_hash: string; is_admin: number; created_at: number }
 export interface Group { name: string; description: string; subnet: string; bootstrap: string; auto_approve: number; cert_days: number; created_by: string; created_at: number }
-export interface JoinRequest { id: string; group_name: string; user_id: string; reason: string; state: 'pending' | 'approved' | 'denied'; decided_by: string | null; decided_at: number | null; created_at: number }
+export interface JoinRequest { id: string; group_name: string; user_id: string; reason: string; state: 'pending' | 'approved' | 'denied' | 'revoked'; decided_by: string | null; decided_at: number | null; created_at: number }
 export interface Token { id: string; group_name: string; user_id: string | null; expires_at: number; uses_left: number; created_by: string; created_at: number; revoked: number }
 export interface Member {
   node_id: string; group_name: string; user_id: string | null; token_id: string | null; name: string; address: string; serial: string;
@@ -154,7 +154,21 @@ export class GroupStore {
   async renewed(nodeId: string, serial: string, notAfter: number, now: number): Promise<void> {
     await this.db.run('UPDATE members SET serial = ?, not_after = ?, renewed_at = ? WHERE node_id = ?', [serial, notAfter, now, nodeId]);
   }
-  async revokeMember(nodeId: string, now: number): Promise<boolean> {
-    return (await this.db.run('UPDATE members SET revoked_at = ? WHERE node_id = ? AND revoked_at IS NULL', [now, nodeId])).changes === 1;
+  /**
+   * Revoke a node, in one transaction. When this revokes it (it was not revoked already) and a person
+   * enrolled it, the person's approval for the group is withdrawn (state 'revoked': they must ask and
+   * be approved again) and so is every join token issued to them for the group. Tokens an administrator
+   * made for anyone holding them (no person) are not touched: the administrator withdraws those.
+   */
+  async revokeMember(nodeId: string, now: number): Promise<{ revoked: boolean; approvals: number; tokens: number }> {
+    return this.db.tx(async (t) => {
+      const none = { revoked: false, approvals: 0, tokens: 0 };
+      const m = (await t.all<{ group_name: string; user_id: string | null }>('SELECT group_name, user_id FROM members WHERE node_id = ?', [nodeId]))[0];
+      if (!m || (await t.run('UPDATE members SET revoked_at = ? WHERE node_id = ? AND revoked_at IS NULL', [now, nodeId])).changes !== 1) return none;
+      if (m.user_id === null) return { ...none, revoked: true };
+      const approvals = (await t.run("UPDATE requests SET state = 'revoked' WHERE group_name = ? AND user_id = ? AND state = 'approved'", [m.group_name, m.user_id])).changes;
+      const tokens = (await t.run('UPDATE tokens SET revoked = 1 WHERE group_name = ? AND user_id = ? AND revoked = 0 AND uses_left > 0 AND expires_at > ?', [m.group_name, m.user_id, now])).changes;
+      return { revoked: true, approvals, tokens };
+    });
   }
 }
