@@ -40,6 +40,24 @@ async function pingTrain(lab: RingLab, from: number, vip: string, count: number,
   return new Set([...r.stdout.matchAll(/icmp_seq=(\d+)/g)].map((m) => Number(m[1])));
 }
 
+/**
+ * A pair that did not answer, as both ends saw it (a rare first-contact loss in CI left nothing to read):
+ * each end's entry for the other, its non-zero drops and node counters, and its log lines naming the other.
+ */
+async function explain(t: ExecutionContext, lab: RingLab, pairs: Array<{ from: string; to: string }>, idx: Map<string, number>): Promise<void> {
+  for (const { from, to } of pairs.slice(0, 4)) {
+    for (const [me, other] of [[idx.get(from)!, idx.get(to)!], [idx.get(to)!, idx.get(from)!]] as const) {
+      const peer = lab.node(other).nodeId;
+      const st = await lab.status(me).catch(() => null) as null | { connections?: Array<{ nodeId: string }>; dataPeers?: Array<{ nodeId: string }>; drops?: Record<string, number>; node?: Record<string, number> };
+      const entry = [...(st?.connections ?? []), ...(st?.dataPeers ?? [])].find((c) => c.nodeId === peer) ?? null;
+      const nonzero = (o?: Record<string, number>) => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v));
+      t.log(`  ${lab.node(me).name} about ${lab.node(other).name}: ${JSON.stringify(entry)}; drops ${JSON.stringify(nonzero(st?.drops))}; counters ${JSON.stringify(nonzero(st?.node))}`);
+      const lines = readFileSync(lab.node(me).log, 'utf8').split('\n').filter((l) => l.includes(peer.slice(0, 8)));
+      for (const l of lines.slice(-12)) t.log(`    ${l.slice(0, 300)}`);
+    }
+  }
+}
+
 async function withMixed(t: ExecutionContext, fn: (lab: RingLab) => Promise<void>): Promise<void> {
   const name = 'x' + randomBytes(3).toString('hex');
   const dir = `/tmp/ringvpn-lab-${name}`;
@@ -65,6 +83,7 @@ netTest('mixed NAT lab: every pair pings, punchable pairs direct, the others on 
     const c1 = await lab.check({ count: 6, allUpTo: 16 });
     t.log(`first check: ${c1.pairs.reachable}/${c1.pairs.total} reachable, first echo answered ${c1.first.answered}, paths ${JSON.stringify(c1.paths?.counts)}`);
     for (const u of c1.pairs.unreachable) t.log(`  unreachable ${u.from} -> ${u.to}: ${u.why}`);
+    if (c1.pairs.unreachable.length) await explain(t, lab, c1.pairs.unreachable, idx);
     t.is(c1.pairs.reachable, c1.pairs.total, 'every pair pings at first contact');
     // the on-demand links settle (direct where a punch works, else a relay link)
     await sleep(15_000);
