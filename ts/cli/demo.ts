@@ -29,6 +29,8 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
   let lab: RingLab | undefined;
   let inet: Internet | undefined;
   let groups: GroupLab | undefined;
+  // every check that did not pass: the demo says so at the end and exits 1
+  const failed: string[] = [];
   // node0 and node1 are gateways (uplinks into an "Internet" namespace); the last node sends all its traffic through one
   const client = opts.nodes - 1, gateways = opts.nodes >= 4 ? [0, 1] : [];
   try {
@@ -42,6 +44,8 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
     step('lab check: all-pairs ping through the VPN and a crawl of the ring');
     const c = await lab.check({ onProgress: say });
     say(`${c.pairs.reachable}/${c.pairs.total} pairs reachable; crawl ${c.crawl.ok ? 'consistent' : 'NOT consistent'} (${c.crawl.nodes} nodes)`);
+    if (c.pairs.reachable < c.pairs.total) failed.push(`${c.pairs.total - c.pairs.reachable} of ${c.pairs.total} pairs did not answer`);
+    if (!c.crawl.ok) failed.push('the ring is not consistent');
     step('DNS on the device: node1 looks up node2.ringvpn');
     const ns = await lab.node(1).ns.exec('busybox', ['nslookup', 'node2.ringvpn', '10.128.0.1'], { allowFail: true, timeoutMs: 10_000 });
     say(ns.stdout.trim().split('\n').slice(-2).join('\n'));
@@ -49,6 +53,7 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
     step(`TCP ${opts.mib} MiB from node0 to ${dst.name} (${dst.vip}); the first packets ride the overlay, then an on-demand link takes over`);
     const r = await transfer(lab.node(0).ns, dst.ns, dst.vip!, opts.mib << 20);
     say(`${(r.received.bytes * 8 / r.received.seconds / 1e9).toFixed(2)} Gbit/s, checksums ${r.sent.sha256 === r.received.sha256 ? 'match' : 'DIFFER'}`);
+    if (r.sent.sha256 !== r.received.sha256) failed.push('the TCP transfer arrived damaged');
     if (gateways.length) {
       const c = lab.node(client);
       step(`full tunnel: ${c.name} sends all its traffic through a gateway found in the DHT (node0 and node1 masquerade out of their uplinks)`);
@@ -62,6 +67,7 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
       for (const l of tunnelLines(t)) say(l);
       const who = await c.ns.exec('curl', ['-s', '--max-time', '10', `http://${INTERNET_SERVER}:8080/whoami`], { allowFail: true, timeoutMs: 15_000 });
       say(who.code === 0 ? `${c.name} -> http://${INTERNET_SERVER}:8080/whoami: the server saw ${who.stdout.trim()} (the gateway's uplink, masqueraded)` : `the request through the tunnel FAILED (curl exit ${who.code})`);
+      if (who.code !== 0) failed.push('the full-tunnel client did not reach the Internet namespace');
     }
     step('status of node0 (ringvpn status)');
     process.stdout.write(renderRingStatus(await lab.status(0) as unknown as RingStatus));
@@ -74,7 +80,9 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
     for (const a of groups.members) {
       const b = groups.members[(a.index % groups.members.length)]!;
       const p = await groups.lan.host(a.index).exec('ping', ['-c', '2', '-i', '0.3', '-W', '2', b.address], { allowFail: true });
-      say(`${a.name} (${a.address}) -> ${b.name} (${b.address}): ${/(\d+) received/.exec(p.stdout)?.[1] ?? 0}/2 answered, with certificates from the group's CA`);
+      const got = Number(/(\d+) received/.exec(p.stdout)?.[1] ?? 0);
+      say(`${a.name} (${a.address}) -> ${b.name} (${b.address}): ${got}/2 answered${got ? ", with certificates from the group's CA" : ' (FAILED)'}`);
+      if (!got) failed.push(`in the private group, ${a.name} -> ${b.name} got no answer`);
     }
   } finally {
     step('tearing down');
@@ -83,5 +91,9 @@ export async function runDemo(opts: { nodes: number; mib: number }): Promise<voi
     await groups?.down();
     if (lab) await lab.down(say); else await RingLab.down(name, { onProgress: say }).catch(() => undefined);
     say('done');
+  }
+  if (failed.length) {
+    say(`demo FAILED: ${failed.join('; ')}`);
+    process.exitCode = 1;
   }
 }
