@@ -6,7 +6,7 @@
 // logged, login throttling, admin pages). The same suite runs against SQLite and against a private
 // PostgreSQL server (ts/group/pg-instance.ts).
 import test from 'ava';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -99,6 +99,10 @@ function suite(backend: Backend): void {
     const e = await env(backend);
     try {
       const admin = await groupWithAdmin(e);
+      // the group's CA key is the server's alone: its directory 0700, the key 0600
+      const caDir = join(e.dir, 'groups', 'lab', 'ca');
+      t.is(statSync(caDir).mode & 0o777, 0o700, 'the CA directory is 0700');
+      t.is(statSync(join(caDir, 'ca.key')).mode & 0o777, 0o600, 'the CA key is 0600');
       const alice = new Browser(e.app);
       await alice.signup('alice@example.org');
       await alice.get('/groups/lab/request');

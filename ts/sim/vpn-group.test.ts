@@ -1,7 +1,8 @@
 // A private group in the simulator: certified VpnNodes (real X.509 certificates and the real handshake)
 // form their ring and reach each other; outsiders with a foreign CA's certificate or none are refused
 // by every member and never link; a CA-signed revocation published at one member reaches all of them
-// by broadcast, cuts the revoked node off and keeps it out.
+// by broadcast, cuts the revoked node off and keeps it out; a member that starts later learns it from
+// the group's record in the DHT (the paper's DHT notification).
 import test from 'ava';
 import { join } from 'node:path';
 import { generateKeyPair } from '../config/keys.js';
@@ -23,6 +24,7 @@ import { bytes } from '../vpn/addressing.js';
 
 const MEMBERS = 10;
 const FOREIGN = 10, BARE = 11; // outsiders: a certificate from another CA; no certificate at all
+const LATE = 12; // a member that starts after the revocation was broadcast: it learns it from the DHT
 
 test('members link and reach each other; outsiders are refused by everyone; a broadcast revocation cuts a member off', async (t) => {
   const tmp = tmpDir();
@@ -30,16 +32,17 @@ test('members link and reach each other; outsiders are refused by everyone; a br
   const ca = await makeCa(tmp.dir, 'Group CA');
   const other = await makeCa(tmp.dir, 'Other CA', 'other');
   const wall = Date.now();
-  const keys = Array.from({ length: BARE + 1 }, () => generateKeyPair());
+  const keys = Array.from({ length: LATE + 1 }, () => generateKeyPair());
   const certs: Uint8Array[] = [];
-  for (let i = 0; i <= FOREIGN; i++) {
+  for (let i = 0; i <= LATE; i++) {
+    if (i === BARE) { certs.push(new Uint8Array(0)); continue; }
     const { csrPem } = await createRequest({ name: `m${i}`, noisePublicKey: keys[i]!.publicKey, identityKeyFile: join(tmp.dir, `m${i}.id`) });
     const r = await signRequest(i === FOREIGN ? other.dir : ca.dir, csrPem, { address: `10.128.0.${10 + i}` });
     certs.push(toDer(r.certPem, ['CERTIFICATE'])!);
   }
   const anchors = [ca.anchor, other.anchor];
   const h = new VpnHarness({
-    capacity: BARE + 1, seed: 5, matrix: LatencyMatrix.uniform(BARE + 1, 20), wallOffsetMs: wall,
+    capacity: LATE + 1, seed: 5, matrix: LatencyMatrix.uniform(LATE + 1, 20), wallOffsetMs: wall,
     keys: (i) => keys[i]!,
     group: (i, k) => (i === BARE ? undefined : new CertificatePolicy(i === FOREIGN ? anchors[1]! : anchors[0]!, certs[i]!, nodeIdOfKey(k.publicKey), k.publicKey, wall, silentLogger)),
   });
@@ -98,4 +101,15 @@ test('members link and reach each other; outsiders are refused by everyone; a br
   h.run(h.now + 30_000);
   for (const i of members) if (i !== victim) t.falsy(h.nodes[i]!.links.peerOf(victimId)?.established, `member ${i} never links the revoked node again`);
   t.true(members.some((i) => ((h.nodes[i]!.group!.status().counters as Record<string, number>).refused_revoked ?? 0) > 0 || (h.nodes[i]!.counters.values.link_banned ?? 0) > 0), 'the revoked node kept trying and was refused');
+
+  // the paper's DHT notification: a member that was not there for the broadcast reads the record when it joins
+  const lateAt = h.now;
+  const late = h.addNode(h.now);
+  t.is(late, LATE);
+  h.run(h.now + 20_000);
+  const how = h.events.find(({ at, node, e }) => at >= lateAt && node === LATE && e.type === 'revoked' && e.nodeId === victimId);
+  t.truthy(how, 'the late member learned the revocation');
+  t.is(how && how.e.type === 'revoked' ? how.e.how : null, 'dht', 'from the group\'s record in the DHT');
+  t.falsy(h.nodes[LATE]!.links.peerOf(victimId)?.established, 'and never linked the revoked node');
+  t.not(h.address(LATE), null, 'the late member joined the group');
 });
