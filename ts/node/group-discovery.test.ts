@@ -5,7 +5,8 @@ import test from 'ava';
 import { RING, type NodeId } from '../base/nodeid.js';
 import type { NodeDht } from './address-claim.js';
 import { Counters } from './io.js';
-import { bucketOf, DEFAULT_DISCOVERY, discoveryKey, GroupDiscovery, nearestMembers, realmOf, type DiscoveryHost } from './group-discovery.js';
+import { bucketOf, DEFAULT_DISCOVERY, discoveryKey, GroupDiscovery, nearestMembers, type DiscoveryHost } from './group-discovery.js';
+import { realmOf } from '../pki/realm.js';
 
 type Value = { owner: NodeId; value: Uint8Array };
 

@@ -3,7 +3,6 @@
 // records of the members nearest to it on the ring, and asks for links to those it is not linked with.
 // It must not link, send or verify anyone itself (the host does; a record proves nothing: the group's
 // certificates in the handshake do), nor read a clock: `at(now)` brings the time.
-import { createHash } from 'node:crypto';
 import { ID_BITS, RING, type NodeId } from '../base/nodeid.js';
 import type { NodeDht } from './address-claim.js';
 import type { Counters } from './io.js';
@@ -38,11 +37,6 @@ export interface DiscoveryHost {
   linked(member: NodeId): boolean;
   /** ask the private overlay for a link to this member (its public node id) */
   link(member: NodeId): void;
-}
-
-/** 16 bytes naming a group where public nodes cannot guess it: a hash of its CA certificate. */
-export function realmOf(caDer: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update('ringvpn private overlay v1\0').update(caDer).digest().subarray(0, 16));
 }
 
 /** The bucket of a member's record: the top log2(buckets) bits of its node id (consecutive on the ring). */

@@ -7,7 +7,8 @@ import test from 'ava';
 import type { NodeId } from '../base/nodeid.js';
 import type { NodeDht } from '../node/address-claim.js';
 import { Counters } from '../node/io.js';
-import { GroupDiscovery, nearestMembers, realmOf } from '../node/group-discovery.js';
+import { GroupDiscovery, nearestMembers } from '../node/group-discovery.js';
+import { realmOf } from '../pki/realm.js';
 import { LatencyMatrix } from './network.js';
 import { VpnHarness } from './vpn-harness.js';
 
