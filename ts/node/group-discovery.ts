@@ -4,6 +4,8 @@
 // It must not link, send or verify anyone itself (the host does; a record proves nothing: the group's
 // certificates in the handshake do), nor read a clock: `at(now)` brings the time.
 import { ID_BITS, RING, type NodeId } from '../base/nodeid.js';
+import { cwDist } from '../core/ring.js';
+import { dhtKeys } from '../vpn/addressing.js';
 import type { NodeDht } from './address-claim.js';
 import type { Counters } from './io.js';
 
@@ -44,9 +46,9 @@ export function bucketOf(id: NodeId, buckets: number): number {
   return buckets <= 1 ? 0 : Number(id >> BigInt(ID_BITS - Math.log2(buckets)));
 }
 
-/** The DHT key of one bucket of a group's member records (docs/interfaces.md §9). */
+/** The DHT key of one bucket of a group's member records (ts/vpn/addressing.ts owns the layout). */
 export function discoveryKey(realm: Uint8Array, bucket: number): Uint8Array {
-  return new TextEncoder().encode(`private:${Buffer.from(realm).toString('hex')}:${bucket}`);
+  return dhtKeys.privateGroup(Buffer.from(realm).toString('hex'), bucket);
 }
 
 /** A member record's value: a version byte (the owner, a public node id, is the DHT's). */
@@ -57,7 +59,7 @@ const RECORD = Uint8Array.of(1);
  * duplicates left out). Fewer when the group is small: each member once.
  */
 export function nearestMembers(self: NodeId, members: Iterable<NodeId>, reach: number): NodeId[] {
-  const cw = (a: NodeId): bigint => ((a - self) % RING + RING) % RING; // clockwise distance from self
+  const cw = (a: NodeId): bigint => cwDist(self, a);
   const others = [...new Set(members)].filter((m) => m !== self).sort((a, b) => (cw(a) < cw(b) ? -1 : cw(a) > cw(b) ? 1 : 0));
   const out: NodeId[] = [];
   for (let i = 0; i < reach && out.length < others.length; i++) {
@@ -149,13 +151,12 @@ export class GroupDiscovery {
   private enough(seen: Set<NodeId>, mine: number, done: number): boolean {
     const size = RING / BigInt(this.o.buckets);
     const right = Math.floor(done / 2), left = Math.floor((done - 1) / 2);
-    const cw = (a: bigint, b: bigint): bigint => ((b - a) % RING + RING) % RING; // clockwise from a to b
     const rightEnd = (BigInt(mine + right + 1) * size) % RING, leftStart = ((BigInt(mine - left) * size) % RING + RING) % RING;
     let r = 0, l = 0;
     for (const m of seen) {
       if (m === this.self) continue;
-      if (cw(this.self, m) < cw(this.self, rightEnd) || rightEnd === leftStart) r++;
-      if (cw(m, this.self) <= cw(leftStart, this.self) || rightEnd === leftStart) l++;
+      if (cwDist(this.self, m) < cwDist(this.self, rightEnd) || rightEnd === leftStart) r++;
+      if (cwDist(m, this.self) <= cwDist(leftStart, this.self) || rightEnd === leftStart) l++;
     }
     return r >= this.o.reach && l >= this.o.reach;
   }

@@ -20,6 +20,8 @@ export const dhtKeys = {
   routes: (net: string): Uint8Array => enc.encode(`routes:${net}`),
   /** gateways (issue 14), many values: the gateway's address owned by the gateway (ts/node/gateways.ts) */
   gateways: (net: string): Uint8Array => enc.encode(`gateways:${net}`),
+  /** a private group's members, in the public overlay (ts/node/group-discovery.ts): one bucket of records, each owned by a member */
+  privateGroup: (realmHex: string, bucket: number): Uint8Array => enc.encode(`private:${realmHex}:${bucket}`),
 };
 
 export const text = (b: Uint8Array): string => dec.decode(b);
