@@ -12,6 +12,7 @@ import {
   encodeInitiation,
   encodeResponse,
   mac1Key,
+  realmTagOf,
 } from './frames.js';
 
 const key = mac1Key(new Uint8Array(32).fill(9));
@@ -75,7 +76,17 @@ test('decode errors are typed codes', (t) => {
   const ok = encodeInitiation({ sender: 1, noise: noise(MIN_NOISE_LEN) }, key);
   t.true(decodeHandshake(ok).ok);
   t.deepEqual(decodeHandshake(ok.subarray(0, ok.length - 1)), { ok: false, code: 'too_short' });
-  const reserved = new Uint8Array(ok);
+  // an initiation's bytes 1-3 are its realm tag; a response's must be zero
+  const tagged = encodeInitiation({ sender: 1, noise: noise(MIN_NOISE_LEN), realm: 0xabcdef }, key);
+  t.deepEqual([...tagged.subarray(0, 4)], [1, 0xab, 0xcd, 0xef]);
+  const d = decodeHandshake(tagged);
+  t.true(d.ok && d.value.kind === 'initiation' && d.value.realm === 0xabcdef);
+  t.is(realmTagOf(tagged), 0xabcdef);
+  t.is(realmTagOf(ok), 0);
+  t.is(realmTagOf(Uint8Array.of(2, 1, 2, 3, 0, 0, 0, 0)), null);
+  t.throws(() => encodeInitiation({ sender: 1, noise: noise(MIN_NOISE_LEN), realm: 1 << 24 }, key));
+  const resp = encodeResponse({ sender: 1, receiver: 2, noise: noise(MIN_NOISE_LEN) }, key);
+  const reserved = new Uint8Array(resp);
   reserved[2] = 1;
   t.deepEqual(decodeHandshake(reserved), { ok: false, code: 'bad_reserved' });
   const big = new Uint8Array(8 + MAX_NOISE_LEN + MACS_LEN + 1);

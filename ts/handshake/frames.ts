@@ -7,8 +7,8 @@
 // payload is the 12-byte TAI64N timestamp followed by the initiator's certificate DER, if any):
 //  0        1        2        3        4                8
 //  +--------+--------+--------+--------+----------------+---------------------------------+-------+-------+
-//  | 1      | 0      | 0      | 0      | sender u32LE   | noise msg 1 (IK: 32 e, 48 s,    | mac1  | mac2  |
-//  |        |        |        |        |                |  12 + cert + 16 payload)        | 16    | 16    |
+//  | 1      | realm tag (3 bytes) a      | sender u32LE   | noise msg 1 (IK: 32 e, 48 s,    | mac1  | mac2  |
+//  |        | 0 0 0: the public overlay   |                |  12 + cert + 16 payload)        | 16    | 16    |
 //  +--------+--------+--------+--------+----------------+---------------------------------+-------+-------+
 // Response (type 2), 12 + noise + 32 bytes (92 without a certificate; the Noise payload is the
 // responder's certificate DER, or empty):
@@ -17,7 +17,10 @@
 //  | 2      | 0      | 0      | 0      | sender u32LE   | receiver u32LE | noise msg 2 (IK:  | mac1  | mac2  |
 //  |        |        |        |        |                |                |  32 e, cert + 16) | 16    | 16    |
 //  +--------+--------+--------+--------+----------------+----------------+-------------------+-------+-------+
-// Little-endian like WireGuard and the DATA header (crates/core/src/frame.rs); bytes 1-3 must be zero.
+// Little-endian like WireGuard and the DATA header (crates/core/src/frame.rs). An initiation's bytes 1-3
+// are the realm tag (a: the first 3 bytes of a private group's realm, ts/pki/realm.ts; 0 0 0 for the
+// public overlay), covered by mac1: a daemon in several overlays dispatches on it before any DH. A
+// response's bytes 1-3 must be zero (it is dispatched by its receiver index).
 // sender = the index the sender wants to receive DATA on; receiver = the initiator's sender index.
 // mac1 = HMAC-BLAKE2s(key, every byte before mac1) truncated to 16 bytes (HMAC, not WireGuard's keyed
 // BLAKE2s), key = BLAKE2s-256("mac1----" || static public key of the message's recipient).
@@ -42,6 +45,8 @@ export const MAX_NOISE_LEN = 1024;
 
 export interface Initiation {
   kind: 'initiation';
+  /** the realm tag, 24 bits (0: the public overlay) */
+  realm: number;
   sender: number;
   noise: Uint8Array;
   mac1: Uint8Array;
@@ -99,12 +104,24 @@ function checkNoiseLen(noise: Uint8Array): void {
   }
 }
 
-/** `macKey` = mac1Key(responder's static public key). */
-export function encodeInitiation(m: { sender: number; noise: Uint8Array }, macKey: Uint8Array, mac2: Mac2Fn = noMac2): Uint8Array {
+/** Largest realm tag (24 bits). */
+export const MAX_REALM_TAG = 0xff_ffff;
+
+/** The realm tag of an initiation, read without decoding it (null: not an initiation, or too short). */
+export function realmTagOf(bytes: Uint8Array): number | null {
+  if (bytes.length < INITIATION_HEADER_LEN || bytes[0] !== FRAME_TYPE_HANDSHAKE_INIT) return null;
+  return (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!;
+}
+
+/** `macKey` = mac1Key(responder's static public key); `realm`: the realm tag (default 0, the public overlay). */
+export function encodeInitiation(m: { sender: number; noise: Uint8Array; realm?: number }, macKey: Uint8Array, mac2: Mac2Fn = noMac2): Uint8Array {
   checkNoiseLen(m.noise);
+  const realm = m.realm ?? 0;
+  if (!Number.isInteger(realm) || realm < 0 || realm > MAX_REALM_TAG) throw errors.E_ARGUMENT(`handshake: realm tag ${realm} is not a 24-bit integer`);
   const body = new Uint8Array(INITIATION_HEADER_LEN + m.noise.length);
   const dv = new DataView(body.buffer);
   body[0] = FRAME_TYPE_HANDSHAKE_INIT;
+  body[1] = realm >> 16; body[2] = (realm >> 8) & 0xff; body[3] = realm & 0xff;
   dv.setUint32(4, m.sender >>> 0, true);
   body.set(m.noise, INITIATION_HEADER_LEN);
   return withMacs(macKey, body, mac2);
@@ -131,13 +148,13 @@ export function decodeHandshake(bytes: Uint8Array): DecodeResult {
   const header = initiation ? INITIATION_HEADER_LEN : RESPONSE_HEADER_LEN;
   if (bytes.length < header + MIN_NOISE_LEN + MACS_LEN) return { ok: false, code: 'too_short' };
   if (bytes.length > header + MAX_NOISE_LEN + MACS_LEN) return { ok: false, code: 'too_long' };
-  if (bytes[1] !== 0 || bytes[2] !== 0 || bytes[3] !== 0) return { ok: false, code: 'bad_reserved' };
+  if (!initiation && (bytes[1] !== 0 || bytes[2] !== 0 || bytes[3] !== 0)) return { ok: false, code: 'bad_reserved' };
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const split = bytes.length - MACS_LEN;
   const noise = bytes.slice(header, split);
   const mac1 = bytes.slice(split, split + MAC1_LEN);
   const mac2 = bytes.slice(split + MAC1_LEN);
   const sender = dv.getUint32(4, true);
-  if (initiation) return { ok: true, value: { kind: 'initiation', sender, noise, mac1, mac2 } };
+  if (initiation) return { ok: true, value: { kind: 'initiation', realm: realmTagOf(bytes)!, sender, noise, mac1, mac2 } };
   return { ok: true, value: { kind: 'response', sender, receiver: dv.getUint32(8, true), noise, mac1, mac2 } };
 }

@@ -404,3 +404,28 @@ test('replay memory is bounded: past maxTimestamps keys, the oldest former peer 
   t.deepEqual(kinds(hs.receive(inits[3]!, 2_000)), ['rejected:replay']);
   t.deepEqual(kinds(hs.receive(inits[4]!, 2_000)), ['rejected:replay'], 'a live peer keeps its timestamp');
 });
+
+test('realm tag: a private overlay\'s initiation carries its tag and only a handshaker of that realm answers it; indices stay clear of the other overlays\'', (t) => {
+  const bob = node('bob');
+  const mk = (realm: number, name: string) => new Handshaker({ staticPrivate: rng('bob/static')(32), staticPublic: bob.pub, random: rng(name), realm, indexTaken: (i) => taken.has(i) });
+  const taken = new Set<number>();
+  const bobPublic = mk(0, 'bob-public'), bobGroup = mk(0x1234ab, 'bob-group');
+  const alice = new Handshaker({ staticPrivate: rng('alice/static')(32), staticPublic: node('alice').pub, random: rng('alice-group'), realm: 0x1234ab });
+  alice.addPeer(1, bob.pub);
+  bobPublic.addPeer(7, node('alice').pub);
+  bobGroup.addPeer(7, node('alice').pub);
+  const [init] = alice.initiate(1, 1_000).filter((a) => a.kind === 'send').map((a) => (a as { bytes: Uint8Array }).bytes);
+  t.deepEqual([...init!.subarray(1, 4)], [0x12, 0x34, 0xab]);
+  t.deepEqual(kinds(bobPublic.receive(init!, 1_000)), ['rejected:unknown_realm'], 'the public overlay refuses it before any DH');
+  const answered = bobGroup.receive(init!, 1_000);
+  t.deepEqual(kinds(answered), ['established', 'send']);
+  const local = (answered.find((a) => a.kind === 'established') as { session: { localIndex: number } }).session.localIndex;
+  t.true(bobGroup.ownsIndex(local));
+  t.false(bobPublic.ownsIndex(local));
+  // an index one handshaker holds is never handed out by another of the same engine
+  for (let i = 0; i < 200; i++) taken.add(0x01010101 + i); // what a source of all-ones bytes draws, and the 199 after it
+  const degenerate = new Handshaker({ staticPrivate: rng('bob/static')(32), staticPublic: bob.pub, random: (n) => new Uint8Array(n).fill(1), indexTaken: (i) => taken.has(i) });
+  degenerate.addPeer(1, node('alice').pub);
+  const sent = degenerate.initiate(1, 1_000).find((a) => a.kind === 'send') as { bytes: Uint8Array };
+  t.is(new DataView(sent.bytes.buffer, sent.bytes.byteOffset).getUint32(4, true), 0x01010101 + 200);
+});

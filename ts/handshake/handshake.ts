@@ -71,6 +71,8 @@ export type RejectCode =
   | 'bad_dh'
   | 'unknown_peer'
   | 'unknown_index'
+  /** an initiation for another realm (overlay) than this handshaker's */
+  | 'unknown_realm'
   | 'bad_payload'
   | 'replay'
   | 'internal'
@@ -148,6 +150,10 @@ export interface HandshakerOptions {
   underLoadPerSec?: number;
   /** Keys whose greatest timestamp is kept after their peer is gone (MAX_TIMESTAMPS). */
   maxTimestamps?: number;
+  /** The realm tag our initiations carry and received ones must carry (frames.ts; default 0, the public overlay). */
+  realm?: number;
+  /** Local indices another handshaker of the same data plane holds (one engine, several overlays): never allocated here. */
+  indexTaken?: (index: number) => boolean;
 }
 
 export interface PeerCertificateCheck {
@@ -205,6 +211,8 @@ export class Handshaker {
   private readonly timestamps: ReplayTable;
   /** Live local indices: pending initiations and installed sessions. */
   private readonly indices = new Map<number, { peerId: number; pending: boolean }>();
+  private readonly realm: number;
+  private readonly indexTaken: (index: number) => boolean;
 
   constructor(o: HandshakerOptions) {
     if (o.staticPrivate.length !== 32 || o.staticPublic.length !== 32) throw errors.E_ARGUMENT('handshake: keys must be 32 bytes');
@@ -220,8 +228,13 @@ export class Handshaker {
     this.macKeyMine = mac1Key(this.s.publicKey);
     this.cookies = new CookieChecker(this.s.publicKey, this.random, 0);
     this.underLoadPerSec = o.underLoadPerSec ?? UNDER_LOAD_PER_SEC;
+    this.realm = o.realm ?? 0;
+    this.indexTaken = o.indexTaken ?? (() => false);
     this.timestamps = new ReplayTable(o.maxTimestamps ?? MAX_TIMESTAMPS, (k) => this.byKey.has(k));
   }
+
+  /** Whether a local index is ours (a pending initiation or a session): a response or cookie reply for it is ours. */
+  ownsIndex(index: number): boolean { return this.indices.has(index); }
 
   get publicKey(): Uint8Array {
     return new Uint8Array(this.s.publicKey);
@@ -280,6 +293,7 @@ export class Handshaker {
     if (bytes[0] === FRAME_TYPE_COOKIE) return this.onCookieReply(bytes, now);
     const d = decodeHandshake(bytes);
     if (!d.ok) return [{ kind: 'rejected', code: d.code }];
+    if (d.value.kind === 'initiation' && d.value.realm !== this.realm) return [{ kind: 'rejected', code: 'unknown_realm' }];
     if (!checkMac1(this.macKeyMine, bytes)) return [{ kind: 'rejected', code: 'bad_mac1' }];
     if (d.value.kind === 'initiation' && source !== undefined && this.loaded(now) && !this.cookies.checkMac2(bytes, source, now)) {
       return [{ kind: 'rejected', code: 'mac2_required' }, { kind: 'reply', bytes: this.cookies.reply(d.value.sender, d.value.mac1, source, now) }];
@@ -359,7 +373,7 @@ export class Handshaker {
     if (!msg.ok) return [{ kind: 'rejected', code: msg.code === 'bad_dh' ? 'bad_dh' : 'internal', peerId: peer.id }];
     peer.lastSentTs = ts;
     const localIndex = this.allocIndex(peer.id, true);
-    const bytes = encodeInitiation({ sender: localIndex, noise: msg.value }, peer.macKeyTo, (c) => peer.jar.mac2(c, now));
+    const bytes = encodeInitiation({ sender: localIndex, noise: msg.value, realm: this.realm }, peer.macKeyTo, (c) => peer.jar.mac2(c, now));
     const mac1 = bytes.slice(bytes.length - MACS_LEN, bytes.length - MACS_LEN + MAC1_LEN);
     peer.pending = { localIndex, hs, retryAt: now + REKEY_TIMEOUT + this.jitter(), mac1, cookieRetry: false };
     return [{ kind: 'send', peerId: peer.id, bytes }];
@@ -466,9 +480,9 @@ export class Handshaker {
     for (let i = 0; i < 64; i++) {
       const b = this.random(4);
       idx = ((b[0] ?? 0) | ((b[1] ?? 0) << 8) | ((b[2] ?? 0) << 16) | ((b[3] ?? 0) << 24)) >>> 0;
-      if (!this.indices.has(idx)) break;
+      if (!this.indices.has(idx) && !this.indexTaken(idx)) break;
     }
-    while (this.indices.has(idx)) idx = (idx + 1) >>> 0; // a degenerate random source must not loop forever
+    while (this.indices.has(idx) || this.indexTaken(idx)) idx = (idx + 1) >>> 0; // a degenerate random source must not loop forever
     this.indices.set(idx, { peerId, pending });
     return idx;
   }

@@ -2,10 +2,14 @@
 // retry, reads outwards from our bucket until the nearest members on both sides are certain, links asked
 // only for unlinked nearest members, the join and steady read rates, junk records ignored.
 import test from 'ava';
-import { RING, type NodeId } from '../base/nodeid.js';
+import { RING, idFromBytes, idToBytes, type NodeId } from '../base/nodeid.js';
 import type { NodeDht } from './address-claim.js';
 import { Counters } from './io.js';
-import { bucketOf, DEFAULT_DISCOVERY, discoveryKey, GroupDiscovery, nearestMembers, type DiscoveryHost } from './group-discovery.js';
+import { bucketOf, DEFAULT_DISCOVERY, discoveryKey, encodeRecord, GroupDiscovery, nearestMembers, type DiscoveryHost } from './group-discovery.js';
+
+/** synthetic ids: a member's "static key" is its id's 20 bytes, padded (idOfKey below reads them back) */
+const keyOf = (id: NodeId): Uint8Array => { const k = new Uint8Array(32); k.set(idToBytes(id)); return k; };
+const idOfKey = (k: Uint8Array): NodeId => idFromBytes(k.subarray(0, 20));
 import { realmOf } from '../pki/realm.js';
 
 type Value = { owner: NodeId; value: Uint8Array };
@@ -38,10 +42,10 @@ class MapDht {
     };
   }
   /** other members' records, as their own puts would leave them */
-  seed(realm: Uint8Array, members: NodeId[], buckets = DEFAULT_DISCOVERY.buckets, value = Uint8Array.of(1)): void {
+  seed(realm: Uint8Array, members: NodeId[], buckets = DEFAULT_DISCOVERY.buckets, value?: Uint8Array): void {
     for (const m of members) {
       const key = new TextDecoder().decode(discoveryKey(realm, bucketOf(m, buckets)));
-      this.data.set(key, [...(this.data.get(key) ?? []), { owner: m, value }]);
+      this.data.set(key, [...(this.data.get(key) ?? []), { owner: m, value: value ?? encodeRecord(keyOf(m)) }]);
     }
   }
 }
@@ -56,10 +60,10 @@ function setup(self: NodeId, members: NodeId[], linked = new Set<NodeId>()) {
   let settled = false;
   const host: DiscoveryHost = {
     dht: dht.view(), joined: () => true, settled: () => settled,
-    linked: (m) => linked.has(m), link: (m) => { asked.push(m); },
+    linked: (m) => linked.has(m), link: (m, key) => { if (idOfKey(key) === m) asked.push(m); }, idOfKey,
   };
   const counters = new Counters();
-  const d = new GroupDiscovery(REALM, self, host, counters);
+  const d = new GroupDiscovery(REALM, self, keyOf(self), host, counters);
   return { d, dht, asked, counters, settle: () => { settled = true; } };
 }
 
@@ -71,7 +75,7 @@ test('the realm key: a hash of the CA certificate (not guessable from the group 
   t.is(bucketOf(RING - 1n, 16), 15);
   t.is(bucketOf(at(0.5), 16), 8);
   t.is(bucketOf(at(0.7), 1), 0);
-  t.throws(() => new GroupDiscovery(REALM, 0n, {} as DiscoveryHost, new Counters(), { ...DEFAULT_DISCOVERY, buckets: 12 }), { instanceOf: RangeError });
+  t.throws(() => new GroupDiscovery(REALM, 0n, keyOf(0n), {} as DiscoveryHost, new Counters(), { ...DEFAULT_DISCOVERY, buckets: 12 }), { instanceOf: RangeError });
 });
 
 test('nearest members: reach positions on each side in ring order, wrapping around, each once', (t) => {
@@ -87,7 +91,7 @@ test('registration: a leased record in our bucket once joined; a failed put is t
   const self = at(0.3);
   const { d, dht, counters } = setup(self, []);
   let joined = false;
-  const d2 = new GroupDiscovery(REALM, self, { dht: dht.view(), joined: () => joined, settled: () => false, linked: () => false, link: () => {} }, counters);
+  const d2 = new GroupDiscovery(REALM, self, keyOf(self), { dht: dht.view(), joined: () => joined, settled: () => false, linked: () => false, link: () => {}, idOfKey }, counters);
   d2.at(0).tick();
   t.deepEqual(dht.puts, [], 'nothing before the public overlay has joined');
   joined = true;
@@ -152,13 +156,16 @@ test('links are asked only for unlinked nearest members; reads every 10 s until 
   t.is(s.d.status().nextReadInMs, 300_000);
 });
 
-test('a record that is not a member record (another version byte, empty) is ignored', (t) => {
+test('a record that is not a member record (another version byte, empty, a key that is not its owner\'s) is ignored and counted', (t) => {
   const self = at(0.5);
   const s = setup(self, [at(0.55)]);
   s.dht.seed(REALM, [at(0.45)], 16, Uint8Array.of(9));
   s.dht.seed(REALM, [at(0.46)], 16, new Uint8Array(0));
+  s.dht.seed(REALM, [at(0.47)], 16, encodeRecord(keyOf(at(0.48))));
   s.d.at(0).tick();
   t.deepEqual(s.asked, [at(0.55)]);
+  t.is(s.counters.values.discovery_bad_record, 3);
+  t.deepEqual(s.d.keys.get(at(0.55)), keyOf(at(0.55)), 'a member\'s key comes with its record');
 });
 
 test('two halves of a group that formed apart merge: each side asks for links across the split', (t) => {

@@ -3,7 +3,7 @@
 // records of the members nearest to it on the ring, and asks for links to those it is not linked with.
 // It must not link, send or verify anyone itself (the host does; a record proves nothing: the group's
 // certificates in the handshake do), nor read a clock: `at(now)` brings the time.
-import { ID_BITS, RING, type NodeId } from '../base/nodeid.js';
+import { ID_BITS, RING, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
 import { cwDist } from '../core/ring.js';
 import { dhtKeys } from '../vpn/addressing.js';
 import type { NodeDht } from './address-claim.js';
@@ -37,8 +37,10 @@ export interface DiscoveryHost {
   settled(): boolean;
   /** whether the private overlay holds a link with this member now */
   linked(member: NodeId): boolean;
-  /** ask the private overlay for a link to this member (its public node id) */
-  link(member: NodeId): void;
+  /** ask the private overlay for a link to this member (its public node id, and the static key its record gave) */
+  link(member: NodeId, key: Uint8Array): void;
+  /** the node id of a static key (default: nodeIdOfKey; tests with synthetic ids give their own) */
+  idOfKey?(key: Uint8Array): NodeId;
 }
 
 /** The bucket of a member's record: the top log2(buckets) bits of its node id (consecutive on the ring). */
@@ -51,8 +53,17 @@ export function discoveryKey(realm: Uint8Array, bucket: number): Uint8Array {
   return dhtKeys.privateGroup(Buffer.from(realm).toString('hex'), bucket);
 }
 
-/** A member record's value: a version byte (the owner, a public node id, is the DHT's). */
-const RECORD = Uint8Array.of(1);
+/** A member record's value: a version byte, then the member's static key (so another member can handshake
+ * with it at once); the owner, a public node id, is the DHT's and must be the key's hash. */
+const RECORD_VERSION = 1;
+export const RECORD_LEN = 1 + 32;
+
+export function encodeRecord(key: Uint8Array): Uint8Array {
+  const v = new Uint8Array(RECORD_LEN);
+  v[0] = RECORD_VERSION;
+  v.set(key.subarray(0, 32), 1);
+  return v;
+}
 
 /**
  * The members within `reach` positions of `self` on each side, in ring order, nearest first (self and
@@ -84,8 +95,10 @@ export class GroupDiscovery {
   private asked = 0;
   /** the members seen at the last read (public node ids) */
   members: NodeId[] = [];
+  /** their static keys, from their records */
+  readonly keys = new Map<NodeId, Uint8Array>();
 
-  constructor(private readonly realm: Uint8Array, private readonly self: NodeId, private readonly host: DiscoveryHost,
+  constructor(private readonly realm: Uint8Array, private readonly self: NodeId, private readonly key: Uint8Array, private readonly host: DiscoveryHost,
     private readonly counters: Counters, readonly o: DiscoveryOptions = DEFAULT_DISCOVERY) {
     if (!Number.isInteger(Math.log2(o.buckets)) || o.buckets < 1 || o.buckets > 256) throw new RangeError(`buckets must be a power of 2 in 1..256, not ${o.buckets}`);
   }
@@ -104,7 +117,7 @@ export class GroupDiscovery {
 
   private register(): void {
     this.putBusy = true;
-    this.host.dht.put(discoveryKey(this.realm, bucketOf(this.self, this.o.buckets)), RECORD, this.o.leaseMs, (r) => {
+    this.host.dht.put(discoveryKey(this.realm, bucketOf(this.self, this.o.buckets)), encodeRecord(this.key), this.o.leaseMs, (r) => {
       this.putBusy = false;
       this.lastPut = { at: this.t, ok: r.ok };
       // the DHT renews its own lease: put again only well after it would have lapsed, or soon after a failure
@@ -132,7 +145,7 @@ export class GroupDiscovery {
       let left = wave.length;
       for (const b of wave) {
         this.host.dht.get(discoveryKey(this.realm, b), (r) => {
-          if (r.ok) { for (const v of r.values) if (v.value.length >= 1 && v.value[0] === 1) seen.add(v.owner); } else failed++;
+          if (r.ok) { for (const v of r.values) this.record(v.owner, v.value, seen); } else failed++;
           if (--left > 0) return;
           done += wave.length;
           if (done < n && !this.enough(seen, mine, done)) { step(); return; }
@@ -141,6 +154,15 @@ export class GroupDiscovery {
       }
     };
     step();
+  }
+
+  /** A record read: kept when it is ours in form and its key is its owner's (anyone may put junk under the key). */
+  private record(owner: NodeId, value: Uint8Array, seen: Set<NodeId>): void {
+    if (owner === this.self) return;
+    const key = value.length === RECORD_LEN && value[0] === RECORD_VERSION ? value.slice(1) : null;
+    if (!key || (this.host.idOfKey ?? nodeIdOfKey)(key) !== owner) { this.counters.add('discovery_bad_record'); return; }
+    seen.add(owner);
+    this.keys.set(owner, key);
   }
 
   /**
@@ -171,7 +193,7 @@ export class GroupDiscovery {
       if (this.host.linked(m)) continue;
       this.asked++;
       this.counters.add('discovery_link');
-      this.host.link(m);
+      this.host.link(m, this.keys.get(m)!);
     }
     this.readAt = this.t + (this.host.settled() ? this.o.steadyPollMs : this.o.joinPollMs);
   }

@@ -19,6 +19,8 @@ export interface LinkPeer {
   via: number | null;
   /** a relay link: the peer id of the common neighbour that carries this link (overrides via) */
   relay: number | null;
+  /** a private overlay's peer without a path of its own: the public overlay's engine peer that carries its frames (Carrier) */
+  carrier: number | null;
   /** when the overlay link came up, and the round trip a probe measured on the direct path */
   linkedAt: number | null;
   rttMs: number | null;
@@ -52,6 +54,26 @@ export interface GroupVerifier {
   verify(noiseKey: Uint8Array, certificate: Uint8Array | null, expected?: NodeId): { ok: true } | { ok: false; code: string };
 }
 
+/**
+ * What a private overlay's link table borrows from the public overlay of the same daemon (one socket, one
+ * engine; docs/private-overlays.md): its realm tag and peer id range, the static keys discovery read, a path
+ * to a member, and the public overlay to carry handshakes. The public overlay sees only ciphertext.
+ */
+export interface Carrier {
+  /** the realm tag of our initiations (frames.ts) */
+  realm: number;
+  /** our engine peer ids start above this (the public overlay's are below 2^24) */
+  peerIdBase: number;
+  /** a member's static key, from its discovery record (null: unknown) */
+  keyOf(node: NodeId): Uint8Array | null;
+  /** the public overlay's path to a node: its fresh direct endpoint, else the engine peer id of its greedy next hop */
+  path(node: NodeId): { endpoint: string | null; hop: number | null };
+  /** the endpoints we advertise (the public overlay's reading of the shared socket: learned ones, NAT predictions) */
+  endpoints(): string[];
+  /** carry a handshake frame to a node through the public overlay (routed exactly to its public id) */
+  send(node: NodeId, bytes: Uint8Array): void;
+}
+
 export interface LinkTableOptions {
   self: NodeId;
   keys: { privateKey: Uint8Array; publicKey: Uint8Array };
@@ -67,4 +89,8 @@ export interface LinkTableOptions {
   gatewayClient?: (node: NodeId) => boolean;
   /** every endpoint a frame is sent to from here (a new one is a new mapping on a symmetric NAT) */
   sentTo?: (endpoint: string) => void;
+  /** a private overlay: what it borrows from the public one */
+  carrier?: Carrier;
+  /** a local index another overlay of the same engine holds: never allocated here */
+  indexTaken?: (index: number) => boolean;
 }

@@ -74,9 +74,10 @@ export class LinkTable extends PeerTable {
   link(to: NodeId | null, endpoints: string[], via?: NodeId): void {
     if (to === this.o.self) return;
     if (to !== null && this.banned.has(to)) { this.count('link_banned'); this.events.push({ ev: 'failed', to, endpoints }); return; }
+    if (to !== null && this.o.carrier && this.carried(to, endpoints)) return;
     if (to !== null) {
       const p = this.peerOf(to);
-      if (p?.established && (p.relay !== null || (p.endpoint && this.fresh(p)))) { this.markLinked(p, endpoints); return; }
+      if (p?.established && (p.relay !== null || p.carrier !== null || (p.endpoint && this.fresh(p)))) { this.markLinked(p, endpoints); return; }
       this.attempts.set(to, this.attempt(to, endpoints, via));
       if (p?.established) {
         // a session made through the overlay: a probe answered at one of the endpoints proves the
@@ -99,6 +100,38 @@ export class LinkTable extends PeerTable {
     }
     if (!endpoints.length) { this.events.push({ ev: 'failed', to, endpoints }); return; }
     for (const ep of endpoints) this.sendProbe(ep, to, endpoints);
+  }
+
+  /**
+   * A private overlay's link to a member whose key we know (its discovery record, or an earlier session):
+   * the handshake goes at once, directly if the public overlay holds a fresh endpoint of the member, else
+   * through the public overlay; the session then carries CONTROL over the public data plane (Carrier.path)
+   * until a probe proves a direct path. False: no key, the usual probes decide.
+   */
+  private carried(to: NodeId, endpoints: string[]): boolean {
+    const c = this.o.carrier!;
+    let p = this.peerOf(to);
+    const key = p?.key ?? c.keyOf(to);
+    if (!key || nodeIdOfKey(key) !== to) return false;
+    if (!p) p = this.newPeer(to, key, null);
+    else if (!p.key) this.setKey(p, key);
+    this.carry(p);
+    if (p.established && (p.relay !== null || p.carrier !== null || p.endpoint)) { this.markLinked(p, endpoints); return true; }
+    this.attempts.set(to, this.attempt(to, endpoints));
+    this.count('link_carried');
+    if (!this.handshaker.peerStatus(p.peerId)?.handshakeInProgress) this.initiate(p);
+    for (const ep of endpoints) if (ep !== p.endpoint) this.sendProbe(ep, to, endpoints);
+    return true;
+  }
+
+  /** A private overlay's peer without a path of its own takes the public overlay's: its fresh endpoint, else its next hop. */
+  private carry(p: LinkPeer): void {
+    const c = this.o.carrier;
+    if (!c || p.relay !== null || p.pinned) return;
+    const path = c.path(p.nodeId);
+    if (p.endpoint === null && path.endpoint) { this.count('link_carrier_endpoint'); this.setEndpoint(p, path.endpoint); return; }
+    const hop = p.endpoint === null ? path.hop : null;
+    if (hop !== p.carrier) { p.carrier = hop; this.push(p); }
   }
 
   /**
@@ -167,7 +200,7 @@ export class LinkTable extends PeerTable {
     // the path it linked over: its relay, or a direct endpoint it just probed us from (a session's old
     // endpoint alone may be a NAT mapping long gone, and the frame may have come through a relay)
     const probed = p.endpoint !== null && this.t - (this.probedFrom.get(p.endpoint) ?? -Infinity) < ADOPT_PROBE_MS;
-    if (p.relay === null && !probed) { this.count('link_adopt_no_path'); return false; }
+    if (p.relay === null && p.carrier === null && !probed) { this.count('link_adopt_no_path'); return false; }
     this.count('link_adopted');
     this.markLinked(p, this.attempts.get(nodeId)?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
     return true;
@@ -187,7 +220,7 @@ export class LinkTable extends PeerTable {
   /** Whether a CONTROL message to the node would leave now (a session over a direct or relay link). */
   canCarry(nodeId: NodeId): boolean {
     const p = this.peerOf(nodeId);
-    return !!p?.established && (!!p.endpoint || p.relay !== null);
+    return !!p?.established && (!!p.endpoint || p.relay !== null || p.carrier !== null);
   }
 
   /** A CONTROL message for a linked peer; false (counted) when there is no session to carry it. */
@@ -204,6 +237,9 @@ export class LinkTable extends PeerTable {
     this.apply(this.handshaker.receive(data, this.wall(), from), from);
   }
 
+  /** Whether this table sent the probe a reply with this token answers (a daemon with several overlays asks each). */
+  awaitsProbe(token: number): boolean { return this.probes.has(token); }
+
   /** A handshake message carried through the overlay from `src`. */
   onOverlayFrame(data: Uint8Array, src: NodeId): void {
     if (this.banned.has(src)) { this.count('overlay_handshake_banned'); return; }
@@ -214,7 +250,8 @@ export class LinkTable extends PeerTable {
   needSession(peerId: number): boolean {
     const p = this.peers.get(peerId);
     // a relay link rekeys through its relay like any other (else its session lapses at REJECT_AFTER_TIME)
-    if (!p?.key || (!p.endpoint && p.via === null && p.relay === null)) return false;
+    if (p && !p.endpoint && p.relay === null) this.carry(p);
+    if (!p?.key || (!p.endpoint && p.via === null && p.relay === null && p.carrier === null)) return false;
     if (this.handshaker.peerStatus(peerId)?.handshakeInProgress) return true;
     this.initiate(p);
     return true;
@@ -251,6 +288,8 @@ export class LinkTable extends PeerTable {
       this.events.push({ ev: 'failed', to: a.to, endpoints: a.endpoints });
     }
     this.apply(this.handshaker.tick(this.wall()), null);
+    // a private overlay's carried peers follow the public overlay's path to them as it changes
+    if (this.o.carrier) for (const p of this.peers.values()) if (p.endpoint === null && p.relay === null) this.carry(p);
     // peers with no link, no route, no attempt under way and no live session are forgotten
     for (const p of this.peers.values()) {
       if (p.linked || p.pinned || p.allowed.length || p.relay !== null || this.attempts.has(p.nodeId)) continue;
@@ -440,6 +479,7 @@ export class LinkTable extends PeerTable {
     if (this.banned.has(p.nodeId)) { this.forget(p); return; }
     const direct = from !== null && !from.startsWith(OVERLAY);
     if (direct && from !== p.endpoint) this.setEndpoint(p, from);
+    if (!direct && p.endpoint === null) this.carry(p);
     if (direct) p.lastRx = this.t;
     const s = a.session;
     // a responder's session was installed before the batch's frames left (apply); an initiator's now, after
@@ -449,7 +489,7 @@ export class LinkTable extends PeerTable {
     // through the via hop): the engine sends a responder's data on a new session only once something
     // arrived on it (WireGuard's rule, tables.rs confirm), so relayed data cannot overtake a handshake
     // response routed through the overlay.
-    if (s.initiator && (p.endpoint || p.relay !== null || p.via !== null)) keepalives.push(p.peerId);
+    if (s.initiator && (p.endpoint || p.relay !== null || p.via !== null || p.carrier !== null)) keepalives.push(p.peerId);
     for (const old of a.expiredLocalIndices) { this.count('session_pushed_out'); this.out.cmd({ cmd: 'removeSession', localIndex: old }); }
     const first = !p.established;
     p.established = true;
@@ -459,7 +499,7 @@ export class LinkTable extends PeerTable {
     const att = this.attempts.get(p.nodeId);
     // a session that came through the overlay is not an overlay link until a link request finds it,
     // unless it is a relay link's (both sides agreed on the relay first)
-    const path = p.endpoint !== null || p.relay !== null;
+    const path = p.endpoint !== null || p.relay !== null || p.carrier !== null;
     if (path && (att || p.pinned || (!p.linked && (direct || from === null || p.relay !== null)))) this.markLinked(p, att?.endpoints ?? (p.endpoint ? [p.endpoint] : []));
     this.events.push({ ev: 'session', nodeId: p.nodeId, initiator: s.initiator, direct });
   }

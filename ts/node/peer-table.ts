@@ -23,15 +23,18 @@ export abstract class PeerTable {
   readonly byNode = new Map<NodeId, number>();
   readonly events: LinkEvent[] = [];
   protected readonly attempts = new Map<NodeId, Attempt>();
-  private nextPeerId = 1;
+  private nextPeerId: number;
   protected t = 0;
   /** a full-tunnel client's gateway in use: its peer also carries the Internet (0.0.0.0/0) */
   protected tunnel: NodeId | null = null;
 
   constructor(protected readonly o: LinkTableOptions, protected readonly out: Outbox, protected readonly counters: Counters, protected readonly log: Logger) {
     const group = o.group;
+    this.nextPeerId = (o.carrier?.peerIdBase ?? 0) + 1;
     this.handshaker = new Handshaker({
       staticPrivate: o.keys.privateKey, staticPublic: o.keys.publicKey, random: o.random,
+      ...(o.carrier ? { realm: o.carrier.realm } : {}),
+      ...(o.indexTaken ? { indexTaken: o.indexTaken } : {}),
       ...(o.openAdmission ? { admit: (rs: Uint8Array) => this.admit(rs) } : {}),
       ...(group ? {
         certificate: () => group.ownDer,
@@ -94,7 +97,7 @@ export abstract class PeerTable {
   protected newPeer(nodeId: NodeId, key: Uint8Array | null, endpoint: string | null, admittedKey?: Uint8Array): LinkPeer {
     const p: LinkPeer = {
       peerId: this.nextPeerId++, nodeId, key: admittedKey ?? null, endpoint, established: false, linked: false, pinned: false,
-      allowed: [], via: null, relay: null, linkedAt: null, rttMs: null, lastHandshake: null, lastRx: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
+      allowed: [], via: null, relay: null, carrier: null, linkedAt: null, rttMs: null, lastHandshake: null, lastRx: null, handshakes: 0, overlayResponse: null, dataPackets: 0, rxDataPackets: 0,
     };
     this.peers.set(p.peerId, p);
     this.byNode.set(nodeId, p.peerId);
@@ -111,6 +114,7 @@ export abstract class PeerTable {
   /** A direct path to the peer: a relay link leaves its relay (a direct path beats a relay). */
   protected setEndpoint(p: LinkPeer, ep: string): void {
     p.endpoint = ep;
+    p.carrier = null;
     if (p.relay !== null) {
       const hop = p.relay;
       p.relay = null;
@@ -139,7 +143,8 @@ export abstract class PeerTable {
     // its frames are flagged as a relay link's (relayOnly), which the relay counts against its limits
     const forget = p.relay !== null && p.endpoint === null;
     const allowed = p.nodeId === this.tunnel && p.allowed.length ? [...p.allowed, '0.0.0.0/0'] : p.allowed;
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via, hop: p.linked, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
+    // a private overlay's peer is never a hop for others' relayed frames: the public overlay's links carry those
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via ?? p.carrier, hop: p.linked && !this.o.carrier, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
   }
 
   protected forget(p: LinkPeer): void {
@@ -150,6 +155,7 @@ export abstract class PeerTable {
     // no peer may keep a path through it: a data route loses its next hop, a relay link its relay
     for (const q of this.peers.values()) {
       if (q.via === p.peerId) { q.via = null; this.push(q); }
+      if (q.carrier === p.peerId) { q.carrier = null; this.push(q); }
       if (q.relay === p.peerId) { this.count('relay_hop_forgotten'); this.relayLost(q.nodeId); }
     }
     // an attempt under way fails now (the overlay would otherwise wait for a result that never comes)

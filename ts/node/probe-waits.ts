@@ -22,6 +22,9 @@ export class ProbeWaits {
     return token;
   }
 
+  /** Whether a probe with this token is out (an answer with it is ours to take). */
+  has(token: number): boolean { return this.waits.has(token); }
+
   /** The wait an answer from `from` with `token` ends (removed), or null for an unsolicited answer. */
   take(token: number, from: string): ProbeWait | null {
     const w = this.waits.get(token);

@@ -22,11 +22,12 @@ import { GatewayList } from './gateways.js';
 import { TunnelClient } from './tunnel-client.js';
 import { OperatorQueries } from './operator-queries.js';
 import { LinkTable } from './link-table.js';
-import type { LinkEvent } from './link-peer.js';
+import type { Carrier, LinkEvent } from './link-peer.js';
 import { Revocations, gatewayPolicy, type GroupPolicy } from './group.js';
 import { nodeStatus } from './node-status.js';
 import { DEFAULT_RELAY, RelayLinks, type RelayOptions } from './relay-links.js';
 import { AdvertisedEndpoints } from './advertised-endpoints.js';
+import { CarriedPunch } from './carried-punch.js';
 import { K_RELAY } from '../core/connections.js';
 
 export interface OverlayOptions {
@@ -61,6 +62,12 @@ export interface VpnNodeOptions {
   fullTunnel?: { gateways?: string[] };
   /** static mesh: configured peers, no ring */
   peers?: StaticPeer[];
+  /** a private overlay over the daemon's public one (ts/node/realms.ts): what it borrows from it */
+  carrier?: Carrier;
+  /** a local index another overlay of the same engine holds (ts/node/realms.ts) */
+  indexTaken?: (index: number) => boolean;
+  /** the public overlay of a daemon with private overlays: a handshake frame carried to us is offered here first (true: another realm took it) */
+  realmFrame?: (bytes: Uint8Array, src: NodeId) => boolean;
 }
 
 const QUERY_TIMEOUT_MS = 1_000;
@@ -85,6 +92,8 @@ export class VpnNode implements LanHost {
   readonly advertised: AdvertisedEndpoints;
   private readonly bcast: BroadcastService | null;
   private readonly revocations: Revocations | null;
+  /** a private overlay: punches of links on the public data plane */
+  private readonly punches: CarriedPunch | null;
   private readonly out = new Outbox();
   private readonly queries = new OperatorQueries();
   private t = 0;
@@ -105,6 +114,8 @@ export class VpnNode implements LanHost {
     const group = o.group;
     this.links = new LinkTable({
       self: this.self, keys: o.keys, random: o.random, wallOffsetMs, openAdmission: !!o.overlay,
+      ...(o.carrier ? { carrier: o.carrier } : {}),
+      ...(o.indexTaken ? { indexTaken: o.indexTaken } : {}),
       ...(group ? { group: { get ownDer() { return group.ownDer; }, verify: (k, c, e) => group.verify(k, c, e, this.t + wallOffsetMs) } } : {}),
       ...(o.gateway ? { gatewayClient: gatewayPolicy(o.gateway.allow, group) } : {}),
       // a new destination moves a sequential NAT's next port: the advertised predictions move with it
@@ -150,6 +161,11 @@ export class VpnNode implements LanHost {
       },
     }, this.counters, o.log) : null;
     this.revocations = group && dht && o.lan ? new Revocations(o.lan.net, group, this, dht, this.counters) : null;
+    this.punches = o.carrier && ov ? new CarriedPunch({
+      carried: () => [...this.links.peers.values()].filter((p) => p.established && p.linked && p.carrier !== null).map((p) => p.nodeId),
+      punch: (id) => ov.send(this.t, id, encodeApp({ app: 'punch', endpoints: o.carrier!.endpoints() }), { onDemand: false }),
+      probe: (id, eps) => this.links.at(this.t).probeDirect(id, [...eps]),
+    }, this.counters) : null;
     for (const p of o.peers ?? []) this.links.pin(p.publicKey, p.endpoint, p.allowed);
   }
 
@@ -161,6 +177,7 @@ export class VpnNode implements LanHost {
     this.overlay?.tick(now);
     this.links.at(now).tick();
     this.relays?.at(now).tick();
+    this.punches?.tick(now);
     this.relayLoad(now);
     this.lan?.at(now).tick();
     this.gateways?.at(now).tick(this.joined(), this.lan?.address ?? null);
@@ -231,6 +248,29 @@ export class VpnNode implements LanHost {
     if (id === this.self) { cb({ rttMs: 0, hopsThere: 0, hopsBack: 0 }); return; }
     const reqId = this.queries.echo(now, id, timeoutMs, cb);
     this.overlay.send(now, id, encodeApp({ app: 'echo-request', reqId }));
+    this.settle();
+  }
+
+  /** The public overlay carries a private overlay's handshake frame to a node (routed exactly to its id). */
+  carryFrame(now: number, to: NodeId, bytes: Uint8Array): void {
+    this.t = now;
+    if (!this.overlay) { this.counters.add('carrier_no_overlay'); return; }
+    this.counters.add('carrier_frames');
+    this.overlay.send(now, to, encodeApp({ app: 'handshake', bytes }), { onDemand: false });
+    this.settle();
+  }
+
+  /** A handshake frame for this (private) overlay that the public overlay carried from `src`. */
+  overlayFrame(now: number, bytes: Uint8Array, src: NodeId): void {
+    this.t = now;
+    this.links.at(now).onOverlayFrame(bytes, src);
+    this.settle();
+  }
+
+  /** A private overlay: a link to a member that discovery found (its key from its record). */
+  linkMember(now: number, member: NodeId): void {
+    this.t = now;
+    this.links.at(now).link(member, []);
     this.settle();
   }
 
@@ -412,9 +452,9 @@ export class VpnNode implements LanHost {
         const d = decodeApp(o.payload);
         if (!d.ok) { this.counters.add('app_' + d.code); return; }
         const m = d.msg;
-        if (m.app === 'handshake') this.links.at(this.t).onOverlayFrame(m.bytes, o.src);
+        if (m.app === 'handshake') { if (!this.o.realmFrame?.(m.bytes, o.src)) this.links.at(this.t).onOverlayFrame(m.bytes, o.src); }
         else if (m.app === 'relay-sync') this.relays?.at(this.t).onSync(o.src, m);
-        else if (m.app === 'punch') this.relays?.at(this.t).onPunch(o.src, m.endpoints);
+        else if (m.app === 'punch') { if (!this.punches?.onPunch(this.t, o.src, m.endpoints ?? [])) this.relays?.at(this.t).onPunch(o.src, m.endpoints); }
         else if (m.app === 'echo-request') ov.send(this.t, o.src, encodeApp({ app: 'echo-reply', reqId: m.reqId, hops: o.hops }), { onDemand: false });
         else if (m.app === 'echo-reply') { if (!this.queries.echoReply(this.t, m.reqId, o.src, m.hops, o.hops)) this.counters.add('app_reply_unknown'); }
         else if (m.app === 'gateway-ping') {
@@ -455,7 +495,9 @@ export class VpnNode implements LanHost {
         this.out.event({ type: 'session', nodeId: e.nodeId, initiator: e.initiator, direct: e.direct });
         return;
       case 'overlay-send':
-        if (ov) ov.send(now, e.nodeId, encodeApp({ app: 'handshake', bytes: e.bytes }), { onDemand: false, ...(e.via !== undefined ? { via: e.via } : {}) });
+        // a private overlay's handshakes ride the public overlay, routed exactly to the member's public id
+        if (this.o.carrier) { this.counters.add('handshake_via_carrier'); this.o.carrier.send(e.nodeId, e.bytes); }
+        else if (ov) ov.send(now, e.nodeId, encodeApp({ app: 'handshake', bytes: e.bytes }), { onDemand: false, ...(e.via !== undefined ? { via: e.via } : {}) });
         else this.counters.add('handshake_no_overlay');
         return;
       case 'failed':

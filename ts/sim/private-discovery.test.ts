@@ -33,7 +33,7 @@ test('80 public nodes, groups of 12 and 5: each member asks for links to its gro
     const linked = new Set<NodeId>();
     let gets = 0;
     const counted: NodeDht = { ...dht, get: (k, cb) => { gets++; dht.get(k, cb); } };
-    const d = new GroupDiscovery(g.realm, node.self, {
+    const d = new GroupDiscovery(g.realm, node.self, h.keys[i]!.publicKey, {
       dht: counted, joined: () => node.overlay!.joined, settled: () => linked.size >= 2,
       linked: (m) => linked.has(m), link: (m) => { linked.add(m); },
     }, new Counters());

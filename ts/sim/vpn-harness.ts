@@ -2,9 +2,10 @@
 // datagrams on a virtual underlay with the latency matrix, loss, partitions and optional NATs (nat-sites.ts), virtual time that jumps
 // to the next event, and pings between virtual addresses with the path they took. It must not reach
 // into a node beyond its public API; scenarios and assertions live in tests and ts/sim/scenarios.
-import { VpnNode } from '../node/vpn-node.js';
+import { VpnNode, type VpnNodeOptions } from '../node/vpn-node.js';
+import { Realms, type GroupRealmOptions, type RealmEvent } from '../node/realms.js';
 import type { GroupPolicy } from '../node/group.js';
-import type { NodeEvent } from '../node/io.js';
+import type { EngineCommand, NodeEvent, NodeInput } from '../node/io.js';
 import { keyPairFromPrivate } from '../handshake/primitives.js';
 import { Xoshiro128, forkRng, type Rng } from '../core/rng.js';
 import { REAL_NETWORK_PARAMS, type Params } from '../core/params.js';
@@ -51,6 +52,8 @@ export interface VpnHarnessOptions {
   fullTunnel?: (i: number) => boolean;
   /** node i behind a NAT (ts/sim/nat-sites.ts), or public (null); without it every node is public, as before */
   nat?: (i: number) => NatSpec | null;
+  /** the private groups node i is a member of, beside the public overlay (ts/node/realms.ts); none: a plain VpnNode */
+  realms?: (i: number, keys: { privateKey: Uint8Array; publicKey: Uint8Array }) => GroupRealmOptions[];
   log?: Logger;
 }
 
@@ -68,17 +71,24 @@ export interface PingRecord {
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** What the harness drives: a VpnNode, or a daemon's overlays over one engine (Realms). */
+interface Driven { tick(now: number): void; handle(now: number, i: NodeInput): void; pollCommands(): EngineCommand[]; pollEvents(): (NodeEvent | RealmEvent)[] }
+
 export class VpnHarness {
   readonly heap = new EventHeap<Ev>();
   readonly net: NetworkModel;
   readonly rng: Rng;
+  /** node i's public overlay (a member of private groups: realms[i].public) */
   readonly nodes: (VpnNode | null)[] = [];
+  /** node i's overlays when it is a member of private groups (option realms) */
+  readonly realms: (Realms | null)[] = [];
+  private readonly drivers: (Driven | null)[] = [];
   readonly engines: (MemoryEngine | null)[] = [];
   readonly keys: { privateKey: Uint8Array; publicKey: Uint8Array }[] = [];
   readonly started: boolean[] = [];
   readonly bootstrap: string[] = [];
   readonly pings = new Map<number, PingRecord>();
-  readonly events: { at: number; node: number; e: NodeEvent }[] = [];
+  readonly events: { at: number; node: number; e: NodeEvent | RealmEvent }[] = [];
   readonly simDrops: Record<string, number> = {};
   /** datagrams and bytes put on the underlay per node (sent) */
   readonly sent: { n: number; bytes: number }[] = [];
@@ -89,7 +99,7 @@ export class VpnHarness {
   private readonly firstEcho = new Set<number>();
   private readonly tickMs: number;
   private readonly byEndpoint = new Map<string, number>();
-  onEvent: ((node: number, e: NodeEvent) => void) | null = null;
+  onEvent: ((node: number, e: NodeEvent | RealmEvent) => void) | null = null;
   /** every datagram a node puts on the underlay (benchmarks classify them) */
   onSend: ((node: number, d: Datagram, bytes: number) => void) | null = null;
   /** a datagram the underlay (a NAT, a partition, loss) dropped (tracing) */
@@ -125,18 +135,24 @@ export class VpnHarness {
     const group = this.o.group?.(i, keys);
     const ep = this.nat?.register(i) ?? endpointOf(i);
     const subnet = this.o.subnet ?? '10.128.0.0/16';
-    const node = new VpnNode({
+    const opts: VpnNodeOptions = {
       keys, random, seed: rng.u32(), wallOffsetMs: this.o.wallOffsetMs ?? SIM_EPOCH_MS, log: this.o.log ?? quiet,
       overlay: { bootstrap: i === 0 ? [] : this.bootstrap, endpoints: [ep], params: { ...REAL_NETWORK_PARAMS, ...this.o.params }, ...(this.o.relay ? { relay: this.o.relay } : {}) },
       lan: { net: 'sim', subnet, domain: 'sim', name: `n${i}`, routes: this.o.routes?.(i) ?? [], leaseMs: this.o.leaseMs ?? 3600_000, dhcp: false },
       ...(group ? { group } : {}),
       ...(this.o.gateway?.(i) ? { gateway: { allow: ['*'] } } : {}),
       ...(this.o.fullTunnel?.(i) ? { fullTunnel: {} } : {}),
-    });
+    };
+    const groups = this.o.realms?.(i, keys) ?? [];
+    const realms = groups.length ? new Realms(opts, groups) : null;
+    const node = realms ? realms.public : new VpnNode(opts);
     const relay = { ...DEFAULT_RELAY, ...this.o.relay };
-    const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000, destinations: servedDestinations(subnet, []) });
+    const destinations = [...servedDestinations(subnet, []), ...groups.map((g) => g.lan.subnet)];
+    const engine = new MemoryEngine(ep, node.self, { send: (f, t, d) => this.send(f, t, d) }, { maxSessions: relay.maxSessions, rateBytes: relay.maxRateMbps * 125_000, destinations });
     engine.onDevice = (pkt, how) => this.onDevice(i, pkt, how);
     this.nodes.push(node);
+    this.realms.push(realms);
+    this.drivers.push(realms ?? node);
     this.engines.push(engine);
     this.keys.push(keys);
     this.started.push(false);
@@ -149,7 +165,7 @@ export class VpnHarness {
   }
 
   /** Crash node i: it stops at once; peers find out by themselves. */
-  crash(i: number): void { this.nodes[i] = null; this.engines[i] = null; }
+  crash(i: number): void { this.nodes[i] = null; this.engines[i] = null; this.realms[i] = null; this.drivers[i] = null; }
 
   at(time: number, fn: () => void): void { this.heap.push(time, { k: E_CALL, a: 0, fn }); }
 
@@ -169,6 +185,14 @@ export class VpnHarness {
   /** The virtual address node i holds (null until claimed). */
   address(i: number): string | null { return this.nodes[i]?.lan?.address ?? null; }
 
+  /** The address node i holds in its g-th private group (1-based; null until it has one). */
+  groupAddress(i: number, g: number): string | null { return this.realms[i]?.groups[g - 1]?.node.lan?.address ?? null; }
+
+  /** Node `from` pings node `to` from one of its addresses to one of `to`'s (a private group's). */
+  pingAddressFrom(from: number, to: number, src: string | null, dst: string | null, tries = 1, everyMs = 1_000): PingRecord {
+    return this.pingAddress(from, to, dst, tries, everyMs, src);
+  }
+
   /** Node `from` pings node `to`'s virtual address; the record fills in when the reply arrives. */
   ping(from: number, to: number, tries = 1, everyMs = 1_000): PingRecord {
     return this.pingAddress(from, to, this.address(to), tries, everyMs);
@@ -179,8 +203,8 @@ export class VpnHarness {
     return this.pingAddress(from, -1, dst, tries, everyMs);
   }
 
-  private pingAddress(from: number, to: number, dst: string | null, tries: number, everyMs: number): PingRecord {
-    const src = this.address(from);
+  private pingAddress(from: number, to: number, dst: string | null, tries: number, everyMs: number, srcAddress?: string | null): PingRecord {
+    const src = srcAddress === undefined ? this.address(from) : srcAddress;
     if (!src || !dst || !this.engines[from]) throw errors.E_SIM(`ping ${from} -> ${to}: no address yet`);
     const rec: PingRecord = { id: this.nextPing, from, to, sentAt: this.now, repliedAt: null, requestHow: null, replyHow: null, tries: 0, firstAnswered: false };
     const echo = (): void => {
@@ -223,7 +247,7 @@ export class VpnHarness {
     const i = ev.a;
     switch (ev.k) {
       case E_TICK: {
-        const n = this.nodes[i];
+        const n = this.drivers[i];
         if (!n) return;
         this.started[i] = true;
         this.engines[i]!.tick(this.now);
@@ -240,7 +264,7 @@ export class VpnHarness {
         return;
       }
       case E_TRAFFIC: {
-        const n = this.nodes[i], e = this.engines[i];
+        const n = this.drivers[i], e = this.engines[i];
         if (!n || !e) return;
         n.handle(this.now, e.traffic());
         this.pump(i);
@@ -253,7 +277,7 @@ export class VpnHarness {
 
   /** Move commands from node i to its engine and engine events back, until both are quiet. */
   pump(i: number): void {
-    const n = this.nodes[i], e = this.engines[i];
+    const n = this.drivers[i], e = this.engines[i];
     if (!n || !e) return;
     e.at(this.now);
     for (let round = 0; round < 1000; round++) {
