@@ -15,6 +15,8 @@ export interface RogueAttempt {
   cert: string | null;
   /** the member: underlay endpoint and base64 static key */
   to: string; toKey: string;
+  /** the realm tag of the initiation (a private group's, ts/node/realms.ts; default 0, the public overlay) */
+  realm?: number;
   /** stop waiting once the session exists (a timed legitimate handshake) */
   stopWhenEstablished?: boolean;
 }
@@ -46,6 +48,7 @@ async function attempt(a: RogueAttempt, waitMs: number): Promise<RogueAttemptRes
   const hs = new Handshaker({
     staticPrivate: b64(a.privateKey), staticPublic: b64(a.publicKey),
     random: (n) => new Uint8Array(randomBytes(n)),
+    ...(a.realm ? { realm: a.realm } : {}),
     ...(cert ? { certificate: () => cert, verifyPeer: () => ({ ok: true as const }) } : {}),
   });
   hs.addPeer(1, b64(a.toKey));

@@ -8,7 +8,7 @@ import { configSchema, loadConfig, type Config } from '../config/schema.js';
 import { encodeKey, generateKeyPair } from '../config/keys.js';
 import { errors } from '../base/errors.js';
 
-export const CONFIG_MODES = ['mesh', 'overlay', 'seed', 'gateway', 'full-tunnel', 'router', 'private'] as const;
+export const CONFIG_MODES = ['mesh', 'overlay', 'seed', 'gateway', 'full-tunnel', 'router', 'private', 'groups'] as const;
 export type ConfigMode = (typeof CONFIG_MODES)[number];
 
 /** A starting config for `mode` with this private key (JSON-ready; every value valid as it stands). */
@@ -28,6 +28,11 @@ export function initConfig(mode: ConfigMode, privateKey: string): Record<string,
     case 'full-tunnel': return { ...overlay, fullTunnel: { enable: true } };
     case 'router': return { ...overlay, network: { ...overlay.network, routes: ['192.168.10.0/24'] } };
     case 'private': return { ...overlay, pki: { ca: '/etc/ringvpn/ca.crt', cert: '/etc/ringvpn/node.crt', crl: '/etc/ringvpn/crl.pem' } };
+    // a member of a private group beside the open overlay (docs/private-overlays.md): one device, TUN
+    case 'groups': return {
+      ...overlay, network: { ...overlay.network, dhcp: false }, device: { mode: 'tun', name: 'ringvpn0' },
+      groups: [{ pki: { ca: '/etc/ringvpn/team/ca.crt', cert: '/etc/ringvpn/team/node.crt', crl: '/etc/ringvpn/team/crl.pem' }, network: { id: 'team', subnet: '10.201.0.0/16', domain: 'team' } }],
+    };
   }
 }
 
@@ -49,6 +54,7 @@ export function describeConfig(c: Config): string[] {
   if (c.gateway.enable) out.push(`gateway: masquerade out of ${c.gateway.uplink ?? 'the default route\'s device'} for ${c.gateway.allow.includes('*') ? 'every member' : `groups ${c.gateway.allow.join(', ')}`}`);
   if (c.fullTunnel.enable) out.push(`full tunnel: all traffic through a gateway from the DHT${c.fullTunnel.gateways ? ` holding group ${c.fullTunnel.gateways.join(' or ')}` : ''}${c.fullTunnel.dns ? `; DNS forwarded to ${c.fullTunnel.dns.join(' ')}` : ''}`);
   if (c.pki) out.push(`private group: CA ${c.pki.ca}, certificate ${c.pki.cert}${c.pki.crl ? `, CRL ${c.pki.crl}` : ''}`);
+  for (const g of c.groups) out.push(`private group ${g.network.id} beside the overlay: subnet ${g.network.subnet}, names *.${g.network.domain}; CA ${g.pki.ca}, certificate ${g.pki.cert}${g.pki.crl ? `, CRL ${g.pki.crl}` : ''}`);
   return out;
 }
 

@@ -26,6 +26,28 @@ export interface RingStatus {
   gateway?: { uplink: string; allow: string[] } | null;
   gateways?: { announcing: boolean; lastPut: { at: number; ok: boolean } | null } | null;
   tunnel?: TunnelStatus | null;
+  /** private groups beside the public overlay (config `groups`) */
+  groups?: GroupSection[];
+}
+
+export interface GroupSection {
+  id: string; subnet: string; domain: string; address: string | null; onDevice: boolean; tag?: string; joined?: boolean; sizeEstimate?: number;
+  ring?: Record<string, string | undefined>; connections?: Conn[];
+  discovery?: { registered: boolean; lastRead: { at: number; members: number; buckets: number } | null; linksAsked: number };
+  pki?: { ca: string; serial: string; notAfter: string; revoked: number };
+}
+
+/** One group's lines: address, ring neighbours, its links by path, discovery and certificate. */
+export function groupLines(g: GroupSection): string[] {
+  const conns = g.connections ?? [];
+  const by = (p: string): number => conns.filter((c) => (c.path ?? '').startsWith(p)).length;
+  const r = g.ring ?? {};
+  return [
+    `group ${g.id} (realm ${g.tag ?? '?'}): address ${g.address ?? 'none yet'}${g.address && !g.onDevice ? ' (not on the device yet)' : ''}  subnet ${g.subnet}  domain ${g.domain}  ring size ~${g.sizeEstimate ?? 0}`,
+    `  ring: left1 ${short(r.left1)}  right1 ${short(r.right1)}  links ${conns.length} (direct ${by('direct')}, carried by the public overlay ${by('carried')}, relayed ${by('relay')})`,
+    `  discovery: ${g.discovery?.registered ? 'registered' : 'not registered yet'}  members seen ${g.discovery?.lastRead?.members ?? 0}  links asked ${g.discovery?.linksAsked ?? 0}` +
+      (g.pki ? `  CA "${g.pki.ca}"  certificate ${g.pki.serial} until ${g.pki.notAfter}  revoked known ${g.pki.revoked}` : ''),
+  ];
 }
 
 /** `full tunnel: …` for a full-tunnel client (the gateway in use, the warm one, the candidates), null otherwise. */
@@ -116,6 +138,7 @@ export function renderRingStatus(s: RingStatus): string {
   out.push(`routes: announced ${s.lan.routesAnnounced.join(', ') || 'none'}; learned ${s.lan.routes.map((r) => `${r.cidr} via ${r.router}`).join(', ') || 'none'}`);
   if (s.pki) out.push(`group: CA "${s.pki.ca}"  certificate ${s.pki.serial} until ${s.pki.notAfter}  groups ${s.pki.groups.join(',') || '-'}  revoked known ${s.pki.revoked}  crl ${s.pki.crl ?? 'none'}  ${Object.entries(s.pki.counters).map(([k, v]) => `${k}=${v}`).join('  ')}`);
   else out.push('group: open overlay (no pki)');
+  for (const g of s.groups ?? []) out.push(...groupLines(g));
   // the node's counters: the LAN resolver's carry a lan_ prefix
   const lan = Object.entries(s.links).filter(([k]) => k.startsWith('lan_'));
   out.push(`lan: ${lan.map(([k, v]) => `${k.slice(4)}=${v}`).join('  ') || '-'}`);

@@ -94,3 +94,18 @@ test('fullTunnel: off by default, overlay mode only, not on a gateway', (t) => {
   t.regex(err({ ...overlay, fullTunnel: { enable: true, gateways: ['gw'] } }), /fullTunnel\.gateways: groups come from certificates/);
   t.regex(err({ ...overlay, fullTunnel: { enable: true, gateways: [] } }), /fullTunnel\.gateways/);
 });
+
+test('groups: beside the public overlay only, subnets, domains and ids distinct from the network\'s and each other\'s', (t) => {
+  const base = { privateKey: encodeKey(a.privateKey), network: { subnet: '10.128.0.0/16', domain: 'ringvpn' }, device: { mode: 'tun' }, overlay: {} };
+  const grp = (subnet: string, domain: string, id = domain) => ({ pki: { ca: '/etc/ringvpn/a/ca.crt', cert: '/etc/ringvpn/a/node.crt' }, network: { id, subnet, domain } });
+  const netFix = { ...base, network: { ...base.network, dhcp: false } };
+  const c = parseConfig({ ...netFix, groups: [grp('10.201.0.0/16', 'team-a'), grp('10.202.0.0/16', 'team-b')] });
+  t.is(c.groups.length, 2);
+  t.deepEqual(parseConfig(netFix).groups, [], 'none by default');
+  t.regex(errorOf(() => parseConfig({ ...good(), groups: [grp('10.201.0.0/16', 'team-a')] })).message, /groups: private groups are found through the public overlay/);
+  t.regex(errorOf(() => parseConfig({ ...netFix, groups: [grp('10.128.64.0/18', 'team-a')] })).message, /groups\[0\]\.network\.subnet: 10\.128\.64\.0\/18 overlaps network\.subnet/);
+  t.regex(errorOf(() => parseConfig({ ...netFix, groups: [grp('10.201.0.0/16', 'team-a'), grp('10.200.0.0/15', 'team-b')] })).message, /groups\[1\]\.network\.subnet: .* overlaps groups\[0\]\.network\.subnet/);
+  t.regex(errorOf(() => parseConfig({ ...netFix, groups: [grp('10.201.0.0/16', 'ringvpn', 'a')] })).message, /groups\[0\]\.network\.domain: ringvpn is also network\.domain/);
+  t.regex(errorOf(() => parseConfig({ ...netFix, groups: [grp('10.201.0.0/16', 'x', 'team'), grp('10.202.0.0/16', 'y', 'team')] })).message, /groups\[1\]\.network\.id: team is also groups\[0\]\.network\.id/);
+  t.regex(errorOf(() => parseConfig({ ...netFix, groups: [{ network: { id: 'a', subnet: '10.201.0.0/16', domain: 'a' } }] })).message, /groups\[0\]\.pki/);
+});

@@ -91,6 +91,19 @@ const pkiSchema = z.strictObject({
   }).optional(),
 });
 
+/** A private group beside the public overlay (`network`): its own ring, DHT, addresses and names, found through the public DHT (docs/private-overlays.md). */
+const groupSchema = z.strictObject({
+  pki: pkiSchema,
+  network: z.strictObject({
+    /** scopes the group's DHT keys (addresses, names, routes) inside its own ring */
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lower-case letters, digits or -'),
+    /** the group's subnet: its certificates' addresses are in it; it must not overlap the public network or another group (one device) */
+    subnet: ipv4Cidr,
+    /** names in the group resolve as `<name>.<domain>` on the device's DNS responder */
+    domain: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a DNS domain like team or team.example'),
+  }),
+});
+
 export const configSchema = z.strictObject({
   /** for editors: the JSON Schema this file follows (`ringvpn config schema`); ignored */
   $schema: z.string().optional(),
@@ -103,6 +116,8 @@ export const configSchema = z.strictObject({
   network: networkSchema.optional(),
   overlay: overlaySchema.optional(),
   pki: pkiSchema.optional(),
+  /** Private groups this node is a member of beside the public overlay (`network`), over the same socket and device. */
+  groups: z.array(groupSchema).max(16).default([]),
   device: z.strictObject({
     mode: z.enum(['tap', 'tun']).default('tap'),
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').default('ringvpn0'),
@@ -205,6 +220,18 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
     if (c.network.address && !cidrContains(net, c.network.address)) fail('network.address', `is not inside network.subnet ${c.network.subnet}`);
     if (c.network.dhcp && c.device.mode === 'tun') fail('network.dhcp', 'DHCP needs a TAP device; set network.dhcp to false for TUN');
   }
+  if (c.groups.length && !c.network) fail('groups', 'private groups are found through the public overlay: give `network` (overlay mode)');
+  const nets = c.network ? [{ path: 'network.subnet', cidr: parseCidr(c.network.subnet)!, domain: c.network.domain, id: c.network.id }] : [];
+  c.groups.forEach((g, i) => {
+    const cidr = parseCidr(g.network.subnet)!;
+    if (cidr.prefix > 29) fail(`groups[${i}].network.subnet`, 'must leave room for hosts (a /29 or larger)');
+    for (const o of nets) {
+      if (cidrContains(o.cidr, cidr.address) || cidrContains(cidr, o.cidr.address)) fail(`groups[${i}].network.subnet`, `${g.network.subnet} overlaps ${o.path} (the groups share one device)`);
+      if (o.domain === g.network.domain) fail(`groups[${i}].network.domain`, `${g.network.domain} is also ${o.path.replace('subnet', 'domain')}`);
+      if (o.id === g.network.id) fail(`groups[${i}].network.id`, `${g.network.id} is also ${o.path.replace('subnet', 'id')}`);
+    }
+    nets.push({ path: `groups[${i}].network.subnet`, cidr, domain: g.network.domain, id: g.network.id });
+  });
   const own = c.address ? parseCidr(c.address)! : { address: '', prefix: 0 };
   const seenKeys = new Map<string, number>();
   const seenAddr = new Map<string, number>();

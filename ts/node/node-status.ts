@@ -25,7 +25,8 @@ export function nodeStatus(n: VpnNode, now: number, engine?: { peers: EnginePeer
         const p = n.links.peerOf(x.id);
         const relay = p?.relay != null ? n.links.peers.get(p.relay)?.nodeId : undefined;
         // the path: direct (UDP to the endpoint), or a relay link through a common neighbour
-        const path = p?.endpoint ? 'direct' : relay !== undefined ? `relay via ${idShort(relay)}` : 'none';
+        // (a private overlay's link may ride the public overlay's data plane: carried)
+        const path = p?.endpoint ? 'direct' : relay !== undefined ? `relay via ${idShort(relay)}` : p?.carrier != null ? 'carried by the public overlay' : 'none';
         return { nodeId: idToHex(x.id), short: idShort(x.id), kinds: x.kinds, session: !!p?.established, endpoint: p?.endpoint ?? null, path, relay: relay === undefined ? null : idToHex(relay), rttMs: p?.rttMs ?? null, dataplane: p ? enginePeers.get(p.peerId) ?? null : null };
       }),
       nat: n.advertised.nat.summary(),

@@ -143,8 +143,10 @@ export abstract class PeerTable {
     // its frames are flagged as a relay link's (relayOnly), which the relay counts against its limits
     const forget = p.relay !== null && p.endpoint === null;
     const allowed = p.nodeId === this.tunnel && p.allowed.length ? [...p.allowed, '0.0.0.0/0'] : p.allowed;
-    // a private overlay's peer is never a hop for others' relayed frames: the public overlay's links carry those
-    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.via ?? p.carrier, hop: p.linked && !this.o.carrier, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
+    // a private overlay's peer is never a hop for others' relayed frames: the public overlay's links carry those;
+    // its carrier (the public data plane's next hop, kept current) comes before a data route's private hop,
+    // whose own forwarding may have no direct public path to the peer
+    this.out.cmd({ cmd: 'setPeer', peerId: p.peerId, endpoint: p.endpoint, allowed, nodeId: idToBytes(p.nodeId), via: p.relay ?? p.carrier ?? p.via, hop: p.linked && !this.o.carrier, relayOnly: p.relay !== null, ...(this.o.gatewayClient ? { gatewayClient: this.o.gatewayClient(p.nodeId) } : {}), ...(forget ? { forgetEndpoint: true } : {}) });
   }
 
   protected forget(p: LinkPeer): void {

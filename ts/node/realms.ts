@@ -90,7 +90,7 @@ export class Realms {
         lan: g.lan, group: g.group, carrier, indexTaken: (i) => taken(node)(i),
       });
       const own = node;
-      const dht = this.publicDht();
+      const dht = this.publicDht(own.counters);
       discovery = new GroupDiscovery(g.realm, own.self, pub.keys.publicKey, {
         dht,
         joined: () => this.public.joined(),
@@ -131,7 +131,13 @@ export class Realms {
 
   pollEvents(): RealmEvent[] {
     const out: RealmEvent[] = this.public.pollEvents().map((e) => ({ ...e, realm: 0 }));
-    for (const g of this.groups) for (const e of g.node.pollEvents()) out.push({ ...e, realm: g.index });
+    for (const g of this.groups) {
+      for (const e of g.node.pollEvents()) {
+        // the private ring lost a link: read the members again at the next tick (Brunet's DhtDiscovery on a lost neighbour)
+        if (e.type === 'peer-down') g.discovery.soon();
+        out.push({ ...e, realm: g.index });
+      }
+    }
     return out;
   }
 
@@ -226,12 +232,13 @@ export class Realms {
     return { endpoint: null, hop: hop === null ? null : pub.links.peerOf(hop)?.peerId ?? null };
   }
 
-  private publicDht(): NodeDht {
+  /** The public DHT as one group's discovery uses it (its operations counted in the group's counters). */
+  private publicDht(c: Counters): NodeDht {
     const d = (): NonNullable<VpnNode['dht']> => this.public.dht!;
     return {
-      put: (k, v, ttl, cb) => d().put(this.now, k, v, ttl, cb),
+      put: (k, v, ttl, cb) => { c.add('discovery_dht_put'); d().put(this.now, k, v, ttl, cb); },
       create: (k, v, ttl, cb) => d().create(this.now, k, v, ttl, cb),
-      get: (k, cb) => d().get(this.now, k, cb),
+      get: (k, cb) => { c.add('discovery_dht_get'); d().get(this.now, k, cb); },
       remove: (k, v, cb) => d().remove(this.now, k, v, cb),
     };
   }

@@ -69,6 +69,9 @@ export class CertificatePolicy {
 
   certOf(node: NodeId): NodeCert | undefined { return this.peers.get(idToHex(node)); }
 
+  /** Whether a revocation record is signed by our CA (nothing is applied or counted). */
+  signsRecord(bytes: Uint8Array): boolean { return verifyRevocation(bytes, this.anchor).ok; }
+
   /** A CA-signed revocation record (DHT, broadcast, control socket); `fresh` when it revokes something new. */
   applyRecord(bytes: Uint8Array, how: string): { ok: boolean; fresh: boolean; code?: string; serial?: string; nodeId?: string } {
     const r = verifyRevocation(bytes, this.anchor);

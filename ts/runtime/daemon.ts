@@ -12,6 +12,8 @@ import { idToHex, idFromHex, idToBytes, nodeIdOfKey } from '../base/nodeid.js';
 import { errors } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import { VpnNode, type VpnNodeOptions } from '../node/vpn-node.js';
+import { Realms, REALM_PEER_SPAN, type RealmEvent } from '../node/realms.js';
+import { DaemonGroups } from './groups.js';
 import type { EngineCommand, NodeEvent, NodeInput } from '../node/io.js';
 import type { Membership } from './membership.js';
 import { DeviceServices } from '../vpn/service.js';
@@ -58,7 +60,11 @@ export interface DaemonDeps {
 }
 
 export class Daemon {
+  /** the public overlay's node (or the static mesh's) */
   readonly node: VpnNode;
+  /** what the heartbeat and the engine's events drive: the node, or the public overlay and the groups over one engine */
+  private readonly driver: Pick<Realms, 'tick' | 'handle' | 'pollCommands'> & { pollEvents(): (NodeEvent | RealmEvent)[] };
+  private readonly realms: Realms | null = null;
   private engine: DataPlane | undefined;
   private control: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -86,15 +92,16 @@ export class Daemon {
   static async create(cfg: Config, log: Logger, deps: DaemonDeps = {}): Promise<Daemon> {
     let group: Membership | undefined;
     let self: Daemon | undefined;
+    const groups = await DaemonGroups.create(cfg, log, (k, node, serial, how) => { self?.groups?.revoked(k, node, serial, how, self.now()); self?.flush(); });
     if (cfg.pki) {
       const { Membership } = await import('./membership.js');
       group = new Membership(cfg.pki, nodeIdOfKey(cfg.publicKeyBytes), cfg.publicKeyBytes, log, (node, serial, how) => self?.revoked(node, serial, how));
     }
-    self = new Daemon(cfg, log, group, deps);
+    self = new Daemon(cfg, log, group, groups, deps);
     return self;
   }
 
-  private constructor(private cfg: Config, private readonly log: Logger, private readonly membership: Membership | undefined, private readonly deps: DaemonDeps) {
+  private constructor(private cfg: Config, private readonly log: Logger, private readonly membership: Membership | undefined, private readonly groups: DaemonGroups | null, private readonly deps: DaemonDeps) {
     const net = cfg.network;
     if (membership && net?.address && net.address !== membership.own.address) {
       throw errors.E_PKI(`network.address ${net.address} differs from the address in pki.cert (${membership.own.address})`);
@@ -122,7 +129,13 @@ export class Daemon {
       ...(net && cfg.gateway.enable ? { gateway: { allow: cfg.gateway.allow } } : {}),
       ...(net && cfg.fullTunnel.enable ? { fullTunnel: { ...(cfg.fullTunnel.gateways ? { gateways: cfg.fullTunnel.gateways } : {}) } } : {}),
     };
-    this.node = new VpnNode(o);
+    if (groups) {
+      // the public overlay and every group over one engine (one socket, one device): ts/node/realms.ts
+      this.realms = new Realms(o, groups.options(name));
+      groups.bind(this.realms);
+      this.node = this.realms.public;
+    } else this.node = new VpnNode(o);
+    this.driver = this.realms ?? this.node;
     this.routes = new DeviceRoutes((cidrs) => this.engine?.setRoutes(cidrs) ?? [0, 0, 0], log, (k) => this.drop(k));
   }
 
@@ -137,17 +150,17 @@ export class Daemon {
       threads: c.dataplane.threads, offload: c.dataplane.offload,
       ...(net ? {
         nodeId: Buffer.from(idToBytes(this.node.self)), serviceAddress: service, interceptDhcp: net.dhcp,
-        destinations: servedDestinations(net.subnet, net.routes),
+        destinations: [...servedDestinations(net.subnet, net.routes), ...c.groups.map((g) => g.network.subnet)],
         relayMaxSessions: c.overlay.relay.maxSessions, relayRateBytes: Math.round(c.overlay.relay.maxRateMbps * 125_000),
         // a full tunnel: the engine's own UDP is marked, so policy routing keeps it out of the tunnel
         ...(c.fullTunnel.enable ? { fwmark: TUNNEL_MARK } : {}),
       } : { address: c.address }),
     }, () => this.pump());
     if (net && service) {
-      this.services = new DeviceServices({ mode: c.device.mode, mtu: c.device.mtu, domain: net.domain, dhcp: net.dhcp, dns: net.dns, leaseSeconds: net.leaseSeconds, ...(c.fullTunnel.dns ? { upstream: c.fullTunnel.dns } : {}) }, {
+      this.services = new DeviceServices({ mode: c.device.mode, mtu: c.device.mtu, domain: net.domain, zones: this.groups?.zones() ?? [], dhcp: net.dhcp, dns: net.dns, leaseSeconds: net.leaseSeconds, ...(c.fullTunnel.dns ? { upstream: c.fullTunnel.dns } : {}) }, {
         service,
-        lookupName: (name) => new Promise((resolve) => { this.node.lookupName(this.now(), name, resolve); this.flush(); }),
-        reverseName: (ip) => this.node.lan?.reverseName(ip) ?? null,
+        lookupName: (name, zone) => this.groups?.lookup(name, zone, this.now(), () => this.flush()) ?? new Promise((resolve) => { this.node.lookupName(this.now(), name, resolve); this.flush(); }),
+        reverseName: (ip) => { const g = this.groups?.reverse(ip); return g !== undefined ? g : this.node.lan?.reverseName(ip) ?? null; },
       }, (frame) => this.engine?.writeDevice(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)), this.log);
     }
     try {
@@ -260,13 +273,14 @@ export class Daemon {
         this.scanAt = now + TRAFFIC_SCAN_MS;
         const st = this.engine.stats();
         const peers = st.peers.map((p) => ({ peerId: p.peerId, dataPackets: Number(p.txDataPackets ?? 0) + Number(p.rxDataPackets ?? 0), rxDataPackets: Number(p.rxDataPackets ?? 0) }));
-        this.node.handle(now, { kind: 'traffic', peers, relay: { pairs: Number(st.relayPairs ?? 0), max: Number(st.relayMaxPairs ?? 0) } });
+        this.driver.handle(now, { kind: 'traffic', peers, relay: { pairs: Number(st.relayPairs ?? 0), max: Number(st.relayMaxPairs ?? 0) } });
         this.checkBudget();
       }
-      this.node.tick(now);
+      this.driver.tick(now);
       if (this.tunnel && now >= this.tunnel.at) this.tunnelRoute(now);
       this.routes.tick(now);
       this.membership?.tick(now);
+      this.groups?.tick(now);
     } catch (e) {
       this.drop('tick_failed');
       this.log.error({ err: e }, 'heartbeat failed');
@@ -316,7 +330,7 @@ export class Daemon {
   private onEvent(ev: EngineEvent): void {
     if (ev.kind === 'device') { this.services?.onFrame(new Uint8Array(ev.data)); return; }
     const input = toInput(ev);
-    if (input) this.node.handle(this.now(), input);
+    if (input) this.driver.handle(this.now(), input);
     else this.drop('event_unknown');
   }
 
@@ -325,11 +339,11 @@ export class Daemon {
     const e = this.engine;
     if (!e) return;
     for (let round = 0; round < 100; round++) {
-      const cmds = this.node.pollCommands();
+      const cmds = this.driver.pollCommands();
       if (!cmds.length) break;
       for (const c of cmds) this.apply(e, c);
     }
-    for (const ev of this.node.pollEvents()) this.onNodeEvent(ev);
+    for (const ev of this.driver.pollEvents()) this.onNodeEvent(ev);
   }
 
   private apply(e: DataPlane, c: EngineCommand): void {
@@ -355,7 +369,11 @@ export class Daemon {
     }
   }
 
-  private onNodeEvent(ev: NodeEvent): void {
+  private onNodeEvent(ev: NodeEvent | RealmEvent): void {
+    if (this.groups && 'realm' in ev) {
+      this.groups.onEvent(ev, this.cfg.device.name);
+      if (ev.realm > 0) return;
+    }
     this.ownNodeEvent(ev);
     this.deps.onNodeEvent?.(ev);
   }
@@ -404,8 +422,11 @@ export class Daemon {
     if (req.cmd === 'revoke') {
       if (typeof req.record !== 'string') throw errors.E_BAD_REQUEST('revoke needs record (base64)');
       const record = new Uint8Array(Buffer.from(req.record, 'base64'));
+      // a daemon in private groups: the group whose CA signed the record (else the public overlay's own pki)
+      const k = this.groups?.groupOfRecord(record) ?? -1;
+      const node = k >= 0 ? this.realms!.groups[k]!.node : this.node;
       return new Promise((resolve, reject) => {
-        this.node.publishRevocation(this.now(), record, (r) => (r.ok === false ? reject(errors.E_PKI(`revocation record refused: ${String(r.code)}${r.message ? ` (${String(r.message)})` : ''}`)) : resolve(r)));
+        node.publishRevocation(this.now(), record, (r) => (r.ok === false ? reject(errors.E_PKI(`revocation record refused: ${String(r.code)}${r.message ? ` (${String(r.message)})` : ''}`)) : resolve(r)));
         this.flush();
       });
     }
@@ -421,13 +442,14 @@ export class Daemon {
   status(): Record<string, unknown> {
     const c = this.cfg;
     const stats = this.engine?.stats();
-    const s = this.node.status(stats);
+    // the public overlay's engine peers only (a group's are in its own section)
+    const s = this.node.status(this.realms && stats ? { peers: stats.peers.filter((p) => p.peerId < REALM_PEER_SPAN) } : stats);
     const counters = stats ? Object.fromEntries(Object.entries(stats).filter(([k]) => k !== 'peers' && k !== 'drops')) : {};
     const nodeCounters = this.node.counters.values;
     const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
     const m = process.memoryUsage();
     const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, limitBytes: this.limit ?? MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget, fullGcs: this.gcs, nativeTrims: this.trims, lastFullGcMs: this.gcMs };
-    const common = { device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory, metrics: this.metricsAddress() };
+    const common = { ...(this.groups ? { groups: this.groups.status() } : {}), device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory, metrics: this.metricsAddress() };
     if (this.node.overlay) {
       const lan = this.node.lan;
       return { ...s, ...common, name: lan?.status().name ?? null, address: lan?.address ?? null, prefix: lan?.subnet.prefix ?? null, services: this.services?.status() ?? null,

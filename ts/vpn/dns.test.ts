@@ -149,3 +149,18 @@ test('handleFrame answers the asker from the service address', async (t) => {
   }
   t.is(await r.handleFrame(buildUdpFrame({ ...req, dstPort: 54 }, 'tap'), 'tap'), null);
 });
+
+test('zones: a private group\'s domain answered beside the network\'s, each name looked up in its own zone; the longest zone wins', async (t) => {
+  const asked: string[] = [];
+  const { r, forwarded } = responder({
+    zones: ['team-a', 'x.vpn'],
+    lookup: async (name, zone) => { asked.push(`${name}@${zone}`); return zone === 'team-a' && name === 'carol' ? '10.201.0.11' : zone === 'vpn' ? NAMES[name] ?? null : null; },
+  });
+  const a = decode(await r.handle(query('carol.team-a')));
+  t.is((a.answers?.[0] as dnsPacket.StringAnswer | undefined)?.data as string | undefined, '10.201.0.11');
+  t.is(decode(await r.handle(query('alice.team-a'))).rcode, 'NXDOMAIN', 'a name of the network is not a name of the group');
+  t.is(decode(await r.handle(query('alice.vpn'))).answers?.length, 1);
+  t.is(decode(await r.handle(query('bob.x.vpn'))).rcode, 'NXDOMAIN');
+  t.deepEqual(asked, ['carol@team-a', 'alice@team-a', 'alice@vpn', 'bob@x.vpn']);
+  t.is(forwarded.length, 0);
+});

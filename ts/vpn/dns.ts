@@ -9,8 +9,10 @@ export interface DnsResponderOptions {
   /** The VPN's domain, e.g. "vpn"; names are `<name>.<domain>`. */
   domain: string;
   ttlSeconds: number;
-  /** IPv4 address of `<name>.<domain>` (name lower-cased, without the domain), or null when unknown. */
-  lookup(name: string): Promise<string | null>;
+  /** More domains answered here (a daemon's private groups, each its own names); the longest match wins. */
+  zones?: readonly string[];
+  /** IPv4 address of `<name>.<zone>` (name lower-cased, without the zone: `domain` or one of `zones`), or null when unknown. */
+  lookup(name: string, zone: string): Promise<string | null>;
   /** Host name of an IPv4 address (the domain is appended unless present), or null (then forwarded). */
   reverse(ip: string): Promise<string | null>;
   /** Send a raw query upstream; the raw answer, or null when none (-> SERVFAIL). */
@@ -44,10 +46,12 @@ export function ptrToIpv4(name: string): string | null {
 
 export class DnsResponder {
   private domain: string;
+  private readonly zones: string[];
   private readonly st: DnsStats = { queries: 0, answered: 0, nxdomain: 0, nodata: 0, ptr: 0, forwarded: 0, servfail: 0, malformed: 0, lookupErrors: 0 };
 
   constructor(private readonly o: DnsResponderOptions) {
     this.domain = normalize(o.domain);
+    this.zones = (o.zones ?? []).map(normalize);
   }
 
   setDomain(domain: string): void { this.domain = normalize(domain); }
@@ -77,10 +81,11 @@ export class DnsResponder {
     };
     if (packet.opcode !== 'QUERY' || (q.class !== 'IN' && q.class !== 'ANY')) return forward();
     try {
-      if (name === this.domain) { this.st.nxdomain++; return this.respond(packet, q, RCODE_NXDOMAIN, [], true); }
-      if (this.domain !== '' && name.endsWith(`.${this.domain}`)) {
-        const rel = name.slice(0, -(this.domain.length + 1));
-        const ip = await this.o.lookup(rel);
+      const zone = [this.domain, ...this.zones].filter((z) => z !== '' && (name === z || name.endsWith(`.${z}`))).sort((a, b) => b.length - a.length)[0];
+      if (zone !== undefined && name === zone) { this.st.nxdomain++; return this.respond(packet, q, RCODE_NXDOMAIN, [], true); }
+      if (zone !== undefined) {
+        const rel = name.slice(0, -(zone.length + 1));
+        const ip = await this.o.lookup(rel, zone);
         if (ip === null || !isIpv4(ip)) { this.st.nxdomain++; return this.respond(packet, q, RCODE_NXDOMAIN, [], true); }
         if (q.type !== 'A' && (q.type as string) !== 'ANY') { this.st.nodata++; return this.respond(packet, q, RCODE_NOERROR, [], true); }
         this.st.answered++;
@@ -91,7 +96,7 @@ export class DnsResponder {
         const host = await this.o.reverse(rev);
         if (host !== null && host !== '') {
           const h = normalize(host);
-          const fqdn = this.domain === '' || h === this.domain || h.endsWith(`.${this.domain}`) ? h : `${h}.${this.domain}`;
+          const fqdn = this.domain === '' || h === this.domain || h.endsWith(`.${this.domain}`) || this.zones.some((z) => h.endsWith(`.${z}`)) ? h : `${h}.${this.domain}`;
           this.st.ptr++;
           return this.respond(packet, q, RCODE_NOERROR, [{ type: 'PTR', name: q.name, ttl: this.o.ttlSeconds, data: fqdn }], true);
         }

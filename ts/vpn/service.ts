@@ -11,6 +11,8 @@ export interface ServiceOptions {
   mode: DeviceMode;
   mtu: number;
   domain: string;
+  /** more DNS domains answered here: a daemon's private groups */
+  zones?: string[];
   dhcp: boolean;
   dns: boolean;
   /** the servers the DNS responder forwards other names to (default: the host's /etc/resolv.conf) */
@@ -21,7 +23,8 @@ export interface ServiceOptions {
 /** What the services ask of the node's LAN: the service address and name lookups. */
 export interface LanNames {
   readonly service: string;
-  lookupName(name: string): Promise<string | null>;
+  /** `zone`: the domain the name was asked under (the network's, or a group's) */
+  lookupName(name: string, zone: string): Promise<string | null>;
   reverseName(ip: string): string | null;
 }
 
@@ -36,8 +39,8 @@ export class DeviceServices {
     this.dhcp = o.dhcp ? new DhcpServer({ serverIp: lan.service, mtu: o.mtu, domain: o.domain, leaseSeconds: o.leaseSeconds }) : null;
     this.upstream = o.dns ? new Upstream({ exclude: [lan.service], ...(o.upstream?.length ? { servers: o.upstream.map((address) => ({ address, port: 53 })) } : {}) }) : null;
     this.dns = o.dns ? new DnsResponder({
-      domain: o.domain, ttlSeconds: 30,
-      lookup: (name) => lan.lookupName(name),
+      domain: o.domain, ttlSeconds: 30, ...(o.zones?.length ? { zones: o.zones } : {}),
+      lookup: (name, zone) => lan.lookupName(name, zone),
       reverse: async (ip) => lan.reverseName(ip),
       forward: (q) => this.upstream!.forward(q),
     }) : null;
