@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { netTest } from './support.js';
 import { udpPayloads } from './pcap.js';
 import { RingLab, pkiAddress, type LabNodeConfig } from '../../ts/lab/ringlab.js';
-import { ping, sleep } from '../../ts/lab/util.js';
+import { ping, sleep, until } from '../../ts/lab/util.js';
 import { underlayAddress } from '../../ts/lab/labstate.js';
 import type { Netns, NsProcess } from '../../ts/lab/netns.js';
 import { encodeKey, generateKeyPair, type KeyPair } from '../../ts/config/keys.js';
@@ -66,16 +66,6 @@ function ringDistance(a: string, b: string): bigint {
   return d < m - d ? d : m - d;
 }
 const pemToB64 = (pem: string): string => pem.replace(/-----[^-]+-----|\s+/g, '');
-
-async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | null | undefined | false>, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 const rogue = (ns: Netns, plan: RoguePlan): Promise<RogueResult> => runRogue(ns, plan, work);
 

@@ -15,7 +15,7 @@ import { RingLab, type LabNodeConfig } from '../../ts/lab/ringlab.js';
 import { DEVICE, isLabNs } from '../../ts/lab/labstate.js';
 import { listNamespaces } from '../../ts/lab/labsys.js';
 import { Netns } from '../../ts/lab/netns.js';
-import { sleep, ping } from '../../ts/lab/util.js';
+import { ping, until } from '../../ts/lab/util.js';
 import { initCa, caPaths, createRequest, signRequest, revoke } from '../../ts/pki/index.js';
 import { realmOf } from '../../ts/pki/realm.js';
 import { toDer } from '../../ts/pki/x509.js';
@@ -49,16 +49,6 @@ const addressOf = (g: number, j: number): string => GROUPS[g]!.subnet.replace('0
 
 interface GroupStatus { id: string; address: string | null; onDevice: boolean; ring?: Record<string, string | undefined>; connections?: Array<{ nodeId: string; path?: string; session: boolean }>; counters?: Record<string, number>; links?: Record<string, number> }
 type Status = { nodeId: string; address: string | null; groups?: GroupStatus[] };
-
-async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | null | undefined | false>, everyMs = 1000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /** The group's ring as its members see it (their group sections), and its crawl consistency. */
 async function groupRing(lab: RingLab, g: number, members: number[]): Promise<{ consistency: number; paths: Record<string, number> }> {

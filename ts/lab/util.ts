@@ -30,6 +30,17 @@ export function untilAborted<T>(signal: AbortSignal | undefined, p: Promise<T>):
   });
 }
 
+/** Poll `fn` every `everyMs` until it gives a truthy value (errors count as not yet); throws naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | null | undefined | false>, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await sleep(everyMs);
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
