@@ -108,4 +108,5 @@ test('groups: beside the public overlay only, subnets, domains and ids distinct 
   t.regex(errorOf(() => parseConfig({ ...netFix, groups: [grp('10.201.0.0/16', 'ringvpn', 'a')] })).message, /groups\[0\]\.network\.domain: ringvpn is also network\.domain/);
   t.regex(errorOf(() => parseConfig({ ...netFix, groups: [grp('10.201.0.0/16', 'x', 'team'), grp('10.202.0.0/16', 'y', 'team')] })).message, /groups\[1\]\.network\.id: team is also groups\[0\]\.network\.id/);
   t.regex(errorOf(() => parseConfig({ ...netFix, groups: [{ network: { id: 'a', subnet: '10.201.0.0/16', domain: 'a' } }] })).message, /groups\[0\]\.pki/);
+  t.regex(errorOf(() => parseConfig({ ...netFix, device: { mode: 'tap' }, network: { ...netFix.network, dhcp: true }, groups: [grp('10.201.0.0/16', 'team-a')] })).message, /device\.mode: private groups share the device in TUN mode/);
 });

@@ -221,6 +221,7 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
     if (c.network.dhcp && c.device.mode === 'tun') fail('network.dhcp', 'DHCP needs a TAP device; set network.dhcp to false for TUN');
   }
   if (c.groups.length && !c.network) fail('groups', 'private groups are found through the public overlay: give `network` (overlay mode)');
+  if (c.groups.length && c.device.mode !== 'tun') fail('device.mode', 'private groups share the device in TUN mode (a group address on a TAP device is not answered by ARP yet): set "tun" and network.dhcp false');
   const nets = c.network ? [{ path: 'network.subnet', cidr: parseCidr(c.network.subnet)!, domain: c.network.domain, id: c.network.id }] : [];
   c.groups.forEach((g, i) => {
     const cidr = parseCidr(g.network.subnet)!;

@@ -184,3 +184,15 @@ test('two halves of a group that formed apart merge: each side asks for links ac
   t.deepEqual(asked.get(at(0.1)), [at(0.8), at(0.7)]);
   t.true([...asked.values()].every((l) => l.every((m) => !(left.includes(m) && right.includes(m)))));
 });
+
+test('ready: after the first read, once the ring has its neighbours, or at once when nobody else is there (and it stays)', (t) => {
+  const alone = setup(at(0.5), []);
+  t.false(alone.d.ready(), 'not before the first read');
+  alone.d.at(0).tick();
+  t.true(alone.d.ready(), 'the first member: nobody else to wait for');
+  const s = setup(at(0.5), [at(0.4), at(0.6)]);
+  s.d.at(0).tick();
+  t.false(s.d.ready(), 'members seen, the ring not formed yet');
+  s.settle();
+  t.true(s.d.ready());
+});

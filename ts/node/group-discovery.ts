@@ -93,6 +93,7 @@ export class GroupDiscovery {
   private reading = false;
   private lastRead: { at: number; members: number; buckets: number } | null = null;
   private asked = 0;
+  private wasReady = false;
   /** the members seen at the last read (public node ids) */
   members: NodeId[] = [];
   /** their static keys, from their records */
@@ -110,6 +111,16 @@ export class GroupDiscovery {
     if (!this.host.joined()) return;
     if (!this.putBusy && this.t >= this.putAt) this.register();
     if (!this.reading && this.t >= this.readAt) this.read();
+  }
+
+  /**
+   * Whether the private ring has formed enough for its DHT: the members were read at least once, and the ring
+   * has its neighbours, or the read found nobody else (the first member). Stays true once reached.
+   */
+  ready(): boolean {
+    if (this.wasReady) return true;
+    this.wasReady = this.lastRead !== null && (this.members.length === 0 || this.host.settled());
+    return this.wasReady;
   }
 
   /** Read again at the next tick (the private ring lost a neighbour, or an operator asked). */

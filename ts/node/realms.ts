@@ -88,13 +88,17 @@ export class Realms {
         keys: pub.keys, random: pub.random, seed: (pub.seed + index * 0x9e3779b1) >>> 0, wallOffsetMs: pub.wallOffsetMs, log: pub.log,
         overlay: { bootstrap: [], endpoints: [...pub.overlay!.endpoints], params: { ...pub.overlay!.params, ...g.params } },
         lan: g.lan, group: g.group, carrier, indexTaken: (i) => taken(node)(i),
+        // its DHT records (address, name) go where the group's ring will keep them: once discovery read the
+        // members and the ring has its neighbours (or nobody else is there yet)
+        ringReady: () => discovery !== null && discovery.ready(),
       });
       const own = node;
       const dht = this.publicDht(own.counters);
+      const settled = (): boolean => { const n = own.overlay!.ringNeighbours(); return n.left1 !== undefined && n.right1 !== undefined; };
       discovery = new GroupDiscovery(g.realm, own.self, pub.keys.publicKey, {
         dht,
         joined: () => this.public.joined(),
-        settled: () => { const n = own.overlay!.ringNeighbours(); return n.left1 !== undefined && n.right1 !== undefined; },
+        settled,
         linked: (m) => own.links.peerOf(m)?.linked ?? false,
         link: (m) => own.linkMember(this.now, m),
       }, own.counters, { ...DEFAULT_DISCOVERY, ...g.discovery });

@@ -64,6 +64,11 @@ export interface VpnNodeOptions {
   peers?: StaticPeer[];
   /** a private overlay over the daemon's public one (ts/node/realms.ts): what it borrows from it */
   carrier?: Carrier;
+  /**
+   * a private overlay over a public one starts as a ring of its own: it counts as joined (claims its address,
+   * reads revocations) only once this says its ring has formed (ts/node/realms.ts: discovery read the members)
+   */
+  ringReady?: () => boolean;
   /** a local index another overlay of the same engine holds (ts/node/realms.ts) */
   indexTaken?: (index: number) => boolean;
   /** the public overlay of a daemon with private overlays: a handshake frame carried to us is offered here first (true: another realm took it) */
@@ -316,7 +321,7 @@ export class VpnNode implements LanHost {
   status(engine?: { peers: { peerId: number }[] }): Record<string, unknown> { return nodeStatus(this, this.t, engine); }
 
   // ================================================================== LanHost / RevocationHost
-  joined(): boolean { return this.overlay?.joined ?? false; }
+  joined(): boolean { return (this.overlay?.joined ?? false) && (this.o.ringReady?.() ?? true); }
   route(node: NodeId, allowed: string[], via: NodeId | null, key: Uint8Array | undefined, initiate: boolean): void {
     const p = this.links.route(node, allowed, via, key, initiate);
     // a packet waits for this node: ask for the on-demand link now rather than at the next traffic
