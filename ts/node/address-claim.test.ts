@@ -64,7 +64,7 @@ test('two nodes never hold one address; a restarted node gets its address back; 
   const ipB = addr(claim(fakeDht(b, store), b));
   t.not(ipA, ipB);
   t.is(ipB, candidate(subnet, b, 1));
-  lookupAddress(fakeDht(a, store), 'n', ipB, (r) => t.is(r?.node, b));
+  lookupAddress(fakeDht(a, store), 'n', ipB, false, (r) => t.is(r?.node, b));
   lookupHost(fakeDht(a, store), 'n', b, (ip) => t.is(ip, ipB));
   // restart: b claims again and keeps its address (its host record names it)
   t.is(addr(claim(fakeDht(b, store), b)), ipB);
@@ -78,7 +78,7 @@ test('a fixed address held by another node is a clear error and leaves the recor
   t.false(r.ok);
   t.is(!r.ok && r.code, 'E_ADDRESS_TAKEN');
   t.regex(!r.ok ? r.message : '', /10\.128\.0\.9 is held by another node/);
-  lookupAddress(fakeDht(y, store), 'n', '10.128.0.9', (held) => { t.is(held?.node, x); t.deepEqual(held?.key, keyOf.get(x)); });
+  lookupAddress(fakeDht(y, store), 'n', '10.128.0.9', false, (held) => { t.is(held?.node, x); t.deepEqual(held?.key, keyOf.get(x)); });
   t.deepEqual(store.get(Buffer.from(dhtKeys.ip('n', '10.128.0.9')).toString('hex'))?.map((v) => v.owner), [x]);
 });
 
@@ -88,6 +88,20 @@ test('an address record whose key does not hash to its owner is ignored', (t) =>
   const liar = fakeDht(liarId, store);
   liar.create(dhtKeys.ip('n', '10.128.0.50'), keyOf.get(victimId)!, 1000, () => {});
   let seen: unknown = 'not called';
-  lookupAddress(liar, 'n', '10.128.0.50', (r) => { seen = r; });
-  t.is(seen, null);
+  lookupAddress(liar, 'n', '10.128.0.50', true, (r) => { seen = r; });
+  t.is(seen, null, 'not even as a lone answer in a private group');
+});
+
+test('a lone answer short of a majority: used in a private group (certified addresses), never in an open network; two different ones never', (t) => {
+  const x = mk(), y = mk();
+  const view = (owner: NodeId): ValueView => ({ owner, value: keyOf.get(owner)!, replicas: 4, ttlMs: 1000 } as ValueView);
+  const dhtWith = (values: ValueView[]): NodeDht => ({
+    get: (_k, cb) => cb({ ok: true, code: 'ok', replies: 8, accepted: 8, values, agreed: [], disagreement: true, hops: 0, latencyMs: 0 } as OpResult),
+    put: () => {}, create: () => {}, remove: () => {},
+  });
+  const got: unknown[] = [];
+  lookupAddress(dhtWith([view(x)]), 'n', '10.128.0.7', true, (r) => got.push(r?.node ?? null));
+  lookupAddress(dhtWith([view(x)]), 'n', '10.128.0.7', false, (r) => got.push(r?.node ?? null));
+  lookupAddress(dhtWith([view(x), view(y)]), 'n', '10.128.0.7', true, (r) => got.push(r?.node ?? null));
+  t.deepEqual(got, [x, null, null]);
 });

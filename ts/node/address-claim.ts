@@ -79,10 +79,18 @@ export function claimAddress(dht: NodeDht, o: ClaimOptions, done: (r: ClaimResul
   });
 }
 
-/** Resolve an address to the node that holds it and its static key (majority-agreed, self-certifying). */
-export function lookupAddress(dht: NodeDht, net: string, ip: string, cb: (r: { node: NodeId; key: Uint8Array } | null) => void): void {
+/**
+ * Resolve an address to the node that holds it and its static key (majority-agreed, self-certifying). `lone`
+ * (a private group, whose addresses are certified: the handshake proves the holder's certificate): when no
+ * value has a majority but every replica that answered with one gave the same, that one is used. A record
+ * put while the ring was still forming can sit on fewer replicas than a majority until the DHT's repair moves
+ * it (seen at 2,000 nodes: a late member's address on 4 of 8 replicas a minute after it joined).
+ */
+export function lookupAddress(dht: NodeDht, net: string, ip: string, lone: boolean, cb: (r: { node: NodeId; key: Uint8Array } | null) => void): void {
   dht.get(dhtKeys.ip(net, ip), (r) => {
-    const v = r.ok ? r.agreed.find((x) => x.value.length === 32 && nodeIdOfKey(x.value) === x.owner) : undefined;
+    const valid = (x: { owner: NodeId; value: Uint8Array }): boolean => x.value.length === 32 && nodeIdOfKey(x.value) === x.owner;
+    let v = r.ok ? r.agreed.find(valid) : undefined;
+    if (!v && lone && r.ok && r.values.length === 1 && valid(r.values[0]!)) v = r.values[0];
     cb(v ? { node: v.owner, key: v.value } : null);
   });
 }

@@ -50,7 +50,7 @@ export interface LanHost {
   noteTraffic(node: NodeId): void;
   /** the overlay neighbour closest to the node (greedy next hop), null when directly linked or alone */
   nextHop(node: NodeId): NodeId | null;
-  /** a private group: addresses and subnets come from certificates, not the DHT */
+  /** a private group: addresses and subnets come from certificates, not the DHT (and a lone DHT answer short of a majority is used: lookupAddress) */
   readonly privateGroup: boolean;
   /** group PKI: what a node's certificate (proved in its handshake) allows it */
   certified(node: NodeId): { address: string; subnets: string[] } | null;
@@ -272,7 +272,7 @@ export class LanResolver {
     const waiting = this.inflight.get(ip);
     if (waiting) { waiting.push(cb); return; }
     this.inflight.set(ip, [cb]);
-    lookupAddress(this.dht, this.o.net, ip, (r) => {
+    lookupAddress(this.dht, this.o.net, ip, this.h.privateGroup, (r) => {
       const cbs = this.inflight.get(ip) ?? [];
       this.inflight.delete(ip);
       this.cache.set(ip, { r, until: this.t + (r ? POSITIVE_MS : NEGATIVE_MS) });

@@ -5,13 +5,13 @@
 // random members at their group addresses, and the public DHT operations discovery cost. It must not
 // assert (tests and benches/sim/private-scale.ts judge the numbers).
 import { join } from 'node:path';
-import { generateKeyPair } from '../../config/keys.js';
+import { keyPairFromPrivate } from '../../handshake/primitives.js';
+import { seededRandom } from '../../handshake/seeded-random.js';
 import { createRequest } from '../../pki/request.js';
 import { signRequest } from '../../pki/ca.js';
 import { CertificatePolicy } from '../../pki/group-policy.js';
 import { toDer } from '../../pki/x509.js';
 import { makeCa, tmpDir } from '../../pki/testkit.js';
-import { realmOf } from '../../pki/realm.js';
 import type { TrustAnchor } from '../../pki/anchor.js';
 import { nodeIdOfKey, type NodeId } from '../../base/nodeid.js';
 import { silentLogger } from '../../base/log.js';
@@ -76,7 +76,8 @@ export async function runPrivateScale(o: PrivateScaleOptions): Promise<PrivateSc
   if (total > o.nodes - 3) throw new RangeError(`${total} members do not fit in ${o.nodes - 3} nodes`);
   const t0 = Date.now();
   const tmp = tmpDir();
-  const keys = Array.from({ length: o.nodes }, () => generateKeyPair());
+  // keys and realms from the seed, so that a run is repeatable (the CA keys are random: a real realm is their hash)
+  const keys = Array.from({ length: o.nodes }, (_, i) => keyPairFromPrivate(seededRandom(`scale${o.seed}-${i}`)(32)));
   const groups: Group[] = [];
   const memberOf = new Map<number, Group>();
   try {
@@ -89,7 +90,7 @@ export async function runPrivateScale(o: PrivateScaleOptions): Promise<PrivateSc
         const r = await signRequest(ca.dir, csrPem, { address: `10.${100 + k}.${(10 + j) >> 8}.${(10 + j) & 255}` });
         certs.set(i, toDer(r.certPem, ['CERTIFICATE'])!);
       }
-      const g: Group = { index: k + 1, members, subnet, realm: realmOf(ca.anchor.der), anchor: ca.anchor, certs };
+      const g: Group = { index: k + 1, members, subnet, realm: seededRandom(`scale${o.seed}-realm${k}`)(16), anchor: ca.anchor, certs };
       groups.push(g);
       for (const i of members) memberOf.set(i, g);
       o.progress?.('certificates', { group: k + 1, members: members.length });
