@@ -238,12 +238,7 @@ export class Realms {
 
   /** The public DHT as one group's discovery uses it (its operations counted in the group's counters). */
   private publicDht(c: Counters): NodeDht {
-    const d = (): NonNullable<VpnNode['dht']> => this.public.dht!;
-    return {
-      put: (k, v, ttl, cb) => { c.add('discovery_dht_put'); d().put(this.now, k, v, ttl, cb); },
-      create: (k, v, ttl, cb) => d().create(this.now, k, v, ttl, cb),
-      get: (k, cb) => { c.add('discovery_dht_get'); d().get(this.now, k, cb); },
-      remove: (k, v, cb) => d().remove(this.now, k, v, cb),
-    };
+    const d = this.public.nodeDht(() => this.now)!;
+    return { ...d, put: (k, v, ttl, cb) => { c.add('discovery_dht_put'); d.put(k, v, ttl, cb); }, get: (k, cb) => { c.add('discovery_dht_get'); d.get(k, cb); } };
   }
 }

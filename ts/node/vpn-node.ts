@@ -379,14 +379,15 @@ export class VpnNode implements LanHost {
     for (const p of this.links.peers.values()) if (p.pinned && p.endpoint) this.links.needSession(p.peerId);
   }
 
-  private nodeDht(): NodeDht | null {
+  /** The overlay's DHT as callbacks, stamped with `clock` (default: the time of the input being handled); null without an overlay. */
+  nodeDht(clock: () => number = () => this.t): NodeDht | null {
     const d = this.dht;
     if (!d) return null;
     return {
-      put: (k, v, ttl, cb) => d.put(this.t, k, v, ttl, cb),
-      create: (k, v, ttl, cb) => d.create(this.t, k, v, ttl, cb),
-      get: (k, cb) => d.get(this.t, k, cb),
-      remove: (k, v, cb) => d.remove(this.t, k, v, cb),
+      put: (k, v, ttl, cb) => d.put(clock(), k, v, ttl, cb),
+      create: (k, v, ttl, cb) => d.create(clock(), k, v, ttl, cb),
+      get: (k, cb) => d.get(clock(), k, cb),
+      remove: (k, v, cb) => d.remove(clock(), k, v, cb),
     };
   }
 
