@@ -6,74 +6,29 @@
 import { OverlayNode, type Output } from '../core/node.js';
 import { greedyNextHopOrdered } from '../core/routing.js';
 import { Xoshiro128 } from '../core/rng.js';
-import type { Params } from '../core/params.js';
 import type { BroadcastService } from '../core/broadcast.js';
 import { attachBroadcast, attachDht } from '../dht/attach.js';
 import type { DhtCore } from '../dht/dht.js';
 import { idFromBytes, idShort, idToHex, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
-import type { Logger } from '../base/log.js';
 import { decodeApp, encodeApp, type NeighbourSlots } from '../wire/app.js';
 import { kindOf } from '../wire/overlay-codec.js';
 import type { NodeDht } from './address-claim.js';
 import { Counters, Outbox, type EchoResult, type EngineCommand, type NodeEvent, type NodeInput, type TrafficSample } from './io.js';
 export type { EchoResult } from './io.js';
-import { LanResolver, type LanHost, type LanOptions } from './lan-resolver.js';
+import { LanResolver, type LanHost } from './lan-resolver.js';
 import { GatewayList } from './gateways.js';
 import { TunnelClient } from './tunnel-client.js';
 import { OperatorQueries } from './operator-queries.js';
 import { LinkTable } from './link-table.js';
-import type { Carrier, LinkEvent } from './link-peer.js';
+import type { LinkEvent } from './link-peer.js';
 import { Revocations, gatewayPolicy, type GroupPolicy } from './group.js';
 import { nodeStatus } from './node-status.js';
-import { DEFAULT_RELAY, RelayLinks, type RelayOptions } from './relay-links.js';
+import { DEFAULT_RELAY, RelayLinks } from './relay-links.js';
 import { AdvertisedEndpoints } from './advertised-endpoints.js';
 import { CarriedPunch } from './carried-punch.js';
+import type { StaticPeer, VpnNodeOptions } from './vpn-node-options.js';
+export type { OverlayOptions, StaticPeer, VpnNodeOptions } from './vpn-node-options.js';
 import { K_RELAY } from '../core/connections.js';
-
-export interface OverlayOptions {
-  bootstrap: string[];
-  /** endpoints we advertise (more are learned from what peers see) */
-  endpoints: string[];
-  params?: Partial<Params>;
-  /** relay links for pairs without a direct path (default: on, latency policy) */
-  relay?: Partial<RelayOptions>;
-}
-
-export interface StaticPeer { publicKey: Uint8Array; endpoint: string | null; allowed: string[] }
-
-export interface VpnNodeOptions {
-  keys: { privateKey: Uint8Array; publicKey: Uint8Array };
-  /** entropy: handshake ephemerals, indices, probe tokens */
-  random: (n: number) => Uint8Array;
-  /** seed of the overlay's PRNG (shortcut distances, DHT request ids) */
-  seed: number;
-  /** added to `now` for wall-clock uses (handshake timestamps, certificate windows) */
-  wallOffsetMs: number;
-  log: Logger;
-  /** overlay mode: join a ring */
-  overlay?: OverlayOptions;
-  /** the virtual LAN (overlay mode) */
-  lan?: Omit<LanOptions, 'key'>;
-  /** a private group: certificates in every handshake, revocation */
-  group?: GroupPolicy;
-  /** a gateway (issue 14): members whose certificate has one of these groups ('*': every member) may send to any destination through us */
-  gateway?: { allow: string[] };
-  /** a full-tunnel client (issue 14): route the Internet through the fastest live gateway of the DHT's list; `gateways`: certificate groups a gateway must hold */
-  fullTunnel?: { gateways?: string[] };
-  /** static mesh: configured peers, no ring */
-  peers?: StaticPeer[];
-  /** a private overlay over the daemon's public one (ts/node/realms.ts): what it borrows from it */
-  carrier?: Carrier;
-  /**
-   * a private overlay over a public one starts as a ring of its own: it counts as joined (claims its address,
-   * reads revocations) only once this says its ring has formed (ts/node/realms.ts: discovery read the members)
-   */
-  ringReady?: () => boolean;
-  /** a local index another overlay of the same engine holds (ts/node/realms.ts) */
-  indexTaken?: (index: number) => boolean;
-  /** the public overlay of a daemon with private overlays: a handshake frame carried to us is offered here first (true: another realm took it) */
-  realmFrame?: (bytes: Uint8Array, src: NodeId) => boolean;
-}
 
 const QUERY_TIMEOUT_MS = 1_000;
 
