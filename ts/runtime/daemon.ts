@@ -22,7 +22,7 @@ import { cidrContains, parseCidr } from '../base/ip.js';
 import { serveControl, type ControlRequest } from './control.js';
 import { startEngine, drainEngine, type DataPlane, type EngineConfig, type EngineEvent } from './engine.js';
 import { crawlRing } from './crawler.js';
-import { trimNativeHeap } from '../native/binding.js';
+import { MemoryBudget } from './memory-budget.js';
 import { defaultUplink, gatewayChanges } from './gateway-nat.js';
 import { OsJournal, runOs } from './os-journal.js';
 import { TUNNEL_MARK, tunnelChanges, tunnelRouteCommand } from './tunnel-routes.js';
@@ -35,20 +35,6 @@ const TICK_MS = REAL_NETWORK_PARAMS.heartbeatMs ?? 500;
 /** A full tunnel's device route is installed again this often (a DHCP client may have reset the device's address). */
 const TUNNEL_ROUTE_CHECK_MS = 5_000;
 const TRAFFIC_SCAN_MS = 5_000;
-/** The RSS a daemon with 50 links is expected to stay inside under any input (README, Security). */
-export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
-/** Over the budget, new strangers are refused until RSS is back under this share of it. */
-const BUDGET_RESUME = 0.9;
-/** The room the budget leaves above a compiled daemon's start (about 64 MiB): a process that starts higher gets as much. */
-const BUDGET_HEADROOM = 16 * 1024 * 1024;
-/**
- * A full collection at least this often when `gc` is exposed (bin/ringvpn passes --expose-gc), as
- * Go's runtime forces one every 2 minutes: a daemon allocates slowly, so V8 would let promoted
- * garbage pile up in the old generation for hours before its next major GC (the soak saw the JS
- * heap climb 1.5 MB per 10 minutes on every daemon with its links and tables flat).
- */
-const FULL_GC_MS = 120_000;
-
 export interface DaemonDeps {
   startEngine?: (config: EngineConfig, onEvents: () => void) => DataPlane;
   /** `ringvpn down` asked over the control socket (the owner stops the daemon; without it the request is refused) */
@@ -72,12 +58,7 @@ export class Daemon {
   private readonly t0 = performance.now();
   private readonly drops: Record<string, number> = {};
   private scanAt = 0;
-  private gcAt = 0;
-  /** RSS past which new strangers are refused: the budget, or the start plus BUDGET_HEADROOM if higher */
-  private limit: number | null = null;
-  private gcs = 0;
-  private trims = 0;
-  private gcMs: number | null = null;
+  private readonly memory: MemoryBudget;
   private stopping = false;
   /** a gateway's OS changes (forwarding, NAT) and the uplink they use, once made */
   private gateway: { journal: OsJournal; uplink: string } | undefined;
@@ -102,6 +83,7 @@ export class Daemon {
   }
 
   private constructor(private cfg: Config, private readonly log: Logger, private readonly membership: Membership | undefined, private readonly groups: DaemonGroups | null, private readonly deps: DaemonDeps) {
+    this.memory = new MemoryBudget(() => this.now(), log, () => !!this.engine);
     const net = cfg.network;
     if (membership && net?.address && net.address !== membership.own.address) {
       throw errors.E_PKI(`network.address ${net.address} differs from the address in pki.cert (${membership.own.address})`);
@@ -274,7 +256,7 @@ export class Daemon {
         const st = this.engine.stats();
         const peers = st.peers.map((p) => ({ peerId: p.peerId, dataPackets: Number(p.txDataPackets ?? 0) + Number(p.rxDataPackets ?? 0), rxDataPackets: Number(p.rxDataPackets ?? 0) }));
         this.driver.handle(now, { kind: 'traffic', peers, relay: { pairs: Number(st.relayPairs ?? 0), max: Number(st.relayMaxPairs ?? 0) } });
-        this.checkBudget();
+        this.node.links.overBudget = this.memory.check(this.node.links.overBudget);
       }
       this.driver.tick(now);
       if (this.tunnel && now >= this.tunnel.at) this.tunnelRoute(now);
@@ -286,40 +268,6 @@ export class Daemon {
       this.log.error({ err: e }, 'heartbeat failed');
     }
     this.flush();
-  }
-
-  /** A full collection every FULL_GC_MS, and before RSS is judged over the budget (when gc is exposed). */
-  private collect(force: boolean): void {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    const now = this.now();
-    if (!gc || (!force && now - this.gcAt < FULL_GC_MS)) return;
-    this.gcAt = now;
-    gc();
-    // and the native heap: glibc keeps what a burst freed (a flood filling the event queue) in its arenas
-    if (this.engine && trimNativeHeap()) this.trims++;
-    this.gcs++;
-    this.gcMs = Math.round((this.now() - now) * 10) / 10;
-  }
-
-  /** Over the memory budget the node refuses new strangers (admit_over_budget) and keeps its links. */
-  private checkBudget(): void {
-    const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
-    if (this.limit === null) {
-      // A process that starts above the budget (the TypeScript run through tsx, an embedding
-      // service) cannot be held to it: it is held to its start plus the budget's headroom instead.
-      const start = process.memoryUsage.rss();
-      this.limit = Math.max(MEMORY_BUDGET_BYTES, start + BUDGET_HEADROOM);
-      if (start > MEMORY_BUDGET_BYTES) this.log.warn({ rssMiB: mib(start), budgetMiB: mib(MEMORY_BUDGET_BYTES), limitMiB: mib(this.limit) }, 'started over the memory budget (not the compiled daemon?): new peers are refused only past the limit');
-    }
-    const limit = this.limit;
-    this.collect(false);
-    if (process.memoryUsage.rss() > limit && !this.node.links.overBudget) this.collect(true);
-    const rss = process.memoryUsage.rss(), links = this.node.links;
-    const over = rss > limit || (links.overBudget && rss > limit * BUDGET_RESUME);
-    if (over === links.overBudget) return;
-    links.overBudget = over;
-    if (over) this.log.warn({ rssMiB: mib(rss), limitMiB: mib(limit) }, 'over the memory budget: refusing new peers until RSS is back under 90 % of it');
-    else this.log.info({ rssMiB: mib(rss) }, 'back under the memory budget: admitting new peers again');
   }
 
   private pump(): void {
@@ -447,8 +395,7 @@ export class Daemon {
     const counters = stats ? Object.fromEntries(Object.entries(stats).filter(([k]) => k !== 'peers' && k !== 'drops')) : {};
     const nodeCounters = this.node.counters.values;
     const drops = { ...(stats?.drops ?? {}), ...prefixKeys('control_', this.drops) };
-    const m = process.memoryUsage();
-    const memory = { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, limitBytes: this.limit ?? MEMORY_BUDGET_BYTES, refusingNewPeers: this.node.links.overBudget, fullGcs: this.gcs, nativeTrims: this.trims, lastFullGcMs: this.gcMs };
+    const memory = this.memory.status(this.node.links.overBudget);
     const common = { ...(this.groups ? { groups: this.groups.status() } : {}), device: c.device.name, devMode: c.device.mode, listen: this.engine?.localAddr() ?? null, publicKey: encodeKey(c.publicKeyBytes), links: nodeCounters, counters, drops, memory, metrics: this.metricsAddress() };
     if (this.node.overlay) {
       const lan = this.node.lan;
