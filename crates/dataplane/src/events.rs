@@ -96,13 +96,14 @@ impl EventQueue {
             if inner.q.len() >= self.cap || inner.bytes + len > EVENT_QUEUE_MAX_BYTES {
                 return Err(Refused::Full);
             }
-            inner.bytes += len;
             if matches!(ev, Event::Handshake { .. }) {
                 if inner.handshakes >= self.handshake_cap {
                     return Err(Refused::HandshakeShare);
                 }
                 inner.handshakes += 1;
             }
+            // counted only once queued: a refused stranger's bytes must not use up the room
+            inner.bytes += len;
             let was_empty = inner.q.is_empty();
             inner.q.push_back(ev);
             was_empty
@@ -201,5 +202,27 @@ mod tests {
         );
         q.drain();
         assert!(q.push(big()).is_ok());
+    }
+
+    #[test]
+    fn refused_handshakes_do_not_use_up_the_byte_room() {
+        let q = EventQueue::new(4096, Box::new(|| {}));
+        let hs = || Event::Handshake {
+            from: "10.0.0.1:1".parse().expect("addr"),
+            data: vec![1; 548],
+        };
+        while q.push(hs()).is_ok() {}
+        // a flood far past the handshake share, between two drains
+        for _ in 0..20_000 {
+            assert_eq!(q.push(hs()), Err(Refused::HandshakeShare));
+        }
+        assert!(
+            q.push(Event::Control {
+                peer: 1,
+                data: vec![0; 60_000],
+            })
+            .is_ok(),
+            "a member's CONTROL message still fits"
+        );
     }
 }
