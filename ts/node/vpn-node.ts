@@ -408,7 +408,14 @@ export class VpnNode implements LanHost {
         return;
       }
       case 'link': this.links.at(this.t).link(o.to, o.endpoints, o.via); return;
-      case 'unlink': this.links.at(this.t).unlink(o.to, o.reason); this.relays?.at(this.t).down(o.to); this.lan?.at(this.t).rehop(); return;
+      case 'unlink':
+        // relay links through it move to a reserve first: unlinking a dead hop forgets it, and the link
+        // table then loses every link still relayed through it (sessions reset, the overlay link down),
+        // even one its reserve would have carried on (the far end, told of the move, kept the link)
+        this.relays?.at(this.t).down(o.to);
+        this.links.at(this.t).unlink(o.to, o.reason);
+        this.lan?.at(this.t).rehop();
+        return;
       case 'deliver': {
         const d = decodeApp(o.payload);
         if (!d.ok) { this.counters.add('app_' + d.code); return; }

@@ -29,7 +29,7 @@ export interface VpnScaleOptions {
   tries?: number;
   /** idle virtual time run at the end (the scale figure: 10 minutes) */
   idleMs?: number;
-  progress?: (phase: string, detail: Record<string, number>) => void;
+  progress?: (phase: string, detail: Record<string, number | string[]>) => void;
   heapUsed?: () => number;
   /** node i behind a NAT (null: public); the bootstrap nodes (0-2) should be public */
   nat?: (i: number) => NatSpec | null;
@@ -141,7 +141,7 @@ export function runVpnScale(o: VpnScaleOptions): VpnScaleResult {
     pairs.forEach(([a, b], k) => h.at(h.now + k * 5, () => again.push(h.ping(a, b, tries))));
     h.run(h.now + pairs.length * 5 + 5_000);
     relayKill = { relayLinks, relays: hops.length, killed: dead.size, pairs: summarize(again), consistency: crawl(h.view()).consistency };
-    say('relays-killed', { relays: hops.length, killed: dead.size, pairs: pairs.length });
+    say('relays-killed', { relays: hops.length, killed: dead.size, pairs: pairs.length, lost: relayKill.pairs.lostPairs });
   }
 
   const victims = new Set<number>();
