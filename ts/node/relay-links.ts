@@ -75,6 +75,8 @@ export class RelayLinks {
   private readonly started = new Map<NodeId, number>();
   /** far end -> the other side's neighbours we are linking to (no common neighbour yet), and how to reach the far end */
   private readonly overlap = new Map<NodeId, { ids: Set<NodeId>; via: NodeId | undefined; at: number }>();
+  /** far ends whose relay died with no reserve left: a new relay is sought at the next tick */
+  private readonly resync = new Set<NodeId>();
   private t = 0;
 
   constructor(
@@ -185,6 +187,10 @@ export class RelayLinks {
       this.links.delete(far);
       this.stats.lost++;
       this.table.relayLost(far);
+      // no reserve left: the far end is most likely alive (its relay died), so a new relay is sought at
+      // the next tick (once the overlay has dropped the dead link, which would carry the sync) rather
+      // than when traffic or the ring next asks for the link (seconds of lost packets)
+      this.resync.add(far);
     }
   }
 
@@ -220,6 +226,12 @@ export class RelayLinks {
 
   tick(): void {
     const now = this.t;
+    for (const far of this.resync) {
+      this.resync.delete(far);
+      if (this.links.has(far) || this.table.peerOf(far)?.linked) continue;
+      this.counters.add('relay_resync');
+      this.wanted(far, now, undefined, true);
+    }
     for (const [id, at] of this.asked) if (now - at >= SYNC_SPACING_MS) this.asked.delete(id);
     for (const [id, at] of this.started) if (now - at >= 4 * SETUP_TIMEOUT_MS) this.started.delete(id);
     for (const [id, o] of this.overlap) if (now - o.at >= 4 * SETUP_TIMEOUT_MS) this.overlap.delete(id);
