@@ -63,6 +63,8 @@ const SYNC_SPACING_MS = 3_000;
 const OVERLAP_TRIES = 3;
 /** a relay link whose session is not up by then is given up */
 const SETUP_TIMEOUT_MS = 15_000;
+/** a relay not heard from this long is taken for dead when the far end moves the link off it (agree) */
+const SILENT_RELAY_MS = 2_000;
 /** an unknown RTT counts as this much in the latency policy */
 const RTT_UNKNOWN_MS = 1_000;
 
@@ -302,7 +304,12 @@ export class RelayLinks {
     const ranked = this.rank(src, m.candidates);
     const usable = (x: NodeId | undefined): x is NodeId => x !== undefined && ranked.includes(x);
     const theirs = m.uses ? m.candidates[0]?.id : undefined;
-    const order = this.self < src ? [current, theirs] : [theirs, current];
+    // the far end moved the link off our current relay (a fail-over) while we have not heard from that
+    // relay lately either: it is likely dead, and keeping it would only bind the link to it until our
+    // own liveness finds it dead too, so the far end's choice wins even when our id is the smaller
+    const heard = current === undefined ? null : this.host.heardAt(current);
+    const silent = current !== undefined && theirs !== undefined && theirs !== current && (heard === null || this.t - heard > SILENT_RELAY_MS);
+    const order = this.self < src && !silent ? [current, theirs] : [theirs, current];
     const pick = order.find(usable);
     return pick === undefined ? ranked : [pick, ...ranked.filter((x) => x !== pick)];
   }
