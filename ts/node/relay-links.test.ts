@@ -1,6 +1,8 @@
 // RelayLinks alone over a stand-in link table: the two relay policies rank common neighbours as the
 // issue says (latency: lowest RTT sum through the relay; stability: the oldest links on both sides),
-// keep the rest in reserve and fail over to it; a sync whose key does not hash to its sender is refused.
+// keep the rest in reserve and fail over to it; with no reserve left a new relay is sought at the next
+// tick; the smaller id follows the far end's fail-over off a silent relay; a sync whose key does not hash
+// to its sender is refused.
 import test from 'ava';
 import { nodeIdOfKey, type NodeId } from '../base/nodeid.js';
 import type { AppMsg } from '../wire/app.js';
@@ -34,15 +36,16 @@ function setup(policy: RelayPolicy) {
   const sent: AppMsg[] = [], kept: [NodeId, boolean][] = [];
   const fullSet = new Set<NodeId>(), refusing = new Set<NodeId>();
   const heard = new Map<NodeId, number>();
+  const counters = new Counters();
   const r = new RelayLinks({ ...DEFAULT_RELAY, policy }, SELF, key(1), table, {
     send: (_to, m) => sent.push(m), keep: (hop, on) => kept.push([hop, on]), rtt: () => null, endpoints: () => ['9.9.9.9:1'], full: (id) => fullSet.has(id) || refusing.has(id), refuses: (id) => refusing.has(id), heardAt: (id) => heard.get(id) ?? null,
-  }, new Counters(), quiet).at(now);
+  }, counters, quiet).at(now);
   const theirs = [
     { id: R1, ageS: 900, rttMs: 40, endpoints: [] },
     { id: R2, ageS: 20, rttMs: 5, endpoints: [] },
     { id: 999n, ageS: 5000, rttMs: 1, endpoints: [] },
   ];
-  return { r, calls, sent, kept, theirs, direct, fullSet, refusing, heard };
+  return { r, calls, sent, kept, theirs, direct, fullSet, refusing, heard, counters };
 }
 
 test('latency policy: the common neighbour with the lowest RTT through it, the other in reserve', (t) => {
@@ -73,6 +76,44 @@ test('fail-over: the relay goes down, the link moves to the reserve; with none l
   r.down(R1);
   t.is(r.stats.lost, 1);
   t.is(r.links.size, 0);
+});
+
+test('a link whose relay died with no reserve left seeks a new relay at the next tick, not before (the dead link would carry the sync)', (t) => {
+  const { r, sent, theirs, direct, counters } = setup('latency');
+  r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
+  direct.clear();
+  const before = sent.length;
+  r.down(R2);
+  t.is(r.stats.lost, 1);
+  t.is(sent.length, before, 'nothing sent while the overlay still holds the dead link');
+  r.at(1_000_500).tick();
+  t.is(sent.length, before + 1);
+  t.like(sent.at(-1), { app: 'relay-sync', reply: false });
+  t.is(counters.values.relay_resync, 1);
+  r.at(1_001_000).tick();
+  t.is(sent.length, before + 1, 'once');
+});
+
+test('the smaller id follows the far end\'s fail-over to another relay when its own relay is silent, and keeps it when heard lately', (t) => {
+  t.true(SELF < FAR, 'the test is written for the smaller id (the end whose choice binds)');
+  const failover = (theirs: ReturnType<typeof setup>['theirs']) => ({ app: 'relay-sync' as const, reply: true, uses: true, key: FAR_KEY, endpoints: [], candidates: [theirs[0]!, theirs[1]!] });
+  const now = 1_000_000;
+  {
+    const { r, calls, theirs, heard } = setup('latency');
+    r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
+    t.is(calls.at(-1)?.hop, R2);
+    heard.set(R2, now - 500);
+    r.onSync(FAR, failover(theirs));
+    t.is(calls.at(-1)?.hop, R2, 'a relay heard 0.5 s ago stays');
+  }
+  {
+    const { r, calls, theirs, heard } = setup('latency');
+    r.onSync(FAR, { app: 'relay-sync', reply: true, key: FAR_KEY, endpoints: [], candidates: theirs });
+    heard.set(R2, now - 3_000);
+    r.onSync(FAR, failover(theirs));
+    t.is(calls.at(-1)?.hop, R1, 'a relay silent for 3 s gives way to the far end\'s choice');
+    t.is(r.links.get(FAR)?.hop, R1);
+  }
 });
 
 test('a failed ping to the far end moves the link to a reserve when the relay is silent too, not when the relay was heard since', (t) => {
