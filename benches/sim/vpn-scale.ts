@@ -19,7 +19,7 @@ const r = runVpnScale({
   nodes, seed, pings, idleMs: idle * 1000, matrix: LatencyMatrix.load(),
   heapUsed: () => { gc(); return process.memoryUsage().heapUsed; },
   progress: (phase, d) => {
-    if (phase === lastPhase && phase !== 'joined' && phase !== 'healed' && (Number(d.virtualS ?? 0)) % 10 !== 0) return;
+    if (phase === lastPhase && phase !== 'joined' && phase !== 'healed' && Number(d.virtualS ?? 0) % 10 !== 0) return;
     lastPhase = phase;
     process.stderr.write(`${phase} ${JSON.stringify(d)}\n`);
   },

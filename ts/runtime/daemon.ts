@@ -83,7 +83,7 @@ export class Daemon {
   }
 
   private constructor(private cfg: Config, private readonly log: Logger, private readonly membership: Membership | undefined, private readonly groups: DaemonGroups | null, private readonly deps: DaemonDeps) {
-    this.memory = new MemoryBudget(() => this.now(), log, () => !!this.engine);
+    this.memory = new MemoryBudget(() => this.now(), log);
     const net = cfg.network;
     if (membership && net?.address && net.address !== membership.own.address) {
       throw errors.E_PKI(`network.address ${net.address} differs from the address in pki.cert (${membership.own.address})`);

@@ -28,8 +28,8 @@ export class MemoryBudget {
   private trims = 0;
   private gcMs: number | null = null;
 
-  /** `now`: the daemon's monotonic clock (ms); `native`: whether the data plane (and its heap) is loaded. */
-  constructor(private readonly now: () => number, private readonly log: Logger, private readonly native: () => boolean) {}
+  /** `now`: the daemon's monotonic clock (ms). The daemon checks only once its data plane runs, so the native heap is there to trim. */
+  constructor(private readonly now: () => number, private readonly log: Logger) {}
 
   /** A full collection every FULL_GC_MS, and before RSS is judged over the budget (when gc is exposed). */
   private collect(force: boolean): void {
@@ -39,7 +39,7 @@ export class MemoryBudget {
     this.gcAt = now;
     gc();
     // and the native heap: glibc keeps what a burst freed (a flood filling the event queue) in its arenas
-    if (this.native() && trimNativeHeap()) this.trims++;
+    if (trimNativeHeap()) this.trims++;
     this.gcs++;
     this.gcMs = Math.round((this.now() - now) * 10) / 10;
   }
