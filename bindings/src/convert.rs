@@ -310,15 +310,21 @@ pub(crate) fn node_id(b: &Buffer, name: &str) -> Result<NodeId> {
     })
 }
 
-pub(crate) fn event(e: Event) -> EngineEvent {
-    match e {
+/// A V8-owned copy of `data`; the caller drops the engine's `Vec` right after. (An external
+/// Buffer over the `Vec` would keep it alive until V8 finalizes the Buffer, uncounted by V8.)
+fn copied(env: &Env, data: &[u8]) -> Result<Buffer> {
+    BufferSlice::copy_from(env, data)?.into_buffer(env)
+}
+
+pub(crate) fn event(env: &Env, e: Event) -> Result<EngineEvent> {
+    Ok(match e {
         Event::Handshake { from, data } => EngineEvent::Handshake {
             from: from.to_string(),
-            data: data.into(),
+            data: copied(env, &data)?,
         },
         Event::Control { peer, data } => EngineEvent::Control {
             peer_id: peer,
-            data: data.into(),
+            data: copied(env, &data)?,
         },
         Event::NeedSession { peer } => EngineEvent::NeedSession { peer_id: peer },
         Event::Rekey { peer, local_index } => EngineEvent::Rekey {
@@ -329,15 +335,17 @@ pub(crate) fn event(e: Event) -> EngineEvent {
             peer_id: peer,
             from: addr.to_string(),
         },
-        Event::Device { data } => EngineEvent::Device { data: data.into() },
+        Event::Device { data } => EngineEvent::Device {
+            data: copied(env, &data)?,
+        },
         Event::Miss { dst } => EngineEvent::Miss {
             dst: dst.to_string(),
         },
         Event::SourceUnknown { node, addr } => EngineEvent::SourceUnknown {
-            node_id: node.to_vec().into(),
+            node_id: copied(env, &node)?,
             src: addr.to_string(),
         },
-    }
+    })
 }
 
 fn n(v: u64) -> i64 {

@@ -257,13 +257,15 @@ impl Engine {
         self.inner.write_device(&frame).map_err(engine_err)
     }
 
-    /// Take every queued event (call it when `onEvents` fires).
+    /// Take every queued event (call it when `onEvents` fires). Payloads are copied into
+    /// V8-owned Buffers and the engine's copies freed here, so a slow control plane holds its
+    /// events in memory V8 accounts for (and collects), not in the I/O thread's heap.
     #[napi]
-    pub fn drain_events(&self) -> Vec<EngineEvent> {
+    pub fn drain_events(&self, env: Env) -> Result<Vec<EngineEvent>> {
         self.inner
             .drain_events()
             .into_iter()
-            .map(convert::event)
+            .map(|e| convert::event(&env, e))
             .collect()
     }
 
