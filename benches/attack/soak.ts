@@ -5,7 +5,7 @@
 // at the end. It must not leave anything behind: the lab comes down in `finally`, on signals too.
 // Usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--partners 6] [--out benches/results] [--series FILE.json]
 
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
@@ -28,7 +28,7 @@ const SAMPLE_MS = 10_000, WARM_MS = 5 * 60_000;
 const say = (s: string): void => { process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`); };
 
 /** One sample of one daemon: VmRSS (KiB) and, from its status, the V8 heap, external memory (KiB) and its links. */
-interface Sample { t: number; rss: number | null; heapUsed: number | null; heapTotal: number | null; external: number | null; native: number | null; connections: number | null; peers: number | null; dht: number | null }
+interface Sample { t: number; rss: number | null; anon: number | null; file: number | null; heapUsed: number | null; heapTotal: number | null; external: number | null; native: number | null; connections: number | null; peers: number | null; dht: number | null }
 type Metric = Exclude<keyof Sample, 't'>;
 /** least-squares slope of (t ms, metric) per 10 minutes: MB for the memory metrics (KiB samples), counts otherwise */
 function slope(xs: Sample[], m: Metric = 'rss'): number | null {
@@ -41,12 +41,23 @@ function slope(xs: Sample[], m: Metric = 'rss'): number | null {
   return den === 0 ? null : m === 'connections' || m === 'peers' || m === 'dht' ? perTen : (perTen * 1024) / 1e6;
 }
 interface MemoryStatus { memory?: { heapUsedBytes?: number; heapTotalBytes?: number; externalBytes?: number }; connections?: unknown[]; dataPeers?: unknown[]; dht?: { entries?: number } | null }
-function sample(t: number, rss: number | null, st: MemoryStatus | null): Sample {
+/** VmRSS's anonymous and file-backed parts (KiB): file pages are the node binary's and libraries' code paged in, not a leak. */
+function rssParts(pid: number | null): { anon: number | null; file: number | null } {
+  if (pid === null) return { anon: null, file: null };
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (k: string): number | null => { const m = new RegExp(`^${k}:\\s+(\\d+)\\s+kB`, 'm').exec(st); return m ? Number(m[1]) : null; };
+    return { anon: kib('RssAnon'), file: kib('RssFile') };
+  } catch {
+    return { anon: null, file: null };
+  }
+}
+function sample(t: number, rss: number | null, parts: { anon: number | null; file: number | null }, st: MemoryStatus | null): Sample {
   const kib = (b: number | undefined): number | null => (b === undefined ? null : b / 1024);
   const m = st?.memory;
   const heapTotal = kib(m?.heapTotalBytes), external = kib(m?.externalBytes);
   return {
-    t, rss, heapUsed: kib(m?.heapUsedBytes), heapTotal, external,
+    t, rss, ...parts, heapUsed: kib(m?.heapUsedBytes), heapTotal, external,
     native: rss !== null && heapTotal !== null && external !== null ? rss - heapTotal - external : null,
     connections: st?.connections?.length ?? null, peers: st ? (st.connections?.length ?? 0) + (st.dataPeers?.length ?? 0) : null, dht: st?.dht?.entries ?? null,
   };
@@ -91,7 +102,7 @@ try {
     }
     const at = Date.now() - t0;
     const sts = await lab.statuses(16, members);
-    members.forEach((i, k) => series.get(i)!.push(sample(at, rssKiB(lab!.node(i).pid), sts[k]?.status as MemoryStatus | null)));
+    members.forEach((i, k) => series.get(i)!.push(sample(at, rssKiB(lab!.node(i).pid), rssParts(lab!.node(i).pid), sts[k]?.status as MemoryStatus | null)));
     // traffic: every member pings one other member (2 echo requests): the next of its PARTNERS fixed
     // partners (i+1 .. i+PARTNERS), so that its links reach their steady number in the first minute
     // and a slope after that is not links still being made; with --partners 0 a random member
@@ -118,7 +129,7 @@ try {
     return {
       node: lab!.node(i).name, churned: churnSet.includes(i), slopeMBper10min: slope(s), samples: s.length, lastMiB: (all.at(-1) ?? 0) / 1024, maxMiB: Math.max(...all) / 1024,
       // where a slope comes from: the V8 heap (used / reserved), external buffers, the rest (Rust, code, libc), and the links and DHT entries held
-      slopes: { heapUsed: slope(s, 'heapUsed'), heapTotal: slope(s, 'heapTotal'), external: slope(s, 'external'), native: slope(s, 'native'), connections: slope(s, 'connections'), peers: slope(s, 'peers'), dht: slope(s, 'dht') },
+      slopes: { anon: slope(s, 'anon'), file: slope(s, 'file'), heapUsed: slope(s, 'heapUsed'), heapTotal: slope(s, 'heapTotal'), external: slope(s, 'external'), native: slope(s, 'native'), connections: slope(s, 'connections'), peers: slope(s, 'peers'), dht: slope(s, 'dht') },
       last: last ? { heapUsedMiB: (last.heapUsed ?? 0) / 1024, heapTotalMiB: (last.heapTotal ?? 0) / 1024, nativeMiB: (last.native ?? 0) / 1024, connections: last.connections, peers: last.peers, dht: last.dht } : null,
     };
   });
@@ -147,11 +158,11 @@ try {
     '|---|---|---|---|---|---|---|---|---|---|',
     `| ${steady.length} of ${N} | ${f(report.slope?.median)} / ${f(report.slope?.max)} | ${worst?.node ?? '-'} (${f(worst?.slopeMBper10min)}) | ${f(report.rssMiB?.median, 1)} / ${f(report.rssMiB?.max, 1)} | ${f(report.maxRssMiB, 1)} | ${pings.answered}/${pings.sent} | ${check.pairs.reachable}/${check.pairs.total} | ${f(check.crawl.consistency)} | ${churns} (${churnFailures}) | ${report.floodSent} |`,
     '',
-    'Per node: the RSS slope and its parts (MB per 10 min: V8 heap used and reserved, external buffers, native = RSS - heap reserved - external), the change in links and DHT entries per 10 min, and what it held at the end.',
+    'Per node: the RSS slope and its parts (MB per 10 min: anonymous and file-backed RSS, V8 heap used and reserved, external buffers, native = RSS - heap reserved - external), the change in links and DHT entries per 10 min, and what it held at the end.',
     '',
-    '| node | churned | RSS slope | heap used | heap reserved | external | native | links /10 min | DHT /10 min | samples | RSS at end (MiB) | max RSS (MiB) | heap at end (MiB) | links at end |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.node} | ${r.churned ? 'yes' : ''} | ${f(r.slopeMBper10min)} | ${f(r.slopes.heapUsed)} | ${f(r.slopes.heapTotal)} | ${f(r.slopes.external)} | ${f(r.slopes.native)} | ${f(r.slopes.peers, 1)} | ${f(r.slopes.dht, 1)} | ${r.samples} | ${f(r.lastMiB, 1)} | ${f(r.maxMiB, 1)} | ${f(r.last?.heapTotalMiB, 1)} | ${r.last?.peers ?? '-'} |`),
+    '| node | churned | RSS slope | anon | file | heap used | heap reserved | external | native | links /10 min | DHT /10 min | samples | RSS at end (MiB) | max RSS (MiB) | heap at end (MiB) | links at end |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.node} | ${r.churned ? 'yes' : ''} | ${f(r.slopeMBper10min)} | ${f(r.slopes.anon)} | ${f(r.slopes.file)} | ${f(r.slopes.heapUsed)} | ${f(r.slopes.heapTotal)} | ${f(r.slopes.external)} | ${f(r.slopes.native)} | ${f(r.slopes.peers, 1)} | ${f(r.slopes.dht, 1)} | ${r.samples} | ${f(r.lastMiB, 1)} | ${f(r.maxMiB, 1)} | ${f(r.last?.heapTotalMiB, 1)} | ${r.last?.peers ?? '-'} |`),
     '',
   ].join('\n');
   writeFileSync(join(out, 'attack-soak.md'), md);
