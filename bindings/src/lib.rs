@@ -293,6 +293,14 @@ impl Engine {
     }
 }
 
+/// Hold glibc's trim and mmap thresholds fixed (mallopt; see ringvpn_dataplane::fix_heap_thresholds),
+/// so that memory freed at the top of a thread's arena goes back to the OS; true if glibc took
+/// them. Process-wide: the daemon calls it once at start.
+#[napi]
+pub fn fix_native_heap_thresholds() -> bool {
+    ringvpn_dataplane::fix_heap_thresholds()
+}
+
 /// Give the native heap's free pages back to the OS (glibc malloc_trim); true if any were
 /// released. The daemon calls it after its periodic full collection.
 #[napi]

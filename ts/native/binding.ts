@@ -75,6 +75,14 @@ export const PENDING_HOLD_MS = exported('PENDING_HOLD_MS');
 export const DROP_REASONS: readonly string[] = Object.freeze(loadBinding().dropReasons());
 
 
+/**
+ * Hold glibc's trim and mmap thresholds fixed (process-wide), so that memory freed at the top of a
+ * thread's arena goes back to the OS instead of staying resident; true if glibc took them.
+ */
+export function fixNativeHeapThresholds(): boolean {
+  return loadBinding().fixNativeHeapThresholds();
+}
+
 /** Give the native heap's free pages back to the OS (glibc malloc_trim); true if any were released. */
 export function trimNativeHeap(): boolean {
   return loadBinding().trimNativeHeap();

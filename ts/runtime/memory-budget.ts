@@ -2,7 +2,7 @@
 // which new strangers are refused (LinkTable.overBudget), and the `memory` section of the status. It
 // must not decide anything else about peers: the link table applies the refusal.
 import type { Logger } from '../base/log.js';
-import { trimNativeHeap } from '../native/binding.js';
+import { fixNativeHeapThresholds, trimNativeHeap } from '../native/binding.js';
 
 /** The RSS a daemon with 50 links is expected to stay inside under any input (README, Security). */
 export const MEMORY_BUDGET_BYTES = 80 * 1024 * 1024;
@@ -27,9 +27,15 @@ export class MemoryBudget {
   private gcs = 0;
   private trims = 0;
   private gcMs: number | null = null;
+  /** glibc took the fixed trim and mmap thresholds (false off glibc) */
+  private readonly heapThresholdsFixed: boolean;
 
   /** `now`: the daemon's monotonic clock (ms). The daemon checks only once its data plane runs, so the native heap is there to trim. */
-  constructor(private readonly now: () => number, private readonly log: Logger) {}
+  constructor(private readonly now: () => number, private readonly log: Logger) {
+    // before the node's threads have churned through memory: left dynamic, glibc's thresholds rise
+    // after the first large free and each arena then keeps its freed top (a flood's compile zones)
+    this.heapThresholdsFixed = fixNativeHeapThresholds();
+  }
 
   /** A full collection every FULL_GC_MS, and before RSS is judged over the budget (when gc is exposed). */
   private collect(force: boolean): void {
@@ -71,6 +77,6 @@ export class MemoryBudget {
   /** The status's `memory` section. */
   status(refusingNewPeers: boolean): Record<string, number | boolean | null> {
     const m = process.memoryUsage();
-    return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, limitBytes: this.limit ?? MEMORY_BUDGET_BYTES, refusingNewPeers, fullGcs: this.gcs, nativeTrims: this.trims, lastFullGcMs: this.gcMs };
+    return { rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, budgetBytes: MEMORY_BUDGET_BYTES, limitBytes: this.limit ?? MEMORY_BUDGET_BYTES, refusingNewPeers, fullGcs: this.gcs, nativeTrims: this.trims, nativeHeapThresholdsFixed: this.heapThresholdsFixed, lastFullGcMs: this.gcMs };
   }
 }

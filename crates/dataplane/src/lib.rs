@@ -36,6 +36,32 @@ pub use ringvpn_core::session::SessionKeys;
 pub use stats::{PeerStats, Stats};
 pub use tables::PeerOpts;
 
+/// glibc's threshold (bytes) past which free memory at the top of an arena goes back to the OS,
+/// and past which one allocation is its own mapping: glibc's starting values, held fixed.
+pub const HEAP_TRIM_THRESHOLD: usize = 128 << 10;
+pub const HEAP_MMAP_THRESHOLD: usize = 128 << 10;
+
+/// Hold glibc's trim and mmap thresholds at HEAP_TRIM_THRESHOLD and HEAP_MMAP_THRESHOLD (mallopt);
+/// true if glibc took both. Left dynamic, glibc raises them each time a large mapped block is
+/// freed (up to 32 and 64 MiB), and then keeps whatever is free at the top of a thread's arena:
+/// `malloc_trim` releases free pages inside arenas but never the top of any arena but the main
+/// one. The soak measured a flood's first minute leaving about 1 MiB resident this way in each V8
+/// worker's arena (TurboFan's compile zones, freed but not returned). A no-op elsewhere than glibc.
+pub fn fix_heap_thresholds() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets the allocator's parameters; both values are in glibc's range.
+        unsafe {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD as libc::c_int) == 1
+                && libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD as libc::c_int) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
 /// Give the heap's free pages back to the OS (glibc `malloc_trim`); true if any were released.
 /// After a burst (a flood filling the event queue to its bound) glibc keeps the freed memory in
 /// its per-thread arenas and RSS shows it for good: the daemon calls this after its periodic full
