@@ -5,14 +5,14 @@
 // at the end. It must not leave anything behind: the lab comes down in `finally`, on signals too.
 // Usage: tsx benches/attack/soak.ts [--nodes 32] [--minutes 30] [--churn-set 8] [--flood-rate 20000] [--partners 6] [--out benches/results] [--series FILE.json]
 
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { RingLab } from '../../ts/lab/ringlab.js';
-import { startFlood } from '../../ts/lab/flood.js';
+import { rssPartsKiB, startFlood } from '../../ts/lab/flood.js';
 import { mapLimit, pingFirst, sleep } from '../../ts/lab/util.js';
-import { rssKiB, summarize } from '../lab/procstat.js';
+import { summarize } from '../lab/procstat.js';
 import { repoRoot } from '../../ts/paths.js';
 
 const { values: a } = parseArgs({
@@ -41,24 +41,14 @@ function slope(xs: Sample[], m: Metric = 'rss'): number | null {
   return den === 0 ? null : m === 'connections' || m === 'peers' || m === 'dht' ? perTen : (perTen * 1024) / 1e6;
 }
 interface MemoryStatus { memory?: { heapUsedBytes?: number; heapTotalBytes?: number; externalBytes?: number }; connections?: unknown[]; dataPeers?: unknown[]; dht?: { entries?: number } | null }
-/** VmRSS's anonymous and file-backed parts (KiB): file pages are the node binary's and libraries' code paged in, not a leak. */
-function rssParts(pid: number | null): { anon: number | null; file: number | null } {
-  if (pid === null) return { anon: null, file: null };
-  try {
-    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kib = (k: string): number | null => { const m = new RegExp(`^${k}:\\s+(\\d+)\\s+kB`, 'm').exec(st); return m ? Number(m[1]) : null; };
-    return { anon: kib('RssAnon'), file: kib('RssFile') };
-  } catch {
-    return { anon: null, file: null };
-  }
-}
-function sample(t: number, rss: number | null, parts: { anon: number | null; file: number | null }, st: MemoryStatus | null): Sample {
+/** `mem`: VmRSS and its anonymous and file-backed parts (KiB; file pages are code paged in, not a leak) */
+function sample(t: number, mem: { rss: number | null; anon: number | null; file: number | null }, st: MemoryStatus | null): Sample {
   const kib = (b: number | undefined): number | null => (b === undefined ? null : b / 1024);
   const m = st?.memory;
   const heapTotal = kib(m?.heapTotalBytes), external = kib(m?.externalBytes);
   return {
-    t, rss, ...parts, heapUsed: kib(m?.heapUsedBytes), heapTotal, external,
-    native: rss !== null && heapTotal !== null && external !== null ? rss - heapTotal - external : null,
+    t, ...mem, heapUsed: kib(m?.heapUsedBytes), heapTotal, external,
+    native: mem.rss !== null && heapTotal !== null && external !== null ? mem.rss - heapTotal - external : null,
     connections: st?.connections?.length ?? null, peers: st ? (st.connections?.length ?? 0) + (st.dataPeers?.length ?? 0) : null, dht: st?.dht?.entries ?? null,
   };
 }
@@ -102,7 +92,7 @@ try {
     }
     const at = Date.now() - t0;
     const sts = await lab.statuses(16, members);
-    members.forEach((i, k) => series.get(i)!.push(sample(at, rssKiB(lab!.node(i).pid), rssParts(lab!.node(i).pid), sts[k]?.status as MemoryStatus | null)));
+    members.forEach((i, k) => series.get(i)!.push(sample(at, rssPartsKiB(lab!.node(i).pid), sts[k]?.status as MemoryStatus | null)));
     // traffic: every member pings one other member (2 echo requests): the next of its PARTNERS fixed
     // partners (i+1 .. i+PARTNERS), so that its links reach their steady number in the first minute
     // and a slope after that is not links still being made; with --partners 0 a random member

@@ -60,13 +60,19 @@ export async function addSources(ns: Netns, dev: string, prefix: string, first: 
   return out;
 }
 
+/** VmRSS of a process and its anonymous and file-backed parts, in KiB (null when it is gone). */
+export function rssPartsKiB(pid: number | null): { rss: number | null; anon: number | null; file: number | null } {
+  if (pid === null) return { rss: null, anon: null, file: null };
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (k: string): number | null => { const m = new RegExp(`^${k}:\\s+(\\d+)\\s+kB`, 'm').exec(st); return m ? Number(m[1]) : null; };
+    return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') };
+  } catch {
+    return { rss: null, anon: null, file: null };
+  }
+}
+
 /** VmRSS of a process in KiB (null when it is gone). */
 export function rssKiB(pid: number | null): number | null {
-  if (pid === null) return null;
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
+  return rssPartsKiB(pid).rss;
 }

@@ -63,9 +63,10 @@ pub fn fix_heap_thresholds() -> bool {
 }
 
 /// Give the heap's free pages back to the OS (glibc `malloc_trim`); true if any were released.
-/// After a burst (a flood filling the event queue to its bound) glibc keeps the freed memory in
-/// its per-thread arenas and RSS shows it for good: the daemon calls this after its periodic full
-/// collection (ts/runtime/daemon.ts). A no-op elsewhere than glibc.
+/// After a burst (a flood filling the event queue to its bound) glibc keeps freed memory inside
+/// its arenas, and RSS shows it until trimmed (an arena's top is `fix_heap_thresholds`'s part):
+/// the daemon calls this after its periodic full collection (ts/runtime/memory-budget.ts). A no-op
+/// elsewhere than glibc.
 pub fn trim_heap() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
