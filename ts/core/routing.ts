@@ -46,15 +46,25 @@ export function greedyNextHop(self: NodeId, dest: NodeId, candidates: Iterable<N
  * unusable peers skipped: the closest peer to dest is dest's nearest usable neighbour on either side.
  */
 export function greedyNextHopOrdered(self: NodeId, dest: NodeId, cw: readonly NodeId[], usable: (id: NodeId) => boolean): NodeId | null {
+  const best = nearestUsableOrdered(self, dest, cw, usable);
+  return best !== null && ringDist(best, dest) < ringDist(self, dest) ? best : null;
+}
+
+/**
+ * The usable peer closest to dest by ring distance, closer than self or not (null: none usable), over
+ * peers in clockwise order from self: dest's nearest usable neighbour on either side (ties: the
+ * clockwise one). Where greedy forwarding over usable peers has no closer hop, it is the way out.
+ */
+export function nearestUsableOrdered(self: NodeId, dest: NodeId, cw: readonly NodeId[], usable: (id: NodeId) => boolean): NodeId | null {
   const n = cw.length;
   if (!n) return null;
   const target = cwDist(self, dest);
   let lo = 0, hi = n;
   while (lo < hi) { const mid = (lo + hi) >> 1; if (cwDist(self, cw[mid]!) < target) lo = mid + 1; else hi = mid; }
   let best: NodeId | null = null;
-  let bestD = ringDist(self, dest);
-  for (let k = 0; k < n; k++) { const c = cw[(lo + k) % n]!; if (usable(c)) { const d = ringDist(c, dest); if (d < bestD) { best = c; bestD = d; } break; } }
-  for (let k = 1; k <= n; k++) { const c = cw[(lo - k + n) % n]!; if (usable(c)) { const d = ringDist(c, dest); if (d < bestD) { best = c; bestD = d; } break; } }
+  let bestD = 0n;
+  for (let k = 0; k < n; k++) { const c = cw[(lo + k) % n]!; if (usable(c)) { best = c; bestD = ringDist(c, dest); break; } }
+  for (let k = 1; k <= n; k++) { const c = cw[(lo - k + n) % n]!; if (usable(c)) { const d = ringDist(c, dest); if (best === null || d < bestD) best = c; break; } }
   return best;
 }
 

@@ -4,7 +4,7 @@
 // static mesh is the same node with pinned peers and no ring. It must not do I/O, read a clock or draw
 // entropy: time comes with every call, randomness through the options.
 import { OverlayNode, type Output } from '../core/node.js';
-import { greedyNextHopOrdered } from '../core/routing.js';
+import { greedyNextHopOrdered, nearestUsableOrdered } from '../core/routing.js';
 import { Xoshiro128 } from '../core/rng.js';
 import type { BroadcastService } from '../core/broadcast.js';
 import { attachBroadcast, attachDht } from '../dht/attach.js';
@@ -169,9 +169,13 @@ export class VpnNode implements LanHost {
         if (!p) break;
         // no usable session (none yet, expired, or stale: data unanswered for 15 s): handshake when
         // the peer can be reached; traffic to a peer we are not linked with also asks for a link
-        // a data route without an endpoint or an overlay hop (none was usable when it was installed):
-        // look for a hop again now, which also starts the handshake through the overlay
-        if (!this.links.needSession(i.peerId) && this.lan?.rehopNode(p.nodeId)) this.counters.add('need_session_rehop');
+        // a data route without an endpoint or a usable overlay hop (none was usable when it was installed,
+        // or its hop died: the engine holds its packets): look for a hop again now, which also starts the
+        // handshake through the overlay when there is no session
+        const via = p.via !== null ? this.links.peers.get(p.via) : undefined;
+        const pathless = !p.endpoint && p.relay === null && p.carrier === null && !(via?.established && via.endpoint);
+        if (pathless && this.lan?.rehopNode(p.nodeId)) this.counters.add('need_session_rehop');
+        else if (!this.links.needSession(i.peerId) && this.lan?.rehopNode(p.nodeId)) this.counters.add('need_session_rehop');
         if (!p.linked && !p.pinned) this.overlay?.noteTraffic(now, p.nodeId);
         break;
       }
@@ -292,7 +296,7 @@ export class VpnNode implements LanHost {
 
   /**
    * Greedy next hop toward `id` among ring peers we reach directly with a session (null when linked to
-   * `id` or none is closer). A data-only peer (no overlay link) gets one even with an endpoint: the
+   * `id` or none is usable; the nearest usable one when none is closer). A data-only peer (no overlay link) gets one even with an endpoint: the
    * data plane sends through it once the peer has been silent long enough for its NAT mapping to go.
    */
   nextHop(id: NodeId): NodeId | null {
@@ -301,10 +305,13 @@ export class VpnNode implements LanHost {
     if (!this.overlay) return null;
     // the data plane relays only through peers it reaches directly (a relay link's peer cannot carry RELAY frames)
     const usable = (p: NodeId): boolean => { const x = this.links.peerOf(p); return !!x?.established && !!x.endpoint; };
-    const hop = greedyNextHopOrdered(this.self, id, this.overlay.ringPeers(), usable);
+    const ring = this.overlay.ringPeers();
+    const hop = greedyNextHopOrdered(this.self, id, ring, usable);
     // no closer hop (id is our ring neighbour and we cannot reach it directly): a neighbour linked to it,
-    // as the overlay routes its own messages
-    return hop ?? this.overlay.listedBy(id, usable) ?? null;
+    // as the overlay routes its own messages; else (behind a symmetric NAT the peers closer to id are often
+    // relay links, which cannot carry RELAY frames) the direct peer nearest to id, from where greedy
+    // forwarding goes on (it never hands the frame back: relay.rs next_hop skips the peer it came from)
+    return hop ?? this.overlay.listedBy(id, usable) ?? nearestUsableOrdered(this.self, id, ring, usable);
   }
 
   announceRoutes(): void { this.broadcast(encodeApp({ app: 'routes' })); }

@@ -41,8 +41,8 @@ interface Peer {
   txData: number; rxData: number; txRelayed: number; rxRelayed: number;
   /** WireGuard's timers: data sent and nothing heard since (ms), data heard and nothing sent since */
   unansweredSince: number | null; staleAsked: boolean; rxDataSince: number | null;
-  /** when anything authenticated last came from the peer */
-  lastRx: number;
+  /** when anything authenticated last came from the peer, and straight from its endpoint (tables.rs last_direct_rx_ms) */
+  lastRx: number; lastDirectRx: number;
 }
 interface Session { localIndex: number; peerId: number; remoteIndex: number; initiator: boolean; at: number; rekeyAsked: boolean }
 interface Held { pkt: SimPacket; until: number }
@@ -117,7 +117,7 @@ export class MemoryEngine {
           nodeId: c.nodeId ? idFromBytes(c.nodeId) : old?.nodeId ?? null, via: c.via, hop: c.hop ?? old?.hop ?? true, relayOnly: c.relayOnly ?? old?.relayOnly ?? false,
           gatewayClient: c.gatewayClient ?? old?.gatewayClient ?? false,
           current: old?.current ?? null, next: old?.next ?? null, txData: old?.txData ?? 0, rxData: old?.rxData ?? 0, txRelayed: old?.txRelayed ?? 0, rxRelayed: old?.rxRelayed ?? 0,
-          unansweredSince: old?.unansweredSince ?? null, staleAsked: old?.staleAsked ?? false, rxDataSince: old?.rxDataSince ?? null, lastRx: old?.lastRx ?? -Infinity,
+          unansweredSince: old?.unansweredSince ?? null, staleAsked: old?.staleAsked ?? false, rxDataSince: old?.rxDataSince ?? null, lastRx: old?.lastRx ?? -Infinity, lastDirectRx: old?.lastDirectRx ?? -Infinity,
         });
         this.release();
         this.releaseInbound(c.peerId);
@@ -236,7 +236,12 @@ export class MemoryEngine {
     }
     const hop = p.via !== null ? this.peers.get(p.via) : undefined;
     const hs = hop ? this.usable(hop) : null;
-    if (!hop?.endpoint || !hs || p.nodeId === null) { this.drop('no_endpoint', pkt); return false; }
+    if (!hop?.endpoint || !hs || p.nodeId === null) {
+      // a session but no path (its via hop died): held while the control plane looks for a new hop (pipeline.rs route_out)
+      if (mayHold) this.hold(pkt); else this.drop('no_endpoint', pkt);
+      if (!this.rateLimited('ns:' + p.id)) this.events.push({ kind: 'need_session', peerId: p.id });
+      return false;
+    }
     p.txData++; p.txRelayed++;
     this.sentData(p);
     this.net.send(this.endpoint, hop.endpoint, { t: 'relay', idx: hs.remoteIndex, dst: p.nodeId, src: this.nodeId, ttl: RELAY_DEFAULT_TTL, ...(p.relayOnly ? { link: true } : {}), inner: { idx: s.remoteIndex, pkt } });
@@ -245,15 +250,22 @@ export class MemoryEngine {
 
   /**
    * relay.rs direct_endpoint: where our own frames for p go, null for its via hop: always for a relay
-   * link, and for a data-only peer silent for DIRECT_FRESH_MS whose via hop is usable (its NAT mapping may be gone).
+   * link, and for a data-only peer not heard from directly for DIRECT_FRESH_MS whose via hop is usable (its NAT mapping may be gone).
    */
   private directEndpoint(p: Peer): string | null {
     if (p.relayOnly || !p.endpoint) return null;
-    if (!p.hop && this.now - p.lastRx >= RELAY_DIRECT_FRESH_MS) {
+    if (!p.hop && this.now - p.lastDirectRx >= RELAY_DIRECT_FRESH_MS) {
       const h = p.via !== null ? this.peers.get(p.via) : undefined;
       if (h?.endpoint && this.usable(h)) return null;
     }
     return p.endpoint;
+  }
+
+  /** relay.rs has_path: a direct endpoint, or a usable via hop (and both node ids). */
+  private hasPath(p: Peer): boolean {
+    if (this.directEndpoint(p)) return true;
+    const hop = p.via !== null ? this.peers.get(p.via) : undefined;
+    return !!hop?.endpoint && this.usable(hop) !== null && p.nodeId !== null;
   }
 
   /** An end-to-end keepalive, or a CONTROL message, through the via hop (a peer with no endpoint). */
@@ -283,7 +295,10 @@ export class MemoryEngine {
     for (const [dst, q] of this.heldByDst) {
       while (q.length && q[0]!.until <= this.now) this.drop('pending_expired', q.shift()!.pkt);
       const p = q.length ? this.lookup(dst) : null;
-      if (p && this.usable(p)) {
+      if (p && this.usable(p) && !this.hasPath(p)) {
+        // a session but no path: held until a new hop comes or they expire (pending.rs service)
+        if (!this.rateLimited('ns:' + p.id)) this.events.push({ kind: 'need_session', peerId: p.id });
+      } else if (p && this.usable(p)) {
         for (const h of q.splice(0)) if (this.sendTo(p, h.pkt, false)) this.counters.pendingReleased++;
       } else if (p && !this.awaitingConfirmation(p) && !this.rateLimited('ns:' + p.id)) {
         this.events.push({ kind: 'need_session', peerId: p.id });
@@ -341,6 +356,7 @@ export class MemoryEngine {
     this.confirm(p, s);
     this.keepFresh(s);
     this.heard(p, d.t === 'data');
+    p.lastDirectRx = this.now;
     if (p.endpoint !== from) {
       p.endpoint = from;
       this.events.push({ kind: 'endpoint', peerId: p.id, from });
@@ -395,7 +411,7 @@ export class MemoryEngine {
     this.net.send(this.endpoint, next.p.endpoint!, { ...d, idx: next.s.remoteIndex, ttl: d.ttl - 1 });
   }
 
-  /** The Rust rule (relay.rs next_hop): the destination itself if usable, else the usable peer closest to it, if closer than us, else the destination's via hop (a relay link's common neighbour). */
+  /** The Rust rule (relay.rs next_hop): the destination itself if usable, else the usable peer closest to it, if closer than us, else the destination's via hop (a relay link's common neighbour), else the nearest usable peer closer than the previous hop. */
   private nextHop(dst: NodeId, from: number): { p: Peer; s: Session } | null {
     let best: { p: Peer; s: Session } | null = null;
     let bestD = ringDist(this.nodeId, dst);
@@ -403,8 +419,8 @@ export class MemoryEngine {
       if (p.nodeId === null || !p.endpoint) continue;
       const s = this.usable(p);
       if (!s) continue;
-      // not an overlay link and silent for DIRECT_FRESH_MS: its NAT mapping may be gone (relay.rs next_hop)
-      if (p.nodeId === dst) { if (p.hop || this.now - p.lastRx < RELAY_DIRECT_FRESH_MS) return { p, s }; continue; }
+      // not an overlay link and not heard from directly for DIRECT_FRESH_MS: its NAT mapping may be gone (relay.rs next_hop)
+      if (p.nodeId === dst) { if (p.hop || this.now - p.lastDirectRx < RELAY_DIRECT_FRESH_MS) return { p, s }; continue; }
       if (p.id === from || !p.hop) continue;
       const dd = ringDist(p.nodeId, dst);
       if (dd < bestD) { best = { p, s }; bestD = dd; }
@@ -414,9 +430,22 @@ export class MemoryEngine {
       if (p.nodeId !== dst || p.via === null || p.via === from) continue;
       const v = this.peers.get(p.via);
       const s = v?.endpoint ? this.usable(v) : null;
-      return v && s ? { p: v, s } : null;
+      if (v && s) return { p: v, s };
+      break;
     }
-    return null;
+    // a dead end (the peers closer to dst are relay links): the hop nearest to dst among those closer
+    // to it than the frame's previous hop (relay.rs next_hop; loop-free)
+    const prev = this.peers.get(from)?.nodeId;
+    if (prev === null || prev === undefined) return null;
+    bestD = ringDist(prev, dst);
+    for (const p of this.peers.values()) {
+      if (p.nodeId === null || !p.endpoint || p.id === from || !p.hop) continue;
+      const dd = ringDist(p.nodeId, dst);
+      if (dd >= bestD) continue;
+      const s = this.usable(p);
+      if (s) { best = { p, s }; bestD = dd; }
+    }
+    return best;
   }
 
   /** Any setPeer of the peer is the control plane's answer (rx_pending.rs service): allowed now -> written, in order; else dropped. */

@@ -1,5 +1,5 @@
-//! Owns the hold queue for the first device packets to a destination without a route or without
-//! a usable session (WireGuard stages packets until its handshake completes): up to
+//! Owns the hold queue for the first device packets to a destination without a route, a usable
+//! session or a path (WireGuard stages packets until its handshake completes): up to
 //! PENDING_PER_DESTINATION packets for each of up to PENDING_DESTINATIONS destinations, each for
 //! at most PENDING_HOLD, in slots preallocated within PENDING_BYTES (hold.rs stores them). The io
 //! loop's device side owns it (no lock); commands only wake that loop (`Shared::pending_wake`).
@@ -87,7 +87,7 @@ impl Pending {
             return;
         }
         shared.counters.pending_held.fetch_add(1, Ordering::Relaxed);
-        if let Wait::Session(peer) = why {
+        if let Wait::Session(peer) | Wait::Path(peer) = why {
             if let Some(p) = shared.tables.load().peers.get(&peer) {
                 p.state.pending_held.fetch_add(1, Ordering::Relaxed);
             }
@@ -95,7 +95,7 @@ impl Pending {
     }
 
     /// Drop expired packets (`pending_expired`), then send, oldest first, the packets whose
-    /// destination now has a route and a usable session, through `Shared::route_out` (a packet
+    /// destination now has a route, a usable session and a path, through `Shared::route_out` (a packet
     /// that still cannot go is dropped with its reason). At most `room` frames are passed to
     /// `send`; returns true when more are ready (flush, then call again). The frames point into
     /// this queue's slots: the caller sends them before it holds anything new.
@@ -122,6 +122,12 @@ impl Pending {
                 if !peer.awaiting_confirmation(now) {
                     shared.need_session(&peer.state, shared.now_ms(now));
                 }
+                i += 1;
+                continue;
+            }
+            // a session but no path (its via hop died): held until a new hop comes or they expire
+            if !shared.has_path(&tables, peer, now) {
+                shared.need_session(&peer.state, shared.now_ms(now));
                 i += 1;
                 continue;
             }

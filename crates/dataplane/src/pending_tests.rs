@@ -221,6 +221,48 @@ fn relayed_destination_released_through_the_via_hop() {
     );
 }
 
+/// A peer with a session but no path (its via hop gone): held and a `need_session` raised (the
+/// control plane looks for a new hop), not dropped; released through the hop once one is set.
+#[test]
+fn pathless_destination_held_until_a_via_hop_comes() {
+    use crate::tables::PeerOpts;
+    let now = Instant::now();
+    let (a, b, c) = chain(DeviceMode::Tun, now);
+    let mut p = Pending::new(1500);
+    let via = |v: Option<u32>| PeerOpts {
+        via: Some(v),
+        ..PeerOpts::default()
+    };
+    a.tables
+        .set_peer_with(2, None, nets(&["10.0.0.3/32"]), via(None));
+    a.events.drain();
+    let to_c = ipv4([10, 0, 0, 1], [10, 0, 0, 3], b"held");
+    assert!(matches!(
+        read(&a, &mut p, &to_c, now),
+        TxAction::Hold {
+            why: Wait::Path(2),
+            ..
+        }
+    ));
+    assert_eq!(a.events.drain(), vec![Event::NeedSession { peer: 2 }]);
+    assert_eq!(service(&a, &mut p, now, 32).0.len(), 0, "still no path");
+    assert_eq!(stat(&a, 2, |s| &s.pending_held), 1);
+    a.tables
+        .set_peer_with(2, None, nets(&["10.0.0.3/32"]), via(Some(1)));
+    let (frames, _) = service(&a, &mut p, now, 32);
+    assert_eq!(frames.len(), 1);
+    let (mut f, len, to) = frames.into_iter().next().expect("one frame");
+    assert_eq!(to, sa(B_UDP));
+    let RxAction::Forward { len, .. } = b.inbound(&mut f, len, sa(A_UDP), now) else {
+        panic!("B forwards")
+    };
+    let RxAction::Write(r) = c.inbound(&mut f, len, sa(B_UDP), now) else {
+        panic!("C delivers")
+    };
+    assert_eq!(f[r].to_vec(), to_c);
+    assert_eq!(a.counters.drops(DropReason::NoEndpoint), 0);
+}
+
 #[test]
 fn overflow_is_counted() {
     let now = Instant::now();

@@ -73,6 +73,9 @@ pub enum Wait {
     Route,
     /// The route's peer (this id) has no usable session.
     Session(u32),
+    /// The route's peer (this id) has a session but no path: no direct endpoint and no usable
+    /// via hop (its hop died); the control plane, told by a `need_session`, looks for a new hop.
+    Path(u32),
     /// Route and session exist but older packets for the destination are still held: this one
     /// keeps its place behind them, and the held packets should be released now.
     Behind,
@@ -167,9 +170,9 @@ impl Shared {
     }
 
     /// Route the parsed IP packet at `buf[HEADROOM..]` and seal it for its peer (direct or
-    /// through its `via` hop). Without a route or session it is held (given the hold queue,
-    /// unicast destinations only) or dropped `no_route` / `no_session`; with both, it is still
-    /// held while older packets for its destination are (they go first).
+    /// through its `via` hop). Without a route, a session or a path it is held (given the hold
+    /// queue, unicast destinations only) or dropped `no_route` / `no_session` / `no_endpoint`;
+    /// with all three, it is still held while older packets for its destination are (they go first).
     pub(crate) fn route_out(
         &self,
         buf: &mut [u8],
@@ -207,6 +210,10 @@ impl Shared {
             };
         }
         let Some(to) = self.direct_endpoint(&tables, peer, now) else {
+            if !self.has_path(&tables, peer, now) {
+                self.need_session(&peer.state, self.now_ms(now));
+                return hold_or(Wait::Path(peer.state.id), DropReason::NoEndpoint);
+            }
             return self.send_via(&tables, peer, s, TYPE_DATA, buf, info.total_len, now);
         };
         match self.seal_data(peer, s, buf, info.total_len, now) {

@@ -192,7 +192,12 @@ fn tx_drops_and_need_session_coalescing() {
         initiator: true,
     };
     assert!(a.tables.set_session(2, &k, now, 1));
-    assert_eq!(out(&a, &to3, now).0, TxAction::Drop(DropReason::NoEndpoint));
+    assert_eq!(out(&a, &to3, now).0, hold("10.0.0.3", 21, Wait::Path(2)));
+    assert_eq!(
+        a.events.drain(),
+        vec![Event::NeedSession { peer: 2 }],
+        "no path: the control plane looks for a hop"
+    );
     // Expired session: need_session again.
     let late = now + Duration::from_secs(200);
     assert_eq!(

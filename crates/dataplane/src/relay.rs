@@ -108,8 +108,8 @@ impl Shared {
     }
 
     /// Where our own frames for `peer` go: its endpoint, or None for its via hop: always for a relay
-    /// link (`relay_only`), and for a data-only peer (not an overlay link) silent for
-    /// DIRECT_FRESH_MS whose via hop is usable: behind a NAT its endpoint may be a mapping that is
+    /// link (`relay_only`), and for a data-only peer (not an overlay link) not heard from directly
+    /// for DIRECT_FRESH_MS (its frames through the hop do not count) whose via hop is usable: behind a NAT its endpoint may be a mapping that is
     /// gone (the reply comes straight back and makes the endpoint fresh again).
     pub(crate) fn direct_endpoint(
         &self,
@@ -122,12 +122,28 @@ impl Shared {
         }
         let ep = peer.state.endpoint()?;
         let stale = !peer.hop
-            && self.now_ms(now).saturating_sub(peer.state.last_rx_ms()) >= DIRECT_FRESH_MS;
+            && self
+                .now_ms(now)
+                .saturating_sub(peer.state.last_direct_rx_ms())
+                >= DIRECT_FRESH_MS;
         let via = peer.via.and_then(|v| tables.peers.get(&v));
         if stale && via.and_then(|h| usable(h, now)).is_some() {
             return None;
         }
         Some(ep)
+    }
+
+    /// Can our own frames for `peer` go anywhere: a direct endpoint, or a usable via hop (and both
+    /// node ids for the relay header)? Without one, `send_via` drops them `no_endpoint`.
+    pub(crate) fn has_path(&self, tables: &Tables, peer: &PeerEntry, now: Instant) -> bool {
+        self.direct_endpoint(tables, peer, now).is_some()
+            || (self.node_id.is_some()
+                && peer.node_id.is_some()
+                && peer
+                    .via
+                    .and_then(|v| tables.peers.get(&v))
+                    .and_then(|h| usable(h, now))
+                    .is_some())
     }
 
     /// An authenticated RELAY frame from `hop`; its plaintext is `dgram[range]`.
@@ -240,7 +256,7 @@ impl Shared {
         st.rx_relayed_packets.fetch_add(1, Ordering::Relaxed);
         st.rx_relayed_bytes
             .fetch_add(outer_len as u64, Ordering::Relaxed);
-        st.stamp_rx(carries_data(kind, r.len()), self.now_ms(now));
+        st.stamp_rx_relayed(carries_data(kind, r.len()), self.now_ms(now));
         if peer.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
             self.check_rekey(s, now);
         }
@@ -254,11 +270,13 @@ impl Shared {
 pub const DIRECT_FRESH_MS: u64 = 25_000;
 
 /// The next hop toward `dst`: the peer with that node id if it is usable (and an overlay link, or
-/// heard from within DIRECT_FRESH_MS), else (greedy) the
+/// heard from directly within DIRECT_FRESH_MS), else (greedy) the
 /// usable peer other than `from` closest to `dst` on the ring, if strictly closer than us, else
 /// the `via` hop of the peer with that node id (a relay link of ours: the common neighbour reaches
-/// `dst` directly), if usable and not `from`. Behind NATs the node where greedy forwarding ends is
-/// often a ring neighbour of `dst` linked to it only through a relay.
+/// `dst` directly), if usable and not `from`, else the usable peer nearest to `dst` among those
+/// closer to it than `from` (a dead end: the peers closer than us are relay links). Behind NATs
+/// the node where greedy forwarding ends is often a ring neighbour of `dst` linked to it only
+/// through a relay.
 fn next_hop<'t>(
     tables: &'t Tables,
     own: &NodeId,
@@ -268,7 +286,7 @@ fn next_hop<'t>(
     now_ms: u64,
 ) -> Option<Hop<'t>> {
     let fresh = |p: &&Arc<PeerEntry>| {
-        p.hop || now_ms.saturating_sub(p.state.last_rx_ms()) < DIRECT_FRESH_MS
+        p.hop || now_ms.saturating_sub(p.state.last_direct_rx_ms()) < DIRECT_FRESH_MS
     };
     if let Some(hit) = tables
         .by_node
@@ -278,18 +296,30 @@ fn next_hop<'t>(
     {
         return Some(hit);
     }
-    let candidates = tables
-        .relay_peers
-        .iter()
-        .filter(|p| p.state.id != from)
-        .filter_map(|p| Some((p.node_id.as_ref()?, p)));
-    greedy(own, dst, candidates, |p| usable(p, now)).or_else(|| {
-        let via = tables.by_node.get(dst)?.via?;
-        if via == from {
-            return None;
-        }
-        usable(tables.peers.get(&via)?, now)
-    })
+    let candidates = || {
+        tables
+            .relay_peers
+            .iter()
+            .filter(move |p| p.state.id != from)
+            .filter_map(|p| Some((p.node_id.as_ref()?, p)))
+    };
+    greedy(own, dst, candidates(), |p| usable(p, now))
+        .or_else(|| {
+            let via = tables.by_node.get(dst)?.via?;
+            if via == from {
+                return None;
+            }
+            usable(tables.peers.get(&via)?, now)
+        })
+        .or_else(|| {
+            // A dead end: every peer closer to `dst` is reached through a relay (behind symmetric
+            // NATs), which cannot carry RELAY frames. The way out: the hop nearest to `dst` among
+            // those closer to it than the frame's previous hop. Loop-free: the larger of the
+            // distances of the last two nodes falls at every such step and never rises at a
+            // greedy one.
+            let prev = tables.peers.get(&from)?.node_id.as_ref()?;
+            greedy(prev, dst, candidates(), |p| usable(p, now))
+        })
 }
 
 /// Greedy forwarding's rule, pure: over `candidates` in order, the first of those closest to

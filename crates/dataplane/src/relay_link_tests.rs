@@ -120,7 +120,7 @@ fn relay_limits_count_relay_links_only() {
     assert_eq!(RelayHeader::parse(&seen).map(|h| h.link), Ok(true));
 }
 
-/// Our own frames to a data-only peer (not an overlay link) silent for DIRECT_FRESH_MS go through
+/// Our own frames to a data-only peer (not an overlay link) not heard from directly for DIRECT_FRESH_MS go through
 /// its via hop, not to an endpoint whose NAT mapping may be gone; once it is heard from again they
 /// go direct. An overlay link (hop) keeps its endpoint however long it is silent.
 #[test]
@@ -154,19 +154,36 @@ fn a_stale_data_only_peer_is_reached_through_its_via_hop() {
         c.inbound(&mut buf, len, sa(B_UDP), later),
         RxAction::Write(_)
     ));
-    // C answers (however it reaches A, an authenticated packet from C): fresh again, direct
+    // C answers through B: an authenticated packet from C, but not from its endpoint, so it
+    // says nothing of C's NAT mapping: A still goes through B
     let (act, mut back, _) = out(&c, &ipv4([10, 0, 0, 3], [10, 0, 0, 1], b"y"), later);
     let TxAction::Send { to, len: blen, .. } = act else {
         panic!("{act:?}")
     };
-    if to == sa(B_UDP) {
-        assert!(matches!(
-            b.inbound(&mut back, blen, sa(C_UDP), later),
-            RxAction::Forward { .. }
-        ));
-    }
+    assert_eq!(to, sa(B_UDP), "C knows no endpoint of A");
     assert!(matches!(
-        a.inbound(&mut back, blen, to, later),
+        b.inbound(&mut back, blen, sa(C_UDP), later),
+        RxAction::Forward { .. }
+    ));
+    assert!(matches!(
+        a.inbound(&mut back, blen, sa(B_UDP), later),
+        RxAction::Write(_)
+    ));
+    let (act, _, _) = out(&a, &pkt, later);
+    assert!(
+        matches!(act, TxAction::Send { to, .. } if to == sa(B_UDP)),
+        "a relayed answer: still through B, {act:?}"
+    );
+    // C answers straight from its endpoint: fresh again, direct
+    c.tables
+        .set_peer_with(2, Some(sa(A_UDP)), nets(&["10.0.0.1/32"]), opts(true));
+    let (act, mut back, _) = out(&c, &ipv4([10, 0, 0, 3], [10, 0, 0, 1], b"z"), later);
+    let TxAction::Send { to, len: blen, .. } = act else {
+        panic!("{act:?}")
+    };
+    assert_eq!(to, sa(A_UDP));
+    assert!(matches!(
+        a.inbound(&mut back, blen, sa(C_UDP), later),
         RxAction::Write(_)
     ));
     let (act, _, _) = out(&a, &pkt, later);

@@ -352,12 +352,12 @@ fn relay_only_forces_the_relay() {
     assert_eq!(stat(&c, 2, |s| &s.rx_packets), 3);
     relay_only(&a, Some(false));
     assert_eq!(out(&a, &to_c, now).0, direct);
-    // relayOnly without a usable via hop: no path.
+    // relayOnly without a usable via hop: no path (held while the control plane looks for one).
     relay_only(&a, Some(true));
     assert!(a.tables.remove_session(AB));
     assert_eq!(
         out(&a, &to_c, now).0,
-        TxAction::Drop(DropReason::NoEndpoint)
+        hold("10.0.0.3", to_c.len(), crate::pipeline::Wait::Path(2))
     );
 }
 
@@ -375,15 +375,14 @@ fn relay_tx_needs_e2e_session_via_hop_and_ids() {
     assert_eq!(a.events.drain(), vec![Event::NeedSession { peer: 2 }]);
     assert_eq!(stat(&a, 1, |s| &s.tx_packets), 0);
     assert_eq!(stat(&a, 2, |s| &s.tx_relayed_packets), 0);
-    // Via hop without a session: no path, and the end-to-end session is not used.
+    // Via hop without a session: no path, and the end-to-end session is not used; held, and the
+    // control plane is asked (need_session) to find a hop.
+    let no_path = hold("10.0.0.3", to_c.len(), crate::pipeline::Wait::Path(2));
     let (a, _, _) = chain(DeviceMode::Tun, now);
     assert!(a.tables.remove_session(AB));
-    assert_eq!(
-        out(&a, &to_c, now).0,
-        TxAction::Drop(DropReason::NoEndpoint)
-    );
+    assert_eq!(out(&a, &to_c, now).0, no_path);
     assert_eq!(stat(&a, 2, |s| &s.tx_packets), 0);
-    assert!(a.events.is_empty());
+    assert_eq!(a.events.drain(), vec![Event::NeedSession { peer: 2 }]);
     // No via at all.
     let (a, _, _) = chain(DeviceMode::Tun, now);
     let clear = PeerOpts {
@@ -392,17 +391,11 @@ fn relay_tx_needs_e2e_session_via_hop_and_ids() {
     };
     a.tables
         .set_peer_with(2, None, nets(&["10.0.0.3/32"]), clear);
-    assert_eq!(
-        out(&a, &to_c, now).0,
-        TxAction::Drop(DropReason::NoEndpoint)
-    );
+    assert_eq!(out(&a, &to_c, now).0, no_path);
     // No own node id: relay disabled.
     let (mut a, _, _) = chain(DeviceMode::Tun, now);
     a.node_id = None;
-    assert_eq!(
-        out(&a, &to_c, now).0,
-        TxAction::Drop(DropReason::NoEndpoint)
-    );
+    assert_eq!(out(&a, &to_c, now).0, no_path);
     // Destination peer without a node id.
     let (a, _, _) = chain(DeviceMode::Tun, now);
     let via = PeerOpts {
@@ -413,7 +406,7 @@ fn relay_tx_needs_e2e_session_via_hop_and_ids() {
     assert!(a.tables.set_session(3, &keys(400, 401), now, 1));
     assert_eq!(
         out(&a, &ipv4([10, 0, 0, 1], [10, 0, 0, 4], b"x"), now).0,
-        TxAction::Drop(DropReason::NoEndpoint)
+        hold("10.0.0.4", 21, crate::pipeline::Wait::Path(3))
     );
     assert_eq!(stat(&a, 3, |s| &s.tx_relayed_packets), 0);
 }
@@ -497,4 +490,32 @@ fn greedy_next_hop_and_ttl() {
         RxAction::Drop(DropReason::RelayNoRoute)
     );
     assert_eq!(b.counters.relay_forwarded.load(Ordering::Relaxed), 4);
+}
+
+/// A dead end of greedy forwarding (no peer closer to the destination than this node: behind
+/// symmetric NATs those are relay links) goes on through the hop nearest to the destination among
+/// those closer to it than the frame's previous hop, and ends where there is none.
+#[test]
+fn a_dead_end_goes_on_through_a_hop_nearer_than_the_previous_one() {
+    let now = Instant::now();
+    let (a, b, c) = chain(DeviceMode::Tun, now);
+    let inner = b"an opaque end-to-end inner frame";
+    // 0x68: B (0x50) is 0x18 from it, C (0x90) 0x28, A (0x10) 0x58. B has nobody closer than
+    // itself; C is closer than A, the frame's previous hop.
+    let (mut buf, len) = relay_frame(&a, 1, &relay_plain(0x68, A_ID, 3, inner), now);
+    assert_eq!(
+        b.inbound(&mut buf, len, sa(A_UDP), now),
+        RxAction::Forward { to: sa(C_UDP), len }
+    );
+    // At C, from B (0x18 away): no hop other than B, so the walk ends.
+    assert_eq!(
+        c.inbound(&mut buf, len, sa(B_UDP), now),
+        RxAction::Drop(DropReason::RelayNoRoute)
+    );
+    // From C, B's other hop A is farther from 0x68 than C: nothing nearer than the previous hop.
+    let (mut buf, len) = relay_frame(&c, 1, &relay_plain(0x68, C_ID, 3, inner), now);
+    assert_eq!(
+        b.inbound(&mut buf, len, sa(C_UDP), now),
+        RxAction::Drop(DropReason::RelayNoRoute)
+    );
 }

@@ -55,6 +55,10 @@ pub struct PeerState {
     /// (keepalives, CONTROL). `last_rx_ms()` / `last_tx_ms()` are the later of each pair.
     pub rx_data_ms: AtomicU64,
     pub rx_other_ms: AtomicU64,
+    /// The same two clocks for end-to-end frames that came through a via hop (relay.rs): they
+    /// count for the timers but not for the direct endpoint's freshness (`last_direct_rx_ms`).
+    pub rx_relayed_data_ms: AtomicU64,
+    pub rx_relayed_other_ms: AtomicU64,
     pub tx_data_ms: AtomicU64,
     pub tx_other_ms: AtomicU64,
     /// Engine-clock milliseconds + 1 (0 = never).
@@ -96,6 +100,17 @@ impl PeerState {
         clock.store(now_ms, Ordering::Relaxed);
     }
 
+    /// An authenticated end-to-end frame from this peer through a via hop: one store.
+    #[inline]
+    pub fn stamp_rx_relayed(&self, data: bool, now_ms: u64) {
+        let clock = if data {
+            &self.rx_relayed_data_ms
+        } else {
+            &self.rx_relayed_other_ms
+        };
+        clock.store(now_ms, Ordering::Relaxed);
+    }
+
     /// A frame sealed for this peer (`data`: it carries an inner packet): one store.
     #[inline]
     pub fn stamp_tx(&self, data: bool, now_ms: u64) {
@@ -107,10 +122,25 @@ impl PeerState {
         clock.store(now_ms, Ordering::Relaxed);
     }
 
-    /// The last authenticated frame received from this peer (engine clock, 0 = never).
+    /// The last authenticated frame received from this peer, directly or through a via hop
+    /// (engine clock, 0 = never).
     pub fn last_rx_ms(&self) -> u64 {
+        self.last_direct_rx_ms()
+            .max(self.rx_relayed_data_ms.load(Ordering::Relaxed))
+            .max(self.rx_relayed_other_ms.load(Ordering::Relaxed))
+    }
+
+    /// The last authenticated frame that came straight from the peer's endpoint: what says its
+    /// NAT mapping is still there (relay.rs direct_endpoint, next_hop).
+    pub fn last_direct_rx_ms(&self) -> u64 {
         let d = self.rx_data_ms.load(Ordering::Relaxed);
         d.max(self.rx_other_ms.load(Ordering::Relaxed))
+    }
+
+    /// The last authenticated frame with an inner packet, directly or through a via hop.
+    pub fn last_rx_data_ms(&self) -> u64 {
+        let d = self.rx_data_ms.load(Ordering::Relaxed);
+        d.max(self.rx_relayed_data_ms.load(Ordering::Relaxed))
     }
 
     /// The last frame sealed for this peer (engine clock, 0 = never).

@@ -148,7 +148,7 @@ impl Shared {
 /// last send and ends with a send; KEEPALIVE_TIMEOUT into it a keepalive is owed (once: its
 /// send ends the episode; a failed one starts a new one at the next tick).
 fn keepalive_rule(st: &PeerState, now_ms: u64) -> bool {
-    let heard = st.rx_data_ms.load(Relaxed);
+    let heard = st.last_rx_data_ms();
     let sent = st.last_tx_ms();
     let since = st.keepalive_owed_since_ms.load(Relaxed);
     if heard <= sent {
