@@ -15,6 +15,7 @@ pub mod intercept;
 pub mod io_loop;
 pub mod limiter;
 pub mod offload;
+pub mod peer_state;
 pub mod pending;
 pub mod pipeline;
 pub mod relay;
