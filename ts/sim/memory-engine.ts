@@ -5,9 +5,9 @@
 // or model crypto: frames are objects, sealing is implied by the session indices.
 import { cidrContains, parseCidr, type Cidr } from '../base/ip.js';
 import { idFromBytes, idToBytes, type NodeId } from '../base/nodeid.js';
-import { ringDist } from '../core/ring.js';
 import type { EngineCommand, NodeInput } from '../node/io.js';
 import { RelayLimit, RELAY_MAX_SESSIONS_DEFAULT } from './relay-limit.js';
+import { relayNextHop } from './relay-next-hop.js';
 import {
   LIMIT_KEEPALIVE_TIMEOUT_MS, LIMIT_REKEY_TIMEOUT_MS,
   FRAME_HEADER_LEN, FRAME_TAG_LEN, FRAME_TYPE_CONTROL, FRAME_TYPE_COOKIE, FRAME_TYPE_DATA, FRAME_TYPE_HANDSHAKE_INIT, FRAME_TYPE_HANDSHAKE_RESP,
@@ -400,7 +400,7 @@ export class MemoryEngine {
       return;
     }
     if (d.ttl <= 0) { this.drop('relay_ttl', d.inner.pkt); return; }
-    const next = this.nextHop(d.dst, hop.id);
+    const next = relayNextHop(this.nodeId, d.dst, hop.id, this.peers, (p) => this.usable(p), this.now);
     if (!next) { this.drop('relay_no_route', d.inner.pkt); return; }
     // a relay link through us counts against this relay's limits (relay.rs inbound_relay, relay_limit.rs)
     if (d.link && hop.nodeId === d.src && next.p.nodeId === d.dst) {
@@ -409,43 +409,6 @@ export class MemoryEngine {
     }
     this.counters.relayForwarded++;
     this.net.send(this.endpoint, next.p.endpoint!, { ...d, idx: next.s.remoteIndex, ttl: d.ttl - 1 });
-  }
-
-  /** The Rust rule (relay.rs next_hop): the destination itself if usable, else the usable peer closest to it, if closer than us, else the destination's via hop (a relay link's common neighbour), else the nearest usable peer closer than the previous hop. */
-  private nextHop(dst: NodeId, from: number): { p: Peer; s: Session } | null {
-    let best: { p: Peer; s: Session } | null = null;
-    let bestD = ringDist(this.nodeId, dst);
-    for (const p of this.peers.values()) {
-      if (p.nodeId === null || !p.endpoint) continue;
-      const s = this.usable(p);
-      if (!s) continue;
-      // not an overlay link and not heard from directly for DIRECT_FRESH_MS: its NAT mapping may be gone (relay.rs next_hop)
-      if (p.nodeId === dst) { if (p.hop || this.now - p.lastDirectRx < RELAY_DIRECT_FRESH_MS) return { p, s }; continue; }
-      if (p.id === from || !p.hop) continue;
-      const dd = ringDist(p.nodeId, dst);
-      if (dd < bestD) { best = { p, s }; bestD = dd; }
-    }
-    if (best) return best;
-    for (const p of this.peers.values()) {
-      if (p.nodeId !== dst || p.via === null || p.via === from) continue;
-      const v = this.peers.get(p.via);
-      const s = v?.endpoint ? this.usable(v) : null;
-      if (v && s) return { p: v, s };
-      break;
-    }
-    // a dead end (the peers closer to dst are relay links): the hop nearest to dst among those closer
-    // to it than the frame's previous hop (relay.rs next_hop; loop-free)
-    const prev = this.peers.get(from)?.nodeId;
-    if (prev === null || prev === undefined) return null;
-    bestD = ringDist(prev, dst);
-    for (const p of this.peers.values()) {
-      if (p.nodeId === null || !p.endpoint || p.id === from || !p.hop) continue;
-      const dd = ringDist(p.nodeId, dst);
-      if (dd >= bestD) continue;
-      const s = this.usable(p);
-      if (s) { best = { p, s }; bestD = dd; }
-    }
-    return best;
   }
 
   /** Any setPeer of the peer is the control plane's answer (rx_pending.rs service): allowed now -> written, in order; else dropped. */
