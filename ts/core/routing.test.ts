@@ -5,14 +5,20 @@ import test from 'ava';
 import { greedyNextHop, greedyNextHopOrdered, nearestUsableOrdered } from './routing.js';
 import { cwDist, ringDist } from './ring.js';
 import { Xoshiro128, randomId } from './rng.js';
+import type { NodeId } from '../base/nodeid.js';
+
+/** Up to 39 random peers in clockwise order from self (as OverlayNode.ringPeers() gives them). */
+function randomRing(rng: Xoshiro128, self: NodeId): NodeId[] {
+  const n = Math.floor(rng.next() * 40);
+  return Array.from({ length: n }, () => randomId(rng)).sort((a, b) => { const da = cwDist(self, a), db = cwDist(self, b); return da < db ? -1 : da > db ? 1 : 0; });
+}
 
 test('greedyNextHopOrdered agrees with greedyNextHop on 5,000 random cases', (t) => {
   const rng = new Xoshiro128(11);
   let forwarded = 0;
   for (let c = 0; c < 5_000; c++) {
     const self = randomId(rng);
-    const n = Math.floor(rng.next() * 40);
-    const peers = Array.from({ length: n }, () => randomId(rng)).sort((a, b) => { const da = cwDist(self, a), db = cwDist(self, b); return da < db ? -1 : da > db ? 1 : 0; });
+    const peers = randomRing(rng, self);
     const ok = new Set(peers.filter(() => rng.next() < 0.7));
     const dest = rng.next() < 0.2 && peers.length ? peers[Math.floor(rng.next() * peers.length)]! : randomId(rng);
     const want = greedyNextHop(self, dest, peers.filter((p) => ok.has(p)));
@@ -28,8 +34,7 @@ test('nearestUsableOrdered is the usable peer nearest to dest, closer than self 
   let fartherThanSelf = 0;
   for (let c = 0; c < 5_000; c++) {
     const self = randomId(rng);
-    const n = Math.floor(rng.next() * 40);
-    const peers = Array.from({ length: n }, () => randomId(rng)).sort((a, b) => { const da = cwDist(self, a), db = cwDist(self, b); return da < db ? -1 : da > db ? 1 : 0; });
+    const peers = randomRing(rng, self);
     const ok = peers.filter(() => rng.next() < 0.5);
     const dest = randomId(rng);
     const got = nearestUsableOrdered(self, dest, peers, (p) => ok.includes(p));

@@ -83,34 +83,24 @@ impl PeerState {
     /// An authenticated frame from this peer (`data`: it carried an inner packet): one store.
     #[inline]
     pub fn stamp_rx(&self, data: bool, now_ms: u64) {
-        let clock = if data {
-            &self.rx_data_ms
-        } else {
-            &self.rx_other_ms
-        };
-        clock.store(now_ms, Ordering::Relaxed);
+        stamp(&self.rx_data_ms, &self.rx_other_ms, data, now_ms);
     }
 
     /// An authenticated end-to-end frame from this peer through a via hop: one store.
     #[inline]
     pub fn stamp_rx_relayed(&self, data: bool, now_ms: u64) {
-        let clock = if data {
-            &self.rx_relayed_data_ms
-        } else {
-            &self.rx_relayed_other_ms
-        };
-        clock.store(now_ms, Ordering::Relaxed);
+        stamp(
+            &self.rx_relayed_data_ms,
+            &self.rx_relayed_other_ms,
+            data,
+            now_ms,
+        );
     }
 
     /// A frame sealed for this peer (`data`: it carries an inner packet): one store.
     #[inline]
     pub fn stamp_tx(&self, data: bool, now_ms: u64) {
-        let clock = if data {
-            &self.tx_data_ms
-        } else {
-            &self.tx_other_ms
-        };
-        clock.store(now_ms, Ordering::Relaxed);
+        stamp(&self.tx_data_ms, &self.tx_other_ms, data, now_ms);
     }
 
     /// The last authenticated frame received from this peer, directly or through a via hop
@@ -139,4 +129,11 @@ impl PeerState {
         let d = self.tx_data_ms.load(Ordering::Relaxed);
         d.max(self.tx_other_ms.load(Ordering::Relaxed))
     }
+}
+
+/// One store: into the data clock for a frame with an inner packet, else into the other one.
+#[inline]
+fn stamp(data_clock: &AtomicU64, other_clock: &AtomicU64, data: bool, now_ms: u64) {
+    let clock = if data { data_clock } else { other_clock };
+    clock.store(now_ms, Ordering::Relaxed);
 }
