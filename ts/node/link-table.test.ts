@@ -104,3 +104,36 @@ test('a peer that links to us over a session we already hold (its STATUS arrives
   table.at(61_000).unlink(p.nodeId, 'ping-timeout');
   t.false(table.adopt(p.nodeId), 'without a session (or a peer) nothing is adopted');
 });
+
+test('an initiation that goes unanswered does not end the session the peer made meanwhile (both sides initiated)', (t) => {
+  const { table, out, counters, keys } = openTable('failed');
+  const WALL = 1_800_000_000_000;
+  const r = seededRandom('the peer');
+  const k = keyPairFromPrivate(r(32));
+  const hs = new Handshaker({ staticPrivate: k.privateKey, staticPublic: k.publicKey, random: r });
+  hs.addPeer(1, keys.publicKey);
+  const handshake = (at: number): void => {
+    const init = hs.initiate(1, WALL + at).find((a) => a.kind === 'send');
+    if (init?.kind !== 'send') throw new Error('no initiation');
+    table.at(at).onFrame(init.bytes, '10.1.0.9:4000');
+    const resp = out.commands.splice(0).find((c) => c.cmd === 'sendFrame');
+    if (resp?.cmd !== 'sendFrame' || !hs.receive(resp.bytes, WALL + at).some((a) => a.kind === 'established')) throw new Error('no session');
+  };
+  handshake(0);
+  const p = [...table.peers.values()][0]!;
+  t.true(p.established && p.linked);
+  // the table initiates too (a rekey); its initiations are never answered
+  table.at(1_000).needSession(p.peerId);
+  // the peer handshakes again meanwhile: a fresh session, from a live peer
+  handshake(80_000);
+  for (let s = 2; s <= 100; s++) table.at(s * 1_000).tick();
+  t.is(counters.values.handshake_failed, 1, 'the attempt gave up');
+  t.is(counters.values.handshake_failed_session_kept, 1);
+  t.true(p.established && p.linked, 'the session the peer made and the link stay');
+  t.false(out.commands.some((c) => c.cmd === 'removeSession'), 'no session removed');
+  // with no handshake from the peer during an attempt, giving up ends the link as before
+  table.at(200_000).needSession(p.peerId);
+  for (let s = 201; s <= 300; s++) table.at(s * 1_000).tick();
+  t.is(counters.values.handshake_failed, 2);
+  t.false(p.established || p.linked, 'a peer silent through the whole attempt is lost');
+});

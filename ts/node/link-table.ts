@@ -3,7 +3,7 @@
 // overlay core waits for. Sans-IO: time comes with each call, randomness is injected, and every effect
 // is an engine command in the outbox or a LinkEvent for the VpnNode (the peer records and their state
 // changes are peer-table.ts's). It must not route, decide topology (ts/core does) or touch packets.
-import type { Action } from '../handshake/handshake.js';
+import { REKEY_ATTEMPT_TIME, type Action } from '../handshake/handshake.js';
 import { decodeProbe, encodeProbeReply, encodeProbeRequest, isProbeFrame } from '../wire/probe.js';
 import { ProbeWaits } from './probe-waits.js';
 import { idShort, nodeIdOfKey, type NodeId } from '../base/nodeid.js';
@@ -465,7 +465,10 @@ export class LinkTable extends PeerTable {
       else if (a.kind === 'failed') {
         const p = this.peers.get(a.peerId);
         this.count('handshake_failed');
-        if (p) this.lost(p);
+        // our initiations went unanswered, but the peer handshook us meanwhile (its session is the one in
+        // use): it is alive, and the session stays (WireGuard keeps its keypair when retransmits give up)
+        if (p?.established && p.lastHandshake !== null && this.t - p.lastHandshake < REKEY_ATTEMPT_TIME) this.count('handshake_failed_session_kept');
+        else if (p) this.lost(p);
       } else if (a.kind === 'rejected') {
         this.count('handshake_' + a.code);
       }
