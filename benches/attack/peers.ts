@@ -11,8 +11,11 @@ import { sleep } from '../../ts/lab/util.js';
 
 const BIN = join(repoRoot, '.scratch/peers/bin');
 export type WgImpl = 'wireguard-go' | 'boringtun';
-/** The pinned versions built: wireguard-go's newest module release, boringtun's published CLI crate. */
-export const PEER_VERSIONS: Record<WgImpl, string> = { 'wireguard-go': 'v0.0.20250522', boringtun: '0.7.1' };
+/**
+ * The pinned versions built: wireguard-go's newest module commit (2026-05-22, what `@latest` gives; the
+ * module proxy refuses its last tag, v0.0.20250522, since 2026-12-04), boringtun's published CLI crate.
+ */
+export const PEER_VERSIONS: Record<WgImpl, string> = { 'wireguard-go': 'v0.0.0-20260522210424-ecfc5a8d5446', boringtun: '0.7.1' };
 
 /** Path of the implementation's binary, building it the first time (progress on stderr). */
 export function ensurePeer(impl: WgImpl): string {
