@@ -212,12 +212,12 @@ function wireguardSystem(id: string, label: string, bin: () => Promise<string | 
 /** Debian's wireguard-go package (2022, no GSO/GRO). */
 export const wireguardGo: System = wireguardSystem('wireguard-go', 'wireguard-go (Debian, 2022)', async () => ((await which('wireguard-go')) === null ? 'wireguard-go' : null), [],
   'userspace Go, ChaCha20-Poly1305 (protocol-fixed), socket buffers not configurable (wireguard-go\'s own defaults)');
-/** The current wireguard-go module, built at a pinned version: TUN offloads (TSO/GRO) and UDP GSO/GRO on. */
 /** A Go pseudo-version as its commit's date and hash (v0.0.0-20260522210424-ecfc5a8d5446 -> 2026-05-22 ecfc5a8); a tag as it is. */
 const goVersionLabel = (v: string): string => {
   const m = /^v\d+\.\d+\.\d+-(\d{4})(\d{2})(\d{2})\d{6}-([0-9a-f]{7})[0-9a-f]*$/.exec(v);
   return m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}` : v;
 };
+/** The current wireguard-go module, built at a pinned version: TUN offloads (TSO/GRO) and UDP GSO/GRO on. */
 export const wireguardGoCurrent: System = wireguardSystem('wireguard-go-current', `wireguard-go ${goVersionLabel(PEER_VERSIONS['wireguard-go'])}`, async () => ensurePeer('wireguard-go'), [],
   `golang.zx2c4.com/wireguard@${PEER_VERSIONS['wireguard-go']} built with go install; its offloads on by default`);
 /** boringtun's published CLI crate at a pinned version. */
