@@ -1,7 +1,6 @@
 // Owns `ringvpn config init|check|schema`: a starting config for each way of running (with a fresh key),
 // the check of a config file with a summary of what it sets up, and the JSON Schema of the config (for
 // editors: `"$schema"` in a config file). It must not start anything or talk to a daemon.
-import { z } from 'zod';
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { configSchema, loadConfig, type Config } from '../config/schema.js';
@@ -37,8 +36,11 @@ export function initConfig(mode: ConfigMode, privateKey: string): Record<string,
 }
 
 /** The JSON Schema of a config file (input form: defaults are optional). */
-export function configJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+export async function configJsonSchema(): Promise<Record<string, unknown>> {
+  // imported here so that a daemon does not keep the converter; the custom checks (addresses, keys) have no
+  // JSON Schema form: they stay plain strings
+  const { toJsonSchema } = await import('@valibot/to-json-schema');
+  return toJsonSchema(configSchema, { target: 'draft-2020-12', typeMode: 'input', errorMode: 'ignore' }) as Record<string, unknown>;
 }
 
 /** What a valid config sets up, in a few lines. */
@@ -85,5 +87,5 @@ export function registerConfig(program: Command, out: (line: string) => void): v
     });
   cmd.command('schema')
     .description('print the JSON Schema of config files (reference it as "$schema" for editor completion)')
-    .action(() => { process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n'); });
+    .action(async () => { process.stdout.write(JSON.stringify(await configJsonSchema(), null, 2) + '\n'); });
 }

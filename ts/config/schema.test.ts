@@ -35,7 +35,7 @@ test('every bad key is named in the error', (t) => {
   const bad = { ...good(), listenPort: 70000, device: { mode: 'tapp', nam: 'x' }, peers: [{ publicKey: 'short', endpoint: 'nohost', address: '10.9.0.300' }] };
   const e = errorOf(() => parseConfig(bad, 'f.json'));
   t.is(e.code, 'E_CONFIG');
-  for (const key of ['listenPort', 'device.mode', 'device', 'peers[0].publicKey', 'peers[0].endpoint', 'peers[0].address']) {
+  for (const key of ['listenPort', 'device.mode', 'device.nam', 'peers[0].publicKey', 'peers[0].endpoint', 'peers[0].address']) {
     t.true(e.message.includes(`  ${key}:`), `${key} named in: ${e.message}`);
   }
 });

@@ -1,164 +1,170 @@
 // Owns the config file: its schema, defaults, and the checks that name the bad key on failure.
 // It must not touch the device, the network or the engine; it only turns text into a Config.
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { RingvpnError } from '../base/errors.js';
 import { cidrContains, ipFamily, isCidr, isIpv4, parseCidr, parseEndpoint } from '../base/ip.js';
 import { decodeKey, publicFromPrivate } from './keys.js';
 
-const ipv4Cidr = z.string().refine((s) => parseCidr(s) !== null, {
-  message: 'expected an IPv4 address with a prefix length, like 10.99.0.1/24',
-});
-const anyCidr = z.string().refine(isCidr, { message: 'expected an address with a prefix length, like 10.1.0.0/16 or fd00::/64' });
-const endpoint = z.string().refine((s) => (parseEndpoint(s)?.port ?? 0) > 0, {
-  message: 'expected an IP address and port, like 192.0.2.7:51820 or [2001:db8::1]:51820',
-});
-const key = z.string().refine((s) => /^[A-Za-z0-9+/]{43}=$/.test(s.trim()), {
-  message: "expected a 32-byte key in base64 (44 characters ending in '='), as printed by `ringvpn keygen`",
-});
+// valibot, not zod: the daemon keeps what it imports for its whole life, and zod 4 cost each daemon
+// about 3 MiB of heap (README, "Choices and why"). `v.optional(s, d)` runs the default through `s`.
+const str = v.string();
+const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+const text = (min: number, max?: number) =>
+  max === undefined ? v.pipe(v.string(), v.minLength(min)) : v.pipe(v.string(), v.minLength(min), v.maxLength(max));
+const matching = (re: RegExp, message: string) => v.pipe(v.string(), v.regex(re, message));
+const checked = (ok: (s: string) => boolean, message: string) => v.pipe(v.string(), v.check(ok, message));
 
-const peerSchema = z.strictObject({
-  name: z.string().min(1).max(64).optional(),
+const ipv4Cidr = checked((s) => parseCidr(s) !== null, 'expected an IPv4 address with a prefix length, like 10.99.0.1/24');
+const anyCidr = checked(isCidr, 'expected an address with a prefix length, like 10.1.0.0/16 or fd00::/64');
+const endpoint = checked((s) => (parseEndpoint(s)?.port ?? 0) > 0, 'expected an IP address and port, like 192.0.2.7:51820 or [2001:db8::1]:51820');
+const key = checked((s) => /^[A-Za-z0-9+/]{43}=$/.test(s.trim()), "expected a 32-byte key in base64 (44 characters ending in '='), as printed by `ringvpn keygen`");
+const ipv4 = checked(isIpv4, 'expected an IPv4 address, like 10.128.0.7');
+const ifName = matching(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -');
+const networkId = matching(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lower-case letters, digits or -');
+const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+const groupNames = v.pipe(v.array(text(1, 64)), v.minLength(1));
+
+const peerSchema = v.strictObject({
+  name: v.optional(text(1, 64)),
   publicKey: key,
-  endpoint: endpoint.optional(),
-  address: z.string().refine(isIpv4, { message: 'expected an IPv4 address, like 10.99.0.2' }),
-  allowedIps: z.array(anyCidr).default([]),
+  endpoint: v.optional(endpoint),
+  address: checked(isIpv4, 'expected an IPv4 address, like 10.99.0.2'),
+  allowedIps: v.optional(v.array(anyCidr), []),
 });
-
-const ipv4 = z.string().refine(isIpv4, { message: 'expected an IPv4 address, like 10.128.0.7' });
 
 /** Overlay mode: the virtual LAN this node joins (addresses from the DHT, DHCP and DNS on the device). */
-const networkSchema = z.strictObject({
+const networkSchema = v.strictObject({
   /** Name of the virtual network: it scopes the DHT keys (addresses, names, routes). */
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lower-case letters, digits or -').default('ringvpn'),
-  subnet: ipv4Cidr.default('10.128.0.0/16'),
-  domain: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a DNS domain like ringvpn or vpn.example').default('ringvpn'),
+  id: v.optional(networkId, 'ringvpn'),
+  subnet: v.optional(ipv4Cidr, '10.128.0.0/16'),
+  domain: v.optional(matching(DOMAIN, 'expected a DNS domain like ringvpn or vpn.example'), 'ringvpn'),
   /** A fixed address instead of one allocated through the DHT (it is still registered there). */
-  address: ipv4.optional(),
+  address: v.optional(ipv4),
   /** Serve DHCP on the device so the OS's own client configures it (TAP only); false: the daemon assigns the address. */
-  dhcp: z.boolean().default(true),
-  dns: z.boolean().default(true),
+  dhcp: v.optional(v.boolean(), true),
+  dns: v.optional(v.boolean(), true),
   /** Router mode: subnets behind this node that it announces to the network. */
-  routes: z.array(ipv4Cidr).default([]),
-  leaseSeconds: z.number().int().min(60).max(86_400).default(600),
+  routes: v.optional(v.array(ipv4Cidr), []),
+  leaseSeconds: v.optional(int(60, 86_400), 600),
 });
 
-const overlaySchema = z.strictObject({
+const overlaySchema = v.strictObject({
   /** Endpoints of existing members; empty makes this node the seed of a new ring. */
-  bootstrap: z.array(endpoint).default([]),
+  bootstrap: v.optional(v.array(endpoint), []),
   /** Endpoints to tell others about, besides what peers report seeing. */
-  advertise: z.array(endpoint).default([]),
+  advertise: v.optional(v.array(endpoint), []),
   /** Also advertise this host's own interface addresses (with listenPort), so members behind one NAT link over their LAN. */
-  localCandidates: z.boolean().default(true),
+  localCandidates: v.optional(v.boolean(), true),
   /** Relay links through a common neighbour for pairs that cannot reach each other directly. */
-  relay: z.strictObject({
-    enabled: z.boolean().default(true),
+  relay: v.optional(v.strictObject({
+    enabled: v.optional(v.boolean(), true),
     /** latency: the lowest RTT through the relay; stability: the oldest links */
-    policy: z.enum(['latency', 'stability']).default('latency'),
+    policy: v.optional(v.picklist(['latency', 'stability']), 'latency'),
     /** common neighbours kept in reserve for fail-over */
-    reserve: z.number().int().min(0).max(8).default(3),
+    reserve: v.optional(int(0, 8), 3),
     /** peers that may use this node as their relay hop at once (each end of a relayed pair counts); beyond it new relay links go elsewhere */
-    maxUsers: z.number().int().min(0).max(100_000).default(64),
+    maxUsers: v.optional(int(0, 100_000), 64),
     /** relayed pairs this node carries at once, enforced in the data plane (frames of more are dropped relay_full; 0: relay nobody) */
-    maxSessions: z.number().int().min(0).max(65_536).default(512),
+    maxSessions: v.optional(int(0, 65_536), 512),
     /** per relayed pair, megabits per second through this node (frames over it dropped relay_rate); 0: no limit */
-    maxRateMbps: z.number().min(0).max(100_000).default(0),
-  }).prefault({}),
+    maxRateMbps: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(100_000)), 0),
+  }), {}),
 });
 
 /** Private group: only members certified by the CA may link (overlay mode). */
-const pkiSchema = z.strictObject({
+const pkiSchema = v.strictObject({
   /** the group CA certificate (PEM) */
-  ca: z.string().min(1),
+  ca: text(1),
   /** this node's certificate (PEM), from `ringvpn ca sign` */
-  cert: z.string().min(1),
+  cert: text(1),
   /** a CRL file or http(s) URL, polled every crlPollSeconds */
-  crl: z.string().min(1).optional(),
-  crlPollSeconds: z.number().int().min(1).max(86_400).default(60),
+  crl: v.optional(text(1)),
+  crlPollSeconds: v.optional(int(1, 86_400), 60),
   /**
    * the group server this node enrolled with (`ringvpn join` writes it): the CRL is fetched from it and
    * the certificate renewed there before it expires, over HTTPS pinned to the server's certificate
    */
-  server: z.strictObject({
-    url: z.string().regex(/^https:\/\/[^/]+$/, 'expected https://host:port'),
+  server: v.optional(v.strictObject({
+    url: matching(/^https:\/\/[^/]+$/, 'expected https://host:port'),
     /** SHA-256 of the server's certificate (hex) */
-    pin: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits'),
-    group: z.string().min(1),
+    pin: matching(/^[0-9a-f]{64}$/, 'expected 64 hex digits'),
+    group: text(1),
     /** the Ed25519 identity key the node enrolled with (it signs renewal requests) */
-    identityKey: z.string().min(1),
+    identityKey: text(1),
     /** renew when this share of the certificate's lifetime is left */
-    renewAt: z.number().gt(0).lt(1).default(1 / 3),
-  }).optional(),
+    renewAt: v.optional(v.pipe(v.number(), v.gtValue(0), v.ltValue(1)), 1 / 3),
+  })),
 });
 
 /** A private group beside the public overlay (`network`): its own ring, DHT, addresses and names, found through the public DHT (docs/private-overlays.md). */
-const groupSchema = z.strictObject({
+const groupSchema = v.strictObject({
   pki: pkiSchema,
-  network: z.strictObject({
+  network: v.strictObject({
     /** scopes the group's DHT keys (addresses, names, routes) inside its own ring */
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'expected 1-32 lower-case letters, digits or -'),
+    id: networkId,
     /** the group's subnet: its certificates' addresses are in it; it must not overlap the public network or another group (one device) */
     subnet: ipv4Cidr,
     /** names in the group resolve as `<name>.<domain>` on the device's DNS responder */
-    domain: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a DNS domain like team or team.example'),
+    domain: matching(DOMAIN, 'expected a DNS domain like team or team.example'),
   }),
 });
 
-export const configSchema = z.strictObject({
+export const configSchema = v.strictObject({
   /** for editors: the JSON Schema this file follows (`ringvpn config schema`); ignored */
-  $schema: z.string().optional(),
-  privateKey: key.optional(),
-  privateKeyFile: z.string().min(1).optional(),
+  $schema: v.optional(str),
+  privateKey: v.optional(key),
+  privateKeyFile: v.optional(text(1)),
   /** Host name in DNS (`<name>.<network.domain>`). */
-  name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'expected a DNS label: letters, digits and -').optional(),
+  name: v.optional(matching(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, 'expected a DNS label: letters, digits and -')),
   /** Static full-mesh mode: this node's address (give `peers`). Overlay mode uses `network` instead. */
-  address: ipv4Cidr.optional(),
-  network: networkSchema.optional(),
-  overlay: overlaySchema.optional(),
-  pki: pkiSchema.optional(),
+  address: v.optional(ipv4Cidr),
+  network: v.optional(networkSchema),
+  overlay: v.optional(overlaySchema),
+  pki: v.optional(pkiSchema),
   /** Private groups this node is a member of beside the public overlay (`network`), over the same socket and device. */
-  groups: z.array(groupSchema).max(16).default([]),
-  device: z.strictObject({
-    mode: z.enum(['tap', 'tun']).default('tap'),
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').default('ringvpn0'),
-    mtu: z.number().int().min(576).max(9000).default(1420),
-  }).prefault({}),
+  groups: v.optional(v.pipe(v.array(groupSchema), v.maxLength(16)), []),
+  device: v.optional(v.strictObject({
+    mode: v.optional(v.picklist(['tap', 'tun']), 'tap'),
+    name: v.optional(ifName, 'ringvpn0'),
+    mtu: v.optional(int(576, 9000), 1420),
+  }), {}),
   /** Gateway (overlay mode): members may send Internet traffic through this node, forwarded and masqueraded out of its uplink. */
-  gateway: z.strictObject({
-    enable: z.boolean().default(false),
+  gateway: v.optional(v.strictObject({
+    enable: v.optional(v.boolean(), false),
     /** The interface towards the Internet; default: the device of the IPv4 default route. */
-    uplink: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'expected an interface name of 1-15 letters, digits, _ . or -').optional(),
+    uplink: v.optional(ifName),
     /** Who may use it: '*' (every member) or certificate group names (a private group). */
-    allow: z.array(z.string().min(1).max(64)).min(1).default(['*']),
-  }).prefault({}),
+    allow: v.optional(groupNames, ['*']),
+  }), {}),
   /** Full tunnel (overlay mode): all of this host's Internet traffic goes through the fastest live gateway listed in the DHT. */
-  fullTunnel: z.strictObject({
-    enable: z.boolean().default(false),
+  fullTunnel: v.optional(v.strictObject({
+    enable: v.optional(v.boolean(), false),
     /** The servers the device's DNS responder (the service address) forwards other names to; default: the host's resolv.conf. */
-    dns: z.array(z.string().refine((x) => ipFamily(x) === 4, { message: 'expected an IPv4 address' })).max(4).optional(),
+    dns: v.optional(v.pipe(v.array(checked((x) => ipFamily(x) === 4, 'expected an IPv4 address')), v.maxLength(4))),
     /** Only gateways whose certificate has one of these groups carry our traffic (a private group); default: any listed gateway. */
-    gateways: z.array(z.string().min(1).max(64)).min(1).optional(),
-  }).prefault({}),
-  dataplane: z.strictObject({
-    threads: z.union([z.literal(1), z.literal(2)]).default(1),
-    offload: z.boolean().default(true),
-  }).prefault({}),
-  listenPort: z.number().int().min(1).max(65535).default(51820),
-  listenAddress: z.string().refine((s) => ipFamily(s) !== 0, { message: 'expected an IP address' }).default('0.0.0.0'),
-  controlSocket: z.string().min(1).optional(),
-  peers: z.array(peerSchema).default([]),
-  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info') }).prefault({}),
+    gateways: v.optional(groupNames),
+  }), {}),
+  dataplane: v.optional(v.strictObject({
+    threads: v.optional(v.picklist([1, 2]), 1),
+    offload: v.optional(v.boolean(), true),
+  }), {}),
+  listenPort: v.optional(int(1, 65535), 51820),
+  listenAddress: v.optional(checked((s) => ipFamily(s) !== 0, 'expected an IP address'), '0.0.0.0'),
+  controlSocket: v.optional(text(1)),
+  peers: v.optional(v.array(peerSchema), []),
+  log: v.optional(v.strictObject({ level: v.optional(v.picklist(['trace', 'debug', 'info', 'warn', 'error']), 'info') }), {}),
   /** Opt-in Prometheus endpoint: GET /metrics on this address (port 0: any free port, shown in status). */
-  metrics: z.strictObject({
-    listen: z.string().refine((x) => parseEndpoint(x) !== null, { message: 'expected host:port, like 127.0.0.1:9586' }).optional(),
-  }).prefault({}),
+  metrics: v.optional(v.strictObject({
+    listen: v.optional(checked((x) => parseEndpoint(x) !== null, 'expected host:port, like 127.0.0.1:9586')),
+  }), {}),
 });
 
-export type ConfigInput = z.input<typeof configSchema>;
-export type PeerConfig = z.output<typeof peerSchema> & { publicKeyBytes: Uint8Array };
-export type NetworkConfig = z.output<typeof networkSchema>;
-export type Config = Omit<z.output<typeof configSchema>, 'peers' | 'overlay'> & {
-  overlay: z.output<typeof overlaySchema>;
+export type ConfigInput = v.InferInput<typeof configSchema>;
+export type PeerConfig = v.InferOutput<typeof peerSchema> & { publicKeyBytes: Uint8Array };
+export type NetworkConfig = v.InferOutput<typeof networkSchema>;
+export type Config = Omit<v.InferOutput<typeof configSchema>, 'peers' | 'overlay'> & {
+  overlay: v.InferOutput<typeof overlaySchema>;
   privateKeyBytes: Uint8Array;
   publicKeyBytes: Uint8Array;
   controlSocket: string;
@@ -171,12 +177,12 @@ export function defaultControlSocket(deviceName: string): string {
 
 /** Validates a parsed config object; `source` names the file in error messages. */
 export function parseConfig(raw: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(raw);
+  const result = v.safeParse(configSchema, raw);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
+    const lines = result.issues.map((i) => `  ${formatPath(i.path)}: ${issueMessage(i)}`);
     throw new RingvpnError('E_CONFIG', `${source} is not a valid ringvpn config:\n${lines.join('\n')}`);
   }
-  const c = result.data;
+  const c = result.output;
   const fail = (path: string, msg: string): never => {
     throw new RingvpnError('E_CONFIG', `${source} is not a valid ringvpn config:\n  ${path}: ${msg}`);
   };
@@ -252,7 +258,7 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
     publicKeyBytes,
     controlSocket: c.controlSocket ?? defaultControlSocket(c.device.name),
     peers,
-    overlay: c.overlay ?? overlaySchema.parse({}),
+    overlay: c.overlay ?? v.parse(overlaySchema, {}),
   };
 }
 
@@ -273,8 +279,13 @@ export function loadConfig(path: string): Config {
   return parseConfig(raw, path);
 }
 
-function formatPath(path: PropertyKey[]): string {
+function formatPath(path: readonly { key: unknown }[] | undefined): string {
   let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  for (const { key: k } of path ?? []) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
   return out || '(top level)';
+}
+
+/** valibot's words, except for a key the schema does not have (a typo, or a setting of another version). */
+function issueMessage(i: v.BaseIssue<unknown>): string {
+  return i.type === 'strict_object' && i.expected === 'never' ? 'unknown key (not a ringvpn setting; `ringvpn config schema` lists them)' : i.message;
 }

@@ -3,7 +3,7 @@
 // create namespaces (ringlab.ts does), and writes or removes only the lab's own files in its state directory.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { type NeighbourView } from '../core/crawl.js';
 import { idFromHex, type NodeId } from '../base/nodeid.js';
 import { errors } from '../base/errors.js';
@@ -118,58 +118,61 @@ export function nodeConfig(p: NodeConfigParams): LabNodeConfig {
   };
 }
 
-const nodeStateSchema = z.object({
-  index: z.number().int().min(0),
-  name: z.string(),
-  ns: z.string(),
-  underlay: z.string(),
-  vip: z.string().nullable(),
-  publicKey: z.string(),
-  config: z.string(),
-  socket: z.string(),
-  log: z.string(),
-  dhcpLog: z.string(),
-  pid: z.number().int().nullable(),
+const str = v.string();
+const int = v.pipe(v.number(), v.integer());
+
+const nodeStateSchema = v.object({
+  index: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  name: str,
+  ns: str,
+  underlay: str,
+  vip: v.nullable(str),
+  publicKey: str,
+  config: str,
+  socket: str,
+  log: str,
+  dhcpLog: str,
+  pid: v.nullable(int),
   /** the node's certificate file in a lab with a CA (null: an uncertified node) */
-  cert: z.string().nullable().optional(),
+  cert: v.nullish(str),
 });
 
-const pkiStateSchema = z.object({
+const pkiStateSchema = v.object({
   /** the lab CA's directory (initCa): ca.crt, ca.key, crl.pem, state.json */
-  caDir: z.string(),
-  caCert: z.string(),
-  crl: z.string(),
-  crlPollSeconds: z.number().int(),
+  caDir: str,
+  caCert: str,
+  crl: str,
+  crlPollSeconds: int,
 });
 
 /** A lab built from a NAT topology (ts/lab/nat-topology.ts): where it came from and each site's router. */
-const topologyStateSchema = z.object({
-  source: z.string(),
-  public: z.number().int(),
-  sites: z.array(z.object({
-    name: z.string(), nat: z.string(), ns: z.string(), wan: z.string(), lan: z.string(),
-    behind: z.string().nullable(), nodes: z.array(z.number().int()),
+const topologyStateSchema = v.object({
+  source: str,
+  public: int,
+  sites: v.array(v.object({
+    name: str, nat: str, ns: str, wan: str, lan: str,
+    behind: v.nullable(str), nodes: v.array(int),
   })),
 });
 
-const stateSchema = z.object({
-  version: z.literal(1),
-  name: z.string(),
-  dir: z.string(),
-  mode: z.enum(['tap', 'tun']),
-  static: z.boolean(),
-  subnet: z.string(),
-  hub: z.string(),
-  createdAt: z.string(),
-  nodes: z.array(nodeStateSchema),
-  pki: pkiStateSchema.nullable().optional(),
-  topology: topologyStateSchema.nullable().optional(),
+const stateSchema = v.object({
+  version: v.literal(1),
+  name: str,
+  dir: str,
+  mode: v.picklist(['tap', 'tun']),
+  static: v.boolean(),
+  subnet: str,
+  hub: str,
+  createdAt: str,
+  nodes: v.array(nodeStateSchema),
+  pki: v.nullish(pkiStateSchema),
+  topology: v.nullish(topologyStateSchema),
 });
 
-export type LabNodeState = z.infer<typeof nodeStateSchema>;
-export type LabState = z.infer<typeof stateSchema>;
-export type LabPkiState = z.infer<typeof pkiStateSchema>;
-export type LabTopologyState = z.infer<typeof topologyStateSchema>;
+export type LabNodeState = v.InferOutput<typeof nodeStateSchema>;
+export type LabState = v.InferOutput<typeof stateSchema>;
+export type LabPkiState = v.InferOutput<typeof pkiStateSchema>;
+export type LabTopologyState = v.InferOutput<typeof topologyStateSchema>;
 
 /** The lab CA's directory inside the lab's state directory. */
 export function labCaDir(dir: string): string {
@@ -238,12 +241,12 @@ export function readState(dir: string): LabState | null {
   } catch (e) {
     throw errors.E_LAB_STATE(`${path}: ${(e as Error).message}`);
   }
-  const r = stateSchema.safeParse(raw);
+  const r = v.safeParse(stateSchema, raw);
   if (!r.success) {
-    const why = r.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
+    const why = r.issues.slice(0, 3).map((i) => `${v.getDotPath(i) ?? '(top)'}: ${i.message}`).join('; ');
     throw errors.E_LAB_STATE(`${path} is not a ringvpn lab state file: ${why}`);
   }
-  return r.data;
+  return r.output;
 }
 
 export interface LabListing { name: string; dir: string; state: LabState | null; error?: string }

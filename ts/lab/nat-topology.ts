@@ -1,8 +1,8 @@
-// Owns NAT lab topologies: the file format (a zod schema plus the checks across sites), the presets, the
+// Owns NAT lab topologies: the file format (a valibot schema plus the checks across sites), the presets, the
 // plan (namespace, addresses and router of every node and site) and each router's iptables rules as text.
 // Pure apart from reading a topology file: it must not create namespaces or run commands (nat-build.ts does).
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { errors, type RingvpnError } from '../base/errors.js';
 import { LISTEN_PORT, MAX_NODES, nsName, routerNsName, underlayAddress, type LabTopologyState } from './labstate.js';
 
@@ -12,33 +12,35 @@ export type NatType = (typeof NAT_TYPES)[number];
 
 const SITE_NAME = /^[a-z][a-z0-9]{0,11}$/;
 
-const siteSchema = z.strictObject({
-  name: z.string().regex(SITE_NAME, 'expected 1-12 lower-case letters or digits, starting with a letter'),
-  nat: z.enum(NAT_TYPES),
+const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+
+const siteSchema = v.strictObject({
+  name: v.pipe(v.string(), v.regex(SITE_NAME, 'expected 1-12 lower-case letters or digits, starting with a letter')),
+  nat: v.picklist(NAT_TYPES),
   /** nodes on the site's LAN (0: a carrier NAT that only holds other sites) */
-  nodes: z.number().int().min(0).max(100).default(1),
+  nodes: v.optional(int(0, 100), 1),
   /** another site's name: this site's router sits on that site's LAN (double NAT) */
-  behind: z.string().optional(),
+  behind: v.optional(v.string()),
   /** port-restricted sites with 2+ nodes: a datagram from the LAN to a node's public endpoint comes back in */
-  hairpin: z.boolean().default(false),
+  hairpin: v.optional(v.boolean(), false),
   /** idle timeout of a UDP mapping, seconds (conntrack udp_timeout and udp_timeout_stream in the router) */
-  udpTimeout: z.number().int().min(1).max(3600).optional(),
+  udpTimeout: v.optional(int(1, 3600)),
 });
 
-const topologySchema = z.strictObject({
-  description: z.string().optional(),
+const topologySchema = v.strictObject({
+  description: v.optional(v.string()),
   /** nodes directly on the internet bridge: node0.. (the first up to three are the bootstrap seeds) */
-  public: z.number().int().min(1).max(250),
-  sites: z.array(siteSchema).max(50).default([]),
+  public: int(1, 250),
+  sites: v.optional(v.pipe(v.array(siteSchema), v.maxLength(50)), []),
   /** pairs of site names: their routers drop UDP between the two sites */
-  firewall: z.array(z.tuple([z.string(), z.string()])).default([]),
+  firewall: v.optional(v.array(v.strictTuple([v.string(), v.string()])), []),
 });
 
-export type SiteSpec = z.output<typeof siteSchema>;
-export type Topology = z.output<typeof topologySchema>;
-export type TopologyInput = z.input<typeof topologySchema>;
+export type SiteSpec = v.InferOutput<typeof siteSchema>;
+export type Topology = v.InferOutput<typeof topologySchema>;
+export type TopologyInput = v.InferInput<typeof topologySchema>;
 
-const one = (name: string, nat: NatType, extra: Partial<SiteSpec> = {}): z.input<typeof siteSchema> => ({ name, nat, ...extra });
+const one = (name: string, nat: NatType, extra: Partial<SiteSpec> = {}): v.InferInput<typeof siteSchema> => ({ name, nat, ...extra });
 
 /** Built-in topologies, by name (`ringvpn lab up --topology <name>`). */
 export const PRESETS: Readonly<Record<string, TopologyInput>> = {
@@ -84,9 +86,9 @@ export type TopologyCheck = { ok: true; topology: Topology } | { ok: false; erro
 /** Validates a parsed topology object; `source` names the file or preset in the error (code E_LAB_TOPOLOGY). */
 export function checkTopology(raw: unknown, source: string): TopologyCheck {
   const fail = (lines: string[]): TopologyCheck => ({ ok: false, error: errors.E_LAB_TOPOLOGY(`${source} is not a valid NAT lab topology (docs/nat-lab.md):\n${lines.map((l) => `  ${l}`).join('\n')}`) });
-  const r = topologySchema.safeParse(raw);
-  if (!r.success) return fail(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top)'}: ${i.message}`));
-  const t = r.data;
+  const r = v.safeParse(topologySchema, raw);
+  if (!r.success) return fail(r.issues.map((i) => `${v.getDotPath(i) ?? '(top)'}: ${i.message}`));
+  const t = r.output;
   const bad: string[] = [];
   const index = new Map<string, number>();
   const behindCount = new Map<string, number>();
