@@ -255,6 +255,28 @@ impl Device {
         }
     }
 
+    /// Non-blocking read of one packet/frame into `a`, continued in `b` (`readv`): a slot, then
+    /// the room for the rest of a super-packet.
+    pub fn read_split(&self, a: &mut [u8], b: &mut [u8]) -> io::Result<usize> {
+        let iov = [
+            libc::iovec {
+                iov_base: a.as_mut_ptr().cast(),
+                iov_len: a.len(),
+            },
+            libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            },
+        ];
+        // SAFETY: both iovecs point at live, exclusively borrowed buffers of their lengths.
+        let n = unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
     /// Non-blocking write of a buffer that starts with its own virtio-net header (a device with
     /// them only: offload.rs's merged runs).
     pub fn write_raw(&self, buf: &[u8]) -> io::Result<usize> {

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::device::Device;
 use crate::offload::{DeviceSink, RxMerge, TxSplit};
 use crate::pending::Pending;
-use crate::pipeline::{RxAction, Shared, TxAction, Wait, BUF_LEN, HEADROOM, TAILROOM};
+use crate::pipeline::{slot_len, RxAction, Shared, TxAction, Wait, BUF_LEN, HEADROOM, TAILROOM};
 use crate::rx_pending::RxPending;
 use crate::timers::TIMER_TICK;
 use crate::udp::{Received, RecvBatch, SendBatch, BATCH};
@@ -214,8 +214,9 @@ async fn tx_loop(
     cancel: &CancellationToken,
 ) -> io::Result<()> {
     {
+        let slot = slot_len(dev.mtu());
         let mut bufs: Vec<Box<[u8]>> = (0..BATCH)
-            .map(|_| vec![0u8; BUF_LEN].into_boxed_slice())
+            .map(|_| vec![0u8; slot].into_boxed_slice())
             .collect();
         let mut lens = [0usize; BATCH];
         let mut batch = send_batch(dev);
@@ -223,9 +224,6 @@ async fn tx_loop(
         let off = shared.device_offset();
         // with virtio-net headers the header lands in the slot's headroom, just before the packet
         let mut split = dev.vnet().then(|| TxSplit::new(off, HEADROOM - off));
-        let read = split
-            .as_ref()
-            .map_or(off..BUF_LEN - TAILROOM, TxSplit::read_range);
         let mut pending = Pending::new(dev.mtu() as usize);
         let mut owed = Vec::new();
         let mut timer = tokio::time::interval(TIMER_TICK);
@@ -254,7 +252,14 @@ async fn tx_loop(
             let mut n = 0;
             let mut failed = false;
             while n < BATCH && !split.as_ref().is_some_and(TxSplit::has_carry) {
-                match guard.try_io(|_| dev.read(&mut bufs[n][read.clone()])) {
+                let read = guard.try_io(|_| match split.as_mut() {
+                    Some(s) => {
+                        let [a, b] = s.read_bufs(&mut bufs[n]);
+                        dev.read_split(a, b)
+                    }
+                    None => dev.read(&mut bufs[n][off..slot - TAILROOM]),
+                });
+                match read {
                     Ok(Ok(len)) => match split.as_mut() {
                         Some(s) => {
                             let cut = |ip: &[u8]| {
@@ -262,6 +267,10 @@ async fn tx_loop(
                                     .map_or(0, |i| shared.segment_cut(i.dst, Instant::now()))
                             };
                             n = s.take(&mut bufs, &mut lens, n, len, &shared.counters, cut)
+                        }
+                        // the kernel says how long the packet was, also when it did not fit
+                        None if off + len > slot - TAILROOM => {
+                            shared.counters.drop(DropReason::Oversize)
                         }
                         None => {
                             lens[n] = len;

@@ -5,7 +5,6 @@
 //! super-packet with a GSO header, written at the end of a receive batch (`RxMerge`). Must not
 //! know about peers or frames; the parsing itself is crates/core (vnet.rs, segment.rs, coalesce.rs).
 
-use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use ringvpn_core::coalesce::{tcp_seg, Run, MAX_COALESCED};
@@ -30,7 +29,8 @@ struct Carry {
 
 /// Turns device reads with virtio-net headers into packets in the tx loop's slots.
 pub struct TxSplit {
-    /// Holds the super-packet being split (swapped with the slot it was read into).
+    /// A device read's second buffer: what does not fit the slot (a super-packet's rest). The
+    /// super-packet being split is then made whole here, at the slot's offsets.
     spare: Box<[u8]>,
     carry: Option<Carry>,
     /// Where the packet starts in a slot (the IP header in TUN mode, Ethernet in TAP mode).
@@ -53,9 +53,16 @@ impl TxSplit {
         }
     }
 
-    /// Where a device read goes in a slot: the header lands in the headroom, the packet at `off`.
-    pub fn read_range(&self) -> Range<usize> {
-        self.off - VNET_HDR_LEN..BUF_LEN - TAILROOM
+    /// Where a device read goes: the header lands in the slot's headroom, the packet at `off`,
+    /// and what does not fit the slot continues in the second buffer (one `readv`). Slots need
+    /// only hold one packet of the device's MTU, so a loop's 32 slots are not 32 x 64 KB.
+    pub fn read_bufs<'a>(&'a mut self, slot: &'a mut [u8]) -> [&'a mut [u8]; 2] {
+        let start = self.off - VNET_HDR_LEN;
+        let end = slot.len() - TAILROOM;
+        [
+            &mut slot[start..end],
+            &mut self.spare[end..BUF_LEN - TAILROOM],
+        ]
     }
 
     /// Segments of a super-packet are still waiting for slots.
@@ -82,6 +89,12 @@ impl TxSplit {
             counters.drop(DropReason::VnetHeader);
             return n;
         };
+        // the slot's part of the read (the rest is in `spare`, from the slot's end on)
+        let end = bufs[n].len() - TAILROOM;
+        if off + len > BUF_LEN - TAILROOM {
+            counters.drop(DropReason::Oversize);
+            return n;
+        }
         let h = match VnetHdr::decode(&bufs[n][off - VNET_HDR_LEN..off])
             .and_then(|h| h.gso().map(|g| (h, g)))
         {
@@ -92,6 +105,11 @@ impl TxSplit {
             }
         };
         match h {
+            (_, Gso::None) if off + len > end => {
+                // one packet larger than a slot: beyond the device's MTU
+                counters.drop(DropReason::Oversize);
+                n
+            }
             (h, Gso::None) => {
                 if h.flags & F_NEEDS_CSUM != 0 {
                     let pkt = &mut bufs[n][off..off + len];
@@ -108,12 +126,14 @@ impl TxSplit {
                 n + 1
             }
             (mut h, g) => {
+                // the super-packet made whole in `spare`: its head (at most a slot) copied over
+                let head = off..(off + len).min(end);
+                self.spare[head.clone()].copy_from_slice(&bufs[n][head]);
                 if matches!(g, Gso::TcpV4 | Gso::TcpV6) {
-                    let ip = bufs[n].get(off + self.l3..off + len).unwrap_or_default();
+                    let ip = self.spare.get(off + self.l3..off + len).unwrap_or_default();
                     let c = u16::try_from(cut(ip)).unwrap_or(u16::MAX);
                     h.gso_size = h.gso_size.saturating_sub(c).max(MIN_SEGMENT);
                 }
-                std::mem::swap(&mut bufs[n], &mut self.spare);
                 counters.gso_reads.fetch_add(1, Ordering::Relaxed);
                 self.carry = Some(Carry { h, len, next: 0 });
                 self.drain(bufs, lens, n, counters)
@@ -146,7 +166,8 @@ impl TxSplit {
             }
         };
         while c.next < segs.len() && n < bufs.len() {
-            match segs.write(c.next, &mut bufs[n][*off..BUF_LEN - TAILROOM]) {
+            let end = bufs[n].len() - TAILROOM;
+            match segs.write(c.next, &mut bufs[n][*off..end]) {
                 Some(len) => {
                     lens[n] = len;
                     n += 1;

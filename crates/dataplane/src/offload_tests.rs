@@ -40,19 +40,24 @@ fn tso4(gso_size: u16) -> VnetHdr {
     }
 }
 
+/// Slots as the tx loop makes them for a 1,420-byte MTU.
 fn slots(k: usize) -> Vec<Box<[u8]>> {
     (0..k)
-        .map(|_| vec![0u8; BUF_LEN].into_boxed_slice())
+        .map(|_| vec![0u8; crate::pipeline::slot_len(1420)].into_boxed_slice())
         .collect()
 }
 
-/// Put header + packet where a device read would.
-fn read_into(slot: &mut [u8], h: &VnetHdr, pkt: &[u8]) -> usize {
+/// Put header + packet where a device read (`readv` into the slot, then the split's buffer)
+/// would.
+fn read_into(s: &mut TxSplit, slot: &mut [u8], h: &VnetHdr, pkt: &[u8]) -> usize {
     let mut hb = [0u8; VNET_HDR_LEN];
     h.encode(&mut hb);
-    slot[OFF - VNET_HDR_LEN..OFF].copy_from_slice(&hb);
-    slot[OFF..OFF + pkt.len()].copy_from_slice(pkt);
-    VNET_HDR_LEN + pkt.len()
+    let bytes = [&hb[..], pkt].concat();
+    let [a, b] = s.read_bufs(slot);
+    let k = bytes.len().min(a.len());
+    a[..k].copy_from_slice(&bytes[..k]);
+    b[..bytes.len() - k].copy_from_slice(&bytes[k..]);
+    bytes.len()
 }
 
 fn checksum_ok(ip: &[u8]) -> bool {
@@ -69,10 +74,18 @@ fn super_packet_split_across_batches() {
     let mut bufs = slots(3);
     let mut lens = [0usize; 3];
     let mut s = TxSplit::new(OFF, 0);
-    assert_eq!(s.read_range(), OFF - VNET_HDR_LEN..BUF_LEN - TAILROOM);
+    let [a, b] = s.read_bufs(&mut bufs[0]);
+    assert_eq!(
+        (a.len(), a.len() + b.len()),
+        (
+            crate::pipeline::slot_len(1420) - TAILROOM - (OFF - VNET_HDR_LEN),
+            BUF_LEN - TAILROOM - (OFF - VNET_HDR_LEN)
+        ),
+        "a read fills the slot, then the split's buffer up to a 64 KB packet"
+    );
     let pkt = tcp4(5 * 1000 + 1);
     let h = tso4(1000);
-    let total = read_into(&mut bufs[1], &h, &pkt);
+    let total = read_into(&mut s, &mut bufs[1], &h, &pkt);
     // read into slot 1 with slot 0 taken: slots 1 and 2 get segments 0 and 1, the rest waits
     let n = s.take(&mut bufs, &mut lens, 1, total, &c, |_| 0);
     assert_eq!(n, 3);
@@ -114,7 +127,7 @@ fn a_cut_makes_shorter_segments() {
     let mut s = TxSplit::new(OFF, 0);
     let pkt = tcp4(3000);
     let h = tso4(1000);
-    let total = read_into(&mut bufs[0], &h, &pkt);
+    let total = read_into(&mut s, &mut bufs[0], &h, &pkt);
     let mut seen = Vec::new();
     let n = s.take(&mut bufs, &mut lens, 0, total, &c, |ip| {
         seen.extend_from_slice(&ip[16..20]);
@@ -131,7 +144,7 @@ fn a_cut_makes_shorter_segments() {
     assert_eq!(&lens[..4], [964, 964, 964, 268]);
     assert_eq!(seqs, vec![7, 931, 1855, 2779]);
     // a cut never leaves less than 536 bytes a segment
-    let total = read_into(&mut bufs[0], &h, &pkt);
+    let total = read_into(&mut s, &mut bufs[0], &h, &pkt);
     let n = s.take(&mut bufs, &mut lens, 0, total, &c, |_| 5000);
     assert_eq!((n, lens[0]), (6, 576));
 }
@@ -154,11 +167,11 @@ fn plain_packets_and_partial_checksums() {
         csum_offset: 16,
         ..VnetHdr::default()
     };
-    let total = read_into(&mut bufs[0], &h, &pkt);
+    let total = read_into(&mut s, &mut bufs[0], &h, &pkt);
     assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 1);
     assert_eq!(lens[0], 140);
     assert!(checksum_ok(&bufs[0][OFF..OFF + 140]), "completed");
-    let total = read_into(&mut bufs[1], &VnetHdr::default(), &pkt);
+    let total = read_into(&mut s, &mut bufs[1], &VnetHdr::default(), &pkt);
     assert_eq!(
         s.take(&mut bufs, &mut lens, 1, total, &c, |_| 0),
         2,
@@ -184,7 +197,7 @@ fn hostile_headers_dropped_and_counted() {
         csum_offset: 16,
         ..VnetHdr::default()
     };
-    let total = read_into(&mut bufs[0], &bad, &pkt);
+    let total = read_into(&mut s, &mut bufs[0], &bad, &pkt);
     assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 0);
     // TSO whose checksum start is not the TCP header: the whole super-packet goes
     let off = VnetHdr {
@@ -194,7 +207,7 @@ fn hostile_headers_dropped_and_counted() {
         csum_offset: 16,
         ..VnetHdr::default()
     };
-    let total = read_into(&mut bufs[0], &off, &pkt);
+    let total = read_into(&mut s, &mut bufs[0], &off, &pkt);
     assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 0);
     assert!(!s.has_carry());
     // a partial checksum pointing past the packet
@@ -204,10 +217,30 @@ fn hostile_headers_dropped_and_counted() {
         csum_offset: 16,
         ..VnetHdr::default()
     };
-    let total = read_into(&mut bufs[0], &past, &tcp4(10));
+    let total = read_into(&mut s, &mut bufs[0], &past, &tcp4(10));
     assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 0);
     let dropped: u64 = c.drop_list().iter().map(|(_, n)| n).sum();
     assert_eq!(dropped, 4, "{:?}", c.drop_list());
+}
+
+#[test]
+fn a_super_packet_within_one_slot_and_packets_that_fit_no_slot() {
+    let c = Counters::default();
+    let mut bufs = slots(4);
+    let mut lens = [0usize; 4];
+    let mut s = TxSplit::new(OFF, 0);
+    // two 600-byte segments: the whole read is in the slot, and it is split all the same
+    let total = read_into(&mut s, &mut bufs[0], &tso4(600), &tcp4(1200));
+    assert!(total < bufs[0].len() - OFF);
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 2);
+    assert_eq!(&lens[..2], [640, 640]);
+    assert!(checksum_ok(&bufs[0][OFF..OFF + 640]) && checksum_ok(&bufs[1][OFF..OFF + 640]));
+    // a plain packet longer than a slot (past the device's MTU) is dropped, not split or cut
+    let total = read_into(&mut s, &mut bufs[0], &VnetHdr::default(), &tcp4(3000));
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, total, &c, |_| 0), 0);
+    // a read the kernel says was longer than both buffers together
+    assert_eq!(s.take(&mut bufs, &mut lens, 0, BUF_LEN, &c, |_| 0), 0);
+    assert_eq!(c.drops(DropReason::Oversize), 2, "{:?}", c.drop_list());
 }
 
 /// What a device would have been handed: (vnet header, packet) per write.

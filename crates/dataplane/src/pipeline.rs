@@ -41,8 +41,15 @@ pub const HEADROOM: usize = HEADER_LEN + RELAY_HEADER_LEN + HEADER_LEN;
 pub const DATA_START: usize = HEADROOM - HEADER_LEN;
 /// Bytes reserved after the largest packet: the inner and the outer tag of a relayed frame.
 pub const TAILROOM: usize = 2 * TAG_LEN;
-/// Per-slot buffer: headroom + largest packet + tailroom.
+/// A receive slot or a super-packet buffer: headroom + largest packet + tailroom.
 pub const BUF_LEN: usize = HEADROOM + 65_535 + TAILROOM;
+
+/// A device (tx) slot: headroom + one packet of the device's MTU with an Ethernet header (VLAN
+/// tagged) + tailroom. Super-packets continue in `TxSplit`'s own buffer; at the default MTU the
+/// 32 slots of a loop take 57 KB, not 2 MB of 64 KB slots that each large read dirtied.
+pub fn slot_len(mtu: u32) -> usize {
+    (HEADROOM + 18 + mtu as usize + TAILROOM).min(BUF_LEN)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxAction {
