@@ -352,6 +352,10 @@ pub fn greedy<'a, C, H>(
 pub(crate) mod tests;
 
 #[cfg(test)]
+#[path = "relay_hop_tests.rs"]
+mod hop_tests;
+
+#[cfg(test)]
 #[path = "relay_rx_tests.rs"]
 mod rx_tests;
 
