@@ -15,7 +15,6 @@ use ringvpn_core::relay_frame::{MIN_RELAY_PAYLOAD, NODE_ID_LEN};
 use ringvpn_core::session::{Session, SessionKeys};
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 pub(crate) const A_UDP: &str = "192.0.2.1:1000";
 pub(crate) const B_UDP: &str = "192.0.2.2:2000";
