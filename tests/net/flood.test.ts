@@ -22,7 +22,7 @@ import type { Netns, NsProcess } from '../../ts/lab/netns.js';
 const FLOOD_S = 20;
 const MB = 1e6;
 
-type Status = LabStatus & { memory: { rssBytes: number }; links: Record<string, number> };
+type Status = LabStatus & { memory: { rssBytes: number; fullGcs: number }; links: Record<string, number> };
 
 async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
   // node0 -- node1 (victim) tunnel; node2 attacks; node3 is a member that has not talked yet
@@ -33,6 +33,12 @@ async function underFlood(t: ExecutionContext, kind: FloodKind): Promise<void> {
     await lab.start(1);
     await lab.waitForSessions(0, 15000, ['node1']);
     const status = (): Promise<Status> => lab.status(1) as Promise<Status>;
+    // the baseline is a settled daemon: its first full collection and trim (10 s after start) give
+    // back what start-up freed; one in the middle of the flood would lower the mid-flood sample
+    for (let i = 0; (await status()).memory.fullGcs < 1; i++) {
+      if (i >= 60) throw new Error('the victim ran no full collection in its first 30 s');
+      await sleep(500);
+    }
     const rss: number[] = [];
     for (let i = 0; i < 3; i++) { rss.push((await status()).memory.rssBytes); await sleep(500); }
     const before = Math.max(...rss);
