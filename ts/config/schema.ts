@@ -8,7 +8,6 @@ import { decodeKey, publicFromPrivate } from './keys.js';
 
 // valibot, not zod: the daemon keeps what it imports for its whole life, and zod 4 cost each daemon
 // about 3 MiB of heap (README, "Choices and why"). `v.optional(s, d)` runs the default through `s`.
-const str = v.string();
 const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 const text = (min: number, max?: number) =>
   max === undefined ? v.pipe(v.string(), v.minLength(min)) : v.pipe(v.string(), v.minLength(min), v.maxLength(max));
@@ -112,7 +111,7 @@ const groupSchema = v.strictObject({
 
 export const configSchema = v.strictObject({
   /** for editors: the JSON Schema this file follows (`ringvpn config schema`); ignored */
-  $schema: v.optional(str),
+  $schema: v.optional(v.string()),
   privateKey: v.optional(key),
   privateKeyFile: v.optional(text(1)),
   /** Host name in DNS (`<name>.<network.domain>`). */

@@ -20,9 +20,9 @@ const FULL_GC_MS = 120_000;
 /**
  * The first of them this long after the daemon starts: start-up (compiling the modules, the config,
  * the first handshakes and TurboFan's first optimisations) leaves about 4 MiB freed but resident in
- * glibc's arenas, which the trim gives back (`npm run bench:dataplane`'s RSS is sampled about 12 s in).
+ * glibc's arenas, which the trim gives back.
  */
-export const FIRST_GC_MS = 10_000;
+const FIRST_GC_MS = 10_000;
 
 const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
 

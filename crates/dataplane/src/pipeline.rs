@@ -44,11 +44,14 @@ pub const TAILROOM: usize = 2 * TAG_LEN;
 /// A receive slot or a super-packet buffer: headroom + largest packet + tailroom.
 pub const BUF_LEN: usize = HEADROOM + 65_535 + TAILROOM;
 
+/// An 802.1Q tag, which a TAP frame may carry after its Ethernet addresses.
+const VLAN_TAG_LEN: usize = 4;
+
 /// A device (tx) slot: headroom + one packet of the device's MTU with an Ethernet header (VLAN
 /// tagged) + tailroom. Super-packets continue in `TxSplit`'s own buffer; at the default MTU the
 /// 32 slots of a loop take 57 KB, not 2 MB of 64 KB slots that each large read dirtied.
 pub fn slot_len(mtu: u32) -> usize {
-    (HEADROOM + 18 + mtu as usize + TAILROOM).min(BUF_LEN)
+    (HEADROOM + ETH_HEADER_LEN + VLAN_TAG_LEN + mtu as usize + TAILROOM).min(BUF_LEN)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
