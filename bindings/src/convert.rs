@@ -187,6 +187,8 @@ pub struct EngineStats {
     /// The device offloads the kernel accepted (TUN_F_* flags: 1 checksum, 2 TSO4, 4 TSO6; 0
     /// none), TCP super-packets read from the device and the packets they were split into.
     pub offloads: u32,
+    /// Whether the kernel accepted UDP GRO on the socket (false: one datagram per receive buffer).
+    pub udp_gro: bool,
     pub gso_reads: i64,
     pub gso_segments: i64,
     /// Received TCP segments merged into a larger device write (GRO), and those writes.
@@ -369,6 +371,7 @@ pub(crate) fn stats(s: ringvpn_dataplane::Stats) -> EngineStats {
         keepalives_sent: n(s.keepalives_sent),
         stale_sessions: n(s.stale_sessions),
         offloads: s.offloads,
+        udp_gro: s.udp_gro,
         gso_reads: n(s.gso_reads),
         gso_segments: n(s.gso_segments),
         gro_merged: n(s.gro_merged),

@@ -32,6 +32,8 @@ export interface MeshLabOptions {
   prefix?: string;
   /** Edit each node's config before it is written (e.g. to give a peer a wrong key). */
   edit?: (cfg: ConfigInput, index: number) => void;
+  /** The underlay's MTU (default 1500). */
+  underlayMtu?: number;
 }
 
 export class MeshLab {
@@ -39,7 +41,7 @@ export class MeshLab {
 
   static async create(n: number, opts: MeshLabOptions = {}): Promise<MeshLab> {
     const underlays = Array.from({ length: n }, (_, i) => `10.200.0.${i + 1}/24`);
-    const lan = await Lan.create(opts.prefix ?? 'rvt', underlays);
+    const lan = await Lan.create(opts.prefix ?? 'rvt', underlays, opts.underlayMtu);
     const dir = mkdtempSync(join(tmpdir(), 'ringvpn-lab-'));
     const keys = underlays.map(() => generateKeyPair());
     const nodes: LabNode[] = underlays.map((u, i) => {
@@ -73,12 +75,13 @@ export class MeshLab {
   /**
    * Starts `ringvpn up` in node i's namespace and waits until its control socket answers. With `asUser`,
    * the daemon runs as that uid (and gid) holding only CAP_NET_ADMIN (setpriv, ambient), as a systemd
-   * unit with AmbientCapabilities would: the lab's directory becomes that user's.
+   * unit with AmbientCapabilities would: the lab's directory becomes that user's. `wrap` is a command
+   * prefix that runs the daemon (e.g. `ringvpn-refuse --tun-offload --`).
    */
-  async start(i: number, timeoutMs = 20000, o: { asUser?: number } = {}): Promise<void> {
+  async start(i: number, timeoutMs = 20000, o: { asUser?: number; wrap?: string[] } = {}): Promise<void> {
     const n = this.node(i);
     const [cmd, ...args] = ringvpnArgv;
-    let argv = [cmd!, ...args, 'up', '--config', n.configPath];
+    let argv = [...(o.wrap ?? []), cmd!, ...args, 'up', '--config', n.configPath];
     if (o.asUser !== undefined) {
       chownSync(this.dir, o.asUser, o.asUser);
       chownSync(n.configPath, o.asUser, o.asUser);
@@ -140,6 +143,7 @@ export class MeshLab {
 export interface LabStatus {
   peers: Array<{ name: string; endpoint: string | null; lastHandshakeAgoMs: number | null; handshakes: number; dataplane: Record<string, number> | null }>;
   drops: Record<string, number>;
-  counters: Record<string, number>;
+  /** the data plane's counters (numbers) and what the kernel accepted (`offloads` flags, `udpGro`) */
+  counters: Record<string, number | boolean>;
   handshakeRejected: Record<string, number>;
 }

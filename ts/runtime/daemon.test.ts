@@ -47,7 +47,7 @@ class FakeEngine implements DataPlane {
   stats(): EngineStats {
     return {
       rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, relayForwarded: 0, relayPairs: 0, relayMaxPairs: 128, deviceIntercepted: 0, pendingHeld: 0, pendingReleased: 0,
-      rxPendingHeld: 0, rxPendingReleased: 0, keepalivesSent: 0, staleSessions: 0, offloads: 0, gsoReads: 0, gsoSegments: 0, groMerged: 0, groWrites: 0, udpGsoSends: 0, udpGsoRefused: 0,
+      rxPendingHeld: 0, rxPendingReleased: 0, keepalivesSent: 0, staleSessions: 0, offloads: 0, udpGro: false, gsoReads: 0, gsoSegments: 0, groMerged: 0, groWrites: 0, udpGsoSends: 0, udpGsoRefused: 0,
       drops: { replay: 0 }, peers: [...this.peers.keys()].map(peerStats),
     };
   }

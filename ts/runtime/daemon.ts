@@ -182,6 +182,12 @@ export class Daemon {
       nodeId: idToHex(this.node.self), device: c.device.name, mode: c.device.mode, listen: this.engine.localAddr(), publicKey: encodeKey(c.publicKeyBytes), control: c.controlSocket,
       ...(net ? { network: net.id, subnet: net.subnet, bootstrap: c.overlay.bootstrap } : { address: c.address, peers: c.peers.length }),
     }, net ? 'ringvpn up (overlay)' : 'ringvpn up');
+    if (c.dataplane.offload) {
+      // what the kernel refused runs on the fallback path (one packet per read, one datagram per buffer)
+      const st = this.engine.stats();
+      const refused = [...(st.offloads === 0 ? ['device offloads (TUNSETOFFLOAD)'] : []), ...(st.udpGro === false ? ['UDP GRO'] : [])];
+      if (refused.length) this.log.warn({ refused }, `the kernel refused ${refused.join(' and ')}: those paths fall back to one packet at a time (status: counters.offloads, counters.udpGro)`);
+    }
     this.timer = setInterval(() => this.onTick(), TICK_MS);
     if (!net) this.routes.set(this.now(), meshRoutes(c));
     this.onTick();

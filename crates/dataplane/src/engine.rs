@@ -44,6 +44,8 @@ pub struct Engine {
     ifname: String,
     /// The device offloads the kernel accepted (TUN_F_* flags).
     offloads: u32,
+    /// Whether the kernel accepted UDP GRO on the socket.
+    udp_gro: bool,
     running: Mutex<Option<Running>>,
     /// The OS routes installed through the device (routes.rs), and the socket that made them.
     routes: Mutex<RouteSet>,
@@ -60,10 +62,8 @@ impl Engine {
                 .map_or(String::new(), |m| format!(" with fwmark {m:#x}"));
             Error::Socket(format!("bind {}{mark}: {e}", cfg.listen))
         })?;
-        if cfg.offload {
-            // best effort: a kernel without UDP GRO delivers one datagram per buffer, as before
-            udp::enable_gro(&sock);
-        }
+        // best effort: a kernel without UDP GRO delivers one datagram per buffer, as before
+        let udp_gro = cfg.offload && udp::enable_gro(&sock);
         let local = sock
             .local_addr()
             .map_err(|e| Error::Socket(e.to_string()))?;
@@ -137,6 +137,7 @@ impl Engine {
             local,
             ifname,
             offloads,
+            udp_gro,
             routes: Mutex::new(RouteSet::default()),
             running: Mutex::new(Some(Running {
                 cancel,
@@ -453,6 +454,7 @@ impl Engine {
             keepalives_sent: c.keepalives_sent.load(Ordering::Relaxed),
             stale_sessions: c.stale_sessions.load(Ordering::Relaxed),
             offloads: self.offloads,
+            udp_gro: self.udp_gro,
             gso_reads: c.gso_reads.load(Ordering::Relaxed),
             gso_segments: c.gso_segments.load(Ordering::Relaxed),
             gro_merged: c.gro_merged.load(Ordering::Relaxed),

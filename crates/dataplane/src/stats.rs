@@ -163,6 +163,8 @@ pub struct Stats {
     /// The device's accepted offloads (TUN_F_* flags; 0: none), TCP super-packets read from it
     /// and the packets they were split into.
     pub offloads: u32,
+    /// Whether the kernel accepted UDP GRO on the socket (false: one datagram per buffer).
+    pub udp_gro: bool,
     pub gso_reads: u64,
     pub gso_segments: u64,
     /// Received TCP segments merged into a larger write, and the merged writes.
