@@ -6,30 +6,37 @@
 // its own namespaces and removes them.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
 import { netTest } from './support.js';
 import { repoRoot } from '../../ts/paths.js';
-import { MeshLab } from '../../ts/lab/mesh-lab.js';
+import { MeshLab, type LabStatus } from '../../ts/lab/mesh-lab.js';
 import { ping } from '../../ts/lab/util.js';
 import { transfer } from '../../ts/lab/transfer.js';
 
 const GB = 1_000_000_000;
 const n = (v: unknown): number => Number(v ?? 0);
+const COUNTERS = ['offloads', 'udpGro', 'gsoReads', 'gsoSegments', 'udpGsoSends', 'udpGsoRefused', 'groMerged', 'groWrites'];
+
+/** Starts both nodes (under `wrap`), moves 1 GB from node 0 to node 1 and checks it; the counters of both. */
+async function gigabyte(t: ExecutionContext, lab: MeshLab, wrap?: string[]): Promise<[LabStatus['counters'], LabStatus['counters']]> {
+  await lab.start(0, 20000, { wrap });
+  await lab.start(1, 20000, { wrap });
+  await lab.waitForSessions(0);
+  t.is(await ping(lab.node(0).ns, '10.99.0.2', 3), 3, 'ping through the tunnel');
+  const { sent, received } = await transfer(lab.node(0).ns, lab.node(1).ns, '10.99.0.2', GB);
+  t.is(received.bytes, GB);
+  t.is(received.sha256, sent.sha256, 'the same bytes arrived');
+  t.log(`1 GB in ${received.seconds.toFixed(2)} s (${(8 / received.seconds).toFixed(2)} Gbit/s)`);
+  const counters: [LabStatus['counters'], LabStatus['counters']] = [(await lab.status(0)).counters, (await lab.status(1)).counters];
+  for (const [i, c] of counters.entries()) t.log(i ? 'receiver' : 'sender', JSON.stringify(Object.fromEntries(COUNTERS.map((k) => [k, c[k]]))));
+  return counters;
+}
 
 for (const mode of ['tap', 'tun'] as const) {
   netTest(`${mode.toUpperCase()} with offloads: a 1 GB TCP transfer arrives intact; super-packets split, segments merged, UDP sent in GSO batches`, async (t) => {
     const lab = await MeshLab.create(2, { mode, prefix: `rvo${mode[1]}` });
     try {
-      await lab.start(0);
-      await lab.start(1);
-      await lab.waitForSessions(0);
-      t.is(await ping(lab.node(0).ns, '10.99.0.2', 3), 3, 'ping through the tunnel');
-      const { sent, received } = await transfer(lab.node(0).ns, lab.node(1).ns, '10.99.0.2', GB);
-      t.is(received.bytes, GB);
-      t.is(received.sha256, sent.sha256, 'the same bytes arrived');
-      t.log(`1 GB in ${received.seconds.toFixed(2)} s (${(8 / received.seconds).toFixed(2)} Gbit/s)`);
-      const a = (await lab.status(0)).counters, b = (await lab.status(1)).counters;
-      t.log('sender', JSON.stringify({ offloads: a.offloads, gsoReads: a.gsoReads, gsoSegments: a.gsoSegments, udpGsoSends: a.udpGsoSends, udpGsoRefused: a.udpGsoRefused }));
-      t.log('receiver', JSON.stringify({ offloads: b.offloads, groMerged: b.groMerged, groWrites: b.groWrites }));
+      const [a, b] = await gigabyte(t, lab);
       t.is(n(a.offloads), 7, 'the kernel accepted checksum, TSO4 and TSO6 offloads');
       t.true(n(a.gsoReads) > 0 && n(a.gsoSegments) > n(a.gsoReads), 'the sender read TCP super-packets and split them');
       t.true(n(a.udpGsoSends) > 0, 'and sent its datagrams in UDP GSO batches');
@@ -50,19 +57,8 @@ for (const mode of ['tap', 'tun'] as const) {
     // a full-size datagram (inner MTU 1420 plus the frame) does not fit a 1,400-byte underlay: sent
     // alone the kernel fragments it, as a UDP GSO segment it refuses the message (EMSGSIZE)
     const lab = await MeshLab.create(2, { mode, prefix: `rvr${mode[1]}`, underlayMtu: 1400 });
-    const wrap = [REFUSE_BIN, '--tun-offload', '--udp-gro', '--'];
     try {
-      await lab.start(0, 20000, { wrap });
-      await lab.start(1, 20000, { wrap });
-      await lab.waitForSessions(0);
-      t.is(await ping(lab.node(0).ns, '10.99.0.2', 3), 3, 'ping through the tunnel');
-      const { sent, received } = await transfer(lab.node(0).ns, lab.node(1).ns, '10.99.0.2', GB);
-      t.is(received.bytes, GB);
-      t.is(received.sha256, sent.sha256, 'the same bytes arrived');
-      t.log(`1 GB in ${received.seconds.toFixed(2)} s (${(8 / received.seconds).toFixed(2)} Gbit/s)`);
-      const a = (await lab.status(0)).counters, b = (await lab.status(1)).counters;
-      t.log('sender', JSON.stringify({ offloads: a.offloads, udpGro: a.udpGro, gsoReads: a.gsoReads, udpGsoSends: a.udpGsoSends, udpGsoRefused: a.udpGsoRefused }));
-      t.log('receiver', JSON.stringify({ offloads: b.offloads, udpGro: b.udpGro, groMerged: b.groMerged, groWrites: b.groWrites }));
+      const [a, b] = await gigabyte(t, lab, [REFUSE_BIN, '--tun-offload', '--udp-gro', '--']);
       for (const [who, c] of [['sender', a], ['receiver', b]] as const) {
         t.is(n(c.offloads), 0, `the ${who}'s device offloads were refused`);
         t.is(c.udpGro, false, `the ${who}'s UDP GRO was refused`);
