@@ -184,8 +184,9 @@ pub struct EngineStats {
     /// Stale sessions: data unanswered for LIMIT_KEEPALIVE_TIMEOUT_MS + LIMIT_REKEY_TIMEOUT_MS,
     /// a `need_session` event asked for a new handshake.
     pub stale_sessions: i64,
-    /// The device offloads the kernel accepted (TUN_F_* flags: 1 checksum, 2 TSO4, 4 TSO6; 0
-    /// none), TCP super-packets read from the device and the packets they were split into.
+    /// The device offloads the kernel accepted (TUN_F_* flags: 1 checksum, 2 TSO4, 4 TSO6, 32
+    /// USO4, 64 USO6 (Linux 6.2+); 0 none), TCP and UDP super-packets read from the device and
+    /// the packets they were split into.
     pub offloads: u32,
     /// Whether the kernel accepted UDP GRO on the socket (false: one datagram per receive buffer).
     pub udp_gro: bool,

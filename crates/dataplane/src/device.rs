@@ -25,6 +25,9 @@ const TUNSETOFFLOAD: u64 = 0x4004_54d0;
 pub const TUN_F_CSUM: u32 = 0x01;
 pub const TUN_F_TSO4: u32 = 0x02;
 pub const TUN_F_TSO6: u32 = 0x04;
+/// UDP segmentation offload (Linux 6.2 and later): UDP super-packets from senders using UDP_SEGMENT.
+pub const TUN_F_USO4: u32 = 0x20;
+pub const TUN_F_USO6: u32 = 0x40;
 const SIOCGIFFLAGS: u64 = 0x8913;
 const SIOCSIFFLAGS: u64 = 0x8914;
 const SIOCGIFADDR: u64 = 0x8915;
@@ -140,17 +143,21 @@ impl Device {
         ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr)?;
         let mut offloads = 0;
         if offload {
-            let want = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-            // SAFETY: TUNSETOFFLOAD takes its flags as the integer argument itself.
-            if unsafe {
-                libc::ioctl(
-                    fd.as_raw_fd(),
-                    TUNSETOFFLOAD as _,
-                    libc::c_ulong::from(want),
-                )
-            } == 0
-            {
-                offloads = want;
+            // with USO where the kernel has it (6.2+), else TCP only; a kernel that refuses both leaves 0
+            let tcp = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+            for want in [tcp | TUN_F_USO4 | TUN_F_USO6, tcp] {
+                // SAFETY: TUNSETOFFLOAD takes its flags as the integer argument itself.
+                if unsafe {
+                    libc::ioctl(
+                        fd.as_raw_fd(),
+                        TUNSETOFFLOAD as _,
+                        libc::c_ulong::from(want),
+                    )
+                } == 0
+                {
+                    offloads = want;
+                    break;
+                }
             }
         }
         let actual = CStr::from_bytes_until_nul(&ifr.name)

@@ -38,7 +38,7 @@ pub struct Counters {
     /// KEEPALIVE_TIMEOUT + REKEY_TIMEOUT, a `need_session` asked for a handshake (rule 1).
     pub keepalives_sent: AtomicU64,
     pub stale_sessions: AtomicU64,
-    /// Device offloads: TCP super-packets read (TSO) and the packets they were split into.
+    /// Device offloads: TCP and UDP super-packets read (TSO, USO) and the packets they were split into.
     pub gso_reads: AtomicU64,
     pub gso_segments: AtomicU64,
     /// Received TCP segments merged into a run, and the merged runs written (GRO).
@@ -160,8 +160,8 @@ pub struct Stats {
     /// Passive keepalives sent, and stale sessions detected (need_session asked).
     pub keepalives_sent: u64,
     pub stale_sessions: u64,
-    /// The device's accepted offloads (TUN_F_* flags; 0: none), TCP super-packets read from it
-    /// and the packets they were split into.
+    /// The device's accepted offloads (TUN_F_* flags; 0: none), TCP and UDP super-packets read
+    /// from it and the packets they were split into.
     pub offloads: u32,
     /// Whether the kernel accepted UDP GRO on the socket (false: one datagram per buffer).
     pub udp_gro: bool,

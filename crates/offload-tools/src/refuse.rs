@@ -1,13 +1,16 @@
-//! `ringvpn-refuse [--tun-offload] [--udp-gro] -- CMD ARGS...`: runs CMD under a seccomp filter
-//! that makes the kernel refuse the chosen offloads, as a kernel without them would: the
-//! TUNSETOFFLOAD ioctl fails with EINVAL, setsockopt(SOL_UDP, UDP_GRO) with ENOPROTOOPT (kernels
-//! before 5.0). Every other system call passes. Test tooling only: it must never be part of a node.
+//! `ringvpn-refuse [--tun-offload] [--uso] [--udp-gro] -- CMD ARGS...`: runs CMD under a seccomp
+//! filter that makes the kernel refuse the chosen offloads, as a kernel without them would: the
+//! TUNSETOFFLOAD ioctl fails with EINVAL (`--uso`: only when it asks for the TCP offloads together
+//! with USO4 and USO6, as before Linux 6.2), setsockopt(SOL_UDP, UDP_GRO) with ENOPROTOOPT
+//! (kernels before 5.0). Every other system call passes. Test tooling only: never part of a node.
 
 use std::os::unix::process::CommandExt;
 use std::process::{exit, Command};
 
 /// linux/if_tun.h: _IOW('T', 208, unsigned int)
 const TUNSETOFFLOAD: u32 = 0x4004_54d0;
+/// linux/if_tun.h: TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6
+const TCP_AND_USO: u32 = 0x67;
 /// linux/udp.h
 const UDP_GRO: u32 = 104;
 
@@ -70,7 +73,7 @@ fn program(rules: &[Rule]) -> Vec<libc::sock_filter> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: ringvpn-refuse [--tun-offload] [--udp-gro] -- CMD [ARGS...]");
+    eprintln!("usage: ringvpn-refuse [--tun-offload] [--uso] [--udp-gro] -- CMD [ARGS...]");
     exit(2)
 }
 
@@ -89,6 +92,11 @@ fn main() {
             "--tun-offload" => rules.push(Rule {
                 nr: libc::SYS_ioctl as u32,
                 args: vec![(1, TUNSETOFFLOAD)],
+                errno: libc::EINVAL,
+            }),
+            "--uso" => rules.push(Rule {
+                nr: libc::SYS_ioctl as u32,
+                args: vec![(1, TUNSETOFFLOAD), (2, TCP_AND_USO)],
                 errno: libc::EINVAL,
             }),
             "--udp-gro" => rules.push(Rule {
