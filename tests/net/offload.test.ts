@@ -18,12 +18,17 @@ const GB = 1_000_000_000;
 const n = (v: unknown): number => Number(v ?? 0);
 const COUNTERS = ['offloads', 'udpGro', 'gsoReads', 'gsoSegments', 'udpGsoSends', 'udpGsoRefused', 'groMerged', 'groWrites'];
 
-/** Starts both nodes (under `wrap`), moves 1 GB from node 0 to node 1 and checks it; the counters of both. */
-async function gigabyte(t: ExecutionContext, lab: MeshLab, wrap?: string[]): Promise<[LabStatus['counters'], LabStatus['counters']]> {
+/** Starts both nodes (under `wrap`) and checks that a ping passes the tunnel. */
+async function startPair(t: ExecutionContext, lab: MeshLab, wrap?: string[]): Promise<void> {
   await lab.start(0, 20000, { wrap });
   await lab.start(1, 20000, { wrap });
   await lab.waitForSessions(0);
   t.is(await ping(lab.node(0).ns, '10.99.0.2', 3), 3, 'ping through the tunnel');
+}
+
+/** Starts both nodes (under `wrap`), moves 1 GB from node 0 to node 1 and checks it; the counters of both. */
+async function gigabyte(t: ExecutionContext, lab: MeshLab, wrap?: string[]): Promise<[LabStatus['counters'], LabStatus['counters']]> {
+  await startPair(t, lab, wrap);
   const { sent, received } = await transfer(lab.node(0).ns, lab.node(1).ns, '10.99.0.2', GB);
   t.is(received.bytes, GB);
   t.is(received.sha256, sent.sha256, 'the same bytes arrived');
@@ -69,10 +74,7 @@ for (const c of USO_CASES) {
     const lab = await MeshLab.create(2, { mode: c.mode, prefix: `rvu${c.mode[1]}${c.uso ? 'u' : 'n'}` });
     const wrap = c.uso ? undefined : [REFUSE_BIN, '--uso', '--'];
     try {
-      await lab.start(0, 20000, { wrap });
-      await lab.start(1, 20000, { wrap });
-      await lab.waitForSessions(0);
-      t.is(await ping(lab.node(0).ns, '10.99.0.2', 3), 3, 'ping through the tunnel');
+      await startPair(t, lab, wrap);
       const a0 = (await lab.status(0)).counters;
       const rx = lab.node(1).ns.exec(GSO_BIN, ['recv', '--port', '5300', '--size', '1200', '--idle-ms', '2000'], { timeoutMs: 90_000 });
       await sleep(500);
